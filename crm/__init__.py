@@ -1,0 +1,106 @@
+"""CR Tracker: the application factory.
+
+``create_app(config)`` is the only way to get an app; ``wsgi.py``, the workers and the tests
+call it. Nothing builds an app at import time.
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+from dotenv import load_dotenv
+from flask import Flask
+from sqlalchemy import event as sa_event
+
+from crm.config import Config, ConfigError, config_from_env
+
+__version__ = "0.1.0"
+
+
+def create_app(config: type[Config] | dict | None = None) -> Flask:
+    """Build the Flask app.
+
+    :param config: a :class:`~crm.config.Config` subclass (default: chosen by ``CRM_ENV``),
+        or a dict of overrides applied on top of the class chosen by ``CRM_ENV`` (tests).
+    :returns: the configured app with every blueprint, extension and CLI command registered.
+    :raises ConfigError: a missing or malformed setting (one line naming the variable).
+    """
+    load_dotenv(os.environ.get("CRM_DOTENV", ".env"), override=False)
+    app = Flask(__name__, instance_path=os.environ.get("CRM_INSTANCE_PATH") or None,
+                instance_relative_config=True)
+    overrides = {}
+    if isinstance(config, dict):
+        overrides, config = config, None
+    config_cls = config or config_from_env()
+    app.config.update(config_cls.load(app.instance_path))
+    app.config.update(overrides)
+    logging.basicConfig(level=logging.INFO if not app.testing else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    from crm import events, queue
+    from crm.extensions import csrf, db, limiter, login_manager, mail, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations"))
+    csrf.init_app(app)
+    mail.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please log in to see that page."
+    login_manager.login_message_category = "info"
+    queue.init_app(app)
+
+    with app.app_context():
+        _configure_engine(db.engine)
+    events.install(db.session)
+
+    from crm.auth.models import User
+
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        try:
+            return db.session.get(User, int(user_id))
+        except (TypeError, ValueError):
+            return None
+
+    _register_blueprints(app)
+    from crm.errors import register_error_handlers
+    register_error_handlers(app)
+    from crm import cli
+    cli.init_app(app)
+    from crm import templating
+    templating.init_app(app)
+    import crm.notifications.subscribers  # noqa: F401  (registers event handlers)
+    return app
+
+
+def _configure_engine(engine) -> None:
+    """SQLite: WAL, a busy timeout and foreign keys, so workers and web share the file."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @sa_event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_conn, _record):
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=15000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+
+def _register_blueprints(app: Flask) -> None:
+    from crm.admin import bp as admin_bp
+    from crm.api import bp as api_bp
+    from crm.auth import bp as auth_bp
+    from crm.dashboard import bp as dashboard_bp
+    from crm.notifications import bp as notifications_bp
+    from crm.portal import bp as portal_bp
+    from crm.tickets import bp as tickets_bp
+
+    for bp in (auth_bp, dashboard_bp, portal_bp, tickets_bp, admin_bp, notifications_bp, api_bp):
+        app.register_blueprint(bp)
+
+
+__all__ = ["create_app", "ConfigError", "__version__"]

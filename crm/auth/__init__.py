@@ -1,0 +1,6 @@
+"""Accounts: log-in, log-out, registration (blueprint ``auth``)."""
+from flask import Blueprint
+
+bp = Blueprint("auth", __name__, url_prefix="/auth")
+
+from crm.auth import routes  # noqa: E402,F401

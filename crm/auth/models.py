@@ -1,0 +1,77 @@
+"""Users and roles."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import ForeignKey, Index, String, func
+from sqlalchemy.orm import Mapped, mapped_column
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from crm.clock import utcnow
+from crm.extensions import db
+from crm.types import UTCDateTime
+
+CUSTOMER, ENGINEER, AGENT, MANAGER, ADMIN = "customer", "engineer", "agent", "manager", "admin"
+ROLES = (CUSTOMER, ENGINEER, AGENT, MANAGER, ADMIN)
+STAFF_ROLES = (ENGINEER, AGENT, MANAGER, ADMIN)
+
+ACTIVE, PENDING, REJECTED, DISABLED = "active", "pending", "rejected", "disabled"
+USER_STATUSES = (ACTIVE, PENDING, REJECTED, DISABLED)
+
+
+class User(UserMixin, db.Model):
+    """An account: a customer, or a staff member (engineer, agent, manager, admin).
+
+    Staff register as ``pending`` and may log in only once an admin sets them ``active``.
+    Passwords are hashed with scrypt (werkzeug's default KDF).
+    """
+
+    __tablename__ = "users"
+    __table_args__ = (
+        Index("ix_users_role_status", "role", "status"),
+        Index("ix_users_created_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default=CUSTOMER)
+    status: Mapped[str] = mapped_column(String(16), default=ACTIVE)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    last_assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    def set_password(self, password: str) -> None:
+        """Hash and store ``password`` (scrypt via werkzeug)."""
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        """Return True when ``password`` matches the stored hash."""
+        return check_password_hash(self.password_hash, password)
+
+    @property
+    def is_staff(self) -> bool:
+        """True for engineer, agent, manager and admin."""
+        return self.role in STAFF_ROLES
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login: only active accounts keep a session
+        """Flask-Login hook: pending, rejected and disabled accounts cannot hold a session."""
+        return self.status == ACTIVE
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.email} {self.role}/{self.status}>"
+
+
+def normalise_email(email: str) -> str:
+    """Return ``email`` trimmed and lower-cased: the form stored and looked up."""
+    return email.strip().lower()
+
+
+def find_user_by_email(email: str) -> User | None:
+    """Return the user with that email (case-insensitive), or None."""
+    return db.session.scalar(db.select(User).where(func.lower(User.email) == normalise_email(email)))

@@ -1,0 +1,109 @@
+"""Who may do what: the one policy table, and the decorators routes use to declare it.
+
+Every console route and API operation declares a permission with :func:`requires` (or
+:func:`public`). The authorisation-matrix test walks ``app.url_map`` and fails for a view
+without a declaration, and checks each role against :data:`POLICY`.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+
+from flask import abort, g, request
+from flask_login import current_user
+
+from crm.auth.models import ADMIN, AGENT, CUSTOMER, ENGINEER, MANAGER, ROLES
+
+STAFF = frozenset({ENGINEER, AGENT, MANAGER, ADMIN})
+
+#: permission -> roles that hold it. "authenticated" means any logged-in, active role.
+POLICY: dict[str, frozenset[str]] = {
+    "authenticated": frozenset(ROLES),
+    "portal.use": frozenset({CUSTOMER}),
+    "ticket.create": frozenset({CUSTOMER}),
+    "ticket.view": frozenset(ROLES),  # object-level: customers only their own
+    "ticket.edit_own": frozenset({CUSTOMER}),  # requester edits subject/description while open
+    "ticket.comment": frozenset(ROLES),  # object-level: customers public replies on their own
+    "ticket.list_staff": STAFF,  # the staff ticket list and search
+    "ticket.accept": frozenset({ENGINEER}),  # object-level: only the assignee
+    "ticket.update": STAFF,  # status/priority; engineers only on tickets assigned to them
+    "ticket.view_internal": STAFF,
+    "ticket.reassign": frozenset({MANAGER, ADMIN}),
+    "customer.list": frozenset({AGENT, MANAGER, ADMIN}),
+    "user.manage": frozenset({ADMIN}),
+    "registration.decide": frozenset({ADMIN}),
+    "notification.manage": frozenset({ADMIN}),
+    "mailbox.view": frozenset({ADMIN}),
+}
+
+PUBLIC = "public"
+
+
+def has_permission(user, permission: str) -> bool:
+    """Return True when ``user`` (may be anonymous) holds ``permission``.
+
+    :raises KeyError: an unknown permission (a typo must fail loudly, not deny silently).
+    """
+    if permission == PUBLIC:
+        return True
+    roles = POLICY[permission]
+    return bool(getattr(user, "is_authenticated", False)) and user.is_active and user.role in roles
+
+
+def _declare(view: Callable, permission: str) -> None:
+    view.crm_permission = permission
+
+
+def requires(permission: str, *, api: bool = False) -> Callable:
+    """Decorator for a console route (``api=False``) or API operation (``api=True``).
+
+    Anonymous console users are sent to the log-in page; anonymous API callers get 401.
+    A logged-in user without the permission gets 403.
+
+    :raises KeyError: at import time, for a permission missing from :data:`POLICY`.
+    """
+    POLICY[permission]  # noqa: B018 - fail at import for an unknown permission
+
+    def decorate(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            if api:
+                from crm.api.auth import authenticate_bearer
+                user = authenticate_bearer()
+                if user is None:
+                    abort(401)
+                g.api_user = user
+            else:
+                user = current_user
+                if not user.is_authenticated:
+                    from crm.extensions import login_manager
+                    return login_manager.unauthorized()
+            if not has_permission(user, permission):
+                abort(403)
+            return view(*args, **kwargs)
+
+        _declare(wrapper, permission)
+        return wrapper
+
+    return decorate
+
+
+def public(view: Callable) -> Callable:
+    """Mark a route as reachable without logging in (log-in page, health check, docs)."""
+    _declare(view, PUBLIC)
+    return view
+
+
+def nav_allowed(permission: str) -> bool:
+    """Template helper: may the current user see a navigation entry for ``permission``?"""
+    return has_permission(current_user, permission)
+
+
+def acting_user():
+    """The user behind this request: the API bearer's user, else Flask-Login's."""
+    return g.get("api_user") or current_user
+
+
+def wants_json() -> bool:
+    """True for API requests (path under /api/)."""
+    return request.path.startswith("/api/")

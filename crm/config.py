@@ -1,0 +1,171 @@
+"""Configuration classes, read from environment variables (and an optional ``.env``).
+
+Every value is parsed strictly: a malformed value raises :class:`ConfigError` with one line
+naming the variable, and ``create_app`` turns that into a clean start-up failure.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULT_SECRET_KEY = "dev-insecure-change-me"
+
+
+class ConfigError(RuntimeError):
+    """A configuration value is missing or malformed (message names the variable)."""
+
+
+def env_str(name: str, default: str | None = None) -> str | None:
+    """Return ``os.environ[name]`` stripped, or ``default`` when unset or empty."""
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    return value.strip()
+
+
+def env_int(name: str, default: int, minimum: int | None = None) -> int:
+    """Parse an integer variable; raise :class:`ConfigError` on garbage or below ``minimum``."""
+    raw = env_str(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def env_bool(name: str, default: bool) -> bool:
+    """Parse a boolean variable: 1/true/yes/on or 0/false/no/off (case-insensitive)."""
+    raw = env_str(name)
+    if raw is None:
+        return default
+    lowered = raw.lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be a boolean (1/0, true/false, yes/no, on/off), got {raw!r}")
+
+
+class Config:
+    """Base settings shared by every environment.
+
+    Attributes are filled by :meth:`load` from the environment so that a test can build a
+    config object, override attributes and pass it to ``create_app``.
+    """
+
+    ENV_NAME = "base"
+    TESTING = False
+    DEBUG = False
+
+    @classmethod
+    def load(cls, instance_path: str) -> dict:
+        """Read the environment and return a dict of Flask config keys.
+
+        :param instance_path: the app's instance folder, where the default SQLite file lives.
+        :raises ConfigError: a variable is malformed, or production uses the default secret.
+        """
+        Path(instance_path).mkdir(parents=True, exist_ok=True)
+        sqlite_default = "sqlite:///" + os.path.join(instance_path, "crm.sqlite3")
+        database_url = env_str("DATABASE_URL", sqlite_default)
+        if database_url.startswith("postgres://"):
+            # Heroku-style URLs; SQLAlchemy wants the psycopg 3 driver name.
+            database_url = "postgresql+psycopg://" + database_url[len("postgres://"):]
+        elif database_url.startswith("postgresql://"):
+            database_url = "postgresql+psycopg://" + database_url[len("postgresql://"):]
+        if not (database_url.startswith("sqlite") or database_url.startswith("postgresql")):
+            raise ConfigError(f"DATABASE_URL must be a sqlite:// or postgresql:// URL, got {database_url!r}")
+        mail_port = env_int("MAIL_PORT", 25, minimum=1)
+        cfg = {
+            "ENV_NAME": cls.ENV_NAME,
+            "TESTING": cls.TESTING,
+            "DEBUG": cls.DEBUG,
+            "SECRET_KEY": env_str("SECRET_KEY", DEFAULT_SECRET_KEY),
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+            "REDIS_URL": env_str("REDIS_URL"),
+            "RQ_QUEUE": env_str("RQ_QUEUE", "crm"),
+            "MAIL_SERVER": env_str("MAIL_SERVER"),
+            "MAIL_PORT": mail_port,
+            "MAIL_USE_TLS": env_bool("MAIL_USE_TLS", False),
+            "MAIL_USE_SSL": env_bool("MAIL_USE_SSL", False),
+            "MAIL_USERNAME": env_str("MAIL_USERNAME"),
+            "MAIL_PASSWORD": env_str("MAIL_PASSWORD"),
+            "MAIL_DEFAULT_SENDER": env_str("MAIL_DEFAULT_SENDER", "CR Tracker <no-reply@crtracker.local>"),
+            "MAIL_TIMEOUT": env_int("MAIL_TIMEOUT", 10, minimum=1),
+            # Flask-Mail would silently drop mail when TESTING; our tests use a real SMTP server.
+            "MAIL_SUPPRESS_SEND": env_bool("MAIL_SUPPRESS_SEND", False),
+            "PORT": env_int("PORT", 5000, minimum=1),
+            "SERVER_NAME_FOR_LINKS": env_str("PUBLIC_URL", "http://127.0.0.1:5000"),
+            "JWT_ACCESS_TTL_SECONDS": env_int("JWT_ACCESS_TTL_SECONDS", 900, minimum=30),
+            "NOTIFY_MAX_ATTEMPTS": env_int("NOTIFY_MAX_ATTEMPTS", 6, minimum=1),
+            "NOTIFY_STALE_SECONDS": env_int("NOTIFY_STALE_SECONDS", 60, minimum=1),
+            "CRM_DEMO_DATA": env_bool("CRM_DEMO_DATA", True),
+            "RATELIMIT_STORAGE_URI": env_str("RATELIMIT_STORAGE_URI", "memory://"),
+            "RATELIMIT_ENABLED": env_bool("RATELIMIT_ENABLED", True),
+            "PAGE_SIZE": env_int("PAGE_SIZE", 25, minimum=1),
+            "SESSION_COOKIE_HTTPONLY": True,
+            "SESSION_COOKIE_SAMESITE": "Lax",
+            "WTF_CSRF_TIME_LIMIT": None,
+            "MAX_CONTENT_LENGTH": env_int("MAX_CONTENT_LENGTH", 1024 * 1024, minimum=1024),
+        }
+        if cfg["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+            cfg["SQLALCHEMY_ENGINE_OPTIONS"].update(
+                {"pool_size": env_int("DB_POOL_SIZE", 5, minimum=1), "max_overflow": 10}
+            )
+        return cfg
+
+
+class DevelopmentConfig(Config):
+    """Local development: debug on, embedded SQLite/Redis/SMTP catcher when unset."""
+
+    ENV_NAME = "development"
+    DEBUG = True
+
+
+class TestingConfig(Config):
+    """Tests: CSRF off for the plain client (browser tests turn it on), fast password hashing."""
+
+    ENV_NAME = "testing"
+    TESTING = True
+
+    @classmethod
+    def load(cls, instance_path: str) -> dict:
+        """As :meth:`Config.load`, with test-friendly overrides."""
+        cfg = super().load(instance_path)
+        cfg.update({"WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": False,
+                    "MAIL_SERVER": cfg["MAIL_SERVER"] or "127.0.0.1"})
+        return cfg
+
+
+class ProductionConfig(Config):
+    """Production: refuses the default SECRET_KEY, secure cookies."""
+
+    ENV_NAME = "production"
+
+    @classmethod
+    def load(cls, instance_path: str) -> dict:
+        """As :meth:`Config.load`; raises :class:`ConfigError` for a default/short secret."""
+        cfg = super().load(instance_path)
+        if cfg["SECRET_KEY"] == DEFAULT_SECRET_KEY or len(cfg["SECRET_KEY"]) < 16:
+            raise ConfigError("SECRET_KEY must be set to a random value of 16+ characters in production")
+        cfg["SESSION_COOKIE_SECURE"] = True
+        return cfg
+
+
+CONFIGS = {"development": DevelopmentConfig, "testing": TestingConfig, "production": ProductionConfig}
+
+
+def config_from_env() -> type[Config]:
+    """Pick the config class named by ``CRM_ENV`` (development by default).
+
+    :raises ConfigError: an unknown name.
+    """
+    name = env_str("CRM_ENV", "development")
+    try:
+        return CONFIGS[name]
+    except KeyError:
+        raise ConfigError(f"CRM_ENV must be one of {', '.join(CONFIGS)}, got {name!r}") from None

@@ -1,0 +1,86 @@
+"""Errors raised by services, and the app's error handlers (HTML page or problem+json).
+
+API errors follow RFC 9457 (Problem Details for HTTP APIs): ``application/problem+json``
+with ``type``, ``title``, ``status``, ``detail`` and, for validation, ``errors`` per field.
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, json, render_template, request
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class ServiceError(Exception):
+    """A business rule refused the request; ``message`` is safe to show the user.
+
+    :param message: sentence for the user.
+    :param field: the input field at fault, if any.
+    :param status: HTTP status the API answers (409 conflict by default, 422 for bad values).
+    """
+
+    def __init__(self, message: str, field: str | None = None, status: int = 409):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.status = status
+
+
+class NotAllowed(ServiceError):
+    """The actor may see the object but not make this change (HTTP 403)."""
+
+    def __init__(self, message: str = "You are not allowed to do that."):
+        super().__init__(message, status=403)
+
+
+def problem(status: int, title: str, detail: str | None = None, **extra) -> Response:
+    """Build an RFC 9457 ``application/problem+json`` response.
+
+    :param status: HTTP status code (4xx/5xx).
+    :param title: short, stable summary of the problem type.
+    :param detail: explanation of this occurrence for the client.
+    :param extra: extension members (e.g. ``errors={field: [messages]}``).
+    """
+    body = {"type": "about:blank", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    body.update(extra)
+    resp = Response(json.dumps(body), status=status, mimetype="application/problem+json")
+    return resp
+
+
+def _is_api() -> bool:
+    return request.path.startswith("/api/")
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Install handlers: API paths get problem+json, console paths get an HTML page."""
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        if _is_api():
+            resp = problem(exc.code or 500, exc.name, exc.description)
+            if exc.code == 401:
+                resp.headers["WWW-Authenticate"] = 'Bearer realm="api"'
+            if exc.code == 429 and getattr(exc, "retry_after", None):
+                resp.headers["Retry-After"] = str(exc.retry_after)
+            return resp
+        return render_template("errors/error.html", error=exc), exc.code or 500
+
+    @app.errorhandler(ServiceError)
+    def service_error(exc: ServiceError):
+        if _is_api():
+            extra = {"errors": {exc.field: [exc.message]}} if exc.field else {}
+            return problem(exc.status, "Request refused", exc.message, **extra)
+        return render_template("errors/error.html", error=exc, code=exc.status), exc.status
+
+    @app.errorhandler(Exception)
+    def unhandled(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if app.config.get("PROPAGATE_EXCEPTIONS"):
+            raise exc
+        if _is_api():
+            return problem(500, "Internal Server Error", "An unexpected error occurred.")
+        return render_template("errors/error.html", error=None, code=500), 500

@@ -1,0 +1,92 @@
+"""Customer pages: own tickets, raise, follow (live), reply, edit while open."""
+from flask import flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from crm.auth.policy import requires
+from crm.errors import ServiceError
+from crm.htmx import render_page_or_fragment
+from crm.portal import bp
+from crm.tickets import services
+from crm.tickets.access import get_ticket_or_404
+from crm.tickets.forms import CommentForm, EditTicketForm, TicketForm
+from crm.tickets.services import TicketFilters
+
+
+@bp.route("/")
+@requires("portal.use")
+def index():
+    """The customer's tickets, newest update first, 25 a page."""
+    cursor = request.args.get("cursor") or None
+    tickets, next_cursor = services.list_tickets(current_user, TicketFilters(), cursor=cursor)
+    return render_template("portal/index.html", tickets=tickets, next_cursor=next_cursor)
+
+
+@bp.route("/tickets/new", methods=["GET", "POST"])
+@requires("ticket.create")
+def new_ticket():
+    """Raise a ticket; it is auto-assigned on creation."""
+    form = TicketForm()
+    if form.validate_on_submit():
+        try:
+            ticket = services.create_ticket(current_user, form.subject.data, form.description.data,
+                                            form.priority.data)
+        except ServiceError as exc:
+            getattr(form, exc.field or "subject").errors.append(exc.message)
+        else:
+            flash(f"Ticket #{ticket.id} created. We will keep you posted by email.", "success")
+            return redirect(url_for("portal.ticket", ticket_id=ticket.id))
+    status = 422 if form.is_submitted() else 200
+    return render_template("portal/new.html", form=form), status
+
+
+def _detail_context(ticket, form=None):
+    return {"ticket": ticket, "comments": services.visible_comments(current_user, ticket),
+            "form": form or CommentForm(), "can_edit": services.can_edit_content(current_user, ticket)}
+
+
+@bp.route("/tickets/<int:ticket_id>")
+@requires("ticket.view")
+def ticket(ticket_id: int):
+    """A ticket's status and public thread; the live part polls every 3 s (htmx)."""
+    t = get_ticket_or_404(ticket_id, current_user)
+    if current_user.is_staff:
+        return redirect(url_for("tickets.detail", ticket_id=t.id))
+    return render_page_or_fragment("portal/ticket.html", "portal/_ticket_live.html", **_detail_context(t))
+
+
+@bp.route("/tickets/<int:ticket_id>/comments", methods=["POST"])
+@requires("ticket.comment")
+def comment(ticket_id: int):
+    """Post a public reply on the customer's own ticket."""
+    t = get_ticket_or_404(ticket_id, current_user)
+    form = CommentForm()
+    if form.validate_on_submit():
+        try:
+            services.add_comment(t, current_user, form.body.data, public=True)
+        except ServiceError as exc:
+            form.body.errors.append(exc.message)
+        else:
+            flash("Reply sent.", "success")
+            return redirect(url_for("portal.ticket", ticket_id=t.id))
+    return render_template("portal/ticket.html", **_detail_context(t, form)), 422
+
+
+@bp.route("/tickets/<int:ticket_id>/edit", methods=["GET", "POST"])
+@requires("ticket.edit_own")
+def edit(ticket_id: int):
+    """Edit subject/description while the ticket is open."""
+    t = get_ticket_or_404(ticket_id, current_user)
+    if not services.can_edit_content(current_user, t):
+        flash("This ticket can no longer be edited: work on it has started.", "warning")
+        return redirect(url_for("portal.ticket", ticket_id=t.id))
+    form = EditTicketForm(obj=t)
+    if form.validate_on_submit():
+        try:
+            services.edit_content(t, current_user, form.subject.data, form.description.data)
+        except ServiceError as exc:
+            getattr(form, exc.field or "subject").errors.append(exc.message)
+        else:
+            flash("Ticket updated.", "success")
+            return redirect(url_for("portal.ticket", ticket_id=t.id))
+    status = 422 if form.is_submitted() else 200
+    return render_template("portal/edit.html", form=form, ticket=t), status

@@ -1,0 +1,426 @@
+"""Ticket rules: creation, auto-assignment, workflow, comments, reassignment, listing.
+
+Every door (console, API, workers) calls these functions; they check object-level rules,
+record a :class:`~crm.tickets.models.TicketChange` per changed field and publish domain
+events (:mod:`crm.events`). Functions that change data commit.
+"""
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import selectinload
+
+from crm import events
+from crm.auth.models import ACTIVE, ADMIN, AGENT, CUSTOMER, ENGINEER, MANAGER, User
+from crm.clock import utcnow
+from crm.errors import NotAllowed, ServiceError
+from crm.extensions import db
+from crm.tickets import search
+from crm.tickets.models import (
+    ACTIVE_STATUSES,
+    IN_PROGRESS,
+    OPEN,
+    PRIORITIES,
+    AppLock,
+    Comment,
+    Ticket,
+    TicketChange,
+)
+from crm.tickets.workflow import TransitionError, check_transition
+
+ASSIGNMENT_LOCK = "assignment"
+
+
+# ---------------------------------------------------------------- object-level rules
+
+def can_view(user: User, ticket: Ticket) -> bool:
+    """Customers see their own tickets; every active staff member sees all tickets."""
+    if user.role == CUSTOMER:
+        return ticket.requester_id == user.id
+    return user.is_staff
+
+
+def can_update(user: User, ticket: Ticket) -> bool:
+    """Engineers change only tickets assigned to them; agents, managers, admins any ticket."""
+    if user.role == ENGINEER:
+        return ticket.assignee_id == user.id
+    return user.role in (AGENT, MANAGER, ADMIN)
+
+
+def can_edit_content(user: User, ticket: Ticket) -> bool:
+    """The requester edits subject/description while the ticket is still open."""
+    return user.role == CUSTOMER and ticket.requester_id == user.id and ticket.status == OPEN
+
+
+def visible_comments(user: User, ticket: Ticket) -> list[Comment]:
+    """The thread as ``user`` may see it: customers get public replies only, oldest first."""
+    stmt = (select(Comment).where(Comment.ticket_id == ticket.id)
+            .options(selectinload(Comment.author)).order_by(Comment.created_at, Comment.id))
+    if not user.is_staff:
+        stmt = stmt.where(Comment.public.is_(True))
+    return list(db.session.scalars(stmt))
+
+
+def history(ticket: Ticket) -> list[TicketChange]:
+    """All recorded changes of ``ticket``, oldest first, actors loaded."""
+    stmt = (select(TicketChange).where(TicketChange.ticket_id == ticket.id)
+            .options(selectinload(TicketChange.actor))
+            .order_by(TicketChange.created_at, TicketChange.id))
+    return list(db.session.scalars(stmt))
+
+
+# ---------------------------------------------------------------- helpers
+
+def _record(ticket: Ticket, actor: User | None, field: str, before, after) -> None:
+    db.session.add(TicketChange(ticket_id=ticket.id, actor_id=actor.id if actor else None,
+                                field=field, before=None if before is None else str(before),
+                                after=None if after is None else str(after), created_at=utcnow()))
+
+
+def _touch(ticket: Ticket) -> None:
+    ticket.updated_at = utcnow()
+
+
+def _clean_text(value: str | None, field: str, max_len: int, required: bool = True) -> str:
+    value = (value or "").strip()
+    if required and not value:
+        raise ServiceError("This field is required.", field=field, status=422)
+    if len(value) > max_len:
+        raise ServiceError(f"At most {max_len} characters.", field=field, status=422)
+    return value
+
+
+def _check_priority(priority: str) -> str:
+    if priority not in PRIORITIES:
+        raise ServiceError(f"Priority must be one of: {', '.join(PRIORITIES)}.", field="priority", status=422)
+    return priority
+
+
+# ---------------------------------------------------------------- creation and assignment
+
+def create_ticket(requester: User, subject: str, description: str, priority: str = "normal") -> Ticket:
+    """Create a ticket for ``requester`` and auto-assign it (see :func:`auto_assign`).
+
+    :param requester: an active customer.
+    :param subject: 1–200 characters. :param description: 1–10,000 characters.
+    :param priority: one of ``low``, ``normal``, ``high``, ``urgent``.
+    :returns: the committed ticket, with ``assignee`` set when an engineer was available.
+    :raises ServiceError: 422 with the field for invalid values.
+    """
+    subject = _clean_text(subject, "subject", 200)
+    description = _clean_text(description, "description", 10_000)
+    priority = _check_priority(priority or "normal")
+    now = utcnow()
+    ticket = Ticket(subject=subject, description=description, priority=priority, status=OPEN,
+                    requester_id=requester.id, created_at=now, updated_at=now)
+    db.session.add(ticket)
+    db.session.flush()
+    _record(ticket, requester, "status", None, OPEN)
+    db.session.commit()
+    ticket_id = ticket.id
+    auto_assign(ticket_id)
+    ticket = db.session.get(Ticket, ticket_id)
+    events.publish(db.session, "ticket.created", ticket_id=ticket_id)
+    db.session.commit()
+    return db.session.scalar(select(Ticket).where(Ticket.id == ticket_id)
+                             .options(selectinload(Ticket.assignee), selectinload(Ticket.requester)))
+
+
+def _take_lock(name: str) -> None:
+    """Serialise a critical section across processes (row lock on PG, write lock on SQLite).
+
+    Must be the first write of its transaction (see :class:`~crm.tickets.models.AppLock`).
+    """
+    result = db.session.execute(update(AppLock).where(AppLock.name == name)
+                                .values(counter=AppLock.counter + 1))
+    if result.rowcount == 0:
+        db.session.add(AppLock(name=name, counter=1))
+        db.session.flush()
+
+
+def pick_engineer() -> User | None:
+    """Return the approved engineer with the fewest active tickets (open/in_progress/pending);
+    ties go to the one least recently assigned (never-assigned first), then lowest id.
+    Returns None when no engineer is approved. Call with the assignment lock held.
+    """
+    load = (select(Ticket.assignee_id, func.count(Ticket.id).label("n"))
+            .where(Ticket.status.in_(ACTIVE_STATUSES), Ticket.assignee_id.is_not(None))
+            .group_by(Ticket.assignee_id).subquery())
+    stmt = (select(User).outerjoin(load, load.c.assignee_id == User.id)
+            .where(User.role == ENGINEER, User.status == ACTIVE)
+            .order_by(func.coalesce(load.c.n, 0), User.last_assigned_at.is_not(None),
+                      User.last_assigned_at, User.id)
+            .limit(1))
+    return db.session.scalar(stmt)
+
+
+def auto_assign(ticket_id: int) -> User | None:
+    """Assign an unassigned ticket to :func:`pick_engineer`'s choice, under the assignment lock.
+
+    Runs in its own transaction (commits). Concurrent calls are serialised by the lock, so
+    each sees the load the previous one left. A ticket already assigned, or no longer
+    active, is left alone.
+
+    :returns: the assignee, or None when nobody is approved (the ticket waits).
+    """
+    db.session.commit()  # start clean: the lock must be the transaction's first write
+    _take_lock(ASSIGNMENT_LOCK)
+    ticket = db.session.get(Ticket, ticket_id, populate_existing=True)
+    if ticket is None or ticket.assignee_id is not None or ticket.status not in ACTIVE_STATUSES:
+        db.session.commit()
+        return None
+    engineer = pick_engineer()
+    if engineer is None:
+        db.session.commit()
+        return None
+    now = utcnow()
+    ticket.assignee_id = engineer.id
+    ticket.assigned_at = now
+    engineer.last_assigned_at = now
+    _touch(ticket)
+    _record(ticket, None, "assignee", None, engineer.name)
+    events.publish(db.session, "ticket.assigned", ticket_id=ticket.id, assignee_id=engineer.id)
+    db.session.commit()
+    return engineer
+
+
+def assign_waiting_tickets(limit: int = 500) -> int:
+    """Assign active unassigned tickets, oldest first (after an engineer is approved, and
+    periodically as a safety net). :returns: how many were assigned."""
+    ids = list(db.session.scalars(
+        select(Ticket.id).where(Ticket.assignee_id.is_(None), Ticket.status.in_(ACTIVE_STATUSES))
+        .order_by(Ticket.created_at, Ticket.id).limit(limit)))
+    assigned = 0
+    for ticket_id in ids:
+        if auto_assign(ticket_id) is None:
+            break
+        assigned += 1
+    return assigned
+
+
+def reassign(ticket: Ticket, actor: User, assignee_id: int | None) -> Ticket:
+    """Give ``ticket`` to another approved engineer (managers and admins).
+
+    :raises ServiceError: 422 when ``assignee_id`` is not an active engineer.
+    """
+    if actor.role not in (MANAGER, ADMIN):
+        raise NotAllowed("Only managers and admins can reassign tickets.")
+    engineer = db.session.get(User, assignee_id) if assignee_id else None
+    if engineer is None or engineer.role != ENGINEER or engineer.status != ACTIVE:
+        raise ServiceError("Choose an approved engineer.", field="assignee_id", status=422)
+    if engineer.id == ticket.assignee_id:
+        raise ServiceError("The ticket is already assigned to that engineer.", field="assignee_id")
+    before = db.session.get(User, ticket.assignee_id).name if ticket.assignee_id else None
+    ticket.assignee_id = engineer.id
+    ticket.assigned_at = utcnow()
+    engineer.last_assigned_at = ticket.assigned_at
+    _touch(ticket)
+    _record(ticket, actor, "assignee", before, engineer.name)
+    events.publish(db.session, "ticket.assigned", ticket_id=ticket.id, assignee_id=engineer.id,
+                   actor_id=actor.id)
+    db.session.commit()
+    return ticket
+
+
+# ---------------------------------------------------------------- workflow
+
+def accept(ticket: Ticket, actor: User) -> Ticket:
+    """The assigned engineer accepts an open ticket: open → in_progress.
+
+    :raises NotAllowed: the actor is not the assignee. :raises ServiceError: not open.
+    """
+    if actor.role != ENGINEER or ticket.assignee_id != actor.id:
+        raise NotAllowed("Only the assigned engineer can accept this ticket.")
+    if ticket.status != OPEN:
+        raise ServiceError("Only an open ticket can be accepted.")
+    _set_status(ticket, actor, IN_PROGRESS, announce=False)
+    events.publish(db.session, "ticket.accepted", ticket_id=ticket.id, actor_id=actor.id)
+    db.session.commit()
+    return ticket
+
+
+def change_status(ticket: Ticket, actor: User, new_status: str) -> Ticket:
+    """Move ``ticket`` to ``new_status`` if the workflow allows it.
+
+    :raises NotAllowed: the actor may not change this ticket.
+    :raises ServiceError: 409 with the workflow's explanation.
+    """
+    if not can_update(actor, ticket):
+        raise NotAllowed("Only the assigned engineer, an agent, a manager or an admin can change this ticket.")
+    try:
+        check_transition(ticket.status, new_status)
+    except TransitionError as exc:
+        raise ServiceError(str(exc), field="status") from None
+    _set_status(ticket, actor, new_status)
+    db.session.commit()
+    return ticket
+
+
+def _set_status(ticket: Ticket, actor: User, new_status: str, announce: bool = True) -> None:
+    before = ticket.status
+    ticket.status = new_status
+    now = utcnow()
+    if new_status == "resolved":
+        ticket.resolved_at = now
+    elif new_status == OPEN:
+        ticket.resolved_at = None
+    _touch(ticket)
+    _record(ticket, actor, "status", before, new_status)
+    if announce:
+        events.publish(db.session, "ticket.status_changed", ticket_id=ticket.id, before=before,
+                       after=new_status, actor_id=actor.id)
+
+
+def change_priority(ticket: Ticket, actor: User, priority: str) -> Ticket:
+    """Set the priority (staff who may update the ticket).
+
+    :raises NotAllowed / ServiceError: as :func:`change_status`; 422 for an unknown value.
+    """
+    if not can_update(actor, ticket):
+        raise NotAllowed("You cannot change this ticket.")
+    priority = _check_priority(priority)
+    if priority == ticket.priority:
+        raise ServiceError(f"The priority is already {priority}.", field="priority")
+    _record(ticket, actor, "priority", ticket.priority, priority)
+    ticket.priority = priority
+    _touch(ticket)
+    db.session.commit()
+    return ticket
+
+
+def edit_content(ticket: Ticket, actor: User, subject: str | None, description: str | None) -> Ticket:
+    """The requester edits subject and/or description while the ticket is open.
+
+    :raises NotAllowed: not the requester. :raises ServiceError: no longer open; bad values.
+    """
+    if actor.role != CUSTOMER or ticket.requester_id != actor.id:
+        raise NotAllowed("Only the requester can edit the ticket's text.")
+    if ticket.status != OPEN:
+        raise ServiceError("The ticket can no longer be edited: work on it has started.")
+    changed = False
+    if subject is not None:
+        subject = _clean_text(subject, "subject", 200)
+        if subject != ticket.subject:
+            _record(ticket, actor, "subject", ticket.subject[:255], subject[:255])
+            ticket.subject = subject
+            changed = True
+    if description is not None:
+        description = _clean_text(description, "description", 10_000)
+        if description != ticket.description:
+            _record(ticket, actor, "description", "(previous text)", "(edited)")
+            ticket.description = description
+            changed = True
+    if changed:
+        _touch(ticket)
+    db.session.commit()
+    return ticket
+
+
+def add_comment(ticket: Ticket, actor: User, body: str, public: bool = True) -> Comment:
+    """Add a public reply or (staff only) an internal note.
+
+    :raises NotAllowed: a customer posting an internal note, or on someone else's ticket.
+    :raises ServiceError: 422 for an empty or oversized body (10,000 characters).
+    """
+    if not can_view(actor, ticket):
+        raise NotAllowed()
+    if not public and not actor.is_staff:
+        raise NotAllowed("Only staff can write internal notes.")
+    body = _clean_text(body, "body", 10_000)
+    comment = Comment(ticket_id=ticket.id, author_id=actor.id, body=body, public=public,
+                      created_at=utcnow())
+    db.session.add(comment)
+    _touch(ticket)
+    db.session.flush()
+    events.publish(db.session, "comment.added", ticket_id=ticket.id, comment_id=comment.id,
+                   public=public, actor_id=actor.id)
+    db.session.commit()
+    return comment
+
+
+# ---------------------------------------------------------------- listing
+
+@dataclass
+class TicketFilters:
+    """Filters of the ticket lists (console and API). All optional.
+
+    ``assignee``: a user id, ``"me"`` or ``"none"``; ``created_after``/``created_before``:
+    aware UTC datetimes; ``active``: open + in_progress + pending only.
+    """
+
+    status: str | None = None
+    priority: str | None = None
+    assignee: str | None = None
+    requester: int | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    q: str | None = None
+    active: bool = False
+
+
+def encode_cursor(ticket: Ticket) -> str:
+    """Opaque keyset cursor for "tickets updated before this one"."""
+    raw = json.dumps([ticket.updated_at.isoformat(), ticket.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    """Inverse of :func:`encode_cursor`. :raises ServiceError: 422 for a malformed cursor."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        when, ticket_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        return datetime.fromisoformat(when), int(ticket_id)
+    except (ValueError, TypeError, json.JSONDecodeError):
+        raise ServiceError("Invalid cursor.", field="cursor", status=422) from None
+
+
+def list_tickets(user: User, filters: TicketFilters, cursor: str | None = None,
+                 limit: int = 25, scope: str | None = None) -> tuple[list[Ticket], str | None]:
+    """One page of tickets ``user`` may see, newest update first (keyset pagination).
+
+    :param scope: ``"own"`` (customers: forced), ``"assigned"`` (an engineer's queue), or
+        None for every ticket the role may see.
+    :param limit: 1–100 rows.
+    :returns: (tickets with requester and assignee loaded, cursor of the next page or None).
+    """
+    limit = max(1, min(limit, 100))
+    stmt = select(Ticket).options(selectinload(Ticket.requester), selectinload(Ticket.assignee))
+    if user.role == CUSTOMER:
+        stmt = stmt.where(Ticket.requester_id == user.id)
+    elif scope == "assigned":
+        stmt = stmt.where(Ticket.assignee_id == user.id)
+    if filters.status:
+        stmt = stmt.where(Ticket.status == filters.status)
+    elif filters.active:
+        stmt = stmt.where(Ticket.status.in_(ACTIVE_STATUSES))
+    if filters.priority:
+        stmt = stmt.where(Ticket.priority == filters.priority)
+    if filters.assignee:
+        if filters.assignee == "me":
+            stmt = stmt.where(Ticket.assignee_id == user.id)
+        elif filters.assignee == "none":
+            stmt = stmt.where(Ticket.assignee_id.is_(None))
+        else:
+            stmt = stmt.where(Ticket.assignee_id == int(filters.assignee))
+    if filters.requester:
+        stmt = stmt.where(Ticket.requester_id == filters.requester)
+    if filters.created_after:
+        stmt = stmt.where(Ticket.created_at >= filters.created_after)
+    if filters.created_before:
+        stmt = stmt.where(Ticket.created_at < filters.created_before)
+    if filters.q:
+        cond = search.match_condition(db.engine.dialect.name, filters.q)
+        if cond is not None:
+            stmt = stmt.where(cond)
+    if cursor:
+        when, last_id = decode_cursor(cursor)
+        stmt = stmt.where(or_(Ticket.updated_at < when,
+                              and_(Ticket.updated_at == when, Ticket.id < last_id)))
+    stmt = stmt.order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(limit + 1)
+    rows = list(db.session.scalars(stmt))
+    next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    return rows[:limit], next_cursor

@@ -1,0 +1,305 @@
+"""Shared fixtures: the app on each database backend, real Redis, a real SMTP server.
+
+Every test runs once per backend in ``CRM_TEST_DATABASES`` (default ``sqlite,postgresql``).
+Each pytest-xdist worker gets its own SQLite file, its own PostgreSQL database
+(``crm_test_<worker>``), its own Redis database number and RQ queue name.
+
+Markers: ``only_backend("sqlite"|"postgresql")`` limits a test to one backend.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from email import message_from_bytes, policy
+
+import psycopg
+import pytest
+from aiosmtpd.controller import Controller
+from redis import Redis
+from sqlalchemy import text
+
+from crm import clock, create_app
+from crm.auth.models import ACTIVE, PENDING, User
+from crm.extensions import db
+
+BACKENDS = [b.strip() for b in os.environ.get("CRM_TEST_DATABASES", "sqlite,postgresql").split(",") if b.strip()]
+PG_ADMIN_URL = os.environ.get("CRM_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_BASE = os.environ.get("CRM_TEST_PG_BASE", "postgresql+psycopg://postgres@127.0.0.1:5432/")
+REDIS_BASE = os.environ.get("CRM_TEST_REDIS", "redis://127.0.0.1:6379")
+PASSWORD = "correct-horse-42"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "only_backend(name): run this test on one database backend only")
+
+
+def pytest_collection_modifyitems(config, items):
+    keep, drop = [], []
+    for item in items:
+        marker = item.get_closest_marker("only_backend")
+        backend = getattr(item, "callspec", None) and item.callspec.params.get("backend")
+        if marker and backend and backend != marker.args[0]:
+            drop.append(item)
+        else:
+            keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def worker_id() -> str:
+    """The xdist worker name (``gw0`` …) or ``main`` without xdist."""
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def worker_number() -> int:
+    wid = worker_id()
+    return int(wid[2:]) if wid.startswith("gw") else 0
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ------------------------------------------------------------------ real SMTP server
+
+@dataclass
+class SMTPSink:
+    """Messages received by the in-process aiosmtpd server (``messages``: parsed emails)."""
+
+    host: str
+    port: int
+    messages: list = field(default_factory=list)
+    delay_data_seconds: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def by_rcpt(self, address: str) -> list:
+        """Messages whose envelope recipients include ``address``."""
+        with self.lock:
+            return [m for m in self.messages if address in m["_rcpt"]]
+
+    def wait_for(self, predicate, timeout: float = 10.0):
+        """Poll until ``predicate(messages)`` is truthy; return its value or fail."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                value = predicate(list(self.messages))
+            if value:
+                return value
+            time.sleep(0.05)
+        raise AssertionError(f"SMTP sink: condition not met in {timeout}s; got {len(self.messages)} messages")
+
+    def clear(self) -> None:
+        with self.lock:
+            self.messages.clear()
+        self.delay_data_seconds = 0.0
+
+
+class _Handler:
+    def __init__(self, sink: SMTPSink):
+        self.sink = sink
+
+    async def handle_DATA(self, server, session, envelope):
+        import asyncio
+        if self.sink.delay_data_seconds:
+            await asyncio.sleep(self.sink.delay_data_seconds)
+        msg = message_from_bytes(envelope.content, policy=policy.default)
+        msg["_rcpt"] = ", ".join(envelope.rcpt_tos)
+        with self.sink.lock:
+            self.sink.messages.append(msg)
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture(scope="session")
+def smtp_server():
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 for the whole session."""
+    port = free_port()
+    sink = SMTPSink("127.0.0.1", port)
+    controller = Controller(_Handler(sink), hostname="127.0.0.1", port=port)
+    controller.start()
+    yield sink
+    controller.stop()
+
+
+# ------------------------------------------------------------------ databases
+
+def _pg_database_url(name: str) -> str:
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return PG_BASE + name
+
+
+def _drop_pg_database(name: str) -> None:
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request) -> str:
+    """The database backend of this test run: ``sqlite`` or ``postgresql``."""
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def app_config(backend, tmp_path_factory, smtp_server) -> dict:
+    """Config overrides for this backend and xdist worker (before ``create_app``)."""
+    n = worker_number()
+    if backend == "postgresql":
+        url = _pg_database_url(f"crm_test_{worker_id()}")
+    else:
+        url = "sqlite:///" + str(tmp_path_factory.mktemp("db") / "crm.sqlite3")
+    return {
+        "SQLALCHEMY_DATABASE_URI": url.replace("postgresql://", "postgresql+psycopg://", 1)
+        if url.startswith("postgresql://") else url,
+        "REDIS_URL": f"{REDIS_BASE}/{1 + n % 15}",
+        "RQ_QUEUE": f"crm-test-{worker_id()}",
+        "MAIL_SERVER": smtp_server.host,
+        "MAIL_PORT": smtp_server.port,
+        "MAIL_DEFAULT_SENDER": "CR Tracker <no-reply@example.com>",
+        "SERVER_NAME_FOR_LINKS": "http://crm.test",
+        "PROPAGATE_EXCEPTIONS": False,
+    }
+
+
+@pytest.fixture(scope="session")
+def app(backend, app_config, tmp_path_factory):
+    """The app on this backend, schema created once per session (create_all + search DDL).
+
+    Migrations themselves are tested in ``test_migrations.py``.
+    """
+    os.environ.setdefault("CRM_INSTANCE_PATH", str(tmp_path_factory.mktemp("instance")))
+    application = _app_with(app_config)
+    with application.app_context():
+        db.drop_all()
+        _drop_search(application)
+        db.create_all()
+        from crm.tickets import search
+        with db.engine.begin() as conn:
+            search.install(conn)
+    yield application
+    with application.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    if backend == "postgresql":
+        _drop_pg_database(f"crm_test_{worker_id()}")
+
+
+def _app_with(overrides: dict):
+    """``create_app`` with TestingConfig plus ``overrides`` (applied before extensions init)."""
+    from crm.config import TestingConfig
+
+    class _Cfg(TestingConfig):
+        @classmethod
+        def load(cls, instance_path):
+            cfg = super().load(instance_path)
+            cfg.update(overrides)
+            return cfg
+
+    return create_app(_Cfg)
+
+
+def _drop_search(application):
+    from crm.tickets import search
+    with db.engine.begin() as conn:
+        search.uninstall(conn)
+
+
+TABLES = ["caught_mail", "notifications", "ticket_changes", "comments", "tickets", "app_locks", "users"]
+
+
+@pytest.fixture(autouse=True)
+def _clean(app, smtp_server):
+    """Each test starts with empty tables, an empty Redis db, no mail and the real clock."""
+    ctx = app.app_context()
+    ctx.push()
+    yield
+    db.session.remove()
+    with db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in TABLES:
+                conn.execute(text(f"DELETE FROM {table}"))
+    Redis.from_url(app.config["REDIS_URL"]).flushdb()
+    smtp_server.clear()
+    clock.set_offset(timedelta(0))
+    ctx.pop()
+
+
+# ------------------------------------------------------------------ factories and helpers
+
+@pytest.fixture
+def client(app):
+    """A Flask test client (CSRF off in TestingConfig)."""
+    return app.test_client()
+
+
+_counter = {"n": 0}
+
+
+@pytest.fixture
+def make_user(app):
+    """Factory: ``make_user(role="customer", status=None, email=None, name=None, password=PASSWORD)``.
+
+    Status defaults to active. Returns the committed :class:`User`.
+    """
+    def make(role: str = "customer", status: str | None = None, email: str | None = None,
+             name: str | None = None, password: str = PASSWORD) -> User:
+        _counter["n"] += 1
+        n = _counter["n"]
+        user = User(email=email or f"{role}{n}@example.com", name=name or f"{role.capitalize()} {n}",
+                    role=role, status=status or ACTIVE)
+        user.set_password(password)
+        db.session.add(user)
+        db.session.commit()
+        return user
+    return make
+
+
+@pytest.fixture
+def login(client):
+    """``login(user)`` logs the test client in through the real log-in form."""
+    def do(user: User, password: str = PASSWORD):
+        resp = client.post("/auth/login", data={"email": user.email, "password": password})
+        assert resp.status_code == 302, resp.get_data(as_text=True)[:500]
+        return resp
+    return do
+
+
+@pytest.fixture
+def token_for(client):
+    """``token_for(user)`` → a Bearer access token obtained from ``POST /api/v1/auth/token``."""
+    def get(user: User, password: str = PASSWORD) -> str:
+        resp = client.post("/api/v1/auth/token", json={"email": user.email, "password": password})
+        assert resp.status_code == 200, resp.get_data(as_text=True)
+        return resp.json["access_token"]
+    return get
+
+
+@pytest.fixture
+def run_jobs(app):
+    """``run_jobs()`` runs every queued RQ job with a real (non-forking) worker in burst mode.
+
+    :returns: how many jobs were queued when it started.
+    """
+    from rq import SimpleWorker
+
+    from crm.queue import get_queue, redis_conn
+
+    def run() -> int:
+        queue = get_queue()
+        queued = queue.count
+        SimpleWorker([queue], connection=redis_conn()).work(burst=True)
+        return queued
+    return run
+
+
+__all__ = ["PASSWORD", "PENDING", "free_port", "worker_id"]

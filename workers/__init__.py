@@ -1,0 +1,1 @@
+"""Process entry points: the RQ worker, the scheduler and the development stack."""
