@@ -52,13 +52,23 @@ def pytest_collection_modifyitems(config, items):
 
 
 def worker_id() -> str:
-    """The xdist worker name (``gw0`` …) or ``main`` without xdist."""
-    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+    """The xdist worker name (``gw0`` …, ``main`` without xdist), prefixed by
+    ``CRM_TEST_NAMESPACE`` so concurrent pytest runs on one machine do not share databases."""
+    return os.environ.get("CRM_TEST_NAMESPACE", "") + os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
 def worker_number() -> int:
-    wid = worker_id()
+    """0 without xdist, else the xdist worker's index."""
+    wid = os.environ.get("PYTEST_XDIST_WORKER", "main")
     return int(wid[2:]) if wid.startswith("gw") else 0
+
+
+def redis_db() -> int:
+    """Redis database number of this worker: ``CRM_TEST_REDIS_DB`` (default 1) + index."""
+    db_number = int(os.environ.get("CRM_TEST_REDIS_DB", "1")) + worker_number()
+    if not 1 <= db_number <= 15:
+        raise RuntimeError(f"Redis db {db_number} out of range: lower CRM_TEST_REDIS_DB or -n")
+    return db_number
 
 
 def free_port() -> int:
@@ -151,7 +161,6 @@ def backend(request) -> str:
 @pytest.fixture(scope="session")
 def app_config(backend, tmp_path_factory, smtp_server) -> dict:
     """Config overrides for this backend and xdist worker (before ``create_app``)."""
-    n = worker_number()
     if backend == "postgresql":
         url = _pg_database_url(f"crm_test_{worker_id()}")
     else:
@@ -159,7 +168,7 @@ def app_config(backend, tmp_path_factory, smtp_server) -> dict:
     return {
         "SQLALCHEMY_DATABASE_URI": url.replace("postgresql://", "postgresql+psycopg://", 1)
         if url.startswith("postgresql://") else url,
-        "REDIS_URL": f"{REDIS_BASE}/{1 + n % 15}",
+        "REDIS_URL": f"{REDIS_BASE}/{redis_db()}",
         "RQ_QUEUE": f"crm-test-{worker_id()}",
         "MAIL_SERVER": smtp_server.host,
         "MAIL_PORT": smtp_server.port,

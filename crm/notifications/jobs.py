@@ -14,6 +14,7 @@ same Message-ID, so a receiver that did get the first copy can discard the secon
 from __future__ import annotations
 
 import logging
+import socket
 from datetime import timedelta
 
 from flask import current_app
@@ -66,6 +67,9 @@ def send_notification(notification_id: int) -> str:
                   extra_headers={"Message-ID": note.message_id,
                                  "X-CRM-Notification": str(note.id)})
     msg.msgId = note.message_id
+    previous_timeout = socket.getdefaulttimeout()
+    # Flask-Mail opens smtplib.SMTP without a timeout; a hanging server must not hang the job.
+    socket.setdefaulttimeout(current_app.config["MAIL_TIMEOUT"])
     try:
         mail.send(msg)
     except Exception as exc:  # SMTP and socket errors: record and back off
@@ -77,6 +81,8 @@ def send_notification(notification_id: int) -> str:
         db.session.commit()
         log.warning("notification %s failed (attempt %s): %s", note.id, note.attempts, note.last_error)
         return FAILED
+    finally:
+        socket.setdefaulttimeout(previous_timeout)
     note.status = SENT
     note.sent_at = utcnow()
     note.last_error = None
