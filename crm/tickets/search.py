@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import Connection, or_, select, text
+from sqlalchemy import Connection, Integer, column, or_, select, text
 from sqlalchemy.sql.elements import ColumnElement
 
 from crm.tickets.models import Comment, Ticket
@@ -108,6 +108,8 @@ def match_condition(dialect: str, q: str) -> ColumnElement[bool] | None:
         fts_query = " ".join('"' + w.replace('"', '') + '"' for w in words)
         ticket_ids = text("SELECT rowid FROM tickets_fts WHERE tickets_fts MATCH :fq_t").bindparams(fq_t=fts_query)
         comment_rowids = text("SELECT rowid FROM comments_fts WHERE comments_fts MATCH :fq_c").bindparams(fq_c=fts_query)
-        conditions.append(Ticket.id.in_(ticket_ids.columns()))
-        conditions.append(Ticket.id.in_(select(Comment.ticket_id).where(Comment.id.in_(comment_rowids.columns()))))
+        rowid = column("rowid", Integer)
+        conditions.append(Ticket.id.in_(ticket_ids.columns(rowid)))
+        conditions.append(Ticket.id.in_(select(Comment.ticket_id)
+                                        .where(Comment.id.in_(comment_rowids.columns(rowid)))))
     return or_(*conditions)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import selectinload
 
 from crm import events
@@ -134,12 +136,15 @@ def _take_lock(name: str) -> None:
     """Serialise a critical section across processes (row lock on PG, write lock on SQLite).
 
     Must be the first write of its transaction (see :class:`~crm.tickets.models.AppLock`).
+    The lock row is created on first use with INSERT … ON CONFLICT DO NOTHING, so racing
+    first users do not fail on the primary key.
     """
-    result = db.session.execute(update(AppLock).where(AppLock.name == name)
-                                .values(counter=AppLock.counter + 1))
-    if result.rowcount == 0:
-        db.session.add(AppLock(name=name, counter=1))
-        db.session.flush()
+    bump = update(AppLock).where(AppLock.name == name).values(counter=AppLock.counter + 1)
+    if db.session.execute(bump).rowcount == 0:
+        dialect = db.session.get_bind().dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        db.session.execute(insert(AppLock).values(name=name, counter=0).on_conflict_do_nothing())
+        db.session.execute(bump)
 
 
 def pick_engineer() -> User | None:

@@ -1,0 +1,249 @@
+"""Ticket rules: workflow, auto-assignment, visibility, history, search (both backends)."""
+from datetime import timedelta
+
+import pytest
+
+from crm import clock
+from crm.auth import services as accounts
+from crm.errors import NotAllowed, ServiceError
+from crm.extensions import db
+from crm.tickets import services
+from crm.tickets.models import Comment, Ticket, TicketChange
+from crm.tickets.services import TicketFilters
+from crm.tickets.workflow import TRANSITIONS, TransitionError, check_transition
+
+
+def new_ticket(customer, subject="Printer on fire", description="Smoke everywhere", priority="normal"):
+    return services.create_ticket(customer, subject, description, priority)
+
+
+# ---------------------------------------------------------------- workflow
+
+@pytest.mark.parametrize("current,new", [(c, n) for c, ns in TRANSITIONS.items() for n in ns])
+def test_every_declared_transition_is_allowed(current, new):
+    check_transition(current, new)
+
+
+@pytest.mark.parametrize("current,new", [("open", "pending"), ("closed", "resolved"), ("pending", "closed"),
+                                         ("resolved", "in_progress"), ("open", "open"), ("open", "bogus")])
+def test_invalid_transitions_are_refused_with_a_reason(current, new):
+    with pytest.raises(TransitionError) as exc:
+        check_transition(current, new)
+    assert str(exc.value)
+
+
+def test_engineer_walks_a_ticket_through_its_life_cycle(make_user):
+    engineer, customer = make_user("engineer"), make_user("customer")
+    t = new_ticket(customer)
+    assert t.status == "open" and t.assignee_id == engineer.id
+    services.accept(t, engineer)
+    assert t.status == "in_progress"
+    services.change_status(t, engineer, "pending")
+    services.change_status(t, engineer, "in_progress")
+    services.change_status(t, engineer, "resolved")
+    assert t.resolved_at is not None
+    services.change_status(t, engineer, "closed")
+    services.change_status(t, engineer, "open")  # reopen
+    assert t.status == "open" and t.resolved_at is None
+    fields = [(c.field, c.before, c.after) for c in services.history(t)]
+    assert fields[:2] == [("status", None, "open"), ("assignee", None, engineer.name)]
+    assert ("status", "open", "in_progress") in fields and ("status", "closed", "open") in fields
+
+
+def test_invalid_transition_via_service_is_a_409_with_message(make_user):
+    engineer, customer = make_user("engineer"), make_user("customer")
+    t = new_ticket(customer)
+    with pytest.raises(ServiceError) as exc:
+        services.change_status(t, engineer, "pending")
+    assert exc.value.status == 409 and "cannot become pending" in exc.value.message
+
+
+def test_only_the_assignee_engineer_can_accept_or_change(make_user):
+    e1, e2, customer = make_user("engineer"), make_user("engineer"), make_user("customer")
+    t = new_ticket(customer)
+    other = e2 if t.assignee_id == e1.id else e1
+    with pytest.raises(NotAllowed):
+        services.accept(t, other)
+    with pytest.raises(NotAllowed):
+        services.change_status(t, other, "resolved")
+    agent = make_user("agent")
+    services.change_priority(t, agent, "urgent")
+    assert t.priority == "urgent"
+
+
+def test_requester_edits_only_while_open(make_user):
+    engineer, customer = make_user("engineer"), make_user("customer")
+    t = new_ticket(customer)
+    services.edit_content(t, customer, "Printer still on fire", None)
+    assert t.subject == "Printer still on fire"
+    services.accept(t, engineer)
+    with pytest.raises(ServiceError, match="no longer be edited"):
+        services.edit_content(t, customer, "Changed", None)
+    with pytest.raises(NotAllowed):
+        services.edit_content(t, make_user("customer"), "Hijack", None)
+
+
+@pytest.mark.parametrize("field,kwargs", [
+    ("subject", {"subject": "", "description": "x"}),
+    ("subject", {"subject": "s" * 201, "description": "x"}),
+    ("description", {"subject": "s", "description": " "}),
+    ("priority", {"subject": "s", "description": "x", "priority": "galactic"}),
+])
+def test_create_ticket_validates_fields(make_user, field, kwargs):
+    with pytest.raises(ServiceError) as exc:
+        services.create_ticket(make_user("customer"), **kwargs)
+    assert exc.value.field == field and exc.value.status == 422
+
+
+# ---------------------------------------------------------------- assignment
+
+def test_assignment_balances_active_load_then_least_recently_assigned(make_user):
+    e1, e2, e3 = make_user("engineer"), make_user("engineer"), make_user("engineer")
+    customer = make_user("customer")
+    assignees = [new_ticket(customer).assignee_id for _ in range(6)]
+    assert sorted(assignees) == sorted([e1.id, e2.id, e3.id] * 2)
+    # Never-assigned engineers first, then least recently assigned: the first round is e1,e2,e3.
+    assert assignees[:3] == [e1.id, e2.id, e3.id]
+
+
+def test_resolved_tickets_do_not_count_towards_load(make_user):
+    e1, customer = make_user("engineer"), make_user("customer")
+    first = new_ticket(customer)
+    services.change_status(first, e1, "resolved")
+    e2 = make_user("engineer")
+    # e1 has 0 active tickets now, e2 also 0; e2 was never assigned so e2 wins the tie.
+    assert new_ticket(customer).assignee_id == e2.id
+    assert new_ticket(customer).assignee_id == e1.id
+
+
+def test_pending_disabled_and_non_engineer_staff_get_no_tickets(make_user):
+    make_user("engineer", status="pending")
+    make_user("engineer", status="disabled")
+    make_user("agent")
+    make_user("manager")
+    t = new_ticket(make_user("customer"))
+    assert t.assignee_id is None
+
+
+def test_waiting_tickets_are_assigned_when_an_engineer_is_approved(make_user):
+    admin = make_user("admin")
+    customer = make_user("customer")
+    waiting = [new_ticket(customer).id for _ in range(3)]
+    applicant = make_user("engineer", status="pending")
+    accounts.decide_registration(applicant, admin, approve=True)
+    assert {db.session.get(Ticket, i).assignee_id for i in waiting} == {applicant.id}
+
+
+def test_reassign_by_manager_records_history(make_user):
+    e1, e2, manager = make_user("engineer"), make_user("engineer"), make_user("manager")
+    t = new_ticket(make_user("customer"))
+    target = e2 if t.assignee_id == e1.id else e1
+    services.reassign(t, manager, target.id)
+    assert t.assignee_id == target.id
+    last = services.history(t)[-1]
+    assert (last.field, last.after, last.actor_id) == ("assignee", target.name, manager.id)
+    with pytest.raises(NotAllowed):
+        services.reassign(t, make_user("agent"), e1.id)
+    with pytest.raises(ServiceError):
+        services.reassign(t, manager, make_user("customer").id)
+
+
+# ---------------------------------------------------------------- comments and visibility
+
+def test_customers_never_see_internal_notes(make_user):
+    engineer, customer = make_user("engineer"), make_user("customer")
+    t = new_ticket(customer)
+    services.add_comment(t, engineer, "We are on it", public=True)
+    services.add_comment(t, engineer, "Customer's printer is a fire hazard", public=False)
+    assert [c.body for c in services.visible_comments(customer, t)] == ["We are on it"]
+    assert len(services.visible_comments(engineer, t)) == 2
+    with pytest.raises(NotAllowed):
+        services.add_comment(t, customer, "sneaky", public=False)
+
+
+def test_customer_cannot_comment_on_someone_elses_ticket(make_user):
+    make_user("engineer")
+    t = new_ticket(make_user("customer"))
+    with pytest.raises(NotAllowed):
+        services.add_comment(t, make_user("customer"), "hello")
+
+
+def test_history_is_utc_and_names_actor(make_user):
+    engineer, customer = make_user("engineer"), make_user("customer")
+    t = new_ticket(customer)
+    services.change_priority(t, engineer, "high")
+    change = db.session.query(TicketChange).filter_by(field="priority").one()
+    assert change.actor_id == engineer.id and (change.before, change.after) == ("normal", "high")
+    assert change.created_at.utcoffset() == timedelta(0)
+
+
+# ---------------------------------------------------------------- listing and search
+
+def test_list_scopes_and_keyset_pagination(make_user):
+    engineer, c1, c2 = make_user("engineer"), make_user("customer"), make_user("customer")
+    ids = []
+    for i in range(7):
+        clock.set_offset(timedelta(seconds=i))
+        ids.append(new_ticket(c1 if i % 2 == 0 else c2, subject=f"Ticket {i}").id)
+    clock.set_offset(timedelta(0))
+    mine, cursor = services.list_tickets(c1, TicketFilters(), limit=2)
+    seen = [t.id for t in mine]
+    while cursor:
+        page, cursor = services.list_tickets(c1, TicketFilters(), cursor=cursor, limit=2)
+        seen += [t.id for t in page]
+    assert seen == [i for n, i in enumerate(ids) if n % 2 == 0][::-1]
+    everything, _ = services.list_tickets(engineer, TicketFilters(), limit=100)
+    assert len(everything) == 7
+    assigned, _ = services.list_tickets(engineer, TicketFilters(), scope="assigned")
+    assert len(assigned) == 7
+
+
+def test_filters_by_status_priority_requester_and_dates(make_user):
+    engineer, c1, c2 = make_user("engineer"), make_user("customer"), make_user("customer")
+    a = new_ticket(c1, priority="urgent")
+    b = new_ticket(c2)
+    services.accept(b, engineer)
+    admin = make_user("admin")
+    by = lambda **kw: {t.id for t in services.list_tickets(admin, TicketFilters(**kw))[0]}  # noqa: E731
+    assert by(status="in_progress") == {b.id}
+    assert by(priority="urgent") == {a.id}
+    assert by(requester=c2.id) == {b.id}
+    assert by(active=True) == {a.id, b.id}
+    assert by(assignee=str(engineer.id)) == {a.id, b.id}
+    assert by(created_after=clock.utcnow() + timedelta(days=1)) == set()
+    assert by(created_before=clock.utcnow() + timedelta(days=1)) == {a.id, b.id}
+
+
+def test_text_search_covers_subject_description_comments_and_id(make_user):
+    engineer, customer = make_user("engineer"), make_user("customer")
+    admin = make_user("admin")
+    t1 = new_ticket(customer, subject="Refund for order 1042", description="The mug was broken")
+    t2 = new_ticket(customer, subject="Login trouble", description="Reset mail never arrives")
+    t3 = new_ticket(customer, subject="Other", description="Nothing relevant")
+    services.add_comment(t3, engineer, "Customer mentions the kettle warranty", public=False)
+    find = lambda q: {t.id for t in services.list_tickets(admin, TicketFilters(q=q))[0]}  # noqa: E731
+    assert find("refund") == {t1.id}
+    assert find("MUG broken") == {t1.id}
+    assert find("mail") == {t2.id}
+    assert find("kettle warranty") == {t3.id}
+    assert find(f"#{t2.id}") == {t2.id}
+    assert find("nonexistentword") == set()
+    # Edits and new comments are searchable at once (triggers / expression indexes).
+    services.edit_content(t2, customer, "Password reset trouble", None)
+    assert find("password") == {t2.id}
+    assert find('"quotes" AND OR NEAR( * ') == set()  # FTS syntax is neutralised, no error
+
+
+def test_search_terms_with_fts_operators_do_not_error(make_user):
+    admin = make_user("admin")
+    make_user("engineer")
+    t = new_ticket(make_user("customer"), subject="NEAR AND OR NOT", description="star * quote \"")
+    got = {x.id for x in services.list_tickets(admin, TicketFilters(q='NEAR AND "quote" *'))[0]}
+    assert got == {t.id}
+
+
+def test_comment_rows_exist_for_thread(make_user):
+    engineer, customer = make_user("engineer"), make_user("customer")
+    t = new_ticket(customer)
+    services.add_comment(t, customer, "Any news?")
+    assert db.session.query(Comment).filter_by(ticket_id=t.id).count() == 1
