@@ -137,6 +137,7 @@ class TestingConfig(Config):
         """As :meth:`Config.load`, with test-friendly overrides."""
         cfg = super().load(instance_path)
         cfg.update({"WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": False,
+                    "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
                     "MAIL_SERVER": cfg["MAIL_SERVER"] or "127.0.0.1"})
         return cfg
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask import current_app, has_app_context
 from flask_login import UserMixin
 from sqlalchemy import ForeignKey, Index, String, func
 from sqlalchemy.orm import Mapped, mapped_column
@@ -46,8 +47,10 @@ class User(UserMixin, db.Model):
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     def set_password(self, password: str) -> None:
-        """Hash and store ``password`` (scrypt via werkzeug)."""
-        self.password_hash = generate_password_hash(password)
+        """Hash and store ``password`` with ``PASSWORD_HASH_METHOD`` (default werkzeug's scrypt;
+        the test config uses a cheap method, as Django's test settings do)."""
+        method = current_app.config.get("PASSWORD_HASH_METHOD", "scrypt") if has_app_context() else "scrypt"
+        self.password_hash = generate_password_hash(password, method=method)
 
     def check_password(self, password: str) -> bool:
         """Return True when ``password`` matches the stored hash."""
