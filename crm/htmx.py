@@ -16,3 +16,10 @@ def render_page_or_fragment(page: str, fragment: str, **context) -> str:
     :param fragment: template of the part htmx swaps (``_thing.html``).
     """
     return render_template(fragment if is_htmx_partial() else page, **context)
+
+
+def poll_unchanged(version: str) -> bool:
+    """True for an htmx poll whose ``?since=`` equals ``version`` (e.g. the ticket's
+    ``updated_at`` in ISO 8601): the view answers 204 and htmx leaves the page alone."""
+    since = request.args.get("since")
+    return bool(since) and is_htmx_partial() and since == version

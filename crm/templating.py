@@ -49,6 +49,11 @@ def init_app(app: Flask) -> None:
     def utc_filter(value: datetime | None) -> str:
         return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
 
+    @app.template_filter("status_label")
+    def status_label_filter(value: str | None) -> str:
+        from crm.tickets.models import STATUS_LABELS
+        return STATUS_LABELS.get(value, value or "—")
+
     @app.template_filter("iso")
     def iso_filter(value: datetime | None) -> str:
         return value.isoformat() if value else ""

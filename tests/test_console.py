@@ -259,3 +259,16 @@ def test_mailbox_shows_caught_mail(client, make_user, login):
     assert "Caught one" in text_of(client.get("/admin/mailbox"))
     mail_id = CaughtMail.query.one().id
     assert "Hello there" in text_of(client.get(f"/admin/mailbox/{mail_id}"))
+
+
+def test_live_poll_answers_204_when_ticket_unchanged(client, make_user, login):
+    make_user("engineer")
+    customer = make_user("customer")
+    t = services.create_ticket(customer, "Poll me", "please")
+    login(customer)
+    since = t.updated_at.isoformat()
+    hx = {"HX-Request": "true"}
+    assert client.get(f"/portal/tickets/{t.id}", query_string={"since": since}, headers=hx).status_code == 204
+    services.add_comment(t, customer, "changed")
+    resp = client.get(f"/portal/tickets/{t.id}", query_string={"since": since}, headers=hx)
+    assert resp.status_code == 200 and "changed" in text_of(resp)

@@ -1,5 +1,5 @@
 """Admin console pages."""
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, or_, select
 
@@ -11,21 +11,9 @@ from crm.auth.policy import requires
 from crm.errors import ServiceError
 from crm.extensions import db
 from crm.htmx import render_page_or_fragment
+from crm.pagination import id_keyset_page
 from crm.tickets.forms import ActionForm
 from crm.tickets.models import Ticket
-
-PAGE = 25
-
-
-def _after_id_page(stmt, model):
-    """Keyset page by descending id: ``?before=<id>``. Returns (rows, next 'before' or None)."""
-    before = request.args.get("before", "")
-    if before:
-        if not before.isdigit() or len(before) > 12:
-            abort(400)
-        stmt = stmt.where(model.id < int(before))
-    rows = list(db.session.scalars(stmt.order_by(model.id.desc()).limit(PAGE + 1)))
-    return rows[:PAGE], (rows[PAGE - 1].id if len(rows) > PAGE else None)
 
 
 @bp.route("/users")
@@ -41,7 +29,7 @@ def users():
     if q:
         like = f"%{q[:100].lower()}%"
         stmt = stmt.where(or_(func.lower(User.name).like(like), func.lower(User.email).like(like)))
-    rows, next_before = _after_id_page(stmt, User)
+    rows, next_before = id_keyset_page(stmt, User)
     return render_page_or_fragment("admin/users.html", "admin/_users_table.html", users=rows,
                                    next_before=next_before, roles=ROLES, statuses=USER_STATUSES,
                                    role=role, status=status, q=q)
@@ -79,7 +67,7 @@ def registrations():
     stmt = select(User).where(User.role.in_(STAFF_ROLES))
     if status in USER_STATUSES:
         stmt = stmt.where(User.status == status)
-    rows, next_before = _after_id_page(stmt, User)
+    rows, next_before = id_keyset_page(stmt, User)
     return render_template("admin/registrations.html", users=rows, next_before=next_before,
                            status=status, form=ActionForm(formdata=None))
 
@@ -110,7 +98,7 @@ def customers():
     if q:
         like = f"%{q[:100].lower()}%"
         stmt = stmt.where(or_(func.lower(User.name).like(like), func.lower(User.email).like(like)))
-    rows, next_before = _after_id_page(stmt, User)
+    rows, next_before = id_keyset_page(stmt, User)
     ids = [u.id for u in rows]
     counts = dict(db.session.execute(select(Ticket.requester_id, func.count(Ticket.id))
                                      .where(Ticket.requester_id.in_(ids))

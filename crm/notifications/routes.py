@@ -1,5 +1,5 @@
 """Admin pages: the outbox (filters, retry) and the caught-mail mailbox."""
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from crm.auth.policy import requires
@@ -7,19 +7,8 @@ from crm.extensions import db
 from crm.htmx import render_page_or_fragment
 from crm.notifications import bp, services
 from crm.notifications.models import NOTIFICATION_STATUSES, CaughtMail, Notification
+from crm.pagination import id_keyset_page
 from crm.tickets.forms import ActionForm
-
-PAGE = 25
-
-
-def _page(stmt, model):
-    before = request.args.get("before", "")
-    if before:
-        if not before.isdigit() or len(before) > 12:
-            abort(400)
-        stmt = stmt.where(model.id < int(before))
-    rows = list(db.session.scalars(stmt.order_by(model.id.desc()).limit(PAGE + 1)))
-    return rows[:PAGE], (rows[PAGE - 1].id if len(rows) > PAGE else None)
 
 
 @bp.route("/outbox")
@@ -33,7 +22,7 @@ def outbox():
         stmt = stmt.where(Notification.status == status)
     if event:
         stmt = stmt.where(Notification.event == event)
-    rows, next_before = _page(stmt, Notification)
+    rows, next_before = id_keyset_page(stmt, Notification)
     return render_page_or_fragment("notifications/outbox.html", "notifications/_outbox_table.html",
                                    notifications=rows, next_before=next_before, status=status,
                                    event=event, statuses=NOTIFICATION_STATUSES,
@@ -68,7 +57,7 @@ def retry(notification_id: int):
 @requires("mailbox.view")
 def mailbox():
     """Mail caught by the development SMTP catcher."""
-    rows, next_before = _page(select(CaughtMail), CaughtMail)
+    rows, next_before = id_keyset_page(select(CaughtMail), CaughtMail)
     return render_template("notifications/mailbox.html", mails=rows, next_before=next_before)
 
 

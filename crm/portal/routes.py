@@ -4,7 +4,7 @@ from flask_login import current_user
 
 from crm.auth.policy import requires
 from crm.errors import ServiceError
-from crm.htmx import render_page_or_fragment
+from crm.htmx import poll_unchanged, render_page_or_fragment
 from crm.portal import bp
 from crm.tickets import services
 from crm.tickets.access import get_ticket_or_404
@@ -51,6 +51,8 @@ def ticket(ticket_id: int):
     t = get_ticket_or_404(ticket_id, current_user)
     if current_user.is_staff:
         return redirect(url_for("tickets.detail", ticket_id=t.id))
+    if poll_unchanged(t.updated_at.isoformat()):
+        return "", 204
     return render_page_or_fragment("portal/ticket.html", "portal/_ticket_live.html", **_detail_context(t))
 
 

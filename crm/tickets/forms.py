@@ -36,7 +36,7 @@ class CommentForm(FlaskForm):
 class StatusForm(FlaskForm):
     """Change the status."""
 
-    status = SelectField("Status", choices=list(STATUS_LABELS.items()))
+    status = SelectField("New status", choices=list(STATUS_LABELS.items()))
     submit = SubmitField("Change status")
 
 

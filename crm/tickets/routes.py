@@ -7,7 +7,7 @@ from crm.auth.models import ACTIVE, ENGINEER, User
 from crm.auth.policy import has_permission, requires
 from crm.errors import ServiceError
 from crm.extensions import db
-from crm.htmx import is_htmx_partial, render_page_or_fragment
+from crm.htmx import is_htmx_partial, poll_unchanged, render_page_or_fragment
 from crm.tickets import bp, services
 from crm.tickets.access import get_ticket_or_404
 from crm.tickets.filters import filters_from_args
@@ -19,6 +19,7 @@ from crm.tickets.forms import (
     PriorityForm,
     StatusForm,
 )
+from crm.tickets.models import STATUS_LABELS
 from crm.tickets.workflow import allowed_next
 
 
@@ -61,7 +62,9 @@ def index():
 
 def _detail_context(ticket, comment_form=None):
     status_form = StatusForm(formdata=None)
-    status_form.status.choices = [(s, s.replace("_", " ").capitalize()) for s in allowed_next(ticket.status)]
+    next_statuses = allowed_next(ticket.status)
+    status_form.status.choices = ([("", "Choose…")] + [(s, STATUS_LABELS[s]) for s in next_statuses]
+                                  if next_statuses else [])
     assign_form = AssignForm(formdata=None)
     assign_form.assignee_id.choices = [(e.id, e.name) for e in _engineers()]
     if ticket.assignee_id:
@@ -88,6 +91,8 @@ def _detail_context(ticket, comment_form=None):
 def detail(ticket_id: int):
     """Ticket page: thread with internal notes, history, actions; the thread polls (htmx)."""
     t = get_ticket_or_404(ticket_id, current_user)
+    if poll_unchanged(t.updated_at.isoformat()):
+        return "", 204
     return render_page_or_fragment("tickets/detail.html", "tickets/_live.html", **_detail_context(t))
 
 
@@ -127,7 +132,7 @@ def change_status(ticket_id: int):
     """Move the ticket along the workflow."""
     t = get_ticket_or_404(ticket_id, current_user)
     form = StatusForm()
-    form.status.choices = [(s, s) for s in ("open", "in_progress", "pending", "resolved", "closed")]
+    form.status.choices = list(STATUS_LABELS.items())
     if not form.validate_on_submit():
         return _refuse(t, "Choose a valid status.")
     try:

@@ -1,0 +1,1 @@
+"""End-to-end browser tests: Playwright (sync API) driving Debian's Chromium."""
