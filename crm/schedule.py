@@ -1,7 +1,9 @@
 """Periodic jobs, declared once as data with stable ids (registered by ``workers/scheduler.py``).
 
-Each entry: (id, interval in seconds, dotted job path). The scheduler cancels every job it
-registered before and registers these again, so deploys never pile up duplicates.
+Each entry: (id, interval in seconds, dotted job path). At every start the scheduler registers
+these under stable RQ job ids (one schedule per id, however often it starts) and cancels
+the periodic jobs it registered before that are no longer listed, so deploys never pile up
+duplicates. Ids may use letters, digits, ``.``, ``_`` and ``-``.
 """
 from __future__ import annotations
 

@@ -3,14 +3,27 @@
 Registers :data:`crm.schedule.PERIODIC_JOBS` (replacing what it registered before, matched
 by stable job id) and runs rq-scheduler's loop, which holds a Redis lock so that two
 schedulers never enqueue the same job twice.
+
+Notes on rq-scheduler 0.14 with RQ 3:
+
+* job ids must match ``[A-Za-z0-9_-]+`` (RQ validates them), so the ids are slugs;
+* ``scheduled_time`` is turned into a score with ``calendar.timegm(dt.utctimetuple())``:
+  a naive value is read as UTC and an aware one is converted to UTC — we pass an aware
+  UTC time (a naive *local* time would shift the schedule by the UTC offset);
+* a periodic job's hash must never expire (rq-scheduler's default ``result_ttl=-1``):
+  if it expired while the job waited in a busy queue, the scheduler would find its id
+  without a job, drop the schedule, and the job would never run again.
 """
 from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
 from rq_scheduler import Scheduler
 
 from crm import ConfigError, create_app
@@ -18,24 +31,46 @@ from crm.queue import redis_conn
 from crm.schedule import PERIODIC_JOBS
 
 log = logging.getLogger(__name__)
-JOB_PREFIX = "crm-periodic:"
+JOB_PREFIX = "crm-periodic-"
+
+
+def _slug(value: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", value).strip("-")
+
+
+def periodic_job_id(queue_name: str, name: str) -> str:
+    """The stable RQ job id of periodic job ``name`` for ``queue_name``
+    (e.g. ``crm-periodic-crm--notifications-sweep``). The queue is part of the id so that
+    deployments sharing one Redis database do not replace each other's schedules."""
+    return f"{JOB_PREFIX}{_slug(queue_name)}--{_slug(name)}"
 
 
 def register(scheduler: Scheduler) -> list[str]:
-    """Cancel previously registered periodic jobs and register :data:`PERIODIC_JOBS`.
+    """Register :data:`PERIODIC_JOBS` on ``scheduler``'s queue, replacing earlier registrations.
+
+    Idempotent: a job id is a member of rq-scheduler's sorted set at most once, so calling
+    this at every start leaves one schedule per periodic job; periodic jobs of this queue
+    that are no longer declared are cancelled and deleted. Each job is first due now.
 
     :returns: the job ids registered.
     """
-    for job in scheduler.get_jobs():
-        if job.id.startswith(JOB_PREFIX):
-            scheduler.cancel(job)
-    ids = []
-    for job_id, interval, func in PERIODIC_JOBS:
-        scheduler.schedule(scheduled_time=datetime.now(UTC),
-                           func=func, interval=interval, repeat=None, id=JOB_PREFIX + job_id,
-                           queue_name=scheduler.queue_name, result_ttl=interval * 2)
-        ids.append(JOB_PREFIX + job_id)
-    return ids
+    queue_name = scheduler.queue_name
+    wanted = {periodic_job_id(queue_name, name): (interval, func)
+              for name, interval, func in PERIODIC_JOBS}
+    ours = periodic_job_id(queue_name, "")  # the prefix shared by this queue's periodic jobs
+    for raw in scheduler.connection.zrange(scheduler.scheduled_jobs_key, 0, -1):
+        job_id = raw.decode()
+        if job_id.startswith(ours) and job_id not in wanted:
+            scheduler.cancel(job_id)
+            try:
+                Job.fetch(job_id, connection=scheduler.connection).delete()
+            except NoSuchJobError:
+                pass
+    now = datetime.now(UTC)
+    for job_id, (interval, func) in wanted.items():
+        scheduler.schedule(scheduled_time=now, func=func, interval=interval, repeat=None,
+                           id=job_id, queue_name=queue_name, result_ttl=-1)
+    return list(wanted)
 
 
 def main(argv: list[str] | None = None) -> int:

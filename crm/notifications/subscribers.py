@@ -73,10 +73,11 @@ def on_comment_added(ev: events.DomainEvent) -> None:
     comment = db.session.scalar(select(Comment).where(Comment.id == ev.payload["comment_id"])
                                 .options(selectinload(Comment.author)))
     if comment.author_id == t.requester_id:
-        to = [t.assignee.email] if t.assignee else []
+        to, path = ([t.assignee.email] if t.assignee else []), f"/tickets/{t.id}"
     else:
-        to = [t.requester.email]
-    queue_templated("ticket_reply", to, event=ev.name, ticket_id=t.id, ticket=t, comment=comment)
+        to, path = [t.requester.email], f"/portal/tickets/{t.id}"
+    queue_templated("ticket_reply", to, event=ev.name, ticket_id=t.id, ticket=t, comment=comment,
+                    ticket_path=path)
 
 
 @events.in_transaction("user.registered")
