@@ -1,0 +1,299 @@
+"""The operation registry: one decorator routes an API operation and documents it.
+
+``@api_operation`` registers the Flask rule *and* the OpenAPI entry from the same arguments
+(path, method, body/query/response models, success status), and it reads the permission the
+view declared with ``@requires(..., api=True)`` or ``@public``. :func:`build_document` turns
+the registry into the OpenAPI 3.1 document, whose schemas are the pydantic models that
+validate the requests, so the document cannot drift from the routes.
+
+Usage (``@requires`` inside, so authentication runs before validation)::
+
+    @api_operation("POST", "/tickets", body=TicketIn, response=TicketOut, status=201,
+                   summary="Raise a ticket")
+    @requires("ticket.create", api=True)
+    def create_ticket():
+        data: TicketIn = request_body()
+"""
+from __future__ import annotations
+
+import inspect
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import wraps
+
+from flask import Response, g, request
+from pydantic import BaseModel, ValidationError
+from pydantic.json_schema import models_json_schema
+
+from crm.api.schemas import MAX_ID, Problem
+from crm.auth.policy import POLICY, PUBLIC
+from crm.errors import problem
+
+PREFIX = "/api/v1"
+REF_TEMPLATE = "#/components/schemas/{model}"
+_PARAM = re.compile(r"\{(\w+)\}")
+# Path ids are bounded so an absurd id is a 404 from routing, not a database overflow.
+_ID_CONVERTER = f"int(min=1, max={MAX_ID})"
+
+TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+          409: "Conflict", 413: "Content Too Large", 415: "Unsupported Media Type",
+          422: "Unprocessable Content"}
+
+
+class ApiProblem(Exception):
+    """Raised by the parsing helpers; rendered as problem+json by the operation wrapper."""
+
+    def __init__(self, status: int, detail: str, errors: dict[str, list[str]] | None = None):
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.errors = errors
+
+    def response(self) -> Response:
+        """The ``application/problem+json`` response for this problem."""
+        extra = {"errors": self.errors} if self.errors else {}
+        title = "Validation failed" if self.status == 422 else TITLES.get(self.status, "Error")
+        return problem(self.status, title, self.detail, **extra)
+
+
+@dataclass
+class Operation:
+    """One documented API operation (a method on a path)."""
+
+    method: str
+    path: str  # OpenAPI form, under PREFIX: "/api/v1/tickets/{ticket_id}"
+    endpoint: str
+    permission: str
+    summary: str
+    description: str
+    tag: str
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    status: int = 200
+    errors: dict[int, str] = field(default_factory=dict)
+    path_params: list[str] = field(default_factory=list)
+
+    @property
+    def rule(self) -> str:
+        """The Flask rule: ``{ticket_id}`` becomes a bounded ``int`` converter."""
+        return _PARAM.sub(lambda m: f"<{_ID_CONVERTER}:{m.group(1)}>", self.path)
+
+
+#: every registered operation, in registration order
+OPERATIONS: list[Operation] = []
+
+
+def api_operation(method: str, path: str, *, summary: str, tag: str,
+                  body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
+                  response: type[BaseModel] | None = None, status: int = 200,
+                  errors: tuple[int | tuple[int, str], ...] = ()) -> Callable:
+    """Route and document an API operation.
+
+    :param method: HTTP method (``GET``, ``POST``, ``PATCH`` …).
+    :param path: path under ``/api/v1`` in OpenAPI form; ``{name}`` parameters are ids
+        (integers 1 … 2³¹−1; others are a 404 from routing).
+    :param summary: one line for the document. The view's docstring is the description.
+    :param tag: group in the document (``Tickets`` …).
+    :param body: JSON body model, parsed by :func:`request_body` in the view.
+    :param query: query-string model, parsed by :func:`request_query` in the view.
+    :param response: model of the success answer (None: no body).
+    :param status: success status code.
+    :param errors: extra error statuses the operation may answer: ``409``, or
+        ``(401, "why")`` to say when it happens.
+    :raises TypeError: at import, when the view declares no permission.
+    """
+    def decorate(view: Callable) -> Callable:
+        from crm.api import bp
+
+        permission = getattr(view, "crm_permission", None)
+        if permission != PUBLIC and permission not in POLICY:
+            raise TypeError(f"{view.__name__}: decorate with @requires(..., api=True) or @public")
+        op = Operation(method=method.upper(), path=PREFIX + path, endpoint=view.__name__,
+                       permission=permission, summary=summary,
+                       description=inspect.cleandoc(view.__doc__ or ""), tag=tag, body=body, query=query,
+                       response=response, status=status,
+                       errors=dict(e if isinstance(e, tuple) else (e, "") for e in errors),
+                       path_params=_PARAM.findall(path))
+
+        @wraps(view)
+        def run(*args, **kwargs):
+            g.api_operation = op
+            try:
+                return view(*args, **kwargs)
+            except ApiProblem as exc:
+                return exc.response()
+
+        bp.add_url_rule(op.rule, endpoint=op.endpoint, view_func=run, methods=[op.method])
+        OPERATIONS.append(op)
+        return run
+
+    return decorate
+
+
+# ---------------------------------------------------------------- request parsing
+
+def _field_errors(exc: ValidationError, prefix: str = "") -> dict[str, list[str]]:
+    """pydantic errors as ``{"field.path": [messages]}`` (``body`` for the whole document)."""
+    errors: dict[str, list[str]] = {}
+    for err in exc.errors(include_url=False, include_input=False):
+        name = ".".join(str(part) for part in err["loc"]) or prefix or "body"
+        errors.setdefault(name, []).append(err["msg"])
+    return errors
+
+
+def request_body():
+    """Parse the JSON body with the current operation's ``body`` model.
+
+    :returns: the validated model instance.
+    :raises ApiProblem: 415 when the body is not declared JSON, 400 for malformed JSON or a
+        document that is not an object, 422 with ``errors`` per field for invalid members.
+    """
+    model = g.api_operation.body
+    if not request.is_json:
+        raise ApiProblem(415, "Send a JSON object with Content-Type: application/json.")
+    try:
+        data = json.loads(request.get_data(cache=True) or b"")
+    except (ValueError, UnicodeDecodeError):
+        raise ApiProblem(400, "The request body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise ApiProblem(400, "The request body must be a JSON object.")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ApiProblem(422, "Some fields are invalid.", _field_errors(exc)) from None
+
+
+def request_query():
+    """Parse the query string with the current operation's ``query`` model.
+
+    Empty values mean "not given" (as in the console's filter forms).
+
+    :returns: the validated model instance.
+    :raises ApiProblem: 422 with ``errors`` per parameter.
+    """
+    model = g.api_operation.query
+    args = {k: v for k, v in request.args.items() if v.strip()}
+    try:
+        return model.model_validate(args)
+    except ValidationError as exc:
+        raise ApiProblem(422, "Some query parameters are invalid.", _field_errors(exc)) from None
+
+
+# ---------------------------------------------------------------- the document
+
+def _problem_response(description: str) -> dict:
+    return {"description": description,
+            "content": {"application/problem+json": {"schema": {"$ref": REF_TEMPLATE.format(model="Problem")}}}}
+
+
+ERROR_DESCRIPTIONS = {
+    400: "Malformed JSON, or a body that is not a JSON object.",
+    401: "Missing, invalid or expired bearer token.",
+    403: "Your role, or this object's rules, do not allow it.",
+    404: "No such resource, or not yours to know about.",
+    409: "The current state does not allow it (see ``detail``).",
+    415: "The body is not declared as JSON.",
+    422: "Invalid values; ``errors`` lists the messages per field.",
+}
+
+
+def _query_parameters(model: type[BaseModel], defs: dict) -> list[dict]:
+    schema = model.model_json_schema(ref_template=REF_TEMPLATE)
+    defs.update(schema.pop("$defs", {}))
+    required = set(schema.get("required", ()))
+    params = []
+    for name, prop in schema["properties"].items():
+        prop = dict(prop)
+        description = prop.pop("description", None)
+        prop.pop("title", None)
+        # An optional parameter is simply left out: drop pydantic's "or null" and null default.
+        variants = prop.get("anyOf", [])
+        if len(variants) == 2 and {"type": "null"} in variants:
+            prop.pop("anyOf")
+            prop.update(next(v for v in variants if v != {"type": "null"}))
+        if prop.get("default", 0) is None:
+            prop.pop("default")
+        param = {"name": name, "in": "query", "required": name in required, "schema": prop}
+        if description:
+            param["description"] = description
+        params.append(param)
+    return params
+
+
+def _operation_object(op: Operation, refs: dict, defs: dict) -> dict:
+    out: dict = {"operationId": op.endpoint, "summary": op.summary, "tags": [op.tag]}
+    if op.description:
+        out["description"] = op.description
+    params = [{"name": name, "in": "path", "required": True,
+               "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID}} for name in op.path_params]
+    if op.query:
+        params += _query_parameters(op.query, defs)
+    if params:
+        out["parameters"] = params
+    if op.body:
+        out["requestBody"] = {"required": True, "content": {"application/json": {
+            "schema": refs[(op.body, "validation")]}}}
+    success: dict = {"description": "Success." if op.status < 300 else "Accepted."}
+    if op.status == 201:
+        success["description"] = "Created."
+    if op.response:
+        success["content"] = {"application/json": {"schema": refs[(op.response, "serialization")]}}
+    responses = {str(op.status): success}
+    codes = set(op.errors)
+    if op.permission == PUBLIC:
+        out["security"] = []
+    else:
+        codes |= {401, 403}
+    if op.path_params:
+        codes.add(404)
+    if op.body:
+        codes |= {400, 415, 422}
+    if op.query:
+        codes.add(422)
+    for code in sorted(codes):
+        description = op.errors.get(code) or ERROR_DESCRIPTIONS.get(code, TITLES.get(code, "Error"))
+        responses[str(code)] = _problem_response(description)
+    out["responses"] = responses
+    if op.permission not in (PUBLIC, "authenticated"):
+        roles = ", ".join(sorted(POLICY[op.permission]))
+        out["description"] = (out.get("description", "") + f"\n\nPermission `{op.permission}` "
+                              f"(roles: {roles}).").strip()
+    return out
+
+
+def build_document(title: str, version: str) -> dict:
+    """The OpenAPI 3.1 document of every registered operation.
+
+    :returns: a JSON-serialisable dict: ``paths`` from :data:`OPERATIONS`, ``components``
+        with the pydantic models' JSON Schemas, the ``Problem`` schema and ``bearerAuth``.
+    """
+    wanted = {(Problem, "serialization")}
+    for op in OPERATIONS:
+        if op.body:
+            wanted.add((op.body, "validation"))
+        if op.response:
+            wanted.add((op.response, "serialization"))
+    keys = sorted(wanted, key=lambda pair: (pair[0].__name__, pair[1]))
+    refs, top = models_json_schema(keys, ref_template=REF_TEMPLATE)
+    defs: dict = dict(top.get("$defs", {}))
+    paths: dict = {}
+    for op in OPERATIONS:
+        paths.setdefault(op.path, {})[op.method.lower()] = _operation_object(op, refs, defs)
+    tags = list(dict.fromkeys(op.tag for op in OPERATIONS))
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version,
+                 "description": "JSON API of CR Tracker. Get a token from `POST /api/v1/auth/token` "
+                                "and send it as `Authorization: Bearer <token>`. Errors are "
+                                "`application/problem+json` (RFC 9457)."},
+        "tags": [{"name": t} for t in tags],
+        "paths": paths,
+        "components": {
+            "schemas": dict(sorted(defs.items())),
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        },
+        "security": [{"bearerAuth": []}],
+    }

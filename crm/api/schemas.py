@@ -1,0 +1,351 @@
+"""Pydantic v2 models of the API: request bodies, query strings, responses and problems.
+
+These models are the single source of both validation (:mod:`crm.api.openapi` parses every
+request body and query string with them) and the OpenAPI document (their JSON Schemas become
+``components.schemas``), so the two cannot disagree.
+
+Request bodies are strict (a JSON number is not a string, ``"yes"`` is not a boolean) and
+forbid unknown members, so a typo in a PATCH is refused (422) rather than silently ignored.
+Query strings are lax (every value arrives as text) and ignore unknown parameters.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
+
+from crm.auth.models import ROLES, USER_STATUSES
+from crm.auth.services import MAX_PASSWORD, MIN_PASSWORD
+from crm.notifications.models import NOTIFICATION_STATUSES
+from crm.tickets.models import PRIORITIES, STATUSES
+
+#: Largest id a path or body may name (PostgreSQL ``integer``); larger ids cannot exist.
+MAX_ID = 2_147_483_647
+MAX_SUBJECT = 200
+MAX_TEXT = 10_000
+MAX_NAME = 120
+MAX_EMAIL = 254
+MAX_RECIPIENTS = 50
+
+
+def _no_nul(value: str) -> str:
+    """Refuse U+0000: valid JSON, but PostgreSQL text cannot store it (it would be a 500)."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+def _omit_null_default(schema: dict) -> None:
+    """Optional-but-not-nullable PATCH members: omit them, never send null."""
+    schema.pop("default", None)
+
+
+def _text(**constraints):
+    """A string type with ``constraints`` (documented) that also refuses NUL characters.
+
+    The constraints come first so pydantic keeps them in the JSON Schema.
+    """
+    return Annotated[str, Field(**constraints), AfterValidator(_no_nul)]
+
+
+# Every string a client sends is one of these (constrained, free of NUL characters).
+SubjectText = _text(min_length=1, max_length=MAX_SUBJECT)
+LongText = _text(min_length=1, max_length=MAX_TEXT)
+NameText = _text(min_length=1, max_length=MAX_NAME)
+PasswordText = _text(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD)
+LoginEmailText = _text(min_length=1, max_length=MAX_EMAIL)
+LoginPasswordText = _text(min_length=1, max_length=MAX_PASSWORD)
+CursorText = _text(max_length=200)
+SearchText = _text(max_length=200)
+ShortSearchText = _text(max_length=100)
+WhenText = _text(max_length=40)
+AssigneeText = _text(pattern=r"^(me|none|[0-9]{1,12})$")
+UserIdText = _text(pattern=r"^[0-9]{1,12}$")
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+Email = Annotated[EmailStr, Field(max_length=MAX_EMAIL)]
+Role = Literal[tuple(ROLES)]  # type: ignore[valid-type]
+RegistrableRole = Literal[tuple(r for r in ROLES if r != "admin")]  # type: ignore[valid-type]
+UserStatus = Literal[tuple(USER_STATUSES)]  # type: ignore[valid-type]
+Priority = Literal[tuple(PRIORITIES)]  # type: ignore[valid-type]
+TicketStatus = Literal[tuple(STATUSES)]  # type: ignore[valid-type]
+NotificationStatus = Literal[tuple(NOTIFICATION_STATUSES)]  # type: ignore[valid-type]
+
+
+def _patch_field(description: str, **constraints):
+    """A PATCH member: optional (omit it to leave the value alone) but never null."""
+    return Field(default=None, description=description, json_schema_extra=_omit_null_default,
+                 **constraints)
+
+
+class Body(BaseModel):
+    """Base of request bodies: strict types, unknown members refused."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class Query(BaseModel):
+    """Base of query strings: values are text (coerced), unknown parameters ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class Out(BaseModel):
+    """Base of responses, built from ORM rows (``from_attributes``)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+# ---------------------------------------------------------------- problems
+
+class Problem(BaseModel):
+    """RFC 9457 problem details (``application/problem+json``)."""
+
+    type: str = Field("about:blank", description="Problem type URI; ``about:blank`` = see status.")
+    title: str = Field(description="Short summary of the problem type.")
+    status: int = Field(description="HTTP status code.")
+    detail: str | None = Field(None, description="What went wrong in this occurrence.")
+    errors: dict[str, list[str]] | None = Field(
+        None, description="Validation problems per field (dotted path for nested members).")
+
+
+# ---------------------------------------------------------------- accounts
+
+class RegisterIn(Body):
+    """A new account. Customers are active at once; staff wait for an admin's approval."""
+
+    email: Email
+    password: PasswordText
+    name: NameText
+    role: RegistrableRole = "customer"
+
+
+class RegisteredOut(Out):
+    """The account just created; ``status`` is ``active`` (customer) or ``pending`` (staff)."""
+
+    id: int
+    email: str
+    role: Role
+    status: UserStatus
+
+
+class TokenIn(Body):
+    """Credentials exchanged for an access token."""
+
+    email: LoginEmailText
+    password: LoginPasswordText
+
+
+class TokenOut(BaseModel):
+    """A bearer access token (JWT). Send it as ``Authorization: Bearer <access_token>``."""
+
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"
+    expires_in: int = Field(description="Lifetime in seconds.")
+
+
+class UserRef(Out):
+    """A user as other resources mention them."""
+
+    id: int
+    name: str
+
+
+class UserOut(Out):
+    """An account as admins see it. Timestamps are ISO 8601 UTC."""
+
+    id: int
+    email: str
+    name: str
+    role: Role
+    status: UserStatus
+    created_at: datetime
+    decided_at: datetime | None = None
+    last_login_at: datetime | None = None
+
+
+class UserPatch(Body):
+    """Change a user's role and/or status (at least one)."""
+
+    role: Role = _patch_field("New role.")
+    status: UserStatus = _patch_field("New status (``active`` approves a pending registration).")
+
+
+class CustomerOut(Out):
+    """A customer and how many tickets they have raised."""
+
+    id: int
+    email: str
+    name: str
+    status: UserStatus
+    created_at: datetime
+    ticket_count: int
+
+
+# ---------------------------------------------------------------- tickets and comments
+
+class TicketIn(Body):
+    """A new ticket, raised by a customer."""
+
+    subject: SubjectText
+    description: LongText
+    priority: Priority = "normal"
+
+
+class TicketPatch(Body):
+    """Change a ticket; send any combination of members (at least one).
+
+    ``subject``/``description``: the requester, while the ticket is open. ``status`` and
+    ``priority``: the assigned engineer, agents, managers, admins. ``assignee_id``: managers
+    and admins (an approved engineer).
+    """
+
+    subject: SubjectText = _patch_field("New subject.")
+    description: LongText = _patch_field(
+        "New description.")
+    status: TicketStatus = _patch_field("New status; the workflow decides which may follow which.")
+    priority: Priority = _patch_field("New priority.")
+    assignee_id: Id = _patch_field("Id of the approved engineer to reassign the ticket to.")
+
+
+class TicketOut(Out):
+    """A ticket. ``assignee`` is null while no engineer is available. Timestamps: ISO 8601 UTC."""
+
+    id: int
+    subject: str
+    description: str
+    priority: Priority
+    status: TicketStatus
+    requester: UserRef
+    assignee: UserRef | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class CommentIn(Body):
+    """A reply: public (the requester sees it) or, for staff only, an internal note."""
+
+    body: LongText
+    public: bool = True
+
+
+class CommentOut(Out):
+    """A comment on a ticket; ``author`` is null when the author's account was deleted."""
+
+    id: int
+    ticket_id: int
+    author: UserRef | None
+    body: str
+    public: bool
+    created_at: datetime
+
+
+# ---------------------------------------------------------------- notifications
+
+class NotificationIn(Body):
+    """A direct email from an admin, sent through the outbox."""
+
+    to: Annotated[list[Email], Field(min_length=1, max_length=MAX_RECIPIENTS)]
+    subject: SubjectText
+    body: LongText
+
+
+class NotificationQueuedOut(Out):
+    """The outbox row just written; poll ``GET /api/v1/notifications/{id}`` for the outcome."""
+
+    id: int
+    status: NotificationStatus
+
+
+class NotificationOut(Out):
+    """Delivery state of an outbox notification."""
+
+    id: int
+    status: NotificationStatus
+    attempts: int
+    sent_at: datetime | None
+    error: str | None = Field(description="The last delivery error, if any.")
+
+
+# ---------------------------------------------------------------- query strings and pages
+
+class PageQuery(Query):
+    """Keyset pagination: ``limit`` rows per page, ``cursor`` from the previous page."""
+
+    limit: int = Field(25, ge=1, le=100, description="Rows per page (1–100).")
+    cursor: CursorText | None = Field(
+        None, description="``next_cursor`` of the previous page.")
+
+
+class UserListQuery(PageQuery):
+    """Filters of ``GET /api/v1/users``."""
+
+    role: Role | None = Field(None, description="Only users with this role.")
+    status: UserStatus | None = Field(None, description="Only users with this status.")
+
+
+class RegistrationListQuery(PageQuery):
+    """Filters of ``GET /api/v1/registrations``."""
+
+    status: UserStatus = Field("pending", description="Staff registrations with this status.")
+
+
+class CustomerListQuery(PageQuery):
+    """Filters of ``GET /api/v1/customers``."""
+
+    q: ShortSearchText | None = Field(
+        None, description="Text in the name or email.")
+
+
+class TicketListQuery(PageQuery):
+    """Filters of ``GET /api/v1/tickets`` (interpreted by ``crm.tickets.filters``)."""
+
+    status: TicketStatus | None = Field(None, description="Only tickets with this status.")
+    priority: Priority | None = Field(None, description="Only tickets with this priority.")
+    assignee: AssigneeText | None = Field(
+        None, description="A user id, ``me`` (tickets assigned to the caller) or ``none``.")
+    requester: UserIdText | None = Field(
+        None, description="Id of the requesting customer.")
+    created_after: WhenText | None = Field(
+        None, description="``YYYY-MM-DD`` (from the start of that UTC day) or an ISO 8601 date-time.")
+    created_before: WhenText | None = Field(
+        None, description="``YYYY-MM-DD`` (up to the end of that UTC day) or an ISO 8601 date-time.")
+    q: SearchText | None = Field(
+        None, description="Full-text search in subject, description and comments.")
+    active: bool | None = Field(None, description="Only open, in-progress and pending tickets.")
+
+
+class CommentListQuery(PageQuery):
+    """Pagination of a ticket's thread (oldest first)."""
+
+
+class Page(BaseModel):
+    """Common shape of list answers."""
+
+    limit: int = Field(description="The page size used.")
+    next_cursor: str | None = Field(description="Pass as ``cursor`` for the next page; null at the end.")
+    has_more: bool = Field(description="True when another page follows.")
+
+
+class UserPage(Page):
+    """A page of users."""
+
+    items: list[UserOut]
+
+
+class CustomerPage(Page):
+    """A page of customers."""
+
+    items: list[CustomerOut]
+
+
+class TicketPage(Page):
+    """A page of tickets, most recently updated first."""
+
+    items: list[TicketOut]
+
+
+class CommentPage(Page):
+    """A page of a ticket's comments, oldest first."""
+
+    items: list[CommentOut]
