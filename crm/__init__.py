@@ -36,6 +36,7 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     app.config.update(overrides)
     logging.basicConfig(level=logging.INFO if not app.testing else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
     from crm import events, queue
     from crm.extensions import csrf, db, limiter, login_manager, mail, migrate

@@ -182,7 +182,7 @@ def app_config(backend, tmp_path_factory, smtp_server) -> dict:
 def app(backend, app_config, tmp_path_factory):
     """The app on this backend, schema created once per session (create_all + search DDL).
 
-    Migrations themselves are tested in ``test_migrations.py``.
+    Migrations themselves are tested in ``test_config_cli.py`` (upgrade, compare, downgrade).
     """
     os.environ.setdefault("CRM_INSTANCE_PATH", str(tmp_path_factory.mktemp("instance")))
     application = _app_with(app_config)
