@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-DEFAULT_SECRET_KEY = "dev-insecure-change-me"
+DEFAULT_SECRET_KEY = "dev-insecure-secret-key-change-me-before-production"  # 32+ bytes for HS256
 
 
 class ConfigError(RuntimeError):
@@ -98,6 +98,8 @@ class Config:
             "MAIL_TIMEOUT": env_int("MAIL_TIMEOUT", 10, minimum=1),
             # Flask-Mail would silently drop mail when TESTING; our tests use a real SMTP server.
             "MAIL_SUPPRESS_SEND": env_bool("MAIL_SUPPRESS_SEND", False),
+            # Flask-Mail defaults MAIL_DEBUG to app.debug, which prints every SMTP conversation.
+            "MAIL_DEBUG": env_bool("MAIL_DEBUG", False),
             "PORT": env_int("PORT", 5000, minimum=1),
             "SERVER_NAME_FOR_LINKS": env_str("PUBLIC_URL", "http://127.0.0.1:5000"),
             "JWT_ACCESS_TTL_SECONDS": env_int("JWT_ACCESS_TTL_SECONDS", 900, minimum=30),

@@ -71,6 +71,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(ServiceError)
     def service_error(exc: ServiceError):
+        from crm.extensions import db
+        db.session.rollback()  # a refused change must leave nothing half-applied behind
         if _is_api():
             extra = {"errors": {exc.field: [exc.message]}} if exc.field else {}
             return problem(exc.status, "Request refused", exc.message, **extra)

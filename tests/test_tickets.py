@@ -19,7 +19,7 @@ def new_ticket(customer, subject="Printer on fire", description="Smoke everywher
 
 # ---------------------------------------------------------------- workflow
 
-@pytest.mark.parametrize("current,new", [(c, n) for c, ns in TRANSITIONS.items() for n in ns])
+@pytest.mark.parametrize("current,new", [(c, n) for c, ns in TRANSITIONS.items() for n in sorted(ns)])
 def test_every_declared_transition_is_allowed(current, new):
     check_transition(current, new)
 
@@ -248,3 +248,23 @@ def test_comment_rows_exist_for_thread(make_user):
     t = new_ticket(customer)
     services.add_comment(t, customer, "Any news?")
     assert db.session.query(Comment).filter_by(ticket_id=t.id).count() == 1
+
+
+def test_update_ticket_is_all_or_nothing(make_user):
+    make_user("engineer")
+    customer = make_user("customer")
+    t = new_ticket(customer, subject="Original")
+    with pytest.raises(ServiceError):
+        services.update_ticket(t, customer, subject="Changed", status="resolved",
+                               fields={"subject", "status"})
+    db.session.expire_all()
+    assert db.session.get(Ticket, t.id).subject == "Original"
+    assert db.session.query(TicketChange).filter_by(ticket_id=t.id, field="subject").count() == 0
+
+
+@pytest.mark.parametrize("cursor", ["%%%", "WzEsMl0", "WyIyMDI2LTAxLTAxVDAwOjAwOjAwIiwgMV0",
+                                    "WyIyMDI2LTAxLTAxVDAwOjAwOjAwKzAwOjAwIiwgMWU0MDBd"])
+def test_forged_cursors_are_refused(make_user, cursor):
+    with pytest.raises(ServiceError) as exc:
+        services.list_tickets(make_user("admin"), TicketFilters(), cursor=cursor)
+    assert exc.value.field == "cursor"

@@ -148,9 +148,9 @@ def _authorise_patch(user, ticket: Ticket, data: TicketPatch) -> None:
                errors=(409,), tag="Tickets", summary="Change a ticket")
 @requires("ticket.view", api=True)
 def update_ticket(ticket_id: int):
-    """Apply any combination of changes, in this order: text (requester, while open),
-    priority, assignee, status. Each member needs its own permission (see the body schema);
-    every permission is checked before anything changes."""
+    """Apply any combination of changes, all or nothing (services.update_ticket), in this
+    order: text (requester, while open), priority, assignee, status. Each member needs its own
+    permission (see the body schema); every permission is checked before anything changes."""
     user = acting_user()
     ticket = get_ticket_or_404(ticket_id, user)
     data: TicketPatch = request_body()
@@ -160,14 +160,9 @@ def update_ticket(ticket_id: int):
                          {"body": ["Send at least one of: subject, description, status, "
                                    "priority, assignee_id."]})
     _authorise_patch(user, ticket, data)
-    if fields & {"subject", "description"}:
-        services.edit_content(ticket, user, data.subject, data.description)
-    if "priority" in fields:
-        services.change_priority(ticket, user, data.priority)
-    if "assignee_id" in fields:
-        services.reassign(ticket, user, data.assignee_id)
-    if "status" in fields:
-        services.change_status(ticket, user, data.status)
+    services.update_ticket(ticket, user, subject=data.subject, description=data.description,
+                           priority=data.priority, assignee_id=data.assignee_id,
+                           status=data.status, fields=fields)
     return _ticket_answer(ticket.id)
 
 

@@ -1,7 +1,7 @@
 """Parse ticket-list filters from query arguments (console and API share this)."""
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 
 from werkzeug.datastructures import MultiDict
 
@@ -22,16 +22,16 @@ def parse_when(value: str, field: str, end_of_day: bool = False) -> datetime:
     value = value.strip()
     try:
         if len(value) == 10:
-            d = date.fromisoformat(value)
-            when = datetime.combine(d, time.min, tzinfo=UTC)
+            when = datetime.combine(date.fromisoformat(value), time.min, tzinfo=UTC)
             if end_of_day:
-                from datetime import timedelta
                 when += timedelta(days=1)
-            return when
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ServiceError("Use a date (YYYY-MM-DD) or an ISO 8601 date-time.", field=field, status=422) from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+        else:
+            when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            when = when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        raise ServiceError("Use a date (YYYY-MM-DD) or an ISO 8601 date-time between years 1 and 9999.",
+                           field=field, status=422) from None
+    return when
 
 
 def filters_from_args(args: MultiDict) -> TicketFilters:

@@ -207,7 +207,7 @@ def assign_waiting_tickets(limit: int = 500) -> int:
     return assigned
 
 
-def reassign(ticket: Ticket, actor: User, assignee_id: int | None) -> Ticket:
+def _reassign(ticket: Ticket, actor: User, assignee_id: int | None) -> Ticket:
     """Give ``ticket`` to another approved engineer (managers and admins).
 
     :raises ServiceError: 422 when ``assignee_id`` is not an active engineer.
@@ -244,11 +244,16 @@ def accept(ticket: Ticket, actor: User) -> Ticket:
         raise ServiceError("Only an open ticket can be accepted.")
     _set_status(ticket, actor, IN_PROGRESS, announce=False)
     events.publish(db.session, "ticket.accepted", ticket_id=ticket.id, actor_id=actor.id)
+    return ticket
+
+def reassign(ticket: Ticket, actor: User, assignee_id: int | None) -> Ticket:
+    """Give ``ticket`` to another approved engineer. Commits; see :func:`_reassign` for the rules and errors."""
+    _reassign(ticket, actor, assignee_id)
     db.session.commit()
     return ticket
 
 
-def change_status(ticket: Ticket, actor: User, new_status: str) -> Ticket:
+def _change_status(ticket: Ticket, actor: User, new_status: str) -> Ticket:
     """Move ``ticket`` to ``new_status`` if the workflow allows it.
 
     :raises NotAllowed: the actor may not change this ticket.
@@ -261,6 +266,11 @@ def change_status(ticket: Ticket, actor: User, new_status: str) -> Ticket:
     except TransitionError as exc:
         raise ServiceError(str(exc), field="status") from None
     _set_status(ticket, actor, new_status)
+    return ticket
+
+def change_status(ticket: Ticket, actor: User, new_status: str) -> Ticket:
+    """Move ``ticket`` to ``new_status``. Commits; see :func:`_change_status` for the rules and errors."""
+    _change_status(ticket, actor, new_status)
     db.session.commit()
     return ticket
 
@@ -280,7 +290,7 @@ def _set_status(ticket: Ticket, actor: User, new_status: str, announce: bool = T
                        after=new_status, actor_id=actor.id)
 
 
-def change_priority(ticket: Ticket, actor: User, priority: str) -> Ticket:
+def _change_priority(ticket: Ticket, actor: User, priority: str) -> Ticket:
     """Set the priority (staff who may update the ticket).
 
     :raises NotAllowed / ServiceError: as :func:`change_status`; 422 for an unknown value.
@@ -293,11 +303,16 @@ def change_priority(ticket: Ticket, actor: User, priority: str) -> Ticket:
     _record(ticket, actor, "priority", ticket.priority, priority)
     ticket.priority = priority
     _touch(ticket)
+    return ticket
+
+def change_priority(ticket: Ticket, actor: User, priority: str) -> Ticket:
+    """Set the priority. Commits; see :func:`_change_priority` for the rules and errors."""
+    _change_priority(ticket, actor, priority)
     db.session.commit()
     return ticket
 
 
-def edit_content(ticket: Ticket, actor: User, subject: str | None, description: str | None) -> Ticket:
+def _edit_content(ticket: Ticket, actor: User, subject: str | None, description: str | None) -> Ticket:
     """The requester edits subject and/or description while the ticket is open.
 
     :raises NotAllowed: not the requester. :raises ServiceError: no longer open; bad values.
@@ -321,6 +336,39 @@ def edit_content(ticket: Ticket, actor: User, subject: str | None, description: 
             changed = True
     if changed:
         _touch(ticket)
+    return ticket
+
+def edit_content(ticket: Ticket, actor: User, subject: str | None, description: str | None) -> Ticket:
+    """The requester edits subject and/or description. Commits; see :func:`_edit_content` for the rules and errors."""
+    _edit_content(ticket, actor, subject, description)
+    db.session.commit()
+    return ticket
+
+
+def update_ticket(ticket: Ticket, actor: User, *, subject: str | None = None,
+                  description: str | None = None, priority: str | None = None,
+                  assignee_id: int | None = None, status: str | None = None,
+                  fields: set[str] | frozenset[str] = frozenset()) -> Ticket:
+    """Apply several changes at once, all or nothing (one transaction).
+
+    Order: text (requester, while open), priority, assignee, status — the same rules as the
+    single-change functions. Only members named in ``fields`` are applied.
+
+    :raises NotAllowed / ServiceError: from the first refused change; nothing is saved.
+    """
+    try:
+        if fields & {"subject", "description"}:
+            _edit_content(ticket, actor, subject if "subject" in fields else None,
+                          description if "description" in fields else None)
+        if "priority" in fields:
+            _change_priority(ticket, actor, priority)
+        if "assignee_id" in fields:
+            _reassign(ticket, actor, assignee_id)
+        if "status" in fields:
+            _change_status(ticket, actor, status)
+    except ServiceError:
+        db.session.rollback()
+        raise
     db.session.commit()
     return ticket
 
@@ -378,9 +426,12 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         when, ticket_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        return datetime.fromisoformat(when), int(ticket_id)
-    except (ValueError, TypeError, json.JSONDecodeError):
+        when, ticket_id = datetime.fromisoformat(when), int(ticket_id)
+    except (ValueError, TypeError, OverflowError, json.JSONDecodeError):
         raise ServiceError("Invalid cursor.", field="cursor", status=422) from None
+    if when.tzinfo is None or not 0 < ticket_id <= 2**63 - 1:
+        raise ServiceError("Invalid cursor.", field="cursor", status=422)
+    return when, ticket_id
 
 
 def list_tickets(user: User, filters: TicketFilters, cursor: str | None = None,
