@@ -11,6 +11,7 @@ import os
 from dotenv import load_dotenv
 from flask import Flask
 from sqlalchemy import event as sa_event
+from werkzeug.routing import IntegerConverter
 
 from crm.config import Config, ConfigError, config_from_env
 
@@ -65,6 +66,8 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
         except (TypeError, ValueError):
             return None
 
+    app.url_map.converters["int"] = BoundedIntConverter
+    app.before_request(_refuse_nul_characters)
     _register_blueprints(app)
     from crm.errors import register_error_handlers
     register_error_handlers(app)
@@ -89,6 +92,29 @@ def _configure_engine(engine) -> None:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
+
+
+class BoundedIntConverter(IntegerConverter):
+    """``<int:…>`` limited to 1 … 2**31 − 1 by default, so an id beyond the database column
+    is a 404 instead of an overflow (explicit ``min``/``max`` arguments still apply)."""
+
+    def __init__(self, map, *args, **kwargs):  # noqa: A002 - werkzeug's signature
+        kwargs.setdefault("min", 1)
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
+
+
+def _refuse_nul_characters():
+    """Refuse NUL characters in console query strings and forms (400): PostgreSQL cannot
+    store them and no legitimate text contains them. The API's schemas refuse them too."""
+    from flask import abort, request
+    if request.path.startswith("/api/"):
+        return None
+    for values in (request.args, request.form if request.method == "POST" else {}):
+        for value in values.values():
+            if "\x00" in value:
+                abort(400, "Text may not contain NUL characters.")
+    return None
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -81,6 +81,8 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def unhandled(exc: Exception):
         log.exception("unhandled error on %s %s", request.method, request.path)
+        from crm.extensions import db
+        db.session.rollback()  # the error page reads current_user: the session must be usable
         if app.config.get("PROPAGATE_EXCEPTIONS"):
             raise exc
         if _is_api():

@@ -268,3 +268,16 @@ def test_forged_cursors_are_refused(make_user, cursor):
     with pytest.raises(ServiceError) as exc:
         services.list_tickets(make_user("admin"), TicketFilters(), cursor=cursor)
     assert exc.value.field == "cursor"
+
+
+def test_accept_and_reassign_are_saved(make_user):
+    e1, e2 = make_user("engineer"), make_user("engineer")
+    t = new_ticket(make_user("customer"))
+    assignee = e1 if t.assignee_id == e1.id else e2
+    other = e2 if assignee is e1 else e1
+    services.accept(t, assignee)
+    db.session.rollback()  # anything not committed by the service is gone now
+    assert db.session.get(Ticket, t.id).status == "in_progress"
+    services.reassign(t, make_user("manager"), other.id)
+    db.session.rollback()
+    assert db.session.get(Ticket, t.id).assignee_id == other.id

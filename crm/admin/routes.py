@@ -16,18 +16,35 @@ from crm.tickets.forms import ActionForm
 from crm.tickets.models import Ticket
 
 
+def _choice_arg(name: str, allowed, default: str = "") -> str:
+    """A query argument that must be one of ``allowed`` (or empty). :raises ServiceError: 422."""
+    value = request.args.get(name, default)
+    if value and value not in allowed:
+        raise ServiceError(f"Unknown {name} {value[:40]!r}: choose one of {', '.join(allowed)}.",
+                           field=name, status=422)
+    return value
+
+
+def _search_arg() -> str:
+    """The ``q`` argument, at most 100 characters. :raises ServiceError: 422 when longer."""
+    q = request.args.get("q", "").strip()
+    if len(q) > 100:
+        raise ServiceError("Search text is limited to 100 characters.", field="q", status=422)
+    return q
+
+
 @bp.route("/users")
 @requires("user.manage")
 def users():
     """All users, filtered by role, status and text (name/email)."""
-    role, status, q = request.args.get("role", ""), request.args.get("status", ""), request.args.get("q", "").strip()
+    role, status, q = _choice_arg("role", ROLES), _choice_arg("status", USER_STATUSES), _search_arg()
     stmt = select(User)
     if role in ROLES:
         stmt = stmt.where(User.role == role)
     if status in USER_STATUSES:
         stmt = stmt.where(User.status == status)
     if q:
-        like = f"%{q[:100].lower()}%"
+        like = f"%{q.lower()}%"
         stmt = stmt.where(or_(func.lower(User.name).like(like), func.lower(User.email).like(like)))
     rows, next_before = id_keyset_page(stmt, User)
     return render_page_or_fragment("admin/users.html", "admin/_users_table.html", users=rows,
@@ -63,7 +80,7 @@ def user(user_id: int):
 @requires("registration.decide")
 def registrations():
     """Staff registration requests (default: pending)."""
-    status = request.args.get("status", PENDING)
+    status = _choice_arg("status", USER_STATUSES, PENDING)
     stmt = select(User).where(User.role.in_(STAFF_ROLES))
     if status in USER_STATUSES:
         stmt = stmt.where(User.status == status)
@@ -93,10 +110,10 @@ def decide(user_id: int, decision: str):
 @requires("customer.list")
 def customers():
     """Customers with their ticket counts (one grouped query, no N+1)."""
-    q = request.args.get("q", "").strip()
+    q = _search_arg()
     stmt = select(User).where(User.role == CUSTOMER)
     if q:
-        like = f"%{q[:100].lower()}%"
+        like = f"%{q.lower()}%"
         stmt = stmt.where(or_(func.lower(User.name).like(like), func.lower(User.email).like(like)))
     rows, next_before = id_keyset_page(stmt, User)
     ids = [u.id for u in rows]

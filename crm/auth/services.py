@@ -54,7 +54,7 @@ def register(email: str, password: str, name: str, role: str = CUSTOMER) -> User
     if role not in ROLES or role == ADMIN:
         raise ServiceError("Choose customer, engineer, agent or manager.", field="role", status=422)
     name = (name or "").strip()
-    if not name or len(name) > 120:
+    if not name or len(name) > 120 or "\x00" in name:
         raise ServiceError("Enter your name (at most 120 characters).", field="name", status=422)
     validate_password(password)
     email = normalise_email(email or "")

@@ -3,6 +3,7 @@ from flask import flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from crm.auth.policy import requires
+from crm.errors import ServiceError
 from crm.extensions import db
 from crm.htmx import render_page_or_fragment
 from crm.notifications import bp, services
@@ -16,6 +17,9 @@ from crm.tickets.forms import ActionForm
 def outbox():
     """Notifications, newest first, filtered by status and event."""
     status = request.args.get("status", "")
+    if status and status not in NOTIFICATION_STATUSES:
+        raise ServiceError(f"Unknown status: choose one of {', '.join(NOTIFICATION_STATUSES)}.",
+                           field="status", status=422)
     event = request.args.get("event", "").strip()[:64]
     stmt = select(Notification)
     if status in NOTIFICATION_STATUSES:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -89,6 +89,8 @@ def _touch(ticket: Ticket) -> None:
 
 def _clean_text(value: str | None, field: str, max_len: int, required: bool = True) -> str:
     value = (value or "").strip()
+    if "\x00" in value:
+        raise ServiceError("Text may not contain NUL characters.", field=field, status=422)
     if required and not value:
         raise ServiceError("This field is required.", field=field, status=422)
     if len(value) > max_len:
@@ -227,7 +229,6 @@ def _reassign(ticket: Ticket, actor: User, assignee_id: int | None) -> Ticket:
     _record(ticket, actor, "assignee", before, engineer.name)
     events.publish(db.session, "ticket.assigned", ticket_id=ticket.id, assignee_id=engineer.id,
                    actor_id=actor.id)
-    db.session.commit()
     return ticket
 
 
@@ -244,7 +245,9 @@ def accept(ticket: Ticket, actor: User) -> Ticket:
         raise ServiceError("Only an open ticket can be accepted.")
     _set_status(ticket, actor, IN_PROGRESS, announce=False)
     events.publish(db.session, "ticket.accepted", ticket_id=ticket.id, actor_id=actor.id)
+    db.session.commit()
     return ticket
+
 
 def reassign(ticket: Ticket, actor: User, assignee_id: int | None) -> Ticket:
     """Give ``ticket`` to another approved engineer. Commits; see :func:`_reassign` for the rules and errors."""
@@ -431,6 +434,10 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         raise ServiceError("Invalid cursor.", field="cursor", status=422) from None
     if when.tzinfo is None or not 0 < ticket_id <= 2**63 - 1:
         raise ServiceError("Invalid cursor.", field="cursor", status=422)
+    try:
+        when = when.astimezone(UTC)
+    except OverflowError:
+        raise ServiceError("Invalid cursor.", field="cursor", status=422) from None
     return when, ticket_id
 
 
