@@ -11,12 +11,14 @@ Both return a SQL condition on ``Ticket.id`` so callers combine it with other fi
 """
 from __future__ import annotations
 
+import json
 import re
+import time
 
-from sqlalchemy import Connection, Integer, column, or_, select, text
+from sqlalchemy import Connection, Integer, column, or_, text
 from sqlalchemy.sql.elements import ColumnElement
 
-from crm.tickets.models import Comment, Ticket
+from crm.tickets.models import Ticket
 
 _PG_TICKET_DOC = ("to_tsvector('simple', coalesce(tickets.subject, '') || ' ' || "
                   "coalesce(tickets.description, ''))")
@@ -83,11 +85,20 @@ def ticket_id_from_query(q: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def _fts_query(words: list[str]) -> str:
+    """FTS5 query for "all these words": each quoted, so FTS syntax is neutralised."""
+    return " ".join('"' + w.replace('"', '') + '"' for w in words)
+
+
 def match_condition(dialect: str, q: str) -> ColumnElement[bool] | None:
     """A condition on ``Ticket`` that is true for tickets matching every term of ``q``.
 
     Matches by id (``#123``), or all words across subject/description, or all words in one
     comment. Returns None when ``q`` has no searchable term.
+
+    This is the *set* form: the database collects every matching ticket id (from the
+    full-text indexes) and then sorts them, so its cost grows with the number of matches.
+    :func:`search_condition` picks between it and :func:`row_condition`.
 
     :param dialect: ``"postgresql"`` or ``"sqlite"`` (``engine.dialect.name``).
     """
@@ -100,16 +111,144 @@ def match_condition(dialect: str, q: str) -> ColumnElement[bool] | None:
         conditions.append(Ticket.id == by_id)
     if dialect == "postgresql":
         phrase = " ".join(words)
-        conditions.append(text(f"{_PG_TICKET_DOC} @@ plainto_tsquery('simple', :tsq_t)")
-                          .bindparams(tsq_t=phrase))
-        conditions.append(Ticket.id.in_(select(Comment.ticket_id).where(
-            text(f"{_PG_COMMENT_DOC} @@ plainto_tsquery('simple', :tsq_c)").bindparams(tsq_c=phrase))))
+        ids = text(f"SELECT tickets.id FROM tickets WHERE {_PG_TICKET_DOC} @@ plainto_tsquery('simple', :tsq_t) "
+                   f"UNION SELECT comments.ticket_id FROM comments "
+                   f"WHERE {_PG_COMMENT_DOC} @@ plainto_tsquery('simple', :tsq_c)"
+                   ).bindparams(tsq_t=phrase, tsq_c=phrase)
     else:
-        fts_query = " ".join('"' + w.replace('"', '') + '"' for w in words)
-        ticket_ids = text("SELECT rowid FROM tickets_fts WHERE tickets_fts MATCH :fq_t").bindparams(fq_t=fts_query)
-        comment_rowids = text("SELECT rowid FROM comments_fts WHERE comments_fts MATCH :fq_c").bindparams(fq_c=fts_query)
-        rowid = column("rowid", Integer)
-        conditions.append(Ticket.id.in_(ticket_ids.columns(rowid)))
-        conditions.append(Ticket.id.in_(select(Comment.ticket_id)
-                                        .where(Comment.id.in_(comment_rowids.columns(rowid)))))
+        fts_query = _fts_query(words)
+        ids = text("SELECT rowid FROM tickets_fts WHERE tickets_fts MATCH :fq_t "
+                   "UNION SELECT comments.ticket_id FROM comments_fts "
+                   "JOIN comments ON comments.id = comments_fts.rowid "
+                   "WHERE comments_fts MATCH :fq_c").bindparams(fq_t=fts_query, fq_c=fts_query)
+    conditions.append(Ticket.id.in_(ids.columns(column("id", Integer))))
     return or_(*conditions)
+
+
+def _like_pattern(word: str) -> str:
+    return "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def row_condition(dialect: str, q: str) -> ColumnElement[bool] | None:
+    """The same test as :func:`match_condition`, evaluated row by row (correlated).
+
+    Meant for a query that walks an index in ``updated_at`` order with a LIMIT: the database
+    checks one ticket at a time (its own text, then its comments) and stops after one page,
+    so a common word costs a few dozen checks instead of collecting all its matches. On
+    PostgreSQL a cheap ``ILIKE '%word%'`` pre-filter (true for every real match) runs before
+    the exact ``to_tsvector`` test, which costs ~50 µs a row. Returns None when ``q`` has no
+    searchable term.
+    """
+    words = terms(q)
+    by_id = ticket_id_from_query(q)
+    if not words:
+        return None
+    conditions = []
+    if by_id is not None:
+        conditions.append(Ticket.id == by_id)
+    if dialect == "postgresql":
+        phrase = " ".join(words)
+        params = {f"rlike_{i}": _like_pattern(w) for i, w in enumerate(words)}
+        t_like = " AND ".join(f"(tickets.subject || ' ' || tickets.description) ILIKE :rlike_{i}"
+                              for i in range(len(words)))
+        c_like = " AND ".join(f"comments.body ILIKE :rlike_{i}" for i in range(len(words)))
+        conditions.append(text(f"({t_like} AND {_PG_TICKET_DOC} @@ plainto_tsquery('simple', :rtsq))")
+                          .bindparams(rtsq=phrase, **params))
+        # OFFSET 0 keeps the EXISTS a per-row probe of ix_comments_ticket_created; without
+        # it the planner turns it into a hashed subplan that collects every matching comment.
+        conditions.append(text(f"EXISTS (SELECT 1 FROM comments WHERE comments.ticket_id = tickets.id "
+                               f"AND {c_like} AND {_PG_COMMENT_DOC} @@ plainto_tsquery('simple', :rtsq) "
+                               f"OFFSET 0)")
+                          .bindparams(rtsq=phrase, **params))
+    else:
+        fts_query = _fts_query(words)
+        conditions.append(text("EXISTS (SELECT 1 FROM tickets_fts WHERE tickets_fts MATCH :rfq_t "
+                               "AND tickets_fts.rowid = tickets.id)").bindparams(rfq_t=fts_query))
+        conditions.append(text("EXISTS (SELECT 1 FROM comments CROSS JOIN comments_fts "
+                               "ON comments_fts.rowid = comments.id WHERE comments.ticket_id = tickets.id "
+                               "AND comments_fts MATCH :rfq_c)").bindparams(rfq_c=fts_query))
+    return or_(*conditions)
+
+
+#: SQLite: how many of the newest matching tickets, and of the newest matching comments,
+#: a search considers (see :func:`candidate_condition`).
+SQLITE_CANDIDATES = 200
+#: PostgreSQL: above this many estimated matching rows (tickets + comments) a search walks
+#: the ``updated_at`` index (:func:`row_condition`) instead of collecting every match.
+PG_COMMON_MATCHES = 10_000
+
+
+def candidate_condition(q: str, k: int = SQLITE_CANDIDATES) -> ColumnElement[bool] | None:
+    """SQLite: tickets among the ``k`` newest tickets matching ``q`` (by id, i.e. creation)
+    and the tickets of the ``k`` newest matching comments.
+
+    FTS5 reads a doclist newest-first and stops after ``k`` entries, so the cost is bounded
+    whatever the word's frequency. Exact (same rows as :func:`match_condition`) whenever
+    ``q`` matches at most ``k`` tickets and ``k`` comments; for commoner words the page is
+    the most recently updated of those candidates (a ticket's comments update it, so busy
+    tickets are found), and paging ends after the candidates.
+    """
+    words = terms(q)
+    if not words:
+        return None
+    fts_query = _fts_query(words)
+    ids = text("SELECT rowid FROM (SELECT rowid FROM tickets_fts WHERE tickets_fts MATCH :cfq_t "
+               "ORDER BY rowid DESC LIMIT :ck_t) "
+               "UNION SELECT comments.ticket_id FROM comments WHERE comments.id IN "
+               "(SELECT rowid FROM comments_fts WHERE comments_fts MATCH :cfq_c "
+               "ORDER BY rowid DESC LIMIT :ck_c)").bindparams(cfq_t=fts_query, cfq_c=fts_query,
+                                                              ck_t=k, ck_c=k)
+    cond = Ticket.id.in_(ids.columns(column("id", Integer)))
+    by_id = ticket_id_from_query(q)
+    return or_(Ticket.id == by_id, cond) if by_id is not None else cond
+
+
+_ESTIMATES: dict[str, tuple[float, int]] = {}
+_ESTIMATE_TTL_S = 300.0
+
+
+def estimated_matches(conn: Connection, q: str) -> int:
+    """PostgreSQL: the planner's estimate of ticket + comment rows matching ``q``.
+
+    Comes from the statistics of the expression indexes (``ANALYZE``); no rows are read.
+    Estimates are kept per process for :data:`_ESTIMATE_TTL_S` seconds (two EXPLAINs cost
+    about a millisecond; statistics change slowly).
+    """
+    words = terms(q)
+    if not words:
+        return 0
+    phrase = " ".join(words)
+    now = time.monotonic()
+    cached = _ESTIMATES.get(phrase)
+    if cached and now - cached[0] < _ESTIMATE_TTL_S:
+        return cached[1]
+    total = 0
+    for sql in (f"SELECT 1 FROM tickets WHERE {_PG_TICKET_DOC} @@ plainto_tsquery('simple', :p)",
+                f"SELECT 1 FROM comments WHERE {_PG_COMMENT_DOC} @@ plainto_tsquery('simple', :p)"):
+        plan = conn.execute(text("EXPLAIN (FORMAT JSON) " + sql), {"p": phrase}).scalar()
+        if isinstance(plan, str):
+            plan = json.loads(plan)
+        total += int(plan[0]["Plan"]["Plan Rows"])
+    if len(_ESTIMATES) > 4096:
+        _ESTIMATES.clear()
+    _ESTIMATES[phrase] = (now, total)
+    return total
+
+
+def search_condition(conn: Connection, q: str) -> ColumnElement[bool] | None:
+    """The condition the ticket list uses for ``q`` (newest update first, one page).
+
+    * SQLite: :func:`candidate_condition` (bounded cost at any word frequency).
+    * PostgreSQL: rare words (planner estimate at most :data:`PG_COMMON_MATCHES` rows):
+      :func:`match_condition` (GIN bitmap scans, then sort the matches); common words:
+      :func:`row_condition`, so the list walks its ``updated_at`` index and stops after a
+      page (GIN cannot return matches in order, and its bitmap of a common word costs
+      ~0.4 µs per matching row). Both give exact results.
+    """
+    if not terms(q):
+        return None
+    if conn.dialect.name != "postgresql":
+        return candidate_condition(q)
+    if estimated_matches(conn, q) > PG_COMMON_MATCHES:
+        return row_condition("postgresql", q)
+    return match_condition("postgresql", q)

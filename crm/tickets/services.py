@@ -476,7 +476,7 @@ def list_tickets(user: User, filters: TicketFilters, cursor: str | None = None,
     if filters.created_before:
         stmt = stmt.where(Ticket.created_at < filters.created_before)
     if filters.q:
-        cond = search.match_condition(db.engine.dialect.name, filters.q)
+        cond = search.search_condition(db.session.connection(), filters.q)
         if cond is not None:
             stmt = stmt.where(cond)
     if cursor:
