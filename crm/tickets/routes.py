@@ -23,8 +23,10 @@ from crm.tickets.models import STATUS_LABELS
 from crm.tickets.workflow import allowed_next
 
 
-def _engineers() -> list[User]:
-    return list(db.session.scalars(select(User).where(User.role == ENGINEER, User.status == ACTIVE)
+def _engineers() -> list:
+    """Approved engineers as (id, name) rows, by name: only the columns the forms need."""
+    return list(db.session.execute(select(User.id, User.name)
+                                   .where(User.role == ENGINEER, User.status == ACTIVE)
                                    .order_by(User.name)))
 
 
