@@ -85,6 +85,13 @@ def ticket_id_from_query(q: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def _start(q: str) -> tuple[list[str], list[ColumnElement[bool]]]:
+    """The common opening of every search condition: the query's words, and the id match
+    (``#123``) as the first alternative when ``q`` looks like a ticket id."""
+    by_id = ticket_id_from_query(q)
+    return terms(q), ([Ticket.id == by_id] if by_id is not None else [])
+
+
 def _fts_query(words: list[str]) -> str:
     """FTS5 query for "all these words": each quoted, so FTS syntax is neutralised."""
     return " ".join('"' + w.replace('"', '') + '"' for w in words)
@@ -102,13 +109,9 @@ def match_condition(dialect: str, q: str) -> ColumnElement[bool] | None:
 
     :param dialect: ``"postgresql"`` or ``"sqlite"`` (``engine.dialect.name``).
     """
-    words = terms(q)
-    by_id = ticket_id_from_query(q)
+    words, conditions = _start(q)
     if not words:
         return None
-    conditions = []
-    if by_id is not None:
-        conditions.append(Ticket.id == by_id)
     if dialect == "postgresql":
         phrase = " ".join(words)
         ids = text(f"SELECT tickets.id FROM tickets WHERE {_PG_TICKET_DOC} @@ plainto_tsquery('simple', :tsq_t) "
@@ -139,13 +142,9 @@ def row_condition(dialect: str, q: str) -> ColumnElement[bool] | None:
     the exact ``to_tsvector`` test, which costs ~50 µs a row. Returns None when ``q`` has no
     searchable term.
     """
-    words = terms(q)
-    by_id = ticket_id_from_query(q)
+    words, conditions = _start(q)
     if not words:
         return None
-    conditions = []
-    if by_id is not None:
-        conditions.append(Ticket.id == by_id)
     if dialect == "postgresql":
         phrase = " ".join(words)
         params = {f"rlike_{i}": _like_pattern(w) for i, w in enumerate(words)}
