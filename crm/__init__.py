@@ -80,7 +80,8 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
 
 
 def _configure_engine(engine) -> None:
-    """SQLite: WAL, a busy timeout and foreign keys, so workers and web share the file."""
+    """SQLite: WAL, a busy timeout and foreign keys, so workers and web share the file; a
+    larger page cache and mmap for the list and search pages."""
     if engine.dialect.name != "sqlite":
         return
 
@@ -91,6 +92,10 @@ def _configure_engine(engine) -> None:
         cur.execute("PRAGMA busy_timeout=15000")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
+        # Search and list pages do many random row lookups: a 64 MiB page cache and 256 MiB of
+        # memory-mapped I/O per connection cut them several-fold on a 1M-ticket file (bench/).
+        cur.execute("PRAGMA cache_size=-65536")
+        cur.execute("PRAGMA mmap_size=268435456")
         cur.close()
 
 

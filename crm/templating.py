@@ -9,13 +9,18 @@ from flask_login import current_user
 from crm.auth.policy import has_permission
 
 
+def _me():
+    """The real user object behind ``current_user`` (resolving the proxy once)."""
+    return current_user._get_current_object()
+
+
 def init_app(app: Flask) -> None:
     """Register globals: ``can(permission)``, ``nav_items()``, ``page_url(**args)`` and the
     ``utc`` / ``ago`` filters."""
 
     @app.template_global()
     def can(permission: str) -> bool:
-        return has_permission(current_user, permission)
+        return has_permission(_me(), permission)
 
     @app.template_global()
     def page_url(**changes) -> str:
@@ -43,7 +48,8 @@ def init_app(app: Flask) -> None:
             ("Mailbox", "notifications.mailbox", "mailbox.view"),
             ("API docs", "api.docs", "public"),
         ]
-        return [i for i in items if has_permission(current_user, i[2])]
+        me = _me()  # one proxy lookup, not three per entry (it showed in the profile)
+        return [i for i in items if has_permission(me, i[2])]
 
     @app.template_filter("utc")
     def utc_filter(value: datetime | None) -> str:
