@@ -50,6 +50,14 @@ def env_bool(name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be a boolean (1/0, true/false, yes/no, on/off), got {raw!r}")
 
 
+def env_choice(name: str, default: str, choices: tuple[str, ...], cast=str):
+    """Parse a variable that must be one of ``choices``; return ``cast(value)``."""
+    raw = env_str(name, default)
+    if raw not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return cast(raw)
+
+
 class Config:
     """Base settings shared by every environment.
 
@@ -106,13 +114,53 @@ class Config:
             "NOTIFY_MAX_ATTEMPTS": env_int("NOTIFY_MAX_ATTEMPTS", 6, minimum=1),
             "NOTIFY_STALE_SECONDS": env_int("NOTIFY_STALE_SECONDS", 60, minimum=1),
             "CRM_DEMO_DATA": env_bool("CRM_DEMO_DATA", True),
-            "RATELIMIT_STORAGE_URI": env_str("RATELIMIT_STORAGE_URI", "memory://"),
+            # unset: the app's Redis (REDIS_URL) when there is one, else memory (crm.security)
+            "RATELIMIT_STORAGE_URI": env_str("RATELIMIT_STORAGE_URI"),
+            "FORCE_HTTPS": env_bool("FORCE_HTTPS", False),
+            # reverse proxies in front of the app whose X-Forwarded-* headers are trusted (0: none)
+            "PROXY_FIX_HOPS": env_int("PROXY_FIX_HOPS", 0, minimum=0),
             "RATELIMIT_ENABLED": env_bool("RATELIMIT_ENABLED", True),
             "PAGE_SIZE": env_int("PAGE_SIZE", 25, minimum=1),
             "SESSION_COOKIE_HTTPONLY": True,
             "SESSION_COOKIE_SAMESITE": "Lax",
             "WTF_CSRF_TIME_LIMIT": None,
             "MAX_CONTENT_LENGTH": env_int("MAX_CONTENT_LENGTH", 1024 * 1024, minimum=1024),
+            # ---- accounts and security (issue 3)
+            "REMEMBER_COOKIE_DURATION": env_int("REMEMBER_COOKIE_SECONDS", 30 * 86400, minimum=60),
+            "REMEMBER_COOKIE_HTTPONLY": True,
+            "REMEMBER_COOKIE_SAMESITE": "Lax",
+            "REFRESH_TOKEN_TTL_SECONDS": env_int("REFRESH_TOKEN_TTL_SECONDS", 30 * 86400, minimum=60),
+            "VERIFY_TOKEN_TTL_SECONDS": env_int("VERIFY_TOKEN_TTL_SECONDS", 2 * 3600, minimum=60),
+            "RESET_TOKEN_TTL_SECONDS": env_int("RESET_TOKEN_TTL_SECONDS", 600, minimum=60),
+            "OTP_TTL_SECONDS": env_int("OTP_TTL_SECONDS", 300, minimum=30),
+            "OTP_DIGITS": env_choice("OTP_DIGITS", "6", ("4", "6"), int),
+            "OTP_MAX_ATTEMPTS": env_int("OTP_MAX_ATTEMPTS", 5, minimum=1),
+            "OTP_RESEND_COOLDOWN_SECONDS": env_int("OTP_RESEND_COOLDOWN_SECONDS", 60, minimum=0),
+            "VERIFY_RESEND_COOLDOWN_SECONDS": env_int("VERIFY_RESEND_COOLDOWN_SECONDS", 60, minimum=0),
+            "LOCKOUT_THRESHOLD": env_int("LOCKOUT_THRESHOLD", 5, minimum=1),
+            "LOCKOUT_BASE_SECONDS": env_int("LOCKOUT_BASE_SECONDS", 30, minimum=1),
+            "LOCKOUT_MAX_SECONDS": env_int("LOCKOUT_MAX_SECONDS", 3600, minimum=1),
+            "PHONE_DEFAULT_REGION": env_str("PHONE_DEFAULT_REGION", "GB"),
+            "API_RATE_LIMIT": env_str("API_RATE_LIMIT", "100 per 10 minutes"),
+            "AUTH_RATE_LIMIT": env_str("AUTH_RATE_LIMIT", "10 per minute;50 per hour"),
+            "CORS_ORIGINS": [o.strip() for o in (env_str("CORS_ORIGINS", "") or "").split(",") if o.strip()],
+            "SMS_TRANSPORT": env_choice("SMS_TRANSPORT", "outbox", ("outbox", "twilio")),
+            "TWILIO_ACCOUNT_SID": env_str("TWILIO_ACCOUNT_SID"),
+            "TWILIO_AUTH_TOKEN": env_str("TWILIO_AUTH_TOKEN"),
+            "TWILIO_FROM_NUMBER": env_str("TWILIO_FROM_NUMBER"),
+            "OIDC_ISSUER": env_str("OIDC_ISSUER"),
+            "OIDC_CLIENT_ID": env_str("OIDC_CLIENT_ID"),
+            "OIDC_CLIENT_SECRET": env_str("OIDC_CLIENT_SECRET"),
+            "OIDC_PROVIDER_NAME": env_str("OIDC_PROVIDER_NAME", "single sign-on"),
+            "OIDC_SCOPES": env_str("OIDC_SCOPES", "openid email profile"),
+            # ---- uptime monitoring (issue 4)
+            "MONITOR_RESULT_RETENTION_DAYS": env_int("MONITOR_RESULT_RETENTION_DAYS", 30, minimum=1),
+            "MONITOR_MIN_INTERVAL_SECONDS": env_int("MONITOR_MIN_INTERVAL_SECONDS", 20, minimum=1),
+            "MONITOR_TICK_SECONDS": env_int("MONITOR_TICK_SECONDS", 5, minimum=1),
+            "MONITOR_CONCURRENCY": env_int("MONITOR_CONCURRENCY", 500, minimum=1),
+            # extra CA certificates (PEM file) trusted by HTTPS/TLS/SMTP checks (internal CAs)
+            "MONITOR_CA_FILE": env_str("MONITOR_CA_FILE"),
+            "WKHTMLTOPDF": env_str("WKHTMLTOPDF", "wkhtmltopdf"),
         }
         if cfg["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
             cfg["SQLALCHEMY_ENGINE_OPTIONS"].update(
@@ -156,6 +204,7 @@ class ProductionConfig(Config):
         if cfg["SECRET_KEY"] == DEFAULT_SECRET_KEY or len(cfg["SECRET_KEY"]) < 16:
             raise ConfigError("SECRET_KEY must be set to a random value of 16+ characters in production")
         cfg["SESSION_COOKIE_SECURE"] = True
+        cfg["REMEMBER_COOKIE_SECURE"] = True
         return cfg
 
 

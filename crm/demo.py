@@ -61,7 +61,8 @@ def seed_demo(force: bool = False, seed: int = 7) -> dict[str, str] | None:
     for role, name, email, status in USERS:
         if db.session.scalar(select(User).where(User.email == email)):
             continue
-        u = User(email=email, name=name, role=role, status=status, created_at=now - timedelta(days=40))
+        u = User(email=email, name=name, role=role, status=status, created_at=now - timedelta(days=40),
+                 email_verified_at=now - timedelta(days=40))
         u.set_password(DEMO_PASSWORD)
         db.session.add(u)
         users.setdefault(role, []).append(u)

@@ -19,13 +19,17 @@ class ServiceError(Exception):
     :param message: sentence for the user.
     :param field: the input field at fault, if any.
     :param status: HTTP status the API answers (409 conflict by default, 422 for bad values).
+    :param errors: every problem as ``{field: [messages]}`` when there are several (the API's
+        problem ``errors`` member); ``field``/``message`` name the first.
     """
 
-    def __init__(self, message: str, field: str | None = None, status: int = 409):
+    def __init__(self, message: str, field: str | None = None, status: int = 409,
+                 errors: dict[str, list[str]] | None = None):
         super().__init__(message)
         self.message = message
         self.field = field
         self.status = status
+        self.errors = errors
 
 
 class NotAllowed(ServiceError):
@@ -74,7 +78,8 @@ def register_error_handlers(app: Flask) -> None:
         from crm.extensions import db
         db.session.rollback()  # a refused change must leave nothing half-applied behind
         if _is_api():
-            extra = {"errors": {exc.field: [exc.message]}} if exc.field else {}
+            errors = getattr(exc, "errors", None) or ({exc.field: [exc.message]} if exc.field else None)
+            extra = {"errors": errors} if errors else {}
             return problem(exc.status, "Request refused", exc.message, **extra)
         return render_template("errors/error.html", error=exc, code=exc.status), exc.status
 

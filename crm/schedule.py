@@ -7,7 +7,23 @@ duplicates. Ids may use letters, digits, ``.``, ``_`` and ``-``.
 """
 from __future__ import annotations
 
+import os
+
+#: how often the monitoring due-time scheduler runs (the app validates MONITOR_TICK_SECONDS).
+_TICK_ENV = os.environ.get("MONITOR_TICK_SECONDS", "5").strip()
+_MONITOR_TICK_SECONDS = max(1, int(_TICK_ENV)) if _TICK_ENV.isdigit() else 5
+
 PERIODIC_JOBS: list[tuple[str, int, str]] = [
     ("notifications.sweep", 30, "crm.notifications.jobs.sweep_notifications"),
     ("tickets.assign_waiting", 60, "crm.tickets.jobs.assign_waiting"),
+    # every 15 min: requests the health reports due today (idempotent; see crm/monitoring/reports.py)
+    ("monitoring.due_reports", 900, "crm.monitoring.reports.due_reports"),
+    ("auth.purge_tokens", 900, "crm.auth.jobs.purge_tokens"),
+    ("auth.purge_otp_codes", 3600, "crm.auth.otp.purge_codes_job"),
+    ("api.purge_refresh_tokens", 3600, "crm.api.jobs.purge_refresh_tokens"),
+    # uptime monitoring engine (crm/monitoring/jobs.py)
+    ("monitoring.tick", _MONITOR_TICK_SECONDS, "crm.monitoring.jobs.tick"),
+    ("monitoring.check_heartbeats", 10, "crm.monitoring.jobs.check_heartbeats"),
+    ("monitoring.incident_followups", 30, "crm.monitoring.jobs.incident_followups"),
+    ("monitoring.prune_results", 3600, "crm.monitoring.jobs.prune_results"),
 ]

@@ -221,7 +221,9 @@ def _drop_search(application):
         search.uninstall(conn)
 
 
-TABLES = ["caught_mail", "notifications", "ticket_changes", "comments", "tickets", "app_locks", "users"]
+def _tables() -> list[str]:
+    """Every mapped table, children before parents (so DELETE order respects foreign keys)."""
+    return [t.name for t in reversed(db.metadata.sorted_tables)]
 
 
 @pytest.fixture(autouse=True)
@@ -233,9 +235,9 @@ def _clean(app, smtp_server):
     db.session.remove()
     with db.engine.begin() as conn:
         if conn.dialect.name == "postgresql":
-            conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+            conn.execute(text(f"TRUNCATE {', '.join(_tables())} RESTART IDENTITY CASCADE"))
         else:
-            for table in TABLES:
+            for table in _tables():
                 conn.execute(text(f"DELETE FROM {table}"))
     Redis.from_url(app.config["REDIS_URL"]).flushdb()
     smtp_server.clear()
@@ -258,14 +260,16 @@ _counter = {"n": 0}
 def make_user(app):
     """Factory: ``make_user(role="customer", status=None, email=None, name=None, password=PASSWORD)``.
 
-    Status defaults to active. Returns the committed :class:`User`.
+    Status defaults to active and the email to verified (``verified=False`` for an unverified
+    account). Returns the committed :class:`User`.
     """
     def make(role: str = "customer", status: str | None = None, email: str | None = None,
-             name: str | None = None, password: str = PASSWORD) -> User:
+             name: str | None = None, password: str = PASSWORD, verified: bool = True) -> User:
         _counter["n"] += 1
         n = _counter["n"]
         user = User(email=email or f"{role}{n}@example.com", name=name or f"{role.capitalize()} {n}",
-                    role=role, status=status or ACTIVE)
+                    role=role, status=status or ACTIVE,
+                    email_verified_at=clock.utcnow() if verified else None)
         user.set_password(password)
         db.session.add(user)
         db.session.commit()

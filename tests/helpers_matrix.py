@@ -197,11 +197,15 @@ def build_world(make_user) -> World:
     mail = CaughtMail(mail_from="no-reply@example.com", rcpt_to=[users["customer"].email],
                       subject="Caught", message_id="<caught@example.com>", received_at=now,
                       raw="From: no-reply@example.com\r\nTo: x@example.com\r\nSubject: Caught\r\n\r\nHello\r\n")
-    db.session.add_all([public_comment, internal_note, notification, mail])
+    from crm.sessions.models import UserSession
+    customer_session = UserSession(user_id=users["customer"].id, key_hash="0" * 64, ip="192.0.2.1",
+                                   user_agent="matrix", created_at=now, last_seen_at=now)
+    db.session.add_all([public_comment, internal_note, notification, mail, customer_session])
     db.session.commit()
     return World(users=users, other_customer=other_customer, other_engineer=other_engineer,
                  pending=pending, ticket=ticket, public_comment=public_comment,
-                 internal_note=internal_note, notification=notification, mail=mail)
+                 internal_note=internal_note, notification=notification, mail=mail,
+                 extra={"session": customer_session})
 
 
 #: route argument name -> its value in the world. A rule with an argument missing here fails
@@ -215,7 +219,36 @@ ARG_VALUES: dict[str, Callable[[World], object]] = {
     "customer_id": lambda w: w.user("customer").id,
     "engineer_id": lambda w: w.user("engineer").id,
     "filename": lambda w: "css/app.css",
+    "session_id": lambda w: w.extra["session"].id,
+    "name": lambda w: "ticket_created",  # an email template
+    "token": lambda w: "not-a-real-token",  # an emailed account link (verification, reset)
+    # health reports, maintenance windows, broadcasts (tests/broadcasts/matrix_objects.py)
+    "report_id": lambda w: _h_objects().health_report(w).id,
+    "window_id": lambda w: _h_objects().maintenance_window(w).id,
+    "broadcast_id": lambda w: _h_objects().broadcast(w).id,
+    "unsubscribe_token": lambda w: _h_objects().unsubscribe_token(w),
+    # uptime monitors (tests/monitoring/api_matrix_objects.py)
+    "monitor_id": lambda w: _monitoring_objects().monitor(w).id,
+    "contact_id": lambda w: _monitoring_objects().contact(w).id,
+    # status pages (tests/monitoring/console_matrix_objects.py)
+    "page_id": lambda w: _console_objects().status_page(w).id,
+    "slug": lambda w: _console_objects().status_page(w).slug,
 }
+
+
+def _console_objects():
+    from tests.monitoring import console_matrix_objects
+    return console_matrix_objects
+
+
+def _monitoring_objects():
+    from tests.monitoring import api_matrix_objects
+    return api_matrix_objects
+
+
+def _h_objects():
+    from tests.broadcasts import matrix_objects
+    return matrix_objects
 
 _ANY = re.compile(r"<any\(([^)]*)\):(\w+)>")
 

@@ -1,13 +1,43 @@
 """Admin forms."""
 from flask_wtf import FlaskForm
-from wtforms import SelectField, SubmitField
+from wtforms import EmailField, PasswordField, SelectField, StringField, SubmitField
+from wtforms.validators import DataRequired, Email, EqualTo, Length
 
 from crm.auth.models import ROLES, USER_STATUSES
+from crm.auth.services import MAX_PASSWORD, MIN_PASSWORD
+
+STATUS_CHOICES = [(s, s.capitalize()) for s in USER_STATUSES]
+
+
+def role_choices(roles=ROLES) -> list[tuple[str, str]]:
+    """(value, label) pairs for a role select; the view narrows them to what the actor may
+    assign (:func:`crm.admin.services.assignable_roles`)."""
+    return [(r, r.capitalize()) for r in roles]
 
 
 class UserForm(FlaskForm):
-    """Change a user's role and status."""
+    """Edit a user's name, email, role and status.
 
-    role = SelectField("Role", choices=[(r, r.capitalize()) for r in ROLES])
-    status = SelectField("Status", choices=[(s, s.capitalize()) for s in USER_STATUSES])
+    A field left out of the submitted form keeps the account's current value (WTForms keeps
+    the object's data), so a form posting only role and status changes only those.
+    """
+
+    name = StringField("Full name", validators=[DataRequired(), Length(max=120)])
+    email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=254)])
+    role = SelectField("Role", choices=role_choices())
+    status = SelectField("Status", choices=STATUS_CHOICES)
     submit = SubmitField("Save")
+
+
+class CreateUserForm(FlaskForm):
+    """A new account created by a manager or admin, with its initial password."""
+
+    name = StringField("Full name", validators=[DataRequired(), Length(max=120)])
+    email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=254)])
+    role = SelectField("Role", choices=role_choices(), default="customer")
+    status = SelectField("Status", choices=STATUS_CHOICES, default="active")
+    password = PasswordField("Initial password", validators=[
+        DataRequired(), Length(min=MIN_PASSWORD, max=MAX_PASSWORD)])
+    confirm = PasswordField("Confirm password", validators=[
+        DataRequired(), EqualTo("password", message="The passwords do not match.")])
+    submit = SubmitField("Create user")

@@ -4,11 +4,12 @@ from flask_login import current_user
 from sqlalchemy import func, or_, select
 
 from crm.admin import bp
-from crm.admin.forms import UserForm
+from crm.admin import services as user_admin
+from crm.admin.forms import CreateUserForm, UserForm, role_choices
 from crm.auth import services as account
-from crm.auth.models import CUSTOMER, PENDING, ROLES, STAFF_ROLES, USER_STATUSES, User
+from crm.auth.models import ADMIN, CUSTOMER, PENDING, ROLES, STAFF_ROLES, USER_STATUSES, User
 from crm.auth.policy import requires
-from crm.errors import ServiceError
+from crm.errors import NotAllowed, ServiceError
 from crm.extensions import db
 from crm.htmx import render_page_or_fragment
 from crm.pagination import id_keyset_page
@@ -34,7 +35,7 @@ def _search_arg() -> str:
 
 
 @bp.route("/users")
-@requires("user.manage")
+@requires("user.administer")
 def users():
     """All users, filtered by role, status and text (name/email)."""
     role, status, q = _choice_arg("role", ROLES), _choice_arg("status", USER_STATUSES), _search_arg()
@@ -52,19 +53,59 @@ def users():
                                    role=role, status=status, q=q)
 
 
-@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
-@requires("user.manage")
-def user(user_id: int):
-    """One user: details, ticket counts, change role and status."""
-    u = db.get_or_404(User, user_id)
-    form = UserForm(obj=u)
+def _me():
+    return current_user._get_current_object()
+
+
+def _form_error(form, exc: ServiceError) -> int:
+    """Show ``exc`` on its field (or the first one); :returns: the status to answer."""
+    field = getattr(form, exc.field, None) if exc.field else None
+    (field if field is not None else next(iter(form))).errors.append(exc.message)
+    return 403 if isinstance(exc, NotAllowed) else 422
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+@requires("user.administer")
+def new_user():
+    """Create an account (managers: any role but admin) with an initial password."""
+    form = CreateUserForm()
+    form.role.choices = role_choices(user_admin.assignable_roles(_me()))
     code = 200
     if form.validate_on_submit():
         try:
-            account.update_user(u, current_user, role=form.role.data, status=form.status.data)
+            u = user_admin.create_user(_me(), email=form.email.data, name=form.name.data,
+                                       role=form.role.data, status=form.status.data,
+                                       password=form.password.data)
         except ServiceError as exc:
-            getattr(form, exc.field or "role").errors.append(exc.message)
-            code = 422
+            code = _form_error(form, exc)
+        else:
+            flash(f"{u.name} ({u.role}) created. Pass the initial password on to them.", "success")
+            return redirect(url_for("admin.user", user_id=u.id))
+    elif form.is_submitted():
+        code = 422
+    return render_template("admin/user_new.html", form=form), code
+
+
+@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+@requires("user.administer")
+def user(user_id: int):
+    """One user: details, ticket counts; edit name, email, role and status (managers: not
+    admins' accounts, and never to or from the admin role)."""
+    u = db.get_or_404(User, user_id)
+    me = _me()
+    form = UserForm(obj=u)
+    form.role.choices = role_choices(ROLES if u.role == ADMIN else user_admin.assignable_roles(me))
+    code = 200
+    if form.is_submitted() and not user_admin.can_manage(me, u):
+        form.role.errors = ["Only an admin can change an admin's account."]
+        code = 403
+    elif form.validate_on_submit():
+        try:
+            user_admin.update_user(me, u, name=form.name.data, email=form.email.data,
+                                   role=form.role.data, status=form.status.data)
+        except ServiceError as exc:
+            db.session.rollback()
+            code = _form_error(form, exc)
         else:
             flash(f"{u.name} is now {u.role} ({u.status}).", "success")
             return redirect(url_for("admin.user", user_id=u.id))
@@ -73,7 +114,49 @@ def user(user_id: int):
     requested = db.session.scalar(select(func.count(Ticket.id)).where(Ticket.requester_id == u.id))
     assigned = db.session.scalar(select(func.count(Ticket.id)).where(Ticket.assignee_id == u.id))
     return render_template("admin/user.html", user=u, form=form, requested=requested,
-                           assigned=assigned), code
+                           assigned=assigned, can_manage=user_admin.can_manage(me, u),
+                           deleted=user_admin.is_deleted(u)), code
+
+
+_ACTIONS = {
+    "deactivate": (user_admin.deactivate_user, "Deactivate", "deactivated"),
+    "delete": (user_admin.delete_user, "Delete", "deleted"),
+}
+
+
+@bp.route("/users/<int:user_id>/<any(deactivate, delete):action>", methods=["GET", "POST"])
+@requires("user.administer")
+def user_action(user_id: int, action: str):
+    """Deactivate or delete an account: GET shows what will happen and asks for
+    confirmation; POST (with ``confirm=yes``) does it. Deleting anonymises the account
+    (see :func:`crm.admin.services.delete_user`)."""
+    u = db.get_or_404(User, user_id)
+    me = _me()
+    service, verb, done = _ACTIONS[action]
+    form = ActionForm()
+    error, code = None, 200
+    if not user_admin.can_manage(me, u):
+        error, code = "Only an admin can change an admin's account.", 403
+    elif request.method == "POST":
+        if not form.validate_on_submit():
+            error, code = "The form expired; please try again.", 422
+        elif request.form.get("confirm") != "yes":
+            error, code = f"Tick the box to confirm: {verb.lower()} {u.name}.", 422
+        else:
+            label = f"{u.name} ({u.email})"
+            try:
+                service(me, u)
+            except ServiceError as exc:
+                db.session.rollback()
+                error, code = exc.message, (403 if isinstance(exc, NotAllowed) else 409)
+            else:
+                flash(f"{label} {done}.", "success")
+                return redirect(url_for("admin.user", user_id=u.id) if action == "deactivate"
+                                else url_for("admin.users"))
+    requested = db.session.scalar(select(func.count(Ticket.id)).where(Ticket.requester_id == u.id))
+    return render_template("admin/user_confirm.html", user=u, action=action, verb=verb, error=error,
+                           form=ActionForm(formdata=None), requested=requested,
+                           deleted=user_admin.is_deleted(u)), code
 
 
 @bp.route("/registrations")

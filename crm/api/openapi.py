@@ -36,6 +36,9 @@ REF_TEMPLATE = "#/components/schemas/{model}"
 _PARAM = re.compile(r"\{(\w+)\}")
 # Path ids are bounded so an absurd id is a 404 from routing, not a database overflow.
 _ID_CONVERTER = f"int(min=1, max={MAX_ID})"
+#: Longest text path parameter (tokens); longer ones are a 404 from routing.
+MAX_TEXT_PARAM = 128
+_TEXT_CONVERTER = f"string(maxlength={MAX_TEXT_PARAM})"
 
 TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
           409: "Conflict", 413: "Content Too Large", 415: "Unsupported Media Type",
@@ -75,11 +78,14 @@ class Operation:
     status: int = 200
     errors: dict[int, str] = field(default_factory=dict)
     path_params: list[str] = field(default_factory=list)
+    text_params: tuple[str, ...] = ()
 
     @property
     def rule(self) -> str:
-        """The Flask rule: ``{ticket_id}`` becomes a bounded ``int`` converter."""
-        return _PARAM.sub(lambda m: f"<{_ID_CONVERTER}:{m.group(1)}>", self.path)
+        """The Flask rule: ``{ticket_id}`` becomes a bounded ``int`` converter, a text
+        parameter (``text_params``) a ``string`` of at most :data:`MAX_TEXT_PARAM` characters."""
+        return _PARAM.sub(lambda m: f"<{_TEXT_CONVERTER if m.group(1) in self.text_params else _ID_CONVERTER}"
+                                    f":{m.group(1)}>", self.path)
 
 
 #: every registered operation, in registration order
@@ -89,7 +95,8 @@ OPERATIONS: list[Operation] = []
 def api_operation(method: str, path: str, *, summary: str, tag: str,
                   body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
                   response: type[BaseModel] | None = None, status: int = 200,
-                  errors: tuple[int | tuple[int, str], ...] = ()) -> Callable:
+                  errors: tuple[int | tuple[int, str], ...] = (),
+                  text_params: tuple[str, ...] = ()) -> Callable:
     """Route and document an API operation.
 
     :param method: HTTP method (``GET``, ``POST``, ``PATCH`` …).
@@ -103,6 +110,7 @@ def api_operation(method: str, path: str, *, summary: str, tag: str,
     :param status: success status code.
     :param errors: extra error statuses the operation may answer: ``409``, or
         ``(401, "why")`` to say when it happens.
+    :param text_params: path parameters that are text (a token), not ids.
     :raises TypeError: at import, when the view declares no permission.
     """
     def decorate(view: Callable) -> Callable:
@@ -116,7 +124,7 @@ def api_operation(method: str, path: str, *, summary: str, tag: str,
                        description=inspect.cleandoc(view.__doc__ or ""), tag=tag, body=body, query=query,
                        response=response, status=status,
                        errors=dict(e if isinstance(e, tuple) else (e, "") for e in errors),
-                       path_params=_PARAM.findall(path))
+                       path_params=_PARAM.findall(path), text_params=tuple(text_params))
 
         @wraps(view)
         def run(*args, **kwargs):
@@ -228,7 +236,9 @@ def _operation_object(op: Operation, refs: dict, defs: dict) -> dict:
     if op.description:
         out["description"] = op.description
     params = [{"name": name, "in": "path", "required": True,
-               "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID}} for name in op.path_params]
+               "schema": {"type": "string", "minLength": 1, "maxLength": MAX_TEXT_PARAM}
+               if name in op.text_params else {"type": "integer", "minimum": 1, "maximum": MAX_ID}}
+              for name in op.path_params]
     if op.query:
         params += _query_parameters(op.query, defs)
     if params:

@@ -13,7 +13,8 @@ from crm.extensions import csrf
 
 csrf.exempt(bp)
 
-from crm.api import accounts, notifications, tickets  # noqa: E402,F401  (register operations)
+from crm.api import accounts, monitors, notifications, tickets  # noqa: E402,F401  (register operations)
+from crm.api import password_reset  # noqa: E402,F401  (register operations)
 
 
 @bp.route("/docs")

@@ -56,6 +56,7 @@ NameText = _text(min_length=1, max_length=MAX_NAME)
 PasswordText = _text(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD)
 LoginEmailText = _text(min_length=1, max_length=MAX_EMAIL)
 LoginPasswordText = _text(min_length=1, max_length=MAX_PASSWORD)
+TotpCodeText = _text(min_length=6, max_length=7)
 CursorText = _text(max_length=200)
 SearchText = _text(max_length=200)
 ShortSearchText = _text(max_length=100)
@@ -134,14 +135,53 @@ class TokenIn(Body):
 
     email: LoginEmailText
     password: LoginPasswordText
+    #: the current TOTP code (RFC 6238, 6 digits), required when the account has two-factor log-in.
+    totp_code: TotpCodeText | None = None
 
 
 class TokenOut(BaseModel):
-    """A bearer access token (JWT). Send it as ``Authorization: Bearer <access_token>``."""
+    """A bearer access token (JWT; send it as ``Authorization: Bearer <access_token>``) and
+    an opaque refresh token for ``POST /api/v1/auth/refresh``. Each refresh token works once:
+    keep the new one from every refresh (reusing an old one revokes the whole log-in)."""
 
     access_token: str
     token_type: Literal["Bearer"] = "Bearer"
-    expires_in: int = Field(description="Lifetime in seconds.")
+    expires_in: int = Field(description="Lifetime of the access token in seconds.")
+    refresh_token: str = Field(description="Opaque, single-use refresh token.")
+    refresh_expires_in: int = Field(description="Lifetime of the refresh token in seconds.")
+
+
+RefreshTokenText = _text(min_length=1, max_length=200)
+
+
+class RefreshIn(Body):
+    """A refresh token from ``POST /auth/token`` or the previous refresh."""
+
+    refresh_token: RefreshTokenText
+
+
+class LogoutIn(Body):
+    """Optionally, the refresh token of the log-in to end (the access token's own log-in is
+    ended in any case)."""
+
+    refresh_token: RefreshTokenText | None = None
+
+
+class MeOut(Out):
+    """The caller's own account with its verification state. Timestamps are ISO 8601 UTC."""
+
+    id: int
+    email: str
+    name: str
+    role: Role
+    status: UserStatus
+    created_at: datetime
+    last_login_at: datetime | None = None
+    email_verified: bool = Field(description="The email address was confirmed.")
+    email_verified_at: datetime | None = None
+    phone: str | None = Field(None, description="Mobile number in E.164, if any.")
+    phone_verified: bool = Field(description="The mobile number was confirmed with a code.")
+    totp_enabled: bool = Field(description="Two-factor authentication (TOTP) is on.")
 
 
 class UserRef(Out):

@@ -45,6 +45,19 @@ class User(UserMixin, db.Model):
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     last_assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: set when the owner clicked the verification link; unverified users may log in but not
+    #: use services (tickets, chat, payments).
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: mobile number in E.164 (``crm.notifications.sms.normalise_phone``) and when a code sent
+    #: to it was confirmed; only a verified number may receive password-reset codes.
+    phone: Mapped[str | None] = mapped_column(String(20))
+    phone_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: TOTP (RFC 6238) second factor: base32 secret (pyotp) and when it was confirmed.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: lockout: consecutive failed log-ins and the time before which log-in is refused.
+    failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     def set_password(self, password: str) -> None:
         """Hash and store ``password`` with ``PASSWORD_HASH_METHOD`` (default werkzeug's scrypt;
@@ -55,6 +68,17 @@ class User(UserMixin, db.Model):
     def check_password(self, password: str) -> bool:
         """Return True when ``password`` matches the stored hash."""
         return check_password_hash(self.password_hash, password)
+
+    def get_id(self) -> str:
+        """Flask-Login: ``"<id>:<session key>"`` once :func:`crm.sessions.services.start_session`
+        gave this object a key (so revoking the session logs the browser out), else ``"<id>"``."""
+        key = getattr(self, "session_key", None)
+        return f"{self.id}:{key}" if key else str(self.id)
+
+    @property
+    def is_verified(self) -> bool:
+        """True once the email address was verified."""
+        return self.email_verified_at is not None
 
     @property
     def is_staff(self) -> bool:

@@ -75,11 +75,28 @@ def build_message(note: Notification) -> Message:
     """The Flask-Mail message of ``note``: its subject and bodies, and its fixed Message-ID."""
     msg = Message(subject=note.subject, recipients=list(note.to), body=note.body_text,
                   html=note.body_html, sender=current_app.config["MAIL_DEFAULT_SENDER"],
-                  extra_headers={"X-CRM-Notification": str(note.id)})
+                  extra_headers={**(note.headers or {}), "X-CRM-Notification": str(note.id)})
     # Flask-Mail writes exactly one Message-ID header from msgId; putting it in
     # extra_headers as well would add a second Message-ID header.
     msg.msgId = note.message_id
+    for spec in note.attachments or []:
+        msg.attach(spec["filename"], spec["content_type"], attachment_bytes(spec))
     return msg
+
+
+def attachment_bytes(spec: dict) -> bytes:
+    """The content of one attachment of an outbox row, loaded at send time.
+
+    :param spec: ``{filename, content_type, health_report_id}``.
+    :raises LookupError: the referenced content no longer exists (the send fails and is retried
+        per the usual backoff, then given up).
+    """
+    if spec.get("health_report_id") is not None:
+        from crm.monitoring.models import HealthReport
+        report = db.session.get(HealthReport, spec["health_report_id"])
+        if report is not None and report.pdf:
+            return report.pdf
+    raise LookupError(f"attachment {spec.get('filename')!r}: content not found")
 
 
 def _deliver(msg: Message) -> None:
@@ -106,6 +123,14 @@ def _deliver(msg: Message) -> None:
         log.warning("message %s accepted by the SMTP server; error after: %s", msg.msgId, exc)
     finally:
         socket.setdefaulttimeout(previous_timeout)
+
+
+def _deliver_sms(note: Notification) -> None:
+    """Hand an SMS outbox row to the configured transport (see :mod:`crm.notifications.sms`)."""
+    from crm.notifications.sms import get_transport
+    to, body, note_id = note.to[0], note.body_text, note.id
+    db.session.commit()
+    get_transport().send(to, body, notification_id=note_id)
 
 
 def _record_failure(notification_id: int, token: int, exc: Exception) -> None:
@@ -138,7 +163,8 @@ def _record_sent(notification_id: int) -> None:
 
 @with_app_context
 def send_notification(notification_id: int) -> str:
-    """Send one outbox notification by SMTP (Flask-Mail) if it is still due.
+    """Send one outbox notification (email by SMTP with Flask-Mail, or SMS through the
+    configured transport) if it is still due.
 
     Safe to run any number of times for the same id (duplicate jobs, sweeper re-queues):
     only the run that wins :func:`claim` talks to the SMTP server.
@@ -151,9 +177,13 @@ def send_notification(notification_id: int) -> str:
     if token is None:
         return SKIPPED
     try:
-        msg = build_message(db.session.get(Notification, notification_id))
-        db.session.commit()  # end the read transaction: hold no snapshot or lock during SMTP
-        _deliver(msg)
+        note = db.session.get(Notification, notification_id)
+        if note.channel == "sms":
+            _deliver_sms(note)
+        else:
+            msg = build_message(note)
+            db.session.commit()  # end the read transaction: hold no snapshot or lock during SMTP
+            _deliver(msg)
     except Exception as exc:  # SMTP, socket and message errors: record and back off
         db.session.rollback()
         _record_failure(notification_id, token, exc)

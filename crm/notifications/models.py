@@ -48,6 +48,11 @@ class Notification(db.Model):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: files attached at send time: [{filename, content_type, health_report_id}] — the bytes
+    #: are loaded when the message is built (see ``jobs.attachment_bytes``), not copied here.
+    attachments: Mapped[list | None] = mapped_column(JSON)
+    #: extra RFC 5322 headers, e.g. ``List-Unsubscribe`` / ``List-Unsubscribe-Post`` (RFC 8058).
+    headers: Mapped[dict | None] = mapped_column(JSON)
 
 
 class CaughtMail(db.Model):
@@ -63,3 +68,36 @@ class CaughtMail(db.Model):
     subject: Mapped[str] = mapped_column(String(255), default="")
     message_id: Mapped[str | None] = mapped_column(String(255))
     raw: Mapped[str] = mapped_column(Text)
+
+
+class SmsMessage(db.Model):
+    """A text message handed to the built-in ``outbox`` SMS transport (the default when no
+    SMS provider is configured): kept in the database and shown to admins in the console, so
+    development and tests can read one-time codes and alerts without a phone."""
+
+    __tablename__ = "sms_messages"
+    __table_args__ = (Index("ix_sms_messages_to_created", "to", "created_at"),
+                      Index("ix_sms_messages_created", "created_at", "id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    to: Mapped[str] = mapped_column(String(20))
+    body: Mapped[str] = mapped_column(Text)
+    notification_id: Mapped[int | None] = mapped_column(ForeignKey("notifications.id", ondelete="SET NULL"),
+                                                        unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class EmailTemplate(db.Model):
+    """An admin's edit of a named email template; overrides the file set under
+    ``crm/templates/email/<name>.*``. The three parts are Jinja templates rendered in a
+    sandbox (:mod:`jinja2.sandbox`)."""
+
+    __tablename__ = "email_templates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    subject: Mapped[str] = mapped_column(String(255))
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

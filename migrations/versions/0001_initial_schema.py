@@ -5,11 +5,10 @@ Revises:
 Create Date: 2026-11-22 02:12:11.989516
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 from crm.tickets import search  # the DDL lives beside the queries that need it
-
 
 # revision identifiers, used by Alembic.
 revision = '0001_initial'

@@ -55,6 +55,14 @@ def log_in(page: Page, email: str) -> None:
     page.get_by_role("button", name="Log in").click()
 
 
+def verification_path(email: str) -> str:
+    """The path of the verification link emailed to ``email`` (read from its outbox row)."""
+    rows = db.session.scalars(select(Notification).where(Notification.template == "verify_email")).all()
+    [body] = [n.body_text for n in rows if email in n.to]
+    db.session.remove()
+    return re.search(r"https?://[^/\s]+(/auth/verify/\S+)", body).group(1)
+
+
 def test_customer_sees_engineer_resolve_ticket_live(people, snap, make_user):
     admin = make_user("admin", name="Ada Admin", password=PASSWORD)
     admin_email = admin.email
@@ -72,12 +80,16 @@ def test_customer_sees_engineer_resolve_ticket_live(people, snap, make_user):
            ).to_be_visible()
     expect(engineer.page.get_by_label("Email")).to_have_attribute("aria-invalid", "true")
     snap(engineer.page, "engineer-login-refused")
+    engineer.page.goto(verification_path(ENGINEER["email"]))  # the link from the email
+    expect(engineer.page.get_by_role("heading", name="Welcome to CR Tracker!")).to_be_visible()
 
     # --- a customer registers (logged in at once) and raises a ticket
     customer = people("customer")
     register(customer.page, CUSTOMER["name"], CUSTOMER["email"], "Customer")
     expect(customer.page.get_by_role("alert")).to_contain_text("Your account is ready")
     expect(nav(customer.page)).to_contain_text(CUSTOMER["name"])
+    customer.page.goto(verification_path(CUSTOMER["email"]))  # tickets need a verified email
+    expect(customer.page.get_by_role("heading", name="Welcome to CR Tracker!")).to_be_visible()
     nav(customer.page).get_by_role("link", name="New ticket").click()
     expect(customer.page.get_by_role("heading", name="Raise a ticket")).to_be_visible()
     customer.page.get_by_label("Subject").fill(SUBJECT)

@@ -1,0 +1,99 @@
+"""SMS transports: one interface, a Twilio adapter and the built-in outbox transport.
+
+Every SMS is first an outbox row (:class:`~crm.notifications.models.Notification` with
+``channel = "sms"``, written by :func:`crm.notifications.services.queue_sms`); the send job
+hands it to the transport chosen by ``SMS_TRANSPORT``:
+
+* ``outbox`` (default) — :class:`OutboxSmsTransport` stores the text as a
+  :class:`~crm.notifications.models.SmsMessage` that admins read at ``/notifications/sms``;
+  development and the tests read one-time codes there.
+* ``twilio`` — :class:`TwilioSmsTransport` sends through Twilio's REST API with the official
+  ``twilio`` library (``TWILIO_ACCOUNT_SID``, ``TWILIO_AUTH_TOKEN``, ``TWILIO_FROM_NUMBER``).
+
+Phone numbers are E.164 strings (``+447700900123``), parsed with :func:`normalise_phone`.
+"""
+from __future__ import annotations
+
+from typing import Protocol
+
+import phonenumbers
+from flask import current_app
+
+from crm.errors import ServiceError
+
+
+class SmsTransport(Protocol):
+    """What the send job needs of an SMS transport."""
+
+    def send(self, to: str, body: str, *, notification_id: int | None = None) -> str:
+        """Send ``body`` to the E.164 number ``to``.
+
+        :returns: the provider's message id (a string).
+        :raises Exception: any failure; the outbox records it and retries with backoff.
+        """
+
+
+class OutboxSmsTransport:
+    """Stores each SMS in the database (table ``sms_messages``) instead of sending it.
+
+    Idempotent per notification: a retry of the same notification does not store a second
+    copy (unique ``notification_id``)."""
+
+    def send(self, to: str, body: str, *, notification_id: int | None = None) -> str:
+        """Store the message; return ``"outbox-<id>"``."""
+        from crm.extensions import db
+        from crm.notifications.models import SmsMessage
+        if notification_id is not None:
+            existing = db.session.scalar(db.select(SmsMessage).where(SmsMessage.notification_id == notification_id))
+            if existing is not None:
+                return f"outbox-{existing.id}"
+        msg = SmsMessage(to=to, body=body, notification_id=notification_id)
+        db.session.add(msg)
+        db.session.commit()
+        return f"outbox-{msg.id}"
+
+
+class TwilioSmsTransport:
+    """Sends through Twilio's Messages API (official ``twilio`` library).
+
+    :raises ServiceError: at construction, when a TWILIO_* setting is missing.
+    """
+
+    def __init__(self, account_sid: str | None, auth_token: str | None, from_number: str | None):
+        if not (account_sid and auth_token and from_number):
+            raise ServiceError("SMS_TRANSPORT=twilio needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN "
+                               "and TWILIO_FROM_NUMBER")
+        from twilio.rest import Client
+        self.client = Client(account_sid, auth_token)
+        self.from_number = from_number
+
+    def send(self, to: str, body: str, *, notification_id: int | None = None) -> str:
+        """Create the message at Twilio; return its SID."""
+        message = self.client.messages.create(to=to, from_=self.from_number, body=body)
+        return message.sid
+
+
+def get_transport() -> SmsTransport:
+    """The transport named by ``SMS_TRANSPORT`` (``outbox`` or ``twilio``)."""
+    cfg = current_app.config
+    if cfg.get("SMS_TRANSPORT", "outbox") == "twilio":
+        return TwilioSmsTransport(cfg.get("TWILIO_ACCOUNT_SID"), cfg.get("TWILIO_AUTH_TOKEN"),
+                                  cfg.get("TWILIO_FROM_NUMBER"))
+    return OutboxSmsTransport()
+
+
+def normalise_phone(raw: str, region: str | None = None) -> str:
+    """Parse a phone number as typed and return it in E.164 (``phonenumbers`` library).
+
+    :param raw: e.g. ``"07700 900123"`` or ``"+44 7700 900123"``.
+    :param region: ISO 3166 region for numbers without ``+`` (default ``PHONE_DEFAULT_REGION``).
+    :raises ServiceError: (field ``phone``) when the text is not a valid number.
+    """
+    region = region or current_app.config.get("PHONE_DEFAULT_REGION", "GB")
+    try:
+        number = phonenumbers.parse((raw or "").strip(), region)
+    except phonenumbers.NumberParseException:
+        raise ServiceError("Enter a valid phone number, e.g. +44 7700 900123.", field="phone", status=422) from None
+    if not phonenumbers.is_valid_number(number):
+        raise ServiceError("Enter a valid phone number, e.g. +44 7700 900123.", field="phone", status=422)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

@@ -1,0 +1,1 @@
+"""Accounts: email verification, profile and password, lockout, two-factor log-in."""
