@@ -40,13 +40,12 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
     from crm import events, queue
-    from crm.extensions import csrf, db, limiter, login_manager, mail, migrate
+    from crm.extensions import csrf, db, login_manager, mail, migrate
 
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations"))
     csrf.init_app(app)
     mail.init_app(app)
-    limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please log in to see that page."
@@ -57,25 +56,25 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
         _configure_engine(db.engine)
     events.install(db.session)
 
-    from crm.auth.models import User
-
-    @login_manager.user_loader
-    def load_user(user_id: str):
-        try:
-            return db.session.get(User, int(user_id))
-        except (TypeError, ValueError):
-            return None
+    from crm.sessions.services import load_user_from_cookie_id
+    login_manager.user_loader(load_user_from_cookie_id)
 
     app.url_map.converters["int"] = BoundedIntConverter
     app.before_request(_refuse_nul_characters)
     _register_blueprints(app)
+    from crm import security, sso
+    security.init_app(app)  # rate limits (binds the limiter), headers, CORS, parameter checks
+    sso.init_app(app)  # OpenID Connect sign-in
     from crm.errors import register_error_handlers
     register_error_handlers(app)
     from crm import cli
     cli.init_app(app)
     from crm import templating
     templating.init_app(app)
+    import crm.auth.tokens  # noqa: F401  (models)
+    import crm.api.tokens  # noqa: F401  (models, event handlers)
     import crm.notifications.subscribers  # noqa: F401  (registers event handlers)
+    import crm.settings  # noqa: F401  (models)
     return app
 
 
@@ -127,12 +126,22 @@ def _register_blueprints(app: Flask) -> None:
     from crm.api import bp as api_bp
     from crm.auth import bp as auth_bp
     from crm.dashboard import bp as dashboard_bp
+    from crm.monitoring import bp as monitoring_bp
     from crm.notifications import bp as notifications_bp
     from crm.portal import bp as portal_bp
+    from crm.sessions import bp as sessions_bp
     from crm.tickets import bp as tickets_bp
 
-    for bp in (auth_bp, dashboard_bp, portal_bp, tickets_bp, admin_bp, notifications_bp, api_bp):
+    for bp in (auth_bp, dashboard_bp, portal_bp, tickets_bp, admin_bp, notifications_bp, sessions_bp, monitoring_bp, api_bp):
         app.register_blueprint(bp)
+    # health reports, maintenance windows and broadcasts (uptime monitoring)
+    from crm.broadcasts import bp as broadcasts_bp
+    from crm.monitoring.maintenance_routes import bp as maintenance_bp
+    from crm.monitoring.report_routes import bp as reports_bp
+    for bp in (reports_bp, maintenance_bp, broadcasts_bp):
+        app.register_blueprint(bp)
+    from crm.monitoring.status_pages import bp as status_pages_bp  # public /status/<slug>
+    app.register_blueprint(status_pages_bp)
 
 
 __all__ = ["create_app", "ConfigError", "__version__"]

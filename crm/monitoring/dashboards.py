@@ -1,0 +1,491 @@
+"""Read models for the monitoring console: uptime, sparklines, charts and the dashboard.
+
+Everything here reads :class:`~crm.monitoring.models.Rollup` (hourly and daily aggregates),
+:class:`~crm.monitoring.models.Incident` and :class:`~crm.monitoring.models.Monitor` — never
+the raw ``check_results`` table, so pages stay fast however long results are kept. Sums are
+done in SQL (``GROUP BY``); Python only shapes the grouped rows into Plotly figures.
+
+Figures are built with plotly (Python) and handed to the page as JSON
+(:func:`figure_json`), which ``crm/static/js/monitoring_charts.js`` draws with
+``Plotly.newPlot``. All times are UTC; response times are milliseconds.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+import plotly.graph_objects as go
+from markupsafe import Markup
+from sqlalchemy import Integer, and_, case, cast, func, literal_column, or_, select
+
+from crm.extensions import db
+from crm.monitoring.models import DAY, HOUR, Incident, Monitor, Rollup
+from crm.monitoring.rollups import percentile
+
+#: Range presets offered by the dashboard and the monitor page: key -> (label, length).
+PRESETS: dict[str, tuple[str, timedelta]] = {
+    "24h": ("Last 24 hours", timedelta(hours=24)),
+    "7d": ("Last 7 days", timedelta(days=7)),
+    "30d": ("Last 30 days", timedelta(days=30)),
+    "90d": ("Last 90 days", timedelta(days=90)),
+    "365d": ("Last 365 days", timedelta(days=365)),
+}
+#: The longest custom range the dashboard accepts (a year, leap years included).
+MAX_RANGE = timedelta(days=366)
+#: Ranges up to this length read hourly rollups; longer ones daily rollups.
+HOURLY_LIMIT = timedelta(days=7)
+UNITS = ("day", "week", "month")
+
+
+# ---------------------------------------------------------------- small helpers
+
+def floor_hour(at: datetime) -> datetime:
+    """``at`` truncated to the hour (UTC)."""
+    return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def floor_day(at: datetime) -> datetime:
+    """Midnight UTC of ``at``'s day."""
+    return datetime.combine(at.astimezone(UTC).date(), time(0), tzinfo=UTC)
+
+
+def uptime_percent(up: int | None, down: int | None) -> float | None:
+    """Share of successful checks in percent (0–100), or None when there were no checks."""
+    up, down = up or 0, down or 0
+    return None if up + down == 0 else 100.0 * up / (up + down)
+
+
+def histogram_percentile(histogram: list | None, q: float) -> float | None:
+    """The ``q``-th percentile (0–100) of a rollup histogram in ms (the upper bound of the
+    bucket holding it), using the engine's :func:`crm.monitoring.rollups.percentile` so the
+    console and the reports agree. None for an empty histogram."""
+    return percentile(histogram or [], q)
+
+
+def rollup_average_ms(sum_ms: float | None, histogram: list | None) -> float | None:
+    """Mean response time (ms) of one rollup: ``sum_ms`` over the checks that had a response
+    time (the histogram's total), or None when none had."""
+    timed = sum(histogram or [])
+    return (sum_ms or 0.0) / timed if timed else None
+
+
+def figure_json(fig: go.Figure) -> str:
+    """The figure as Plotly JSON (``{"data": [...], "layout": {...}}``) for a data attribute."""
+    return fig.to_json()
+
+
+def _layout(**extra) -> dict:
+    """Common chart layout: Plotly.js' own theme (no template: small JSON), tight margins."""
+    # No axis titles: Plotly positions them with inline styles, which the CSP blocks; the
+    # page's headings and tick suffixes say what is plotted.
+    base = {"template": None, "margin": {"l": 50, "r": 20, "t": 30, "b": 40}, "height": 320,
+            "legend": {"orientation": "h", "y": -0.2}, "hovermode": "x unified"}
+    base.update(extra)
+    return base
+
+
+def _dialect() -> str:
+    return db.session.get_bind().dialect.name
+
+
+def bucket_label(column, unit: str):
+    """SQL expression: the start of ``column``'s day/week (Monday)/month/hour as text
+    (``YYYY-MM-DD`` or ``YYYY-MM-DD HH:00``), the same on SQLite and PostgreSQL."""
+    if _dialect() == "postgresql":
+        trunc = func.date_trunc(unit, func.timezone("UTC", column))
+        fmt = "YYYY-MM-DD HH24:00" if unit == "hour" else "YYYY-MM-DD"
+        return func.to_char(trunc, fmt)
+    if unit == "hour":
+        return func.strftime("%Y-%m-%d %H:00", column)
+    if unit == "week":
+        return func.date(column, "weekday 0", "-6 days")
+    if unit == "month":
+        return func.strftime("%Y-%m-01", column)
+    return func.date(column)
+
+
+# ---------------------------------------------------------------- the overview page
+
+@dataclass
+class MonitorStats:
+    """What the overview shows next to one monitor."""
+
+    uptime_24h: float | None = None
+    uptime_30d: float | None = None
+    sparkline: Markup | None = None
+
+
+def overview_stats(monitor_ids: list[int], now: datetime) -> dict[int, MonitorStats]:
+    """Uptime over 24 hours (hourly rollups) and 30 days (daily rollups) and a 24-hour
+    response-time sparkline for each monitor of a page: two queries for the whole page.
+
+    :param monitor_ids: the monitors on the page.
+    :param now: the current time (UTC).
+    :returns: monitor id -> :class:`MonitorStats` (every id present).
+    """
+    stats = {mid: MonitorStats() for mid in monitor_ids}
+    if not monitor_ids:
+        return stats
+    since_hour = floor_hour(now) - timedelta(hours=23)
+    since_day = floor_day(now) - timedelta(days=29)
+    in_24h = and_(Rollup.period == HOUR, Rollup.bucket_start >= since_hour)
+    in_30d = and_(Rollup.period == DAY, Rollup.bucket_start >= since_day)
+    rows = db.session.execute(
+        select(Rollup.monitor_id,
+               func.sum(case((in_24h, Rollup.count_up), else_=0)),
+               func.sum(case((in_24h, Rollup.count_down), else_=0)),
+               func.sum(case((in_30d, Rollup.count_up), else_=0)),
+               func.sum(case((in_30d, Rollup.count_down), else_=0)))
+        .where(Rollup.monitor_id.in_(monitor_ids), or_(in_24h, in_30d))
+        .group_by(Rollup.monitor_id))
+    for mid, up24, down24, up30, down30 in rows:
+        stats[mid].uptime_24h = uptime_percent(up24, down24)
+        stats[mid].uptime_30d = uptime_percent(up30, down30)
+    points: dict[int, list[tuple[datetime, float]]] = {}
+    for mid, start, sum_ms, histogram in db.session.execute(
+            select(Rollup.monitor_id, Rollup.bucket_start, Rollup.sum_ms, Rollup.histogram)
+            .where(Rollup.monitor_id.in_(monitor_ids), in_24h)
+            .order_by(Rollup.monitor_id, Rollup.bucket_start)):
+        avg = rollup_average_ms(sum_ms, histogram)
+        if avg is not None:
+            points.setdefault(mid, []).append((start, avg))
+    for mid, series in points.items():
+        stats[mid].sparkline = sparkline_svg(series, since_hour, since_hour + timedelta(hours=24))
+    return stats
+
+
+def sparkline_svg(points: list[tuple[datetime, float]], start: datetime, end: datetime,
+                  width: int = 120, height: int = 28) -> Markup:
+    """A tiny inline SVG line of response times (no JavaScript), with an accessible title.
+
+    :param points: (bucket start, average ms) in time order.
+    :param start: left edge of the chart (UTC). :param end: right edge.
+    :returns: ``<svg>`` markup (safe to insert in a template).
+    """
+    span = max((end - start).total_seconds(), 1.0)
+    top = max(v for _, v in points) or 1.0
+    coords = []
+    for at, value in points:
+        x = (at - start).total_seconds() / span * (width - 2) + 1
+        y = height - 2 - (value / top) * (height - 4)
+        coords.append(f"{x:.1f},{y:.1f}")
+    latest = points[-1][1]
+    title = (f"Response time over 24 hours: latest hourly average {latest:.0f} ms, "
+             f"highest {top:.0f} ms")
+    dots = "" if len(coords) > 1 else f'<circle cx="{coords[0].split(",")[0]}" cy="{coords[0].split(",")[1]}" r="1.5"/>'
+    return Markup(
+        f'<svg class="sparkline" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'role="img" aria-label="{title}"><title>{title}</title>'
+        f'<polyline fill="none" stroke="currentColor" stroke-width="1.5" points="{" ".join(coords)}"/>'
+        f'{dots}</svg>')
+
+
+# ---------------------------------------------------------------- the monitor page
+
+def response_time_figure(monitor_id: int, start: datetime, end: datetime) -> go.Figure:
+    """Average and 95th-percentile response time of one monitor per rollup bucket (hourly
+    rollups for ranges up to 7 days, daily beyond).
+
+    :returns: a Plotly figure (an annotation says so when there is no data yet).
+    """
+    period = HOUR if end - start <= HOURLY_LIMIT else DAY
+    rows = db.session.execute(
+        select(Rollup.bucket_start, Rollup.sum_ms, Rollup.histogram, Rollup.min_ms, Rollup.max_ms)
+        .where(Rollup.monitor_id == monitor_id, Rollup.period == period,
+               Rollup.bucket_start >= (floor_hour(start) if period == HOUR else floor_day(start)),
+               Rollup.bucket_start < end)
+        .order_by(Rollup.bucket_start)).all()
+    xs = [r.bucket_start.isoformat() for r in rows]
+    avg = [_round(rollup_average_ms(r.sum_ms, r.histogram)) for r in rows]
+    p95 = [_round(histogram_percentile(r.histogram, 95)) for r in rows]
+    fig = go.Figure(layout=_layout(yaxis={"ticksuffix": " ms", "rangemode": "tozero"},
+                                   xaxis={"type": "date"}))
+    fig.add_trace(go.Scatter(x=xs, y=avg, name="Average", mode="lines+markers"))
+    fig.add_trace(go.Scatter(x=xs, y=p95, name="95th percentile", mode="lines",
+                             line={"dash": "dot"}))
+    if not rows:  # an empty chart still shows the period asked for (the page says "no checks")
+        fig.update_layout(xaxis={"range": [start.isoformat(), end.isoformat()]}, yaxis={"range": [0, 100]})
+    return fig
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+# ---------------------------------------------------------------- the dashboard
+
+@dataclass
+class Range:
+    """A dashboard period [start, end) and how to read it."""
+
+    start: datetime
+    end: datetime
+    label: str
+    preset: str | None
+
+    @property
+    def period(self) -> str:
+        """Rollup period to read: ``hour`` up to 7 days, else ``day``."""
+        return HOUR if self.end - self.start <= HOURLY_LIMIT else DAY
+
+    @property
+    def query_start(self) -> datetime:
+        """``start`` floored to the rollup bucket that contains it."""
+        return floor_hour(self.start) if self.period == HOUR else floor_day(self.start)
+
+
+def parse_range(preset: str | None, start: str | None, end: str | None, now: datetime) -> Range:
+    """The dashboard period from a preset key (:data:`PRESETS`) or a ``YYYY-MM-DD`` date
+    range (end date inclusive). Defaults to the last 30 days.
+
+    :raises ValueError: a malformed date, an end before the start, or a range over a year
+        (the message is shown to the user).
+    """
+    if start or end:
+        try:
+            first = date.fromisoformat(start) if start else None
+            last = date.fromisoformat(end) if end else now.date()
+        except ValueError:
+            raise ValueError("Dates must look like 2026-01-31.") from None
+        if first is None:
+            first = last - timedelta(days=29)
+        if last < first:
+            raise ValueError("The end date is before the start date.")
+        begin = datetime.combine(first, time(0), tzinfo=UTC)
+        finish = datetime.combine(last + timedelta(days=1), time(0), tzinfo=UTC)
+        if finish - begin > MAX_RANGE:
+            raise ValueError("Choose a period of at most one year.")
+        return Range(begin, finish, f"{first.isoformat()} – {last.isoformat()}", None)
+    key = preset if preset in PRESETS else "30d"
+    label, length = PRESETS[key]
+    return Range(now - length, now, label, key)
+
+
+def _rollup_window(rng: Range):
+    return and_(Rollup.period == rng.period, Rollup.bucket_start >= rng.query_start,
+                Rollup.bucket_start < rng.end)
+
+
+def failures_by_monitor(rng: Range, unit: str) -> list[tuple[str, int, str, int, int]]:
+    """Failed checks per time bucket and monitor.
+
+    :returns: rows (bucket label, monitor id, monitor name, failed checks ``count_down``,
+        of which got no response at all ``errors``), in bucket then name order.
+    """
+    label = bucket_label(Rollup.bucket_start, unit).label("bucket")
+    stmt = (select(label, Monitor.id, Monitor.name, func.sum(Rollup.count_down), func.sum(Rollup.errors))
+            .join(Monitor, Monitor.id == Rollup.monitor_id)
+            .where(_rollup_window(rng))
+            .group_by(label, Monitor.id, Monitor.name)
+            .order_by(label, Monitor.name))
+    return [tuple(r) for r in db.session.execute(stmt)]
+
+
+def failures_by_protocol(rng: Range, unit: str) -> list[tuple[str, str, int, int]]:
+    """Failed checks per time bucket and protocol (``http``, ``https``, ``tcp`` …).
+
+    :returns: rows (bucket label, protocol, failed checks, of which no response).
+    """
+    label = bucket_label(Rollup.bucket_start, unit).label("bucket")
+    stmt = (select(label, Rollup.protocol, func.sum(Rollup.count_down), func.sum(Rollup.errors))
+            .where(_rollup_window(rng))
+            .group_by(label, Rollup.protocol)
+            .order_by(label, Rollup.protocol))
+    return [tuple(r) for r in db.session.execute(stmt)]
+
+
+def responses_by_code(rng: Range) -> list[tuple[str, int]]:
+    """How often each response code was seen in the period (summed from the rollups'
+    ``status_codes`` in SQL, unnesting the JSON with ``json_each``), plus ``no response``
+    for checks that got no answer at all (``errors``).
+
+    :returns: (code or "no response", count) sorted by code.
+    """
+    if _dialect() == "postgresql":
+        codes = func.json_each_text(Rollup.status_codes).table_valued("key", "value").alias("codes")
+    else:
+        codes = func.json_each(Rollup.status_codes).table_valued("key", "value").alias("codes")
+    stmt = (select(codes.c.key, func.sum(cast(codes.c.value, Integer)))
+            .select_from(Rollup).join(codes, literal_column("1") == 1)
+            .where(_rollup_window(rng))
+            .group_by(codes.c.key).order_by(codes.c.key))
+    rows = [(str(code), int(count or 0)) for code, count in db.session.execute(stmt)]
+    no_response = db.session.scalar(select(func.sum(Rollup.errors)).where(_rollup_window(rng))) or 0
+    if no_response:
+        rows.append(("no response", int(no_response)))
+    return rows
+
+
+@dataclass
+class UptimeRow:
+    """One monitor's line in the dashboard's uptime table."""
+
+    monitor_id: int
+    name: str
+    protocol: str
+    checks: int
+    failed: int
+    no_response: int
+    uptime: float | None
+    incidents: int = 0
+    downtime_seconds: int = 0
+
+
+def uptime_table(rng: Range) -> list[UptimeRow]:
+    """Uptime, checks and failures per monitor over the period (SQL ``GROUP BY``), with the
+    incidents overlapping it and their downtime clipped to the period.
+
+    :returns: rows sorted by uptime (worst first, monitors without checks last).
+    """
+    rows = {}
+    for mid, name, protocol, up, down, errors in db.session.execute(
+            select(Monitor.id, Monitor.name, func.max(Rollup.protocol), func.sum(Rollup.count_up),
+                   func.sum(Rollup.count_down), func.sum(Rollup.errors))
+            .join(Monitor, Monitor.id == Rollup.monitor_id)
+            .where(_rollup_window(rng))
+            .group_by(Monitor.id, Monitor.name)):
+        rows[mid] = UptimeRow(mid, name, protocol or "", int((up or 0) + (down or 0)), int(down or 0),
+                              int(errors or 0), uptime_percent(up, down))
+    for mid, opened, closed in db.session.execute(
+            select(Incident.monitor_id, Incident.opened_at, Incident.closed_at)
+            .where(Incident.opened_at < rng.end,
+                   or_(Incident.closed_at.is_(None), Incident.closed_at > rng.start))):
+        row = rows.get(mid)
+        if row is None:
+            continue
+        row.incidents += 1
+        clipped = min(closed or rng.end, rng.end) - max(opened, rng.start)
+        row.downtime_seconds += max(int(clipped.total_seconds()), 0)
+    return sorted(rows.values(), key=lambda r: (r.uptime is None, r.uptime or 0, r.name))
+
+
+def uptime_over_time(rng: Range) -> list[tuple[str, float | None]]:
+    """Uptime of all monitors together per bucket (hour up to 7 days, else day).
+
+    :returns: (bucket label, uptime percent) rows in time order.
+    """
+    label = bucket_label(Rollup.bucket_start, "hour" if rng.period == HOUR else "day").label("bucket")
+    stmt = (select(label, func.sum(Rollup.count_up), func.sum(Rollup.count_down))
+            .where(_rollup_window(rng)).group_by(label).order_by(label))
+    return [(b, _round(uptime_percent(up, down))) for b, up, down in db.session.execute(stmt)]
+
+
+def dashboard(rng: Range, unit: str) -> dict:
+    """Everything the dashboard page shows for one period, grouped per ``unit``.
+
+    :returns: {"figures": {name: Plotly JSON}, "by_monitor": rows, "by_protocol": rows,
+        "by_code": rows, "uptime": [UptimeRow], "totals": {failed, no_response, checks}}.
+    """
+    unit = unit if unit in UNITS else "day"
+    by_monitor = failures_by_monitor(rng, unit)
+    by_protocol = failures_by_protocol(rng, unit)
+    by_code = responses_by_code(rng)
+    table = uptime_table(rng)
+    over_time = uptime_over_time(rng)
+
+    fig_monitor = go.Figure(layout=_layout(barmode="stack",
+                                           xaxis={"type": "category"}))
+    names = sorted({r[2] for r in by_monitor})
+    buckets = sorted({r[0] for r in by_monitor})
+    for name in names:
+        values = {r[0]: r[3] for r in by_monitor if r[2] == name}
+        fig_monitor.add_trace(go.Bar(x=buckets, y=[values.get(b, 0) for b in buckets], name=name))
+
+    fig_protocol = go.Figure(layout=_layout(barmode="stack",
+                                            xaxis={"type": "category"}))
+    p_buckets = sorted({r[0] for r in by_protocol})
+    for proto in sorted({r[1] for r in by_protocol}):
+        values = {r[0]: r[2] for r in by_protocol if r[1] == proto}
+        fig_protocol.add_trace(go.Bar(x=p_buckets, y=[values.get(b, 0) for b in p_buckets],
+                                      name=proto or "unknown"))
+
+    fig_codes = go.Figure(layout=_layout(xaxis={"type": "category"},
+                                         hovermode="closest"))
+    fig_codes.add_trace(go.Bar(x=[c for c, _ in by_code], y=[n for _, n in by_code], name="checks"))
+
+    fig_uptime = go.Figure(layout=_layout(yaxis={"ticksuffix": " %", "range": [0, 100.5]},
+                                          xaxis={"type": "category"}))
+    fig_uptime.add_trace(go.Scatter(x=[b for b, _ in over_time], y=[u for _, u in over_time],
+                                    name="All monitors", mode="lines+markers"))
+
+    fig_monitors = go.Figure(layout=_layout(xaxis={"ticksuffix": " %", "range": [0, 100.5]},
+                                            hovermode="closest", height=max(200, 40 + 28 * len(table))))
+    fig_monitors.add_trace(go.Bar(y=[r.name for r in table], x=[_round(r.uptime) for r in table],
+                                  orientation="h", name="uptime %"))
+
+    totals = {"failed": sum(r.failed for r in table), "no_response": sum(r.no_response for r in table),
+              "checks": sum(r.checks for r in table)}
+    return {
+        "figures": {"by_monitor": figure_json(fig_monitor), "by_protocol": figure_json(fig_protocol),
+                    "by_code": figure_json(fig_codes), "uptime_over_time": figure_json(fig_uptime),
+                    "uptime_by_monitor": figure_json(fig_monitors)},
+        "by_monitor": by_monitor, "by_protocol": by_protocol, "by_code": by_code,
+        "uptime": table, "totals": totals, "unit": unit,
+    }
+
+
+# ---------------------------------------------------------------- status pages
+
+@dataclass
+class DayBar:
+    """One day on a status page's 90-day strip."""
+
+    day: date
+    uptime: float | None
+    checks: int
+
+    @property
+    def level(self) -> str:
+        """Colour class: ``ok`` ≥ 99.9 %, ``minor`` ≥ 99 %, ``major`` ≥ 95 %, ``outage``
+        below, ``nodata`` without checks."""
+        if self.uptime is None:
+            return "nodata"
+        if self.uptime >= 99.9:
+            return "ok"
+        if self.uptime >= 99.0:
+            return "minor"
+        if self.uptime >= 95.0:
+            return "major"
+        return "outage"
+
+    @property
+    def title(self) -> str:
+        """Accessible text for the bar."""
+        if self.uptime is None:
+            return f"{self.day.isoformat()}: no data"
+        return f"{self.day.isoformat()}: {self.uptime:.2f} % uptime ({self.checks} checks)"
+
+
+def daily_bars(monitor_ids: list[int], today: date, days: int = 90) -> dict[int, list[DayBar]]:
+    """One bar per day (oldest first, ending ``today``) per monitor, from daily rollups
+    (one query for all monitors).
+
+    :returns: monitor id -> ``days`` bars.
+    """
+    first = today - timedelta(days=days - 1)
+    found: dict[tuple[int, date], tuple[int, int]] = {}
+    if monitor_ids:
+        for mid, start, up, down in db.session.execute(
+                select(Rollup.monitor_id, Rollup.bucket_start, Rollup.count_up, Rollup.count_down)
+                .where(Rollup.monitor_id.in_(monitor_ids), Rollup.period == DAY,
+                       Rollup.bucket_start >= datetime.combine(first, time(0), tzinfo=UTC))):
+            found[(mid, start.date())] = (up or 0, down or 0)
+    out = {}
+    for mid in monitor_ids:
+        bars = []
+        for offset in range(days):
+            day = first + timedelta(days=offset)
+            up, down = found.get((mid, day), (0, 0))
+            bars.append(DayBar(day, uptime_percent(up, down), up + down))
+        out[mid] = bars
+    return out
+
+
+def period_uptime(bars: list[DayBar]) -> float | None:
+    """Uptime over all the bars' checks (weighted by checks, not a mean of days)."""
+    checks = sum(b.checks for b in bars)
+    if not checks:
+        return None
+    up = sum(b.checks * (b.uptime or 0) / 100.0 for b in bars)
+    return 100.0 * up / checks
+

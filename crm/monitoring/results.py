@@ -1,0 +1,157 @@
+"""Recording check outcomes: raw results in bulk, rollups, runtime state, confirmation,
+flips, incidents and alerts — one transaction per batch.
+
+State rules (per monitor, outcomes applied in ``checked_at`` order):
+
+* an *up* outcome resets ``consecutive_failures``; if the monitor was down (it has an open
+  incident) the incident is closed, a ``down → up`` flip stored and the recovery alert queued;
+* a *down* outcome increments ``consecutive_failures``; the monitor is declared down only when
+  that reaches ``retries`` (confirmation) — then a flip ``<old> → down`` is stored, an
+  incident opened (cause = the error, for synthetic checks the step and assertion) and the
+  alert queued. Before confirmation the status stays what it was (``pending`` for a new one);
+* during maintenance the status shows ``maintenance``, incidents opened then are marked
+  ``in_maintenance`` and nothing is sent.
+
+The monitor rows are locked (``SELECT … FOR UPDATE`` on PostgreSQL, ordered by id) before the
+open incidents are read, so concurrent batches for one monitor cannot open two incidents nor
+queue an alert twice.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import delete, insert, select
+
+from crm import events
+from crm.clock import utcnow
+from crm.extensions import db
+from crm.monitoring import alerts, incidents, maintenance, rollups
+from crm.monitoring.checks import CheckOutcome
+from crm.monitoring.models import DOWN, MAINTENANCE, PAUSED, PENDING, UP, CheckResult, Flip, Monitor
+
+log = logging.getLogger(__name__)
+
+PRUNE_CHUNK = 5000
+
+
+def real_status(monitor: Monitor, is_down: bool) -> str:
+    """The monitor's up/down/pending state behind a displayed ``maintenance``/``paused``."""
+    if is_down:
+        return DOWN
+    if monitor.status in (UP, DOWN, PENDING):
+        return monitor.status
+    return UP if monitor.last_checked_at is not None and monitor.consecutive_failures == 0 else PENDING
+
+
+def _flip(monitor: Monitor, at: datetime, old: str, new: str, reason: str | None) -> None:
+    db.session.add(Flip(monitor_id=monitor.id, created_at=at, old_status=old, new_status=new,
+                        reason=(reason or "")[:2000] or None))
+    monitor.last_flip_at = at
+
+
+def _apply(monitor: Monitor, outcome: CheckOutcome, at: datetime, open_incident, in_maint: bool,
+           force_down: bool):
+    """Apply one outcome to ``monitor``; returns the open incident after it (or None)."""
+    old = real_status(monitor, open_incident is not None)
+    new = old
+    if outcome.status == UP:
+        monitor.consecutive_failures = 0
+        if open_incident is not None:
+            incidents.close_incident(open_incident, at)
+            _flip(monitor, at, DOWN, UP, "recovered")
+            if not open_incident.in_maintenance:
+                alerts.queue_up(monitor, open_incident)
+            events.publish(db.session, "monitor.up", monitor_id=monitor.id, incident_id=open_incident.id)
+            open_incident = None
+        elif old != UP:
+            _flip(monitor, at, old, UP, None)
+        new = UP
+    else:
+        monitor.consecutive_failures = (monitor.consecutive_failures or 0) + 1
+        confirmed = force_down or monitor.consecutive_failures >= max(1, monitor.retries or 1)
+        if confirmed and open_incident is None:
+            open_incident = incidents.open_incident(monitor.id, at, outcome.error, in_maintenance=in_maint)
+            _flip(monitor, at, old, DOWN, outcome.error)
+            if not in_maint:
+                alerts.queue_down(monitor, open_incident)
+            events.publish(db.session, "monitor.down", monitor_id=monitor.id, incident_id=open_incident.id)
+        if open_incident is not None:
+            new = DOWN
+    if monitor.paused:
+        monitor.status = PAUSED
+    else:
+        monitor.status = MAINTENANCE if in_maint else new
+    monitor.last_checked_at = at
+    monitor.last_response_ms = outcome.response_time_ms
+    monitor.last_status_code = outcome.status_code
+    monitor.last_error = outcome.error
+    return open_incident
+
+
+def record_outcomes(items: Iterable[tuple[int, CheckOutcome]], *, force_down: bool = False,
+                    commit: bool = True) -> int:
+    """Record outcomes of checks (see module doc) in one transaction.
+
+    :param items: (monitor id, outcome) pairs; ``outcome.checked_at`` defaults to now.
+    :param force_down: a down outcome is confirmed at once (heartbeats: lateness is already
+        the confirmation).
+    :param commit: commit at the end (default).
+    :returns: the number of results written (monitors that no longer exist are skipped).
+    """
+    items = list(items)
+    if not items:
+        return 0
+    now = utcnow()
+    ids = sorted({mid for mid, _ in items})
+    monitors = {m.id: m for m in db.session.scalars(
+        select(Monitor).where(Monitor.id.in_(ids)).order_by(Monitor.id).with_for_update()
+        .execution_options(populate_existing=True))}
+    rows = []
+    for mid, outcome in items:
+        if mid not in monitors:
+            continue
+        if outcome.checked_at is None:
+            outcome.checked_at = now
+        rows.append({"monitor_id": mid, "checked_at": outcome.checked_at, "status": outcome.status,
+                     "response_time_ms": outcome.response_time_ms, "status_code": outcome.status_code,
+                     "error": (outcome.error or None) and outcome.error[:4000],
+                     "protocol": outcome.protocol or monitors[mid].protocol})
+    if not rows:
+        return 0
+    db.session.execute(insert(CheckResult), rows)
+    rollups.apply_results(rows)
+    maint = maintenance.snapshot(now)
+    opened = incidents.open_incidents(monitors)
+    for mid, outcome in sorted(((m, o) for m, o in items if m in monitors), key=lambda p: p[1].checked_at):
+        opened[mid] = _apply(monitors[mid], outcome, outcome.checked_at, opened.get(mid),
+                             maint.covers(mid), force_down)
+        if opened[mid] is None:
+            opened.pop(mid)
+    if commit:
+        db.session.commit()
+    return len(rows)
+
+
+def prune_results(now: datetime | None = None, chunk: int = PRUNE_CHUNK) -> int:
+    """Delete raw results older than ``MONITOR_RESULT_RETENTION_DAYS`` in chunks of ``chunk``
+    rows (each its own transaction, so the table is never locked for long). Rollups, flips and
+    incidents are kept.
+
+    :returns: rows deleted.
+    """
+    cutoff = (now or utcnow()) - timedelta(days=current_app.config["MONITOR_RESULT_RETENTION_DAYS"])
+    total = 0
+    while True:
+        ids = list(db.session.scalars(select(CheckResult.id).where(CheckResult.checked_at < cutoff)
+                                      .order_by(CheckResult.id).limit(chunk)))
+        if not ids:
+            break
+        db.session.execute(delete(CheckResult).where(CheckResult.id.in_(ids)))
+        db.session.commit()
+        total += len(ids)
+        if len(ids) < chunk:
+            break
+    return total

@@ -1,0 +1,241 @@
+"""Rollups: per monitor × hour and × UTC day aggregates, maintained as results arrive, and the
+uptime arithmetic that reads only rollups and incidents (never the raw results, which are
+pruned).
+
+Concurrency: :func:`apply_results` first inserts any missing rollup rows with
+``INSERT … ON CONFLICT DO NOTHING`` (SQLite and PostgreSQL dialect inserts), then reads the
+rows ``FOR UPDATE`` (PostgreSQL; SQLite serialises writers) and adds the batch to them, all
+in the caller's transaction — two batches touching the same bucket never lose an update.
+"""
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from crm.clock import utcnow
+from crm.extensions import db
+from crm.monitoring.models import (
+    DAY,
+    DOWN,
+    HISTOGRAM_BOUNDS_MS,
+    HOUR,
+    UP,
+    Incident,
+    Monitor,
+    Rollup,
+)
+
+
+def bucket_start(at: datetime, period: str) -> datetime:
+    """Start of the hour or UTC day containing ``at``."""
+    if period == HOUR:
+        return at.replace(minute=0, second=0, microsecond=0)
+    return at.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def histogram_index(ms: float) -> int:
+    """Index of the :data:`HISTOGRAM_BOUNDS_MS` bucket holding ``ms`` (bucket *i* counts
+    values ≤ bound *i* and > bound *i-1*; the last bucket is open-ended)."""
+    return bisect_left(HISTOGRAM_BOUNDS_MS, ms)
+
+
+def empty_histogram() -> list[int]:
+    """A histogram with every bucket at 0 (one more bucket than bounds)."""
+    return [0] * (len(HISTOGRAM_BOUNDS_MS) + 1)
+
+
+class _Partial:
+    __slots__ = ("up", "down", "errors", "sum_ms", "min_ms", "max_ms", "hist", "codes", "protocol")
+
+    def __init__(self, protocol: str):
+        self.up = self.down = self.errors = 0
+        self.sum_ms = 0.0
+        self.min_ms = self.max_ms = None
+        self.hist = empty_histogram()
+        self.codes: dict[str, int] = {}
+        self.protocol = protocol
+
+    def add(self, row: dict) -> None:
+        if row["status"] == UP:
+            self.up += 1
+        else:
+            self.down += 1
+        ms = row.get("response_time_ms")
+        if ms is None:
+            if row["status"] == DOWN:
+                self.errors += 1
+        else:
+            self.sum_ms += ms
+            self.min_ms = ms if self.min_ms is None else min(self.min_ms, ms)
+            self.max_ms = ms if self.max_ms is None else max(self.max_ms, ms)
+            self.hist[histogram_index(ms)] += 1
+        if row.get("status_code") is not None:
+            key = str(row["status_code"])
+            self.codes[key] = self.codes.get(key, 0) + 1
+
+
+def _insert_for(dialect_name: str):
+    return postgresql.insert if dialect_name == "postgresql" else sqlite.insert
+
+
+def apply_results(rows: Iterable[dict]) -> int:
+    """Add raw results to their hour and day rollups in the current transaction.
+
+    :param rows: dicts with ``monitor_id``, ``checked_at`` (UTC), ``status``,
+        ``response_time_ms`` (None = no answer → ``errors``), ``status_code``, ``protocol``.
+    :returns: the number of rollup rows touched.
+    """
+    partials: dict[tuple[int, str, datetime], _Partial] = {}
+    for row in rows:
+        for period in (HOUR, DAY):
+            key = (row["monitor_id"], period, bucket_start(row["checked_at"], period))
+            if key not in partials:
+                partials[key] = _Partial(row.get("protocol") or "")
+            partials[key].add(row)
+    if not partials:
+        return 0
+    insert = _insert_for(db.session.get_bind().dialect.name)
+    blank = [{"monitor_id": m, "period": p, "bucket_start": b, "count_up": 0, "count_down": 0,
+              "errors": 0, "sum_ms": 0.0, "histogram": empty_histogram(), "status_codes": {},
+              "protocol": partials[(m, p, b)].protocol}
+             for (m, p, b) in sorted(partials)]
+    db.session.execute(insert(Rollup).values(blank).on_conflict_do_nothing())
+    monitor_ids = sorted({k[0] for k in partials})
+    starts = sorted({k[2] for k in partials})
+    query = (select(Rollup)
+             .where(Rollup.monitor_id.in_(monitor_ids), Rollup.bucket_start.in_(starts))
+             .order_by(Rollup.monitor_id, Rollup.period, Rollup.bucket_start)
+             .with_for_update())
+    existing = db.session.scalars(query.execution_options(populate_existing=True))
+    touched = 0
+    for rollup in existing:
+        part = partials.get((rollup.monitor_id, rollup.period, rollup.bucket_start))
+        if part is None:
+            continue
+        touched += 1
+        rollup.count_up = (rollup.count_up or 0) + part.up
+        rollup.count_down = (rollup.count_down or 0) + part.down
+        rollup.errors = (rollup.errors or 0) + part.errors
+        rollup.sum_ms = (rollup.sum_ms or 0.0) + part.sum_ms
+        if part.min_ms is not None:
+            rollup.min_ms = part.min_ms if rollup.min_ms is None else min(rollup.min_ms, part.min_ms)
+            rollup.max_ms = part.max_ms if rollup.max_ms is None else max(rollup.max_ms, part.max_ms)
+        hist = list(rollup.histogram or empty_histogram())
+        hist += [0] * (len(part.hist) - len(hist))
+        rollup.histogram = [a + b for a, b in zip(hist, part.hist, strict=False)]
+        codes = dict(rollup.status_codes or {})
+        for code, n in part.codes.items():
+            codes[code] = codes.get(code, 0) + n
+        rollup.status_codes = codes
+        if part.protocol:
+            rollup.protocol = part.protocol
+    db.session.flush()
+    return touched
+
+
+def percentile(histogram: list[int] | None, q: float) -> float | None:
+    """The ``q``-th percentile (0–100) of a :data:`HISTOGRAM_BOUNDS_MS` histogram, as the
+    upper bound (ms) of the bucket holding it (the last, open-ended bucket reports the last
+    bound). None for an empty histogram."""
+    if not histogram:
+        return None
+    total = sum(histogram)
+    if total == 0:
+        return None
+    rank = max(1, -(-total * q // 100))  # ceil(total × q / 100), at least the first value
+    seen = 0
+    for index, count in enumerate(histogram):
+        seen += count
+        if seen >= rank:
+            return float(HISTOGRAM_BOUNDS_MS[min(index, len(HISTOGRAM_BOUNDS_MS) - 1)])
+    return float(HISTOGRAM_BOUNDS_MS[-1])
+
+
+def _floor_hour(at: datetime) -> datetime:
+    return bucket_start(at, HOUR)
+
+
+def _ceil_day(at: datetime) -> datetime:
+    day = bucket_start(at, DAY)
+    return day if day == at else day + timedelta(days=1)
+
+
+def rollups_between(monitor_id: int, start: datetime, end: datetime) -> list[Rollup]:
+    """The rollups covering [start, end) with as few rows as possible: day rollups for whole
+    UTC days inside the range, hour rollups for the edges (hours starting in the range, plus
+    the hour containing ``start``)."""
+    day_lo, day_hi = _ceil_day(start), bucket_start(end, DAY)
+    hour_lo = _floor_hour(start)
+    if day_lo < day_hi:
+        cond = or_(and_(Rollup.period == DAY, Rollup.bucket_start >= day_lo, Rollup.bucket_start < day_hi),
+                   and_(Rollup.period == HOUR, Rollup.bucket_start >= hour_lo, Rollup.bucket_start < day_lo),
+                   and_(Rollup.period == HOUR, Rollup.bucket_start >= day_hi, Rollup.bucket_start < end))
+    else:
+        cond = and_(Rollup.period == HOUR, Rollup.bucket_start >= hour_lo, Rollup.bucket_start < end)
+    return list(db.session.scalars(select(Rollup).where(Rollup.monitor_id == monitor_id, cond)))
+
+
+def downtime(monitor_id: int, start: datetime, end: datetime) -> tuple[int, float]:
+    """Incidents (outside maintenance) overlapping [start, end) and their downtime inside it.
+
+    :returns: (number of incidents, seconds down).
+    """
+    now = utcnow()
+    incidents = db.session.scalars(
+        select(Incident).where(Incident.monitor_id == monitor_id, Incident.in_maintenance.is_(False),
+                               Incident.opened_at < end,
+                               or_(Incident.closed_at.is_(None), Incident.closed_at > start)))
+    count, seconds = 0, 0.0
+    for incident in incidents:
+        lo = max(incident.opened_at, start)
+        hi = min(incident.closed_at or now, end)
+        if hi > lo:
+            seconds += (hi - lo).total_seconds()
+        count += 1
+    return count, seconds
+
+
+def uptime(monitor_id: int, start: datetime, end: datetime) -> dict:
+    """Uptime of a monitor over [start, end) (UTC), from rollups and incidents only.
+
+    The period is clipped to the monitor's life (``created_at`` … now). Downtime is the time
+    covered by confirmed incidents opened outside maintenance.
+
+    :returns: ``{uptime_percent (None for an empty period), incidents, downtime_seconds,
+        checks, failed_checks, errors, avg_response_ms, p50_ms, p95_ms, p99_ms,
+        period_seconds}``.
+    """
+    monitor = db.session.get(Monitor, monitor_id)
+    lo = max(start, monitor.created_at) if monitor is not None and monitor.created_at else start
+    hi = min(end, utcnow())
+    period = max((hi - lo).total_seconds(), 0.0)
+    rows = rollups_between(monitor_id, start, end)
+    checks = sum(r.count_up + r.count_down for r in rows)
+    failed = sum(r.count_down for r in rows)
+    errors = sum(r.errors for r in rows)
+    hist = empty_histogram()
+    total_ms, answered = 0.0, 0
+    for r in rows:
+        for i, n in enumerate(r.histogram or []):
+            if i < len(hist):
+                hist[i] += n
+        total_ms += r.sum_ms or 0.0
+        answered += sum(r.histogram or [])
+    incidents, down_seconds = downtime(monitor_id, lo, hi) if period > 0 else (0, 0.0)
+    return {
+        "uptime_percent": None if period <= 0 else round(100.0 * (1 - min(down_seconds, period) / period), 4),
+        "incidents": incidents,
+        "downtime_seconds": int(round(down_seconds)),
+        "checks": checks,
+        "failed_checks": failed,
+        "errors": errors,
+        "avg_response_ms": round(total_ms / answered, 3) if answered else None,
+        "p50_ms": percentile(hist, 50),
+        "p95_ms": percentile(hist, 95),
+        "p99_ms": percentile(hist, 99),
+        "period_seconds": int(period),
+    }

@@ -1,0 +1,463 @@
+"""Monitoring console (blueprint ``monitoring``, ``/monitors``): the overview, a monitor's
+page, create/edit forms, run now, pause/resume, delete, contacts, the uptime dashboard and
+the status-page editor.
+
+Views only authorise, parse, call :mod:`crm.monitoring.services` (or the engine's
+``runner.run_now``) and render; the numbers come from :mod:`crm.monitoring.dashboards`,
+which reads rollups, never raw results (except the monitor page's "recent results" table).
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import exists, func, select
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import selectinload
+
+from crm.auth.policy import has_permission, requires
+from crm.clock import utcnow
+from crm.errors import ServiceError
+from crm.extensions import db
+from crm.htmx import is_htmx_partial, poll_unchanged, render_page_or_fragment
+from crm.monitoring import bp, dashboards, services, status_pages
+from crm.monitoring.forms import (
+    TYPE_FIELDS,
+    TYPE_LABELS,
+    ActionForm,
+    ContactForm,
+    DashboardForm,
+    FilterForm,
+    FormInputError,
+    MonitorForm,
+    StatusPageForm,
+    StepForm,
+    error_target,
+)
+from crm.monitoring.models import (
+    DAY,
+    HEARTBEAT,
+    CheckResult,
+    Incident,
+    Monitor,
+    StatusPage,
+)
+from crm.monitoring.schemas import monitor_to_spec_dict
+from crm.pagination import id_keyset_page
+from crm.security.params import multi_valued
+
+CHART_RANGES = ("24h", "7d", "30d", "90d")
+
+
+def get_monitor_or_404(monitor_id: int) -> Monitor:
+    """The monitor with this id (every staff member may see every monitor) or 404."""
+    monitor = db.session.get(Monitor, monitor_id)
+    if monitor is None:
+        abort(404)
+    return monitor
+
+
+def _has_tag(tag: str):
+    """SQL condition: the monitor's JSON ``tags`` list contains ``tag`` (``@>`` on
+    PostgreSQL, ``json_each`` on SQLite)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return func.cast(Monitor.tags, JSONB).contains([tag])
+    values = func.json_each(Monitor.tags).table_valued("value").alias("tag_values")
+    return exists(select(1).select_from(values).where(values.c.value == tag))
+
+
+def _all_tags() -> list[str]:
+    """Every tag used by some monitor, sorted (unnested in SQL)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        values = func.json_array_elements_text(Monitor.tags).table_valued("value").alias("tag_values")
+    else:
+        values = func.json_each(Monitor.tags).table_valued("value").alias("tag_values")
+    stmt = select(values.c.value).select_from(Monitor).join(values, db.true()).distinct()
+    return sorted(str(v) for v in db.session.scalars(stmt))
+
+
+def _overview_version() -> str:
+    """Changes whenever a monitor is added, removed, edited or checked (the poll's ``since``)."""
+    count, checked, updated = db.session.execute(
+        select(func.count(Monitor.id), func.max(Monitor.last_checked_at), func.max(Monitor.updated_at))).one()
+    return f"{count}-{checked.isoformat() if checked else ''}-{updated.isoformat() if updated else ''}"
+
+
+@bp.route("/")
+@requires("monitor.view")
+def index():
+    """All monitors with status, uptime (24 h, 30 d), last response time and a sparkline;
+    filters (htmx live), keyset pagination; the table polls every 10 s (204 when nothing
+    changed)."""
+    version = _overview_version()
+    if poll_unchanged(version):
+        return "", 204
+    form = FilterForm(request.args)
+    form.tag.choices = [("", "Any tag")] + [(t, t) for t in _all_tags()]
+    stmt = select(Monitor)
+    if form.status.data:
+        stmt = stmt.where(Monitor.status == form.status.data)
+    if form.type.data:
+        stmt = stmt.where(Monitor.type == form.type.data)
+    if form.tag.data:
+        stmt = stmt.where(_has_tag(form.tag.data))
+    q = (form.q.data or "").strip()[:120]
+    if q:
+        escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        stmt = stmt.where(Monitor.name.ilike(f"%{escaped}%", escape="\\"))
+    monitors, next_before = id_keyset_page(stmt, Monitor, size=25)
+    stats = dashboards.overview_stats([m.id for m in monitors], utcnow())
+    any_monitor = version.split("-", 1)[0] != "0"
+    return render_page_or_fragment(
+        "monitoring/index.html", "monitoring/_monitor_table.html", monitors=monitors, stats=stats,
+        next_before=next_before, form=form, version=version, any_monitor=any_monitor,
+        type_labels=TYPE_LABELS)
+
+
+# ---------------------------------------------------------------- the monitor page
+
+def _detail_context(monitor: Monitor, *, contact_form=None, outcome=None) -> dict:
+    chart_range = request.args.get("range", "24h")
+    if chart_range not in CHART_RANGES:
+        chart_range = "24h"
+    now = utcnow()
+    start = now - dashboards.PRESETS[chart_range][1]
+    fig = dashboards.response_time_figure(monitor.id, start, now)
+    figure = dashboards.figure_json(fig)
+    incidents = list(db.session.scalars(select(Incident).where(Incident.monitor_id == monitor.id)
+                                        .order_by(Incident.opened_at.desc()).limit(20)))
+    results = list(db.session.scalars(select(CheckResult).where(CheckResult.monitor_id == monitor.id)
+                                      .order_by(CheckResult.checked_at.desc()).limit(50)))
+    uptime = dashboards.overview_stats([monitor.id], now)[monitor.id]
+    return {
+        "monitor": monitor, "spec": monitor_to_spec_dict(monitor),
+        "ping_url": services.ping_url(monitor) if monitor.type == HEARTBEAT else None,
+        "figure": figure, "has_chart_data": bool(len(fig.data[0].x or ())), "chart_range": chart_range, "chart_ranges": CHART_RANGES,
+        "incidents": incidents, "results": results, "uptime": uptime, "now": now,
+        "contacts": services.monitor_contacts(monitor),
+        "contact_form": contact_form or ContactForm(formdata=None),
+        "action_form": ActionForm(formdata=None), "outcome": outcome,
+        "type_labels": TYPE_LABELS, "version": _monitor_version(monitor),
+        "can_manage": has_permission(current_user, "monitor.manage"),
+    }
+
+
+def _monitor_version(monitor: Monitor) -> str:
+    checked = monitor.last_checked_at.isoformat() if monitor.last_checked_at else ""
+    return f"{checked}|{monitor.updated_at.isoformat() if monitor.updated_at else ''}|{monitor.status}"
+
+
+@bp.route("/<int:monitor_id>")
+@requires("monitor.view")
+def detail(monitor_id: int):
+    """A monitor: status, settings, response-time chart, incidents, recent results and
+    contacts; the live part polls every 10 s (204 when nothing changed)."""
+    monitor = get_monitor_or_404(monitor_id)
+    if poll_unchanged(_monitor_version(monitor)):
+        return "", 204
+    return render_page_or_fragment("monitoring/detail.html", "monitoring/_live.html",
+                                   **_detail_context(monitor))
+
+
+@bp.route("/<int:monitor_id>/run", methods=["POST"])
+@requires("monitor.manage")
+def run_now(monitor_id: int):
+    """Run the check once now (nothing recorded) and show the outcome; for synthetic
+    monitors each step with its assertions."""
+    from crm.monitoring import runner
+
+    monitor = get_monitor_or_404(monitor_id)
+    if not ActionForm().validate_on_submit():
+        abort(400, "The form expired; please try again.")
+    outcome = runner.run_now(monitor)
+    if is_htmx_partial():
+        return render_template("monitoring/_run_outcome.html", outcome=outcome, monitor=monitor)
+    return render_template("monitoring/detail.html", **_detail_context(monitor, outcome=outcome))
+
+
+@bp.route("/<int:monitor_id>/pause", methods=["POST"])
+@requires("monitor.manage")
+def pause(monitor_id: int):
+    """Stop checking the monitor (no alerts while paused)."""
+    return _set_paused(monitor_id, True)
+
+
+@bp.route("/<int:monitor_id>/resume", methods=["POST"])
+@requires("monitor.manage")
+def resume(monitor_id: int):
+    """Check the monitor again (at once)."""
+    return _set_paused(monitor_id, False)
+
+
+def _set_paused(monitor_id: int, paused: bool):
+    monitor = get_monitor_or_404(monitor_id)
+    if not ActionForm().validate_on_submit():
+        abort(400, "The form expired; please try again.")
+    services.update_monitor(monitor, {"paused": paused}, by=current_user)
+    flash(f"{monitor.name} {'paused' if paused else 'resumed'}.", "success")
+    return redirect(url_for("monitoring.detail", monitor_id=monitor.id))
+
+
+@bp.route("/<int:monitor_id>/delete", methods=["GET", "POST"])
+@requires("monitor.manage")
+def delete(monitor_id: int):
+    """Ask to confirm (GET), then delete the monitor with its history (POST)."""
+    monitor = get_monitor_or_404(monitor_id)
+    form = ActionForm()
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400, "The form expired; please try again.")
+        name = monitor.name
+        services.delete_monitor(monitor, by=current_user)
+        flash(f"Monitor {name} deleted.", "success")
+        return redirect(url_for("monitoring.index"))
+    return render_template("monitoring/delete.html", monitor=monitor, form=form)
+
+
+@bp.route("/<int:monitor_id>/contacts", methods=["POST"])
+@requires("monitor.manage")
+def add_contact(monitor_id: int):
+    """Add an email address or phone number that receives this monitor's alerts."""
+    monitor = get_monitor_or_404(monitor_id)
+    form = ContactForm()
+    if form.validate_on_submit():
+        value = form.value.data.strip()
+        try:
+            if form.kind.data == "phone":
+                services.add_contact(monitor, phone=value)
+            else:
+                services.add_contact(monitor, email=value)
+        except ServiceError as exc:
+            if exc.status == 404:
+                raise
+            db.session.rollback()
+            form.value.errors = [exc.message]
+        else:
+            flash(f"{value} will receive this monitor's alerts.", "success")
+            return redirect(url_for("monitoring.detail", monitor_id=monitor.id) + "#contacts")
+    elif not form.value.errors:
+        form.value.errors = ["Enter an email address or a phone number."]
+    monitor = get_monitor_or_404(monitor_id)
+    return render_template("monitoring/detail.html", **_detail_context(monitor, contact_form=form)), 422
+
+
+@bp.route("/<int:monitor_id>/contacts/<int:contact_id>/delete", methods=["POST"])
+@requires("monitor.manage")
+def remove_contact(monitor_id: int, contact_id: int):
+    """Stop sending this monitor's alerts to one contact."""
+    monitor = get_monitor_or_404(monitor_id)
+    if not ActionForm().validate_on_submit():
+        abort(400, "The form expired; please try again.")
+    try:
+        services.remove_contact(monitor, contact_id)
+    except ServiceError as exc:
+        abort(exc.status if exc.status in (404, 409) else 400, exc.message)
+    flash("Contact removed.", "success")
+    return redirect(url_for("monitoring.detail", monitor_id=monitor.id) + "#contacts")
+
+
+# ---------------------------------------------------------------- create and edit
+
+def _apply_service_error(form: MonitorForm, exc: ServiceError) -> list[str]:
+    """Attach a service error's messages to the fields they name; returns the messages no
+    field matched (shown above the form)."""
+    problems = exc.errors or ({exc.field: [exc.message]} if exc.field else {})
+    loose = []
+    for path, messages in problems.items():
+        target = error_target(form, path)
+        if target is None:
+            loose += [f"{path}: {m}" if path and path != "body" else m for m in messages]
+        else:
+            target.errors = list(target.errors) + [m[:1].upper() + m[1:] for m in messages]
+    if not problems:
+        loose.append(exc.message)
+    return loose
+
+
+def _form_page(form: MonitorForm, monitor: Monitor | None, errors: list[str], status: int = 200):
+    return render_template("monitoring/form.html", form=form, monitor=monitor, errors=errors,
+                           type_fields=TYPE_FIELDS, type_labels=TYPE_LABELS,
+                           step_template=StepForm(formdata=None, prefix="steps-__index__")), status
+
+
+def _submit(form: MonitorForm, monitor: Monitor | None):
+    """Validate ``form``, call the service, redirect, or re-render with messages (422)."""
+    if not form.validate_on_submit():
+        return _form_page(form, monitor, ["Please correct the fields marked below."], 422)
+    try:
+        data = form.to_data(keep_password=monitor is not None)
+    except FormInputError as exc:
+        target = error_target(form, exc.field.replace("-", "."))
+        if target is not None:
+            target.errors = [exc.message]
+        return _form_page(form, monitor, [] if target is not None else [exc.message], 422)
+    try:
+        if monitor is None:
+            monitor = services.create_monitor(data, by=current_user)
+            flash(f"Monitor {monitor.name} created; its first check runs shortly.", "success")
+        else:
+            services.update_monitor(monitor, data, by=current_user)
+            flash(f"Monitor {monitor.name} saved.", "success")
+    except ServiceError as exc:
+        if exc.status in (403, 404):
+            raise
+        db.session.rollback()
+        return _form_page(form, monitor, _apply_service_error(form, exc), 422)
+    return redirect(url_for("monitoring.detail", monitor_id=monitor.id))
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@requires("monitor.manage")
+def create():
+    """Create a monitor of any type (type-specific fields shown by monitoring_form.js)."""
+    form = MonitorForm()
+    if request.method == "GET":
+        if request.args.get("type") in TYPE_LABELS:
+            form.type.data = request.args["type"]
+        return _form_page(form, None, [])
+    return _submit(form, None)
+
+
+@bp.route("/<int:monitor_id>/edit", methods=["GET", "POST"])
+@requires("monitor.manage")
+def edit(monitor_id: int):
+    """Change a monitor's settings (an empty FTP password keeps the stored one)."""
+    monitor = get_monitor_or_404(monitor_id)
+    if request.method == "GET":
+        form = MonitorForm(formdata=None)
+        form.fill_from(monitor_to_spec_dict(monitor))
+        return _form_page(form, monitor, [])
+    return _submit(MonitorForm(), monitor)
+
+
+# ---------------------------------------------------------------- the dashboard
+
+@bp.route("/dashboard")
+@requires("monitor.view")
+def dashboard():
+    """Uptime dashboard (Plotly): failed / unanswered checks per day, week or month by
+    monitor, by protocol and by response code; uptime over a period of up to a year. Reads
+    rollups (hourly up to 7 days, daily beyond) and incidents only."""
+    form = DashboardForm(request.args)
+    now = utcnow()
+    custom = form.range.data == "custom" or (form.start.data or form.end.data) and form.range.data not in dashboards.PRESETS
+    error = None
+    try:
+        rng = dashboards.parse_range(None if custom else form.range.data,
+                                     form.start.data if custom else None,
+                                     form.end.data if custom else None, now)
+    except ValueError as exc:
+        error = str(exc)
+        form.start.errors = [error]
+        rng = dashboards.parse_range("30d", None, None, now)
+    data = dashboards.dashboard(rng, form.unit.data or "day")
+    return render_template("monitoring/dashboard.html", form=form, rng=rng, data=data, error=error,
+                           day_period=rng.period == DAY), (422 if error else 200)
+
+
+# ---------------------------------------------------------------- status pages (staff)
+
+def _status_page_form(page: StatusPage | None) -> StatusPageForm:
+    form = StatusPageForm(obj=page if request.method == "GET" else None)
+    form.monitors.choices = [(m.id, m.name) for m in db.session.execute(
+        select(Monitor.id, Monitor.name).order_by(Monitor.name))]
+    if request.method == "GET" and page is not None:
+        form.monitors.data = [m.id for m in page.monitors]
+    return form
+
+
+@bp.route("/status-pages")
+@requires("monitor.manage")
+def status_page_list():
+    """Public status pages and the monitors each shows."""
+    pages = list(db.session.scalars(select(StatusPage).options(selectinload(StatusPage.monitors))
+                                    .order_by(StatusPage.title)))
+    return render_template("monitoring/status_pages.html", pages=pages, action_form=ActionForm(formdata=None))
+
+
+@bp.route("/status-pages/new", methods=["GET", "POST"])
+@requires("monitor.manage")
+@multi_valued("monitors")
+def status_page_create():
+    """Create a public status page (title, slug, monitors)."""
+    return _status_page_submit(None)
+
+
+@bp.route("/status-pages/<int:page_id>/edit", methods=["GET", "POST"])
+@requires("monitor.manage")
+@multi_valued("monitors")
+def status_page_edit(page_id: int):
+    """Change a status page."""
+    page = db.session.get(StatusPage, page_id) or abort(404)
+    return _status_page_submit(page)
+
+
+def _status_page_submit(page: StatusPage | None):
+    form = _status_page_form(page)
+    if request.method == "POST":
+        if form.validate_on_submit():
+            try:
+                page = status_pages.save_status_page(
+                    page, slug=form.slug.data, title=form.title.data,
+                    description=form.description.data or "", monitor_ids=form.monitors.data or [])
+            except ServiceError as exc:
+                db.session.rollback()
+                getattr(form, exc.field or "slug").errors = [exc.message]
+            else:
+                flash(f"Status page {page.title} saved: /status/{page.slug}", "success")
+                return redirect(url_for("monitoring.status_page_list"))
+        return render_template("monitoring/status_page_form.html", form=form, page=page), 422
+    return render_template("monitoring/status_page_form.html", form=form, page=page)
+
+
+@bp.route("/status-pages/<int:page_id>/delete", methods=["POST"])
+@requires("monitor.manage")
+def status_page_delete(page_id: int):
+    """Delete a status page (its monitors stay)."""
+    page = db.session.get(StatusPage, page_id) or abort(404)
+    if not ActionForm().validate_on_submit():
+        abort(400, "The form expired; please try again.")
+    title = page.title
+    db.session.delete(page)
+    db.session.commit()
+    flash(f"Status page {title} deleted.", "success")
+    return redirect(url_for("monitoring.status_page_list"))
+
+
+@bp.app_template_filter("duration")
+def duration_filter(seconds: int | float | None) -> str:
+    """``3725`` → ``1 h 2 min``; ``None`` → ``—``."""
+    if seconds is None:
+        return "—"
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    delta = timedelta(seconds=seconds)
+    days, rest = delta.days, delta.seconds
+    hours, minutes = rest // 3600, rest % 3600 // 60
+    parts = ([f"{days} d"] if days else []) + ([f"{hours} h"] if hours else []) + \
+        ([f"{minutes} min"] if minutes and not days else [])
+    return " ".join(parts) or "0 min"
+
+
+@bp.app_template_filter("pct")
+def pct_filter(value: float | None, digits: int = 2) -> str:
+    """``99.5`` → ``99.50 %``; ``None`` → ``—``."""
+    return "—" if value is None else f"{value:.{digits}f} %"
+
+
+@bp.app_template_global()
+def monitor_target(monitor: Monitor) -> str:
+    """What a monitor checks, in one line (its URL, host:port, host name or steps)."""
+    config = monitor.config or {}
+    if config.get("url"):
+        return config["url"]
+    if monitor.type == HEARTBEAT:
+        return "push (heartbeat)"
+    if config.get("steps"):
+        steps = config["steps"]
+        return f"{len(steps)} step{'s' if len(steps) != 1 else ''}: {steps[0].get('url', '')}"
+    host = config.get("host", "")
+    return f"{host}:{config['port']}" if config.get("port") else host
+

@@ -1,0 +1,154 @@
+"""The engine end to end: results, confirmation with retries, flips, incidents, the due-time
+scheduler (claims once, enqueues, records lag) and pruning."""
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from crm import clock
+from crm.extensions import db
+from crm.monitoring import jobs, scheduler
+from crm.monitoring.models import CheckResult, Flip, Incident, Monitor, Rollup
+from tests.monitoring.peers import Route
+
+
+def _flips(monitor_id):
+    return [(f.old_status, f.new_status) for f in db.session.scalars(
+        select(Flip).where(Flip.monitor_id == monitor_id).order_by(Flip.id))]
+
+
+def test_confirmation_needs_retries_failures_then_incident_and_recovery(http_peer, make_monitor):
+    http_peer.routes["/svc"] = Route(500, "boom")
+    m = make_monitor("http", url=http_peer.url("/svc"), retries=2)
+    jobs.run_checks([m.id])
+    db.session.refresh(m)
+    assert m.status == "pending" and m.consecutive_failures == 1
+    assert db.session.scalar(select(func.count(Incident.id))) == 0
+    assert m.last_status_code == 500 and "500" in m.last_error
+
+    jobs.run_checks([m.id])
+    db.session.refresh(m)
+    assert m.status == "down" and m.consecutive_failures == 2
+    incident = db.session.scalar(select(Incident))
+    assert incident.closed_at is None and "status 500" in incident.cause
+    assert _flips(m.id) == [("pending", "down")]
+
+    jobs.run_checks([m.id])  # still down: no second incident, no second flip
+    assert db.session.scalar(select(func.count(Incident.id))) == 1
+    assert len(_flips(m.id)) == 1
+
+    http_peer.routes["/svc"] = Route(200, "fine")
+    clock.set_offset(timedelta(minutes=3))
+    jobs.run_checks([m.id])
+    db.session.refresh(m)
+    db.session.refresh(incident)
+    assert m.status == "up" and m.consecutive_failures == 0
+    assert incident.closed_at is not None and 175 <= incident.duration_seconds <= 185
+    assert _flips(m.id) == [("pending", "down"), ("down", "up")]
+    assert db.session.scalar(select(func.count(CheckResult.id))) == 4
+
+
+def test_up_flip_and_unconfirmed_blip_keeps_status(http_peer, make_monitor):
+    http_peer.routes["/a"] = Route(200, "ok")
+    m = make_monitor("http", url=http_peer.url("/a"), retries=3)
+    jobs.run_checks([m.id])
+    db.session.refresh(m)
+    assert m.status == "up" and _flips(m.id) == [("pending", "up")]
+    http_peer.routes["/a"] = Route(502, "bad gateway")
+    jobs.run_checks([m.id])
+    jobs.run_checks([m.id])
+    db.session.refresh(m)
+    assert m.status == "up" and m.consecutive_failures == 2
+    http_peer.routes["/a"] = Route(200, "ok")
+    jobs.run_checks([m.id])
+    db.session.refresh(m)
+    assert m.consecutive_failures == 0 and _flips(m.id) == [("pending", "up")]
+
+
+def test_batch_records_many_monitors_in_one_go(http_peer, tcp_peer, make_monitor):
+    http_peer.routes["/x"] = Route(200, "ok")
+    ids = [make_monitor("http", url=http_peer.url("/x")).id for _ in range(10)]
+    ids += [make_monitor("tcp", host="127.0.0.1", port=tcp_peer.port).id for _ in range(5)]
+    paused = make_monitor("tcp", host="127.0.0.1", port=tcp_peer.port, paused=True)
+    assert jobs.run_checks(ids + [paused.id]) == 15
+    assert db.session.scalar(select(func.count(CheckResult.id))) == 15
+    statuses = set(db.session.scalars(select(Monitor.status).where(Monitor.id.in_(ids))))
+    assert statuses == {"up"}
+
+
+def test_tick_claims_due_monitors_advances_and_enqueues(http_peer, make_monitor, run_jobs):
+    http_peer.routes["/t"] = Route(200, "ok")
+    now = clock.utcnow()
+    due = [make_monitor("http", url=http_peer.url("/t"), interval=60,
+                        next_check_at=now - timedelta(seconds=2)) for _ in range(3)]
+    later = make_monitor("http", url=http_peer.url("/t"), next_check_at=now + timedelta(minutes=5))
+    paused = make_monitor("http", url=http_peer.url("/t"), paused=True, next_check_at=now - timedelta(seconds=1))
+    hb = make_monitor("heartbeat", next_check_at=now - timedelta(seconds=1), heartbeat_token="tok-tick")
+    result = scheduler.tick(chunk_size=2)
+    assert result == {"claimed": 3, "jobs": 2}
+    assert scheduler.tick() == {"claimed": 0, "jobs": 0}  # already claimed
+    for m in due:
+        db.session.refresh(m)
+        assert m.next_check_at > now + timedelta(seconds=50)
+    assert run_jobs() == 2
+    counts = dict(db.session.execute(select(CheckResult.monitor_id, func.count()).group_by(CheckResult.monitor_id)).all())
+    assert counts == {m.id: 1 for m in due}
+    assert later.id not in counts and paused.id not in counts and hb.id not in counts
+    stats = scheduler.lag_stats()
+    assert stats["samples"] == 2 and 1.5 <= stats["p50"] < 30 and stats["p99"] >= stats["p50"]
+
+
+def test_next_due_keeps_phase_or_restarts_when_far_behind():
+    now = clock.utcnow()
+    assert scheduler.next_due(now - timedelta(seconds=10), 60, now) == now + timedelta(seconds=50)
+    assert scheduler.next_due(now - timedelta(seconds=600), 60, now) == now + timedelta(seconds=60)
+
+
+@pytest.mark.only_backend("postgresql")
+def test_concurrent_ticks_claim_each_monitor_once(app, make_monitor):
+    now = clock.utcnow()
+    ids = {make_monitor("tcp", host="127.0.0.1", port=1, next_check_at=now - timedelta(seconds=1)).id
+           for _ in range(200)}
+    db.session.remove()
+    claims: list[list] = []
+    barrier = threading.Barrier(4)
+
+    def claim():
+        with app.app_context():
+            barrier.wait()
+            claims.append([mid for mid, _ in scheduler.claim_due(now)])
+            db.session.remove()
+
+    threads = [threading.Thread(target=claim) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    everything = [mid for claim_ids in claims for mid in claim_ids]
+    assert len(everything) == len(set(everything)) == 200
+    assert set(everything) == ids
+
+
+def test_prune_results_keeps_rollups(app, http_peer, make_monitor):
+    http_peer.routes["/p"] = Route(200, "ok")
+    m = make_monitor("http", url=http_peer.url("/p"))
+    clock.set_offset(-timedelta(days=40))
+    jobs.run_checks([m.id])
+    jobs.run_checks([m.id])
+    clock.set_offset(timedelta(0))
+    jobs.run_checks([m.id])
+    assert db.session.scalar(select(func.count(CheckResult.id))) == 3
+    assert jobs.prune_results() == 2
+    assert db.session.scalar(select(func.count(CheckResult.id))) == 1
+    day_counts = sorted(r.count_up for r in db.session.scalars(select(Rollup).where(Rollup.period == "day")))
+    assert day_counts == [1, 2]
+
+
+def test_periodic_jobs_are_registered():
+    from crm.schedule import PERIODIC_JOBS
+    paths = {path for _, _, path in PERIODIC_JOBS}
+    assert {"crm.monitoring.jobs.tick", "crm.monitoring.jobs.prune_results",
+            "crm.monitoring.jobs.check_heartbeats", "crm.monitoring.jobs.incident_followups"} <= paths
