@@ -67,12 +67,13 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     sso.init_app(app)  # OpenID Connect sign-in
     from crm.errors import register_error_handlers
     register_error_handlers(app)
-    from crm import cli
+    from crm import assets, cli
+    assets.init_app(app)
     cli.init_app(app)
     from crm import templating
     templating.init_app(app)
-    import crm.auth.tokens  # noqa: F401  (models)
     import crm.api.tokens  # noqa: F401  (models, event handlers)
+    import crm.auth.tokens  # noqa: F401  (models)
     import crm.notifications.subscribers  # noqa: F401  (registers event handlers)
     import crm.settings  # noqa: F401  (models)
     return app

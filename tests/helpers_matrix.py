@@ -219,6 +219,7 @@ ARG_VALUES: dict[str, Callable[[World], object]] = {
     "customer_id": lambda w: w.user("customer").id,
     "engineer_id": lambda w: w.user("engineer").id,
     "filename": lambda w: "css/app.css",
+    "version": lambda w: "7.1.0",  # a vendored asset's version in its URL (crm/assets.py)
     "session_id": lambda w: w.extra["session"].id,
     "name": lambda w: "ticket_created",  # an email template
     "token": lambda w: "not-a-real-token",  # an emailed account link (verification, reset)

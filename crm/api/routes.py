@@ -13,8 +13,13 @@ from crm.extensions import csrf
 
 csrf.exempt(bp)
 
-from crm.api import accounts, monitors, notifications, tickets  # noqa: E402,F401  (register operations)
-from crm.api import password_reset  # noqa: E402,F401  (register operations)
+from crm.api import (  # noqa: E402,F401  (register operations)
+    accounts,
+    monitors,
+    notifications,
+    password_reset,  # noqa: E402,F401  (register operations)
+    tickets,
+)
 
 
 @bp.route("/docs")

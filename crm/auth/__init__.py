@@ -3,5 +3,8 @@ from flask import Blueprint
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
-from crm.auth import routes  # noqa: E402,F401
-from crm.auth import phone, reset  # noqa: E402,F401  (password reset, phone verification)
+from crm.auth import (  # noqa: E402,F401  (password reset, phone verification)
+    phone,
+    reset,
+    routes,  # noqa: E402,F401
+)

@@ -32,7 +32,6 @@ configuration.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 import time
@@ -128,9 +127,9 @@ def run_checks(checks: Sequence[Check], ca_file: str | None = None, concurrency:
 
     :returns: one :class:`~crm.monitoring.checks.CheckOutcome` per check, in order.
     """
-    from crm.monitoring.runner import run_targets
+    from crm.monitoring.runner import run_blocking, run_targets
 
-    return asyncio.run(run_targets([c.target for c in checks], concurrency=concurrency, ca_file=ca_file))
+    return run_blocking(run_targets([c.target for c in checks], concurrency=concurrency, ca_file=ca_file))
 
 
 def _detail(outcome) -> str:

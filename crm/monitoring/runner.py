@@ -8,6 +8,7 @@ monitor for the console's and API's "run now" (nothing is recorded).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 from collections.abc import Iterable
 
@@ -71,6 +72,21 @@ def _settings() -> tuple[int, str | None]:
     return 500, None
 
 
+def run_blocking(coro):
+    """Run ``coro`` to completion from synchronous code and return its result.
+
+    ``asyncio.run`` refuses to start when this thread already runs an event loop (an ASGI
+    wrapper, a greenlet-based client in the same thread); the coroutine then runs in a new loop
+    on a short-lived thread instead, and this call still blocks until it is done.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def run_batch(monitors: Iterable) -> list[CheckOutcome]:
     """Run the checks of ``monitors`` (ORM monitors or :class:`Target` snapshots) concurrently
     in a new event loop; returns one outcome per monitor, in order. Records nothing.
@@ -81,7 +97,7 @@ def run_batch(monitors: Iterable) -> list[CheckOutcome]:
     if not targets:
         return []
     concurrency, ca_file = _settings()
-    return asyncio.run(run_targets(targets, concurrency=concurrency, ca_file=ca_file))
+    return run_blocking(run_targets(targets, concurrency=concurrency, ca_file=ca_file))
 
 
 def run_now(monitor) -> CheckOutcome:

@@ -3,6 +3,7 @@ type with validation errors re-rendered (422), pause/resume, delete, run now aga
 local HTTP server, contacts, and the synthetic editor's parsers."""
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -342,7 +343,11 @@ def test_monitor_page_shows_chart_incidents_and_results(client, engineer):
     assert resp.status_code == 200
     html = resp.get_data(as_text=True)
     text = visible_text(resp)
-    assert "data-figure=" in html and "vendor/plotly/plotly.min.js" in html
+    assert "data-figure=" in html
+    src = re.search(r'data-plotly-src="([^"]+)"', html).group(1)
+    js = client.get(src)
+    assert js.status_code == 200 and js.mimetype == "text/javascript"
+    assert b"plotly" in js.get_data()[:2000] and js.cache_control.max_age >= 86400
     assert "1 h" in text and "HTTP 503" in text and "Open" in text and "so far" in text
     assert "timed out after 5 s" in text
     assert "<script>" not in html  # no inline scripts (CSP)

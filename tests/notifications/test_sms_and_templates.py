@@ -9,8 +9,8 @@ from crm.notifications import jobs
 from crm.notifications.models import SENT, EmailTemplate, Notification, SmsMessage
 from crm.notifications.services import queue_sms, queue_templated, render_email
 from crm.notifications.sms import OutboxSmsTransport, TwilioSmsTransport, normalise_phone
+from crm.notifications.subscribers import _ticket
 from crm.tickets import services as tickets
-
 
 # ------------------------------------------------------------------ SMS
 
@@ -99,6 +99,7 @@ def test_admin_edit_overrides_the_file_template_and_reset_restores_it(make_user,
     assert client.post("/admin/email-templates/ticket_created",
                        data={"subject": "x", "body_text": "x", "body_html": "x", "reset": "Reset"}).status_code == 302
     assert db.session.scalar(db.select(EmailTemplate)) is None
+    ticket = _ticket(ticket.id)  # with requester and assignee loaded, as the subscriber renders it
     assert render_email("ticket_created", ticket=ticket, user=customer)[0] != f"We have your request #{ticket.id}"
 
 

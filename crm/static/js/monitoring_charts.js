@@ -1,5 +1,5 @@
 // Monitoring charts: draws every element carrying a Plotly figure in data-figure (JSON
-// built server-side by crm/monitoring/dashboards.py). plotly.min.js is vendored and loaded
+// built server-side by crm/monitoring/dashboards.py). plotly.min.js is served from the installed plotly package (crm/assets.py) and loaded
 // on first use from the element's data-plotly-src, so pages without charts never fetch it.
 // No inline scripts: this file is loaded with <script src defer> (strict CSP).
 (function () {
