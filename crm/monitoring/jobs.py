@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from flask import current_app
 from sqlalchemy import select
 
 from crm.clock import utcnow
@@ -16,7 +17,7 @@ from crm.extensions import db
 from crm.monitoring import alerts, heartbeat, results, scheduler
 from crm.monitoring.checks import Target
 from crm.monitoring.models import HEARTBEAT, Monitor
-from crm.monitoring.runner import run_batch
+from crm.monitoring.runner import engine_settings, run_blocking, run_session
 from crm.workers_app import with_app_context
 
 log = logging.getLogger(__name__)
@@ -30,10 +31,13 @@ def tick() -> dict:
 
 @with_app_context
 def run_checks(monitor_ids: list[int], due_at_iso: str | None = None) -> int:
-    """Check ``monitor_ids`` concurrently and record the outcomes in one transaction.
+    """Check ``monitor_ids`` concurrently and record the outcomes as they arrive.
 
     Paused, deleted and heartbeat monitors are skipped. The scheduling lag (start − ``due_at``)
-    is recorded for :func:`crm.monitoring.scheduler.lag_stats`.
+    is recorded for :func:`crm.monitoring.scheduler.lag_stats`. While slow checks are in
+    flight the job claims and runs monitors that come due meanwhile
+    (:func:`crm.monitoring.runner.run_session`, budget ``MONITOR_SESSION_SECONDS``; 0 turns
+    that off), so one hanging target does not hold back the monitors queued after it.
 
     :param due_at_iso: the earliest due time of the chunk (ISO 8601, UTC).
     :returns: results recorded.
@@ -41,15 +45,37 @@ def run_checks(monitor_ids: list[int], due_at_iso: str | None = None) -> int:
     started = utcnow()
     if due_at_iso:
         scheduler.record_lag((started - datetime.fromisoformat(due_at_iso)).total_seconds())
-    monitors = list(db.session.scalars(select(Monitor).where(Monitor.id.in_(list(monitor_ids)),
-                                                             Monitor.paused.is_(False),
-                                                             Monitor.type != HEARTBEAT)))
-    targets = [Target.from_monitor(m) for m in monitors]
+    targets = _targets(monitor_ids)
     db.session.rollback()  # end the read transaction: no locks/connection held while checking
-    outcomes = run_batch(targets)
-    count = results.record_outcomes([(t.id, o) for t, o in zip(targets, outcomes, strict=True)])
+    budget = float(current_app.config.get("MONITOR_SESSION_SECONDS", 20))
+    concurrency, ca_file = engine_settings()
+    count = run_blocking(run_session(
+        targets, record=lambda batch: results.record_outcomes(batch),
+        claim_more=_claim_more if budget > 0 else None, budget_seconds=budget,
+        concurrency=concurrency, ca_file=ca_file))
     log.info("checked %d monitors", count)
     return count
+
+
+def _targets(monitor_ids) -> list[Target]:
+    """Check snapshots of the listed monitors that are still active (not paused, not heartbeat)."""
+    monitors = db.session.scalars(select(Monitor).where(Monitor.id.in_(list(monitor_ids)),
+                                                       Monitor.paused.is_(False),
+                                                       Monitor.type != HEARTBEAT))
+    return [Target.from_monitor(m) for m in monitors]
+
+
+def _claim_more(window_seconds: float) -> list[Target]:
+    """Claim monitors that came due while a session runs (see :func:`run_checks`); only those
+    whose check fits in ``window_seconds``. Records the batch's scheduling lag."""
+    now = utcnow()
+    claimed = scheduler.claim_due(now, max_seconds=window_seconds)
+    if not claimed:
+        return []
+    scheduler.record_lag((now - min(due for _, due in claimed)).total_seconds())
+    targets = _targets([mid for mid, _ in claimed])
+    db.session.rollback()
+    return targets
 
 
 @with_app_context

@@ -2,7 +2,9 @@
 
 :func:`run_batch` runs a list of monitors concurrently — at most ``MONITOR_CONCURRENCY`` at a
 time (a semaphore), one pooled HTTP client for all — and every check is bounded by its own
-timeout, so a hanging target never delays the others beyond that. :func:`run_now` runs one
+timeout, so a hanging target never delays the others beyond that. :func:`run_session` is the
+engine's form of it: results are recorded as they arrive and newly due monitors start while
+slow checks are still in flight (see its docstring). :func:`run_now` runs one
 monitor for the console's and API's "run now" (nothing is recorded).
 """
 from __future__ import annotations
@@ -10,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-from collections.abc import Iterable
+import math
+from collections.abc import Callable, Iterable
 
 from flask import current_app, has_app_context
 
@@ -66,7 +69,64 @@ async def run_targets(targets: list[Target], *, concurrency: int = 100,
         await ctx.aclose()
 
 
-def _settings() -> tuple[int, str | None]:
+async def run_session(targets: list[Target], *, record: Callable[[list[tuple[int, CheckOutcome]]], int],
+                      claim_more: Callable[[float], list[Target]] | None = None,
+                      budget_seconds: float = 20.0, poll_seconds: float = 0.5,
+                      concurrency: int = 100, ca_file: str | None = None) -> int:
+    """Run ``targets`` and keep the engine busy while slow checks are in flight.
+
+    Outcomes are handed to ``record`` every ``poll_seconds`` as they complete (not when the
+    slowest check ends). While any check is still running, ``claim_more(window)`` is asked for
+    monitors that have come due meanwhile and they start at once in the same event loop, so a
+    slow or hanging target never holds back the monitors due after it:
+
+    * for ``budget_seconds`` after the start, any due monitor is claimed (``window`` is
+      ``math.inf``);
+    * after that the session drains: only monitors whose whole check fits before the latest
+      expected finish of what is in flight are claimed (``window`` = seconds left), so the
+      session ends within the longest in-flight timeout and the worker goes back to its queue.
+
+    :param record: called with (monitor id, outcome) pairs; returns how many were recorded.
+    :param claim_more: called with the largest acceptable check duration (seconds); returns
+        the targets it claimed (each counted as due now). ``None``: run only ``targets``.
+    :returns: the number of results recorded.
+    """
+    ctx = CheckContext(concurrency=concurrency, ca_file=ca_file)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    inflight: dict[asyncio.Task, Target] = {}
+    latest_finish = started
+
+    def start(target: Target) -> None:
+        nonlocal latest_finish
+        inflight[asyncio.create_task(run_target(target, ctx))] = target
+        latest_finish = max(latest_finish, loop.time() + total_timeout(target))
+
+    recorded = 0
+    try:
+        for target in targets:
+            start(target)
+        while inflight:
+            done, _ = await asyncio.wait(set(inflight), timeout=poll_seconds)
+            batch = [(inflight.pop(task).id, task.result()) for task in done]
+            if batch:
+                recorded += record(batch)
+            if not inflight or claim_more is None:
+                continue
+            now = loop.time()
+            window = math.inf if now - started < budget_seconds else latest_finish - now
+            if window > 0:
+                for target in claim_more(window):
+                    start(target)
+    finally:
+        for task in inflight:
+            task.cancel()
+        await ctx.aclose()
+    return recorded
+
+
+def engine_settings() -> tuple[int, str | None]:
+    """(MONITOR_CONCURRENCY, MONITOR_CA_FILE) of the current app, or (500, None) outside one."""
     if has_app_context():
         return int(current_app.config.get("MONITOR_CONCURRENCY", 500)), current_app.config.get("MONITOR_CA_FILE")
     return 500, None
@@ -96,7 +156,7 @@ def run_batch(monitors: Iterable) -> list[CheckOutcome]:
     targets = [m if isinstance(m, Target) else Target.from_monitor(m) for m in monitors]
     if not targets:
         return []
-    concurrency, ca_file = _settings()
+    concurrency, ca_file = engine_settings()
     return run_blocking(run_targets(targets, concurrency=concurrency, ca_file=ca_file))
 
 

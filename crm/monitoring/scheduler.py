@@ -19,6 +19,7 @@ Scheduling lag (check start − due time, seconds) is kept in Redis as a capped 
 from __future__ import annotations
 
 import logging
+import math
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -26,7 +27,8 @@ from sqlalchemy import select, update
 
 from crm.clock import utcnow
 from crm.extensions import db
-from crm.monitoring.models import HEARTBEAT, Monitor
+from crm.monitoring.models import HEARTBEAT, SYNTHETIC, Monitor
+from crm.monitoring.runner import SAFETY_MARGIN_SECONDS
 from crm.queue import enqueue, redis_conn
 
 log = logging.getLogger(__name__)
@@ -45,28 +47,35 @@ def next_due(old_due: datetime, interval_seconds: int, now: datetime) -> datetim
     return candidate if candidate > now else now + step
 
 
-def _due_query(now: datetime, limit: int):
-    return (select(Monitor.id, Monitor.next_check_at, Monitor.interval_seconds)
-            .where(Monitor.paused.is_(False), Monitor.next_check_at.is_not(None),
-                   Monitor.next_check_at <= now, Monitor.type != HEARTBEAT)
-            .order_by(Monitor.next_check_at, Monitor.id).limit(limit))
+def _due_query(now: datetime, limit: int, max_seconds: float = math.inf):
+    query = (select(Monitor.id, Monitor.next_check_at, Monitor.interval_seconds)
+             .where(Monitor.paused.is_(False), Monitor.next_check_at.is_not(None),
+                    Monitor.next_check_at <= now, Monitor.type != HEARTBEAT))
+    if max_seconds != math.inf:
+        # only checks that surely end within max_seconds (a synthetic one's steps multiply it)
+        query = query.where(Monitor.type != SYNTHETIC,
+                            Monitor.timeout_seconds + SAFETY_MARGIN_SECONDS <= max_seconds)
+    return query.order_by(Monitor.next_check_at, Monitor.id).limit(limit)
 
 
-def claim_due(now: datetime | None = None, limit: int = CLAIM_LIMIT) -> list[tuple[int, datetime]]:
+def claim_due(now: datetime | None = None, limit: int = CLAIM_LIMIT,
+              max_seconds: float = math.inf) -> list[tuple[int, datetime]]:
     """Claim the monitors due at ``now`` (see module doc) and commit.
 
+    :param max_seconds: claim only monitors whose check cannot take longer (their timeout plus
+        the runner's safety margin, seconds); synthetic monitors only when unbounded.
     :returns: (monitor id, due time) of each monitor this caller claimed, oldest due first.
     """
     now = now or utcnow()
     claimed: list[tuple[int, datetime]] = []
     if db.session.get_bind().dialect.name == "postgresql":
-        rows = db.session.execute(_due_query(now, limit).with_for_update(skip_locked=True)).all()
+        rows = db.session.execute(_due_query(now, limit, max_seconds).with_for_update(skip_locked=True)).all()
         if rows:
             db.session.execute(update(Monitor), [
                 {"id": mid, "next_check_at": next_due(due, interval, now)} for mid, due, interval in rows])
             claimed = [(mid, due) for mid, due, _ in rows]
     else:
-        for mid, due, interval in db.session.execute(_due_query(now, limit)).all():
+        for mid, due, interval in db.session.execute(_due_query(now, limit, max_seconds)).all():
             result = db.session.execute(
                 update(Monitor).where(Monitor.id == mid, Monitor.next_check_at == due)
                 .values(next_check_at=next_due(due, interval, now))

@@ -152,3 +152,45 @@ def test_periodic_jobs_are_registered():
     paths = {path for _, _, path in PERIODIC_JOBS}
     assert {"crm.monitoring.jobs.tick", "crm.monitoring.jobs.prune_results",
             "crm.monitoring.jobs.check_heartbeats", "crm.monitoring.jobs.incident_followups"} <= paths
+
+
+def test_a_hanging_target_does_not_hold_back_monitors_due_while_it_runs(app, http_peer, make_monitor):
+    """One job checks a target that hangs for 3 s; a monitor that comes due 1 s into the job is
+    claimed and checked by the same job while the slow check is still in flight, not after."""
+    app.config["MONITOR_SESSION_SECONDS"] = 20
+    http_peer.routes["/hang"] = Route(200, "late", delay=3.0)
+    http_peer.routes["/fast"] = Route(200, "ok")
+    now = clock.utcnow()
+    slow = make_monitor("http", url=http_peer.url("/hang"), timeout=5.0,
+                        next_check_at=now + timedelta(hours=1))
+    fast = make_monitor("http", url=http_peer.url("/fast"), timeout=2.0,
+                        next_check_at=now + timedelta(seconds=1))
+    assert jobs.run_checks([slow.id], now.isoformat()) == 2
+    slow_result, fast_result = (db.session.scalar(select(CheckResult).where(CheckResult.monitor_id == m.id))
+                                for m in (slow, fast))
+    assert slow_result.status == "up" and slow_result.response_time_ms >= 2900
+    assert fast_result.status == "up"
+    # the fast monitor was checked within about a second of its due time, while /hang still hung
+    lag = (fast_result.checked_at - (now + timedelta(seconds=1))).total_seconds()
+    assert lag < 1.5
+    assert fast_result.checked_at < slow_result.checked_at + timedelta(seconds=3)
+    db.session.refresh(fast)
+    assert fast.next_check_at > now + timedelta(seconds=30)  # claimed: moved one interval on
+
+
+def test_while_draining_a_session_claims_only_checks_that_fit(app, http_peer, make_monitor):
+    """Past MONITOR_SESSION_SECONDS the job claims only monitors whose timeout ends before its
+    in-flight checks do, so the worker returns to its queue within the longest timeout."""
+    app.config["MONITOR_SESSION_SECONDS"] = 0.001
+    http_peer.routes["/hang"] = Route(200, "late", delay=2.0)
+    http_peer.routes["/fast"] = Route(200, "ok")
+    now = clock.utcnow()
+    slow = make_monitor("http", url=http_peer.url("/hang"), timeout=4.0,
+                        next_check_at=now + timedelta(hours=1))
+    fits = make_monitor("http", url=http_peer.url("/fast"), timeout=1.0, next_check_at=now)
+    too_long = make_monitor("http", url=http_peer.url("/fast"), timeout=30.0, next_check_at=now)
+    assert jobs.run_checks([slow.id]) == 2
+    checked = set(db.session.scalars(select(CheckResult.monitor_id)))
+    assert checked == {slow.id, fits.id}
+    db.session.refresh(too_long)
+    assert too_long.next_check_at == now  # left for the next tick
