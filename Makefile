@@ -56,16 +56,21 @@ for name, port in need:
 endef
 export SERVICES_CHECK
 
-# Browser tests drive Debian's /usr/bin/chromium: install it when we can (root + apt-get),
-# otherwise they are skipped and say so.
+# System packages the suite uses: Debian's chromium (browser tests), wkhtmltopdf (PDF health
+# reports) and poppler-utils (pdftotext reads the PDFs back). Installed when missing and we can
+# (root + apt-get); otherwise say which are missing (their tests then fail or skip and say so).
+SYSTEM_TEST_DEPS := /usr/bin/chromium:chromium /usr/bin/wkhtmltopdf:wkhtmltopdf /usr/bin/pdftotext:poppler-utils
+
 test-system-deps:
-	@if [ -x /usr/bin/chromium ]; then :; \
+	@missing=""; for dep in $(SYSTEM_TEST_DEPS); do \
+		[ -x "$${dep%%:*}" ] || missing="$$missing $${dep##*:}"; done; \
+	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		echo "make: installing chromium for the browser tests"; \
+		echo "make: installing$$missing for the tests"; \
 		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	else \
-		echo "make: /usr/bin/chromium not found and not root: browser tests will be SKIPPED (apt-get install chromium)"; \
+		echo "make: missing system packages:$$missing (not root: apt-get install$$missing)"; \
 	fi
 
 lint: $(STAMP)
