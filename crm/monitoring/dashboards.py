@@ -1,8 +1,9 @@
 """Read models for the monitoring console: uptime, sparklines, charts and the dashboard.
 
 Everything here reads :class:`~crm.monitoring.models.Rollup` (hourly and daily aggregates),
-:class:`~crm.monitoring.models.Incident` and :class:`~crm.monitoring.models.Monitor` — never
-the raw ``check_results`` table, so pages stay fast however long results are kept. Sums are
+:class:`~crm.monitoring.models.Incident` (counted by :func:`crm.monitoring.rollups.downtime_by_monitor`,
+as the API does) and :class:`~crm.monitoring.models.Monitor` — never the raw
+``check_results`` table, so pages stay fast however long results are kept. Sums are
 done in SQL (``GROUP BY``); Python only shapes the grouped rows into Plotly figures.
 
 Figures are built with plotly (Python) and handed to the page as JSON
@@ -18,9 +19,10 @@ import plotly.graph_objects as go
 from markupsafe import Markup
 from sqlalchemy import Integer, and_, case, cast, func, literal_column, or_, select
 
+from crm.clock import utcnow
 from crm.extensions import db
-from crm.monitoring.models import DAY, HOUR, Incident, Monitor, Rollup
-from crm.monitoring.rollups import percentile
+from crm.monitoring.models import DAY, HOUR, Monitor, Rollup
+from crm.monitoring.rollups import downtime_by_monitor, percentile
 
 #: Range presets offered by the dashboard and the monitor page: key -> (label, length).
 PRESETS: dict[str, tuple[str, timedelta]] = {
@@ -294,6 +296,18 @@ def failures_by_protocol(rng: Range, unit: str) -> list[tuple[str, str, int, int
     return [tuple(r) for r in db.session.execute(stmt)]
 
 
+def _status_codes_table():
+    """The rollups' ``status_codes`` JSON unnested as a table of (``key`` = code,
+    ``value`` = count) rows: ``json_each`` on SQLite, ``json_each_text`` on PostgreSQL."""
+    if _dialect() == "postgresql":
+        return func.json_each_text(Rollup.status_codes).table_valued("key", "value").alias("codes")
+    return func.json_each(Rollup.status_codes).table_valued("key", "value").alias("codes")
+
+
+#: The pseudo response code of checks that got no answer at all (``Rollup.errors``).
+NO_RESPONSE = "no response"
+
+
 def responses_by_code(rng: Range) -> list[tuple[str, int]]:
     """How often each response code was seen in the period (summed from the rollups'
     ``status_codes`` in SQL, unnesting the JSON with ``json_each``), plus ``no response``
@@ -301,10 +315,7 @@ def responses_by_code(rng: Range) -> list[tuple[str, int]]:
 
     :returns: (code or "no response", count) sorted by code.
     """
-    if _dialect() == "postgresql":
-        codes = func.json_each_text(Rollup.status_codes).table_valued("key", "value").alias("codes")
-    else:
-        codes = func.json_each(Rollup.status_codes).table_valued("key", "value").alias("codes")
+    codes = _status_codes_table()
     stmt = (select(codes.c.key, func.sum(cast(codes.c.value, Integer)))
             .select_from(Rollup).join(codes, literal_column("1") == 1)
             .where(_rollup_window(rng))
@@ -312,8 +323,45 @@ def responses_by_code(rng: Range) -> list[tuple[str, int]]:
     rows = [(str(code), int(count or 0)) for code, count in db.session.execute(stmt)]
     no_response = db.session.scalar(select(func.sum(Rollup.errors)).where(_rollup_window(rng))) or 0
     if no_response:
-        rows.append(("no response", int(no_response)))
+        rows.append((NO_RESPONSE, int(no_response)))
     return rows
+
+
+def responses_by_code_per_bucket(rng: Range, unit: str) -> list[tuple[str, str, int]]:
+    """Checks per time bucket (``unit``: day, week starting Monday, or month) and response
+    code, summed in SQL from the rollups' ``status_codes`` (every answered check counts under
+    its code, whether the check passed or failed), plus a ``no response`` row per bucket for
+    the checks that got no answer at all (``Rollup.errors``). Buckets or codes without checks
+    are left out.
+
+    :returns: rows (bucket label ``YYYY-MM-DD``, code or "no response", checks), in bucket
+        then code order, ``no response`` last within its bucket.
+    """
+    codes = _status_codes_table()
+    label = bucket_label(Rollup.bucket_start, unit).label("bucket")
+    stmt = (select(label, codes.c.key, func.sum(cast(codes.c.value, Integer)))
+            .select_from(Rollup).join(codes, literal_column("1") == 1)
+            .where(_rollup_window(rng))
+            .group_by(label, codes.c.key))
+    rows = [(str(b), str(code), int(n or 0)) for b, code, n in db.session.execute(stmt) if n]
+    errors = (select(label, func.sum(Rollup.errors)).where(_rollup_window(rng), Rollup.errors > 0)
+              .group_by(label))
+    rows += [(str(b), NO_RESPONSE, int(n)) for b, n in db.session.execute(errors) if n]
+    return sorted(rows, key=lambda r: (r[0], r[1] == NO_RESPONSE, r[1]))
+
+
+def codes_pivot(rows: list[tuple[str, str, int]]) -> dict:
+    """Rows of :func:`responses_by_code_per_bucket` as a bucket × code grid (for the page's
+    table and the stacked bars).
+
+    :returns: ``{"buckets": [label, …], "codes": [code, …] ("no response" last),
+        "counts": {code: [checks per bucket, 0 where none]}}``.
+    """
+    buckets = sorted({b for b, _c, _n in rows})
+    codes = sorted({c for _b, c, _n in rows}, key=lambda c: (c == NO_RESPONSE, c))
+    found = {(b, c): n for b, c, n in rows}
+    return {"buckets": buckets, "codes": codes,
+            "counts": {c: [found.get((b, c), 0) for b in buckets] for c in codes}}
 
 
 @dataclass
@@ -333,7 +381,13 @@ class UptimeRow:
 
 def uptime_table(rng: Range) -> list[UptimeRow]:
     """Uptime, checks and failures per monitor over the period (SQL ``GROUP BY``), with the
-    incidents overlapping it and their downtime clipped to the period.
+    incidents overlapping it and their downtime clipped to the period (and to now, for an
+    incident still open or a period ending in the future).
+
+    Incidents are counted by :func:`crm.monitoring.rollups.downtime_by_monitor` (one query), the
+    function behind the
+    API's ``/monitors/{id}/uptime``, so both agree: incidents opened during maintenance are
+    not counted, nor is their downtime.
 
     :returns: rows sorted by uptime (worst first, monitors without checks last).
     """
@@ -346,16 +400,11 @@ def uptime_table(rng: Range) -> list[UptimeRow]:
             .group_by(Monitor.id, Monitor.name)):
         rows[mid] = UptimeRow(mid, name, protocol or "", int((up or 0) + (down or 0)), int(down or 0),
                               int(errors or 0), uptime_percent(up, down))
-    for mid, opened, closed in db.session.execute(
-            select(Incident.monitor_id, Incident.opened_at, Incident.closed_at)
-            .where(Incident.opened_at < rng.end,
-                   or_(Incident.closed_at.is_(None), Incident.closed_at > rng.start))):
-        row = rows.get(mid)
-        if row is None:
-            continue
-        row.incidents += 1
-        clipped = min(closed or rng.end, rng.end) - max(opened, rng.start)
-        row.downtime_seconds += max(int(clipped.total_seconds()), 0)
+    # The API's uptime (crm.monitoring.rollups.uptime) counts incidents through the same
+    # function: those opened in maintenance are left out, open ones end at "now".
+    end = min(rng.end, utcnow())
+    for mid, (count, seconds) in downtime_by_monitor(rows, rng.start, end).items():
+        rows[mid].incidents, rows[mid].downtime_seconds = count, int(round(seconds))
     return sorted(rows.values(), key=lambda r: (r.uptime is None, r.uptime or 0, r.name))
 
 
@@ -374,12 +423,14 @@ def dashboard(rng: Range, unit: str) -> dict:
     """Everything the dashboard page shows for one period, grouped per ``unit``.
 
     :returns: {"figures": {name: Plotly JSON}, "by_monitor": rows, "by_protocol": rows,
-        "by_code": rows, "uptime": [UptimeRow], "totals": {failed, no_response, checks}}.
+        "by_code": rows, "codes_per_bucket": :func:`codes_pivot` grid, "uptime": [UptimeRow],
+        "totals": {failed, no_response, checks}, "unit": unit}.
     """
     unit = unit if unit in UNITS else "day"
     by_monitor = failures_by_monitor(rng, unit)
     by_protocol = failures_by_protocol(rng, unit)
     by_code = responses_by_code(rng)
+    codes_per_bucket = codes_pivot(responses_by_code_per_bucket(rng, unit))
     table = uptime_table(rng)
     over_time = uptime_over_time(rng)
 
@@ -403,6 +454,12 @@ def dashboard(rng: Range, unit: str) -> dict:
                                          hovermode="closest"))
     fig_codes.add_trace(go.Bar(x=[c for c, _ in by_code], y=[n for _, n in by_code], name="checks"))
 
+    fig_code_bucket = go.Figure(layout=_layout(barmode="stack",
+                                               xaxis={"type": "category"}))
+    for code in codes_per_bucket["codes"]:
+        fig_code_bucket.add_trace(go.Bar(x=codes_per_bucket["buckets"],
+                                         y=codes_per_bucket["counts"][code], name=code))
+
     fig_uptime = go.Figure(layout=_layout(yaxis={"ticksuffix": " %", "range": [0, 100.5]},
                                           xaxis={"type": "category"}))
     fig_uptime.add_trace(go.Scatter(x=[b for b, _ in over_time], y=[u for _, u in over_time],
@@ -417,9 +474,11 @@ def dashboard(rng: Range, unit: str) -> dict:
               "checks": sum(r.checks for r in table)}
     return {
         "figures": {"by_monitor": figure_json(fig_monitor), "by_protocol": figure_json(fig_protocol),
-                    "by_code": figure_json(fig_codes), "uptime_over_time": figure_json(fig_uptime),
+                    "by_code": figure_json(fig_codes), "by_code_per_bucket": figure_json(fig_code_bucket),
+                    "uptime_over_time": figure_json(fig_uptime),
                     "uptime_by_monitor": figure_json(fig_monitors)},
         "by_monitor": by_monitor, "by_protocol": by_protocol, "by_code": by_code,
+        "codes_per_bucket": codes_per_bucket,
         "uptime": table, "totals": totals, "unit": unit,
     }
 

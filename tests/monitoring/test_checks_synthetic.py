@@ -1,9 +1,15 @@
-"""Synthetic multi-step API checks: variables between steps, assertions, failing step named."""
+"""Synthetic multi-step API checks: variables between steps, assertions, failing step named
+(in the outcome and, through the engine, in the incident's cause)."""
 from __future__ import annotations
 
 import json
 
+from sqlalchemy import select
+
+from crm.extensions import db
+from crm.monitoring import jobs
 from crm.monitoring.checks.synthetic import substitute
+from crm.monitoring.models import CheckResult, Flip, Incident
 from crm.monitoring.runner import run_now
 from tests.monitoring.peers import Route
 
@@ -64,6 +70,26 @@ def test_failing_assertion_names_step_and_assertion(http_peer, make_monitor):
     assert "step 'list orders'" in outcome.error and "items[0].status" in outcome.error
     failed = [a for a in outcome.steps[1]["assertions"] if not a["ok"]]
     assert failed[0]["detail"] == "got 'open'"
+
+
+def test_engine_opens_an_incident_whose_cause_names_the_failing_step_and_assertion(http_peer, make_monitor):
+    http_peer.routes["/login"] = _login
+    http_peer.routes["/orders"] = _orders
+    m = make_monitor("synthetic", retries=1, steps=_steps(http_peer.url, expected_status="shipped"))
+
+    assert jobs.run_checks([m.id]) == 1
+
+    cause = "step 'list orders': assertion JSON items[0].status equals 'shipped' failed (got 'open')"
+    [incident] = db.session.scalars(select(Incident).where(Incident.monitor_id == m.id)).all()
+    assert incident.cause == cause and incident.closed_at is None and not incident.in_maintenance
+    db.session.refresh(m)
+    assert m.status == "down" and m.last_error == cause and m.last_status_code == 200
+    [flip] = db.session.scalars(select(Flip).where(Flip.monitor_id == m.id)).all()
+    assert (flip.old_status, flip.new_status, flip.reason) == ("pending", "down", cause)
+    [result] = db.session.scalars(select(CheckResult).where(CheckResult.monitor_id == m.id)).all()
+    assert result.status == "down" and result.error == cause
+    # both steps ran against the peer: the login's token reached the failing step
+    assert [r["path"] for r in http_peer.requests] == ["/login", "/orders?rid=r-1"]
 
 
 def test_failing_first_step_stops_the_scenario(http_peer, make_monitor):

@@ -1,9 +1,11 @@
 """The uptime dashboard: figures computed from prepared rollups (SQL GROUP BY) match the
-expected counts per day/week/month, by monitor, protocol and response code; the page never
-queries the raw ``check_results`` table."""
+expected counts per day/week/month, by monitor, protocol and response code; incidents are
+counted as the API counts them (maintenance excluded); the page never queries the raw
+``check_results`` table."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,6 +15,7 @@ from crm import clock
 from crm.extensions import db
 from crm.monitoring import dashboards
 from crm.monitoring.models import DAY, HOUR, Incident, Monitor, Rollup
+from tests.api.conftest import Api
 from tests.helpers_matrix import visible_text
 
 NOW = datetime(2026, 3, 18, 12, 30, tzinfo=UTC)  # a Wednesday
@@ -107,6 +110,84 @@ def test_uptime_table_with_incidents_and_downtime(data, fixed_now):
     assert [r.name for r in dashboards.uptime_table(rng)] == ["Mail", "Shop"]  # worst first
 
 
+def test_checks_per_day_week_and_month_by_response_code(data, fixed_now):
+    # a third monitor answering in the same day as Shop: its codes add up with Shop's
+    api = _monitor("API")
+    _rollup(api, DAY, datetime(2026, 3, 16, tzinfo=UTC), 8, 2, 1, {"200": 8, "503": 1})
+    db.session.commit()
+    rng = dashboards.parse_range("30d", None, None, fixed_now)
+    per_day = dashboards.responses_by_code_per_bucket(rng, "day")
+    assert per_day == [  # bucket order, codes sorted, "no response" last in its bucket
+        ("2026-03-01", "200", 96), ("2026-03-01", "no response", 4),
+        ("2026-03-16", "200", 97 + 8), ("2026-03-16", "503", 2 + 1), ("2026-03-16", "no response", 1 + 1),
+        ("2026-03-17", "200", 98), ("2026-03-17", "500", 2), ("2026-03-17", "no response", 10),
+    ]  # 10 February is outside the 30 days
+    per_week = {(b, c): n for b, c, n in dashboards.responses_by_code_per_bucket(rng, "week")}
+    assert per_week == {("2026-02-23", "200"): 96, ("2026-02-23", "no response"): 4,
+                        ("2026-03-16", "200"): 97 + 8 + 98, ("2026-03-16", "500"): 2,
+                        ("2026-03-16", "503"): 3, ("2026-03-16", "no response"): 2 + 10}
+    year = dashboards.parse_range("365d", None, None, fixed_now)
+    per_month = {(b, c): n for b, c, n in dashboards.responses_by_code_per_bucket(year, "month")}
+    assert per_month == {("2026-02-01", "200"): 95, ("2026-02-01", "502"): 5,
+                         ("2026-03-01", "200"): 96 + 105 + 98, ("2026-03-01", "500"): 2,
+                         ("2026-03-01", "503"): 3, ("2026-03-01", "no response"): 4 + 2 + 10}
+    # 24 hours read today's hourly rollups, grouped into their day
+    today = dashboards.parse_range("24h", None, None, fixed_now)
+    assert dashboards.responses_by_code_per_bucket(today, "day") == [
+        ("2026-03-18", "200", 59 + 60), ("2026-03-18", "no response", 1)]
+
+
+def test_dashboard_page_charts_and_tabulates_response_codes_per_month(client, make_user, login, data):
+    login(make_user("agent"))
+    resp = client.get("/monitors/dashboard", query_string={"range": "365d", "unit": "month"})
+    assert resp.status_code == 200
+    html = resp.get_data(as_text=True)
+    assert "Checks per month, by response code" in visible_text(resp)
+    fig = _figure(html, "chart-by-code-bucket")
+    assert fig["layout"]["barmode"] == "stack"
+    assert [t["type"] for t in fig["data"]] == ["bar"] * 5
+    traces = {t["name"]: dict(zip(t["x"], t["y"], strict=True)) for t in fig["data"]}
+    assert traces == {"200": {"2026-02-01": 95, "2026-03-01": 96 + 97 + 98},
+                      "500": {"2026-02-01": 0, "2026-03-01": 2},
+                      "502": {"2026-02-01": 5, "2026-03-01": 0},
+                      "503": {"2026-02-01": 0, "2026-03-01": 2},
+                      "no response": {"2026-02-01": 0, "2026-03-01": 15}}
+    assert _table(html, "table-by-code-bucket") == [
+        ["Month starting", "200", "500", "502", "503", "no response"],
+        ["2026-02-01", "95", "0", "5", "0", "0"],
+        ["2026-03-01", "291", "2", "0", "2", "15"],
+    ]
+
+
+def test_incidents_opened_in_maintenance_are_not_counted_as_in_the_api(client, make_user, login, token_for,
+                                                                    data, fixed_now):
+    shop, mail = data["shop"], data["mail"]
+    for monitor in (shop, mail):  # the API clips the period to the monitor's life
+        monitor.created_at = fixed_now - timedelta(days=60)
+    db.session.add_all([
+        Incident(monitor_id=shop.id, opened_at=datetime(2026, 3, 16, 8, tzinfo=UTC),
+                 closed_at=datetime(2026, 3, 16, 10, tzinfo=UTC), duration_seconds=7200, in_maintenance=True),
+        Incident(monitor_id=shop.id, opened_at=datetime(2026, 3, 17, 9, tzinfo=UTC),
+                 closed_at=datetime(2026, 3, 17, 9, 30, tzinfo=UTC), duration_seconds=1800),
+    ])
+    db.session.commit()
+    rng = dashboards.parse_range("30d", None, None, fixed_now)
+    rows = {r.name: r for r in dashboards.uptime_table(rng)}
+    assert (rows["Shop"].incidents, rows["Shop"].downtime_seconds) == (1, 1800)  # not 2 / 9000
+    assert (rows["Mail"].incidents, rows["Mail"].downtime_seconds) == (1, 3600)
+
+    viewer = make_user("agent")
+    api = Api(client, token_for)
+    for monitor in (shop, mail):
+        body = api.get(f"/monitors/{monitor.id}/uptime?period=month", viewer).json
+        assert (body["incidents"], body["downtime_seconds"]) == (rows[monitor.name].incidents,
+                                                                 rows[monitor.name].downtime_seconds)
+    login(viewer)
+    page = client.get("/monitors/dashboard", query_string={"range": "30d"})
+    table = {r[0]: r for r in _table(page.get_data(as_text=True), "table-uptime")}
+    assert table["Shop"][6:] == ["1", "30 min"] and table["Mail"][6:] == ["1", "1 h"]
+
+
 def test_parse_range_refuses_bad_input(fixed_now):
     with pytest.raises(ValueError, match="2026-01-31"):
         dashboards.parse_range(None, "18/03/2026", None, fixed_now)
@@ -166,3 +247,12 @@ def _figure(html: str, element_id: str) -> dict:
     tag = html.split(f'id="{element_id}"', 1)[1].split(">", 1)[0]
     raw = tag.split('data-figure="', 1)[1].split('"', 1)[0]
     return json.loads(unescape(raw))
+
+
+def _table(html: str, element_id: str) -> list[list[str]]:
+    """The cells' text of the table ``element_id``, one list per row (header row first)."""
+    from html import unescape
+    body = html.split(f'id="{element_id}"', 1)[1].split("</table>", 1)[0]
+    return [[" ".join(unescape(re.sub(r"<[^>]+>", " ", cell)).split())
+             for cell in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, flags=re.S)]
+            for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, flags=re.S)]

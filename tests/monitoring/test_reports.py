@@ -1,6 +1,7 @@
 """Health reports: figures from prepared rollups and incidents, a real PDF (wkhtmltopdf,
 read back with pdftotext), progress to 100, the email with the PDF attached through the real
-SMTP server, idempotent scheduling, and the console pages."""
+SMTP server, an admin-edited email template used for both, idempotent scheduling, and the
+console pages."""
 from __future__ import annotations
 
 import subprocess
@@ -21,7 +22,7 @@ from crm.monitoring.models import (
     Monitor,
     Rollup,
 )
-from crm.notifications.models import Notification
+from crm.notifications.models import EmailTemplate, Notification
 
 RECIPIENT = "ops-reports@example.com"
 
@@ -89,6 +90,44 @@ def test_report_pdf_has_the_figures_and_is_emailed_with_the_pdf_attached(prepare
     assert attachments[0].get_content().startswith(b"%PDF-")
     note = db.session.scalar(select(Notification).where(Notification.template == "health_report"))
     assert note.to == [RECIPIENT] and note.status == "sent"
+
+
+def test_admin_edit_of_the_health_report_template_shows_in_the_email_and_the_pdf(
+        prepared, make_user, login, client, run_jobs, smtp_server, tmp_path):
+    group, _ = prepared
+    login(make_user("admin"))
+    resp = client.post("/admin/email-templates/health_report", data={
+        "subject": "Edited health report for {{ report.group_name }}: {{ report.uptime_label }}",
+        "body_text": "Edited text part.\n{% for m in report.monitors %}Service {{ m.name }} "
+                     "stayed up {{ m.uptime_label }}\n{% endfor %}",
+        "body_html": "<h1>Edited report for {{ report.group_name }}</h1>"
+                     "{% for m in report.monitors %}<p>Service {{ m.name }} stayed up {{ m.uptime_label }}</p>"
+                     "{% for i in m.incidents %}<p>Outage lasting {{ i.duration_label }}</p>{% endfor %}"
+                     "{% endfor %}",
+        "save": "Save template"})
+    assert resp.status_code == 302
+    assert db.session.scalar(select(EmailTemplate).where(EmailTemplate.name == "health_report")) is not None
+
+    report = reports.request_report(group, "daily")
+    run_jobs()  # generate_report, then the outbox send job it queued
+    run_jobs()
+
+    report = db.session.get(HealthReport, report.id, populate_existing=True)
+    assert report.status == "done", report.error
+    text = _pdf_text(report.pdf, tmp_path)
+    assert "Edited report for Ops" in text
+    assert "Service Shop front stayed up 99.000 %" in text
+    assert "Outage lasting 14 min 24 s" in text
+    assert "Checks that did not respond" not in text  # the built-in layout is not used
+
+    msg = smtp_server.wait_for(lambda msgs: next(
+        (m for m in msgs if RECIPIENT in m["_rcpt"] and m["Subject"].startswith("Edited")), None))
+    assert msg["Subject"] == "Edited health report for Ops: 99.000 %"
+    plain = msg.get_body(preferencelist=("plain",)).get_content()
+    assert "Edited text part." in plain and "Service Shop front stayed up 99.000 %" in plain
+    assert "Edited report for Ops" in msg.get_body(preferencelist=("html",)).get_content()
+    [attachment] = list(msg.iter_attachments())
+    assert "Edited report for Ops" in _pdf_text(attachment.get_content(), tmp_path)
 
 
 def test_request_report_is_idempotent_per_group_period_and_start(prepared):
