@@ -56,15 +56,18 @@ class OutboxSmsTransport:
 class TwilioSmsTransport:
     """Sends through Twilio's Messages API (official ``twilio`` library).
 
+    :param http_client: a ``twilio.http.HttpClient`` for the library to send with (default:
+        its own ``TwilioHttpClient``); the tests pass one that talks to a local stand-in.
     :raises ServiceError: at construction, when a TWILIO_* setting is missing.
     """
 
-    def __init__(self, account_sid: str | None, auth_token: str | None, from_number: str | None):
+    def __init__(self, account_sid: str | None, auth_token: str | None, from_number: str | None,
+                 *, http_client=None):
         if not (account_sid and auth_token and from_number):
             raise ServiceError("SMS_TRANSPORT=twilio needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN "
                                "and TWILIO_FROM_NUMBER")
         from twilio.rest import Client
-        self.client = Client(account_sid, auth_token)
+        self.client = Client(account_sid, auth_token, http_client=http_client)
         self.from_number = from_number
 
     def send(self, to: str, body: str, *, notification_id: int | None = None) -> str:

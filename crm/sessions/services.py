@@ -4,7 +4,9 @@ Flask-Login integration ("alternative tokens", Flask-Login docs): the id Flask-L
 in the session cookie and the remember cookie is ``"<user id>:<session key>"`` (see
 ``User.get_id``), and :func:`load_user_from_cookie_id` accepts it only while the session
 record is active. So revoking a session logs that browser out on its next request, remember
-cookie included.
+cookie included. A "remember me" session also ends once it is older than
+``REMEMBER_COOKIE_DURATION`` (:func:`remember_limit`), so a remember cookie that was copied
+or kept past its expiry does not outlive the limit.
 
 Every log-in goes through :func:`start_session` (password, registration, OIDC, 2FA).
 """
@@ -17,7 +19,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from flask import g, has_request_context, request
+from flask import current_app, g, has_request_context, request
 from flask_login import login_user, logout_user
 from sqlalchemy import func, select, update
 
@@ -58,13 +60,25 @@ def start_session(user: User, *, remember: bool = False, method: str = "password
     return row
 
 
+def remember_limit() -> timedelta:
+    """How long a "remember me" session may last: ``REMEMBER_COOKIE_DURATION``, which the
+    config holds as whole seconds (an int) and Flask-Login also accepts as a timedelta."""
+    duration = current_app.config["REMEMBER_COOKIE_DURATION"]
+    return duration if isinstance(duration, timedelta) else timedelta(seconds=int(duration))
+
+
 def load_user_from_cookie_id(cookie_id: str) -> User | None:
     """Flask-Login ``user_loader``: resolve ``"<user id>:<key>"`` to the user while the
     session is active and the account may hold a session; touch ``last_seen_at`` at most every
     :data:`TOUCH_INTERVAL_SECONDS`.
 
+    A "remember me" session older than :func:`remember_limit` (measured with
+    :func:`crm.clock.utcnow` from ``created_at``) is ended here with reason ``expired`` and
+    commits: the browser's cookie should have expired by then, so one that still arrives was
+    kept or copied past its lifetime.
+
     :returns: the user, or None (treated as logged out) for an old-style id, an unknown,
-        ended or foreign key.
+        ended, expired or foreign key.
     """
     user_id, sep, key = (cookie_id or "").partition(":")
     if not sep or not user_id.isdigit() or not key:
@@ -72,10 +86,14 @@ def load_user_from_cookie_id(cookie_id: str) -> User | None:
     row = db.session.scalar(select(UserSession).where(UserSession.key_hash == _hash(key)))
     if row is None or row.ended_at is not None or row.user_id != int(user_id):
         return None
+    now = utcnow()
+    if row.remember and now - row.created_at > remember_limit():
+        end_sessions(UserSession.id == row.id, "expired")
+        db.session.commit()
+        return None
     user = row.user
     if user is None or not user.is_active:
         return None
-    now = utcnow()
     if (now - row.last_seen_at).total_seconds() >= TOUCH_INTERVAL_SECONDS:
         db.session.execute(update(UserSession).where(UserSession.id == row.id).values(last_seen_at=now))
         db.session.commit()
@@ -243,5 +261,5 @@ def describe_user_agent(user_agent: str | None) -> str:
 
 
 __all__ = ["start_session", "load_user_from_cookie_id", "current_session", "revoke_session",
-           "revoke_all_for_user", "end_current_session", "TOUCH_INTERVAL_SECONDS", "timedelta",
-           "SessionFilters", "filters_from_args", "sessions_query", "describe_user_agent"]
+           "revoke_all_for_user", "end_current_session", "remember_limit", "TOUCH_INTERVAL_SECONDS",
+           "timedelta", "SessionFilters", "filters_from_args", "sessions_query", "describe_user_agent"]

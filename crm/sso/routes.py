@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from urllib.parse import urlsplit
 
 from authlib.common.errors import AuthlibBaseError
@@ -12,6 +11,7 @@ from joserfc.errors import JoseError
 from requests import RequestException
 
 from crm.auth.policy import public
+from crm.clock import utcnow
 from crm.errors import ServiceError
 from crm.sessions.services import start_session
 from crm.sso import EXTENSION, bp, configured, services
@@ -92,16 +92,23 @@ def callback():
 
 def _finish(user, created: bool):
     """Log in through the one session door, honouring the two-factor rules: an account with
-    TOTP still has to give a code; a role that requires TOTP sets it up first."""
+    TOTP still has to give a code; a role that requires TOTP sets it up first. An account
+    whose email is not verified (the provider did not vouch for it) gets the "verify your
+    email" pop-up on the next page, as after a password log-in.
+
+    The pending two-factor step is stamped with :func:`crm.clock.utcnow` (POSIX seconds),
+    the clock ``auth.totp_verify`` measures its ``PENDING_2FA_SECONDS`` with."""
     from crm.auth import totp
-    from crm.auth.routes import PENDING_2FA
+    from crm.auth.routes import PENDING_2FA, VERIFY_PROMPT
 
     next_url = _safe_next(session.pop(NEXT_KEY, None))
     if user.totp_enabled_at is not None:
         session[PENDING_2FA] = {"user_id": user.id, "remember": False, "next": next_url,
-                                "at": time.time()}
+                                "at": utcnow().timestamp()}
         return redirect(url_for("auth.totp_verify"))
     start_session(user, method="oidc")
+    if not user.is_verified:
+        session[VERIFY_PROMPT] = True
     flash("Welcome to CR Tracker!" if created else f"Welcome back, {user.name}.", "success")
     if totp.setup_pending(user):
         flash("Your role requires two-factor log-in: set it up to continue.", "warning")

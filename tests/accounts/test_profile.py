@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
+from crm import clock
 from crm.auth.models import User
 from crm.extensions import db
 from crm.sessions.models import UserSession
@@ -143,3 +144,44 @@ def test_remember_cookie_alone_logs_the_browser_back_in(app, make_user):
     returning.set_cookie("remember_token", remember)
     fresh_request_state()
     assert returning.get("/auth/profile").status_code == 200
+
+
+def test_remembered_session_is_ended_server_side_after_thirty_days(app, make_user):
+    """The remember cookie's 30 days are enforced on the server too: a cookie that still
+    arrives after REMEMBER_COOKIE_DURATION (kept or copied past its expiry) is refused and its
+    session record ended."""
+    assert app.config["REMEMBER_COOKIE_DURATION"] == 30 * 86400
+    user = make_user("customer")
+    browser = app.test_client()
+    browser.post("/auth/login", data={"email": user.email, "password": PASSWORD, "remember": "y"})
+    remember = browser.get_cookie("remember_token").value
+
+    clock.set_offset(timedelta(days=29))
+    fresh_request_state()
+    returning = app.test_client()
+    returning.set_cookie("remember_token", remember)
+    assert returning.get("/auth/profile").status_code == 200
+    row = db.session.scalar(select(UserSession).where(UserSession.user_id == user.id))
+    assert row.ended_at is None
+
+    clock.set_offset(timedelta(days=30, minutes=1))
+    fresh_request_state()
+    late = app.test_client()
+    late.set_cookie("remember_token", remember)
+    resp = late.get("/auth/profile")
+    assert resp.status_code == 302 and "/auth/login" in resp.headers["Location"]
+    fresh_request_state()
+    assert returning.get("/auth/profile").status_code == 302  # its session cookie is refused too
+    db.session.expire_all()
+    row = db.session.scalar(select(UserSession).where(UserSession.user_id == user.id))
+    assert row.end_reason == "expired"
+    assert abs(row.ended_at - clock.utcnow()) < timedelta(minutes=1)
+
+
+def test_session_without_remember_me_is_not_cut_at_thirty_days(app, client, login, make_user):
+    """The limit is the remember cookie's: a plain log-in ends with the browser session."""
+    user = make_user("customer")
+    login(user)
+    clock.set_offset(timedelta(days=31))
+    fresh_request_state()
+    assert client.get("/auth/profile").status_code == 200

@@ -1,14 +1,29 @@
-"""SMS through the outbox (built-in transport), E.164 parsing, and admin-edited email templates."""
+"""SMS through the outbox (built-in transport) and the Twilio adapter (against a local stand-in
+for Twilio's REST API), E.164 parsing, and admin-edited email templates."""
 from __future__ import annotations
 
+import base64
+import json
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
 import pytest
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
 
 from crm.errors import ServiceError
 from crm.extensions import db
 from crm.notifications import jobs
-from crm.notifications.models import SENT, EmailTemplate, Notification, SmsMessage
+from crm.notifications.models import FAILED, SENT, EmailTemplate, Notification, SmsMessage
 from crm.notifications.services import queue_sms, queue_templated, render_email
-from crm.notifications.sms import OutboxSmsTransport, TwilioSmsTransport, normalise_phone
+from crm.notifications.sms import (
+    OutboxSmsTransport,
+    TwilioSmsTransport,
+    get_transport,
+    normalise_phone,
+)
 from crm.notifications.subscribers import _ticket
 from crm.tickets import services as tickets
 
@@ -59,6 +74,141 @@ def test_invalid_phone_numbers_are_refused_with_a_field_message(raw):
 def test_twilio_transport_refuses_to_start_without_its_settings():
     with pytest.raises(ServiceError, match="TWILIO_ACCOUNT_SID"):
         TwilioSmsTransport(None, "token", "+15005550006")
+
+
+# ------------------------------------------------------------------ Twilio adapter
+
+TWILIO_SID = "AC" + "0123456789abcdef" * 2
+TWILIO_TOKEN = "twilio-test-token"
+TWILIO_FROM = "+15005550006"
+INVALID_TO = "+15005550001"  # the stand-in answers like Twilio does for an invalid "To"
+
+
+@dataclass
+class FakeTwilio:
+    """A local HTTP server standing in for Twilio's REST API (``api.twilio.com``).
+
+    ``requests``: one dict per request received (``method``, ``path``, ``auth`` — the decoded
+    Basic credentials — and ``form``, the url-encoded body as a dict of single values).
+    """
+
+    host: str
+    port: int
+    requests: list = field(default_factory=list)
+
+
+def _twilio_handler(fake: FakeTwilio):
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's naming)
+            length = int(self.headers.get("Content-Length") or 0)
+            form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+            scheme, _, creds = (self.headers.get("Authorization") or "").partition(" ")
+            auth = base64.b64decode(creds).decode() if scheme == "Basic" else None
+            fake.requests.append({"method": "POST", "path": self.path, "auth": auth, "form": form})
+            if form.get("To") == INVALID_TO:
+                status, payload = 400, {"code": 21211, "status": 400, "more_info": "",
+                                        "message": f"The 'To' number {INVALID_TO} is not a valid phone number."}
+            else:
+                status, payload = 201, {
+                    "sid": "SM" + "f" * 32, "account_sid": TWILIO_SID, "to": form.get("To"),
+                    "from": form.get("From"), "body": form.get("Body"), "status": "queued",
+                    "num_segments": "1", "direction": "outbound-api", "api_version": "2010-04-01",
+                    "uri": f"/2010-04-01/Accounts/{TWILIO_SID}/Messages/SM{'f' * 32}.json"}
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    return Handler
+
+
+@pytest.fixture
+def fake_twilio():
+    """A :class:`FakeTwilio` server on 127.0.0.1 (a thread), stopped after the test."""
+    fake = FakeTwilio("127.0.0.1", 0)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _twilio_handler(fake))
+    fake.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield fake
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+class LocalTwilioHttpClient(TwilioHttpClient):
+    """The twilio library's own HTTP client (requests), sending to ``base_url`` instead of
+    ``https://<product>.twilio.com``; path, query, body and auth stay as the library built
+    them. Environment proxies are ignored so the request really reaches 127.0.0.1."""
+
+    def __init__(self, base_url: str):
+        super().__init__(timeout=5)
+        self.session.trust_env = False
+        self.base_url = base_url
+
+    def request(self, method, url, *args, **kwargs):
+        parts = urlsplit(url)
+        assert parts.hostname.endswith(".twilio.com"), url
+        local = urlsplit(self.base_url)
+        return super().request(method, urlunsplit((local.scheme, local.netloc, parts.path, parts.query, "")),
+                               *args, **kwargs)
+
+
+def test_twilio_transport_posts_the_message_to_the_messages_api(fake_twilio):
+    transport = TwilioSmsTransport(TWILIO_SID, TWILIO_TOKEN, TWILIO_FROM,
+                                   http_client=LocalTwilioHttpClient(f"http://{fake_twilio.host}:{fake_twilio.port}"))
+    sid = transport.send("+447700900123", "Your code is 123456", notification_id=7)
+
+    assert sid == "SM" + "f" * 32
+    [req] = fake_twilio.requests
+    assert req["method"] == "POST"
+    assert req["path"] == f"/2010-04-01/Accounts/{TWILIO_SID}/Messages.json"
+    assert req["auth"] == f"{TWILIO_SID}:{TWILIO_TOKEN}"
+    assert req["form"] == {"To": "+447700900123", "From": TWILIO_FROM, "Body": "Your code is 123456"}
+
+
+def test_twilio_transport_raises_twilios_error_for_the_outbox_to_record(fake_twilio):
+    transport = TwilioSmsTransport(TWILIO_SID, TWILIO_TOKEN, TWILIO_FROM,
+                                   http_client=LocalTwilioHttpClient(f"http://{fake_twilio.host}:{fake_twilio.port}"))
+    with pytest.raises(TwilioRestException) as err:
+        transport.send(INVALID_TO, "Hello")
+    assert (err.value.status, err.value.code) == (400, 21211)
+    assert len(fake_twilio.requests) == 1
+
+
+def test_sms_transport_setting_twilio_selects_the_twilio_adapter(app, monkeypatch, fake_twilio):
+    monkeypatch.setitem(app.config, "SMS_TRANSPORT", "twilio")
+    monkeypatch.setitem(app.config, "TWILIO_ACCOUNT_SID", TWILIO_SID)
+    monkeypatch.setitem(app.config, "TWILIO_AUTH_TOKEN", TWILIO_TOKEN)
+    monkeypatch.setitem(app.config, "TWILIO_FROM_NUMBER", TWILIO_FROM)
+    transport = get_transport()
+    assert isinstance(transport, TwilioSmsTransport)
+    assert (transport.client.account_sid, transport.client.password, transport.from_number) == (
+        TWILIO_SID, TWILIO_TOKEN, TWILIO_FROM)
+    # the selected adapter sends with the configured credentials and sender
+    transport.client.http_client = LocalTwilioHttpClient(f"http://{fake_twilio.host}:{fake_twilio.port}")
+    assert transport.send("+447700900456", "Monitor api is DOWN") == "SM" + "f" * 32
+    [req] = fake_twilio.requests
+    assert req["auth"] == f"{TWILIO_SID}:{TWILIO_TOKEN}" and req["form"]["From"] == TWILIO_FROM
+
+    monkeypatch.setitem(app.config, "SMS_TRANSPORT", "outbox")
+    assert isinstance(get_transport(), OutboxSmsTransport)
+
+
+def test_sms_job_with_twilio_selected_but_not_configured_fails_and_stores_nothing(app, monkeypatch, run_jobs):
+    monkeypatch.setitem(app.config, "SMS_TRANSPORT", "twilio")
+    monkeypatch.setitem(app.config, "TWILIO_AUTH_TOKEN", None)
+    note = queue_sms(["+447700900123"], "Your code is 123456")
+    db.session.commit()
+    assert run_jobs() == 1
+    note = db.session.get(Notification, note.id, populate_existing=True)
+    assert note.status == FAILED and "TWILIO_AUTH_TOKEN" in note.last_error
+    assert db.session.scalar(db.select(db.func.count()).select_from(SmsMessage)) == 0
 
 
 def test_admin_reads_stored_sms_and_others_may_not(make_user, login, client, run_jobs):

@@ -1,15 +1,20 @@
 """Cross-site scripting: user text in every field reachable today comes back escaped in the
-console's HTML, as plain data in the API's JSON, escaped in HTML email, and email templates
-edited by admins render in Jinja's sandbox."""
+console's HTML (a User-Agent header and admin-entered text included), as plain data in the
+API's JSON, escaped in HTML email, and email templates edited by admins render in Jinja's
+sandbox."""
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from flask import g
 from sqlalchemy import select
 
 from crm.auth.models import User
 from crm.extensions import db
+from crm.security import DEVCONSOLE_SETTING
+from crm.sessions.models import UserSession
+from crm.settings import get_setting
 from crm.tickets.models import Ticket
 from tests.conftest import PASSWORD
 
@@ -147,3 +152,59 @@ def test_email_templates_render_in_a_sandbox(client, make_user, login):
         "body_html": "<p>x</p>", "save": "Save"})
     assert resp.status_code == 422
     assert "does not render" in resp.get_data(as_text=True)
+
+
+def test_a_user_agent_header_is_escaped_on_the_session_pages(app, client, make_user):
+    """The User-Agent is whatever the client sends; it is shown (summary, tooltip and raw
+    text) on the user's own sessions, the admins' list and the revoke confirmation."""
+    customer = make_user("customer")
+    evil = app.test_client()
+    resp = evil.post("/auth/login", data={"email": customer.email, "password": PASSWORD},
+                     headers={"User-Agent": PAYLOAD})
+    assert resp.status_code == 302
+    row = db.session.scalar(select(UserSession).where(UserSession.user_id == customer.id))
+    assert row.user_agent == PAYLOAD  # stored as sent
+    g.pop("_login_user", None)
+    own = evil.get("/sessions/", headers={"User-Agent": PAYLOAD})
+    assert own.status_code == 200
+    assert_escaped(own.get_data(as_text=True))
+
+    login_as(client, make_user("admin"))
+    for path in ("/sessions/all", f"/sessions/all/{row.id}/revoke"):
+        assert_escaped(_page(client, path))
+    htmx = client.get("/sessions/all", headers={"HX-Request": "true"})  # the table fragment alone
+    assert htmx.status_code == 200
+    assert_escaped(htmx.get_data(as_text=True))
+
+
+def test_the_dev_console_message_is_escaped_when_the_admin_page_shows_it_again(client, make_user, login):
+    login(make_user("admin"))
+    resp = client.post("/admin/security", data={"message": f"We are hiring {PAYLOAD}"})
+    assert resp.status_code == 302
+    assert get_setting(DEVCONSOLE_SETTING) == f"We are hiring {PAYLOAD}"
+    assert_escaped(_page(client, "/admin/security"))  # the saved message, back in the textarea
+    resp = client.post("/admin/security", data={"message": f"{PAYLOAD} " + "x" * 1000})
+    assert resp.status_code == 422  # too long: the form comes back with what was typed
+    assert_escaped(resp.get_data(as_text=True))
+    assert client.get("/security/devconsole.json").json == {"message": f"We are hiring {PAYLOAD}"}
+
+
+def test_a_name_entered_on_the_admin_create_user_form_is_escaped(client, make_user, login):
+    login(make_user("admin"))
+    name = PAYLOAD[:120]
+    assert name == PAYLOAD  # the whole payload fits the 120-character name
+    resp = client.post("/admin/users/new", data={"name": name, "email": "xss-new@example.com",
+                                                 "role": "customer", "status": "active",
+                                                 "password": PASSWORD, "confirm": "not-the-same"})
+    assert resp.status_code == 422
+    assert_escaped(resp.get_data(as_text=True))
+
+    resp = client.post("/admin/users/new", data={"name": name, "email": "xss-new@example.com",
+                                                 "role": "customer", "status": "active",
+                                                 "password": PASSWORD, "confirm": PASSWORD})
+    assert resp.status_code == 302, resp.get_data(as_text=True)[:500]
+    created = db.session.scalar(select(User).where(User.email == "xss-new@example.com"))
+    assert created.name == PAYLOAD
+    assert urlsplit(resp.headers["Location"]).path == f"/admin/users/{created.id}"
+    assert_escaped(_page(client, resp.headers["Location"]))  # the "created" flash and the edit form
+    assert_escaped(_page(client, "/admin/users"))

@@ -2,12 +2,15 @@
 discovery, authorization code + PKCE + state + nonce, RS256 ID token checked by Authlib."""
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
+import pyotp
 import pytest
 import requests
 from sqlalchemy import func, select
 
+from crm import clock
 from crm.auth.models import CUSTOMER, User
 from crm.extensions import db
 from crm.sessions.models import UserSession
@@ -140,3 +143,51 @@ def test_a_forged_state_or_code_signs_nobody_in(sso_app, provider):
     assert urlsplit(resp.headers["Location"]).path == "/auth/login"
     db.session.expire_all()
     assert _users("forged@example.com") == []
+
+
+def test_an_unverified_sso_account_gets_the_verify_popup_once_per_sign_in(sso_app, provider):
+    provider.set_user("sub-popup", "popup@example.com", email_verified=False)
+    for _ in range(2):  # creating the account, then signing in to it again
+        client, resp = sign_in(sso_app, provider)
+        assert urlsplit(resp.headers["Location"]).path == "/dashboard"
+        body = client.get("/dashboard", follow_redirects=True).get_data(as_text=True)
+        assert body.count('id="verify-email-modal"') == 1 and "popup@example.com" in body
+        assert "Resend the verification email" in body
+        assert 'id="verify-email-modal"' not in client.get("/portal/").get_data(as_text=True)  # once
+    db.session.expire_all()
+    [user] = _users("popup@example.com")
+    assert user.email_verified_at is None
+    assert db.session.scalars(select(UserSession.method).where(UserSession.user_id == user.id)).all() == ["oidc"] * 2
+
+
+def test_a_provider_verified_sso_account_gets_no_popup(sso_app, provider, make_user):
+    make_user("customer", email="was-unverified@example.com", verified=False)
+    provider.set_user("sub-no-popup", "was-unverified@example.com", email_verified=True)
+    client, resp = sign_in(sso_app, provider)
+    assert urlsplit(resp.headers["Location"]).path == "/dashboard"
+    body = client.get("/dashboard", follow_redirects=True).get_data(as_text=True)
+    assert "Welcome back" in body and 'id="verify-email-modal"' not in body
+
+
+def test_sso_two_factor_step_is_timed_with_the_product_clock(sso_app, provider, make_user):
+    """The pending TOTP step started by an OIDC sign-in is stamped with crm.clock, the clock
+    /auth/2fa/verify measures its five minutes with (a wall-clock stamp would look an hour
+    old here and send the user back to the log-in page)."""
+    secret = pyotp.random_base32()
+    user = make_user("agent", email="sso-2fa@example.com")
+    user.totp_secret, user.totp_enabled_at = secret, clock.utcnow()
+    db.session.commit()
+    clock.set_offset(timedelta(hours=1))
+    provider.set_user("sub-2fa", "sso-2fa@example.com", email_verified=True)
+    client, resp = sign_in(sso_app, provider)
+    assert urlsplit(resp.headers["Location"]).path == "/auth/2fa/verify"
+    assert client.get("/auth/2fa/verify").status_code == 200
+    resp = client.post("/auth/2fa/verify", data={"code": pyotp.TOTP(secret).at(clock.utcnow())})
+    assert resp.status_code == 302 and urlsplit(resp.headers["Location"]).path == "/dashboard"
+    db.session.expire_all()
+    assert db.session.scalar(select(UserSession.method).where(UserSession.user_id == user.id)) == "totp"
+
+    clock.set_offset(timedelta(hours=1, seconds=301))  # the step still expires after five minutes
+    other, resp = sign_in(sso_app, provider)
+    clock.set_offset(timedelta(hours=1, seconds=602))
+    assert urlsplit(other.get("/auth/2fa/verify").headers["Location"]).path == "/auth/login"
