@@ -1,11 +1,12 @@
-"""API resources for uptime monitors: CRUD, contacts, check history, uptime, heartbeat
-pings, export/import and results pushed by remote ``crm-monitor run`` agents.
+"""API resources for uptime monitors: CRUD, contacts, named contact groups, check history,
+uptime, heartbeat pings, export/import and results pushed by remote ``crm-monitor run`` agents.
 
 Validation and the rules live in :mod:`crm.monitoring.services` (definitions, shared with the
 console) and E's engine (:mod:`crm.monitoring.results`, :mod:`crm.monitoring.rollups`,
 :mod:`crm.monitoring.heartbeat`); these handlers authorise, parse, call them and serialise.
 Permissions: ``monitor.view`` to read, ``monitor.manage`` to change (and to export, since
-definitions carry credentials such as FTP passwords and request headers).
+definitions carry credentials such as FTP passwords and request headers); contact groups
+follow the same two permissions.
 """
 from __future__ import annotations
 
@@ -39,11 +40,13 @@ from crm.monitoring.models import (
     MONITOR_TYPES,
     RESULT_STATUSES,
     CheckResult,
+    ContactGroup,
     Monitor,
 )
-from crm.monitoring.schemas import MODELS, MonitorIn
+from crm.monitoring.schemas import MODELS, ContactGroupIn, ContactGroupPatch, MonitorIn
 
 TAG = "Monitors"
+GROUP_TAG = "Contact groups"
 MAX_PER_PAGE = 100
 MAX_PAGE = 100_000
 #: How far a pushed result may be in the future (agent clock skew), and in the past.
@@ -123,6 +126,24 @@ class ContactList(BaseModel):
     items: list[ContactOut]
 
 
+class ContactGroupOut(BaseModel):
+    """A contact group: its recipients (oldest first) and the monitors that alert it
+    (``monitor_ids``) or escalate to it (``escalation_monitor_ids``)."""
+
+    id: int
+    name: str
+    contacts: list[ContactOut]
+    monitor_ids: list[int]
+    escalation_monitor_ids: list[int]
+    created_at: datetime
+
+
+class ContactGroupList(BaseModel):
+    """Every contact group, by name."""
+
+    items: list[ContactGroupOut]
+
+
 class MonitorOut(BaseModel):
     """A monitor: its definition (the type's own fields too), contacts, ``ping_url`` (heartbeat
     monitors: the URL their job calls) and runtime state. FTP passwords are never returned
@@ -140,6 +161,8 @@ class MonitorOut(BaseModel):
     paused: bool
     escalate_after_minutes: int | None
     remind_every_minutes: int | None
+    contact_group_id: int | None = Field(description="The group alerted (its own group's id once it has one).")
+    escalation_group_id: int | None = Field(description="The group alerted after escalate_after_minutes.")
     contacts: list[dict]
     ping_url: str | None
     status: str = Field(description=f"One of {', '.join(MONITOR_STATUSES)}.")
@@ -419,8 +442,11 @@ def list_monitors():
 @requires("monitor.manage", api=True)
 def export_monitors():
     """Every monitor's definition with its contacts, as a JSON array that ``POST
-    /monitors/import`` accepts (no ids or runtime state). Needs ``monitor.manage``: the
-    definitions carry credentials (FTP passwords, request headers)."""
+    /monitors/import`` accepts (no ids or runtime state). Groups travel by name: a monitor
+    alerting a shared group has ``contact_group: {name, contacts}`` (and ``contacts: []``),
+    one with its own group ``contact_group: null`` and its ``contacts``; likewise
+    ``escalation_group``. Needs ``monitor.manage``: the definitions carry credentials (FTP
+    passwords, request headers)."""
     return answer(MonitorExport, services.export_monitors())
 
 
@@ -430,7 +456,10 @@ def export_monitors():
 def import_monitors():
     """Create many monitors, all or nothing: the export's JSON array, or ``{"monitors": [...]}``.
     A 422 problem's ``errors`` names each bad member by index (``3.url``: ``Item 3: …``).
-    Heartbeat monitors get new ping URLs."""
+    Heartbeat monitors get new ping URLs. ``contact_group`` / ``escalation_group`` (a name,
+    or ``{name, contacts}``) use the existing group of that name (case-insensitively, left
+    unchanged) or create it from ``{name, contacts}``; a bare unknown name is a 422.
+    ``contact_group_id`` / ``escalation_group_id`` are accepted too."""
     data = _json_value()
     if isinstance(data, dict):
         if set(data) != {"monitors"}:
@@ -514,6 +543,118 @@ def remove_contact(monitor_id: int, contact_id: int):
     monitor = _monitor_or_404(monitor_id)
     try:
         services.remove_contact(monitor, contact_id)
+    except ServiceError as exc:
+        raise ApiProblem(exc.status, exc.message) from None
+    return "", 204
+
+
+# ---------------------------------------------------------------- contact groups
+
+def _group_or_404(group_id: int) -> ContactGroup:
+    group = db.session.get(ContactGroup, group_id)
+    if group is None:
+        raise ApiProblem(404, "No such contact group.")
+    return group
+
+
+def _group_answer(group_id: int, status: int = 200):
+    group = db.session.scalar(select(ContactGroup).where(ContactGroup.id == group_id)
+                              .execution_options(populate_existing=True))
+    headers = {"Location": f"/api/v1/contact-groups/{group_id}"} if status == 201 else {}
+    return answer(ContactGroupOut, services.contact_group_to_dict(group), status, **headers)
+
+
+@api_operation("GET", "/contact-groups", response=ContactGroupList, tag=GROUP_TAG,
+               summary="List contact groups")
+@requires("monitor.view", api=True)
+def list_contact_groups():
+    """Every contact group by name, with its recipients and the monitors using it (monitors'
+    own groups, named ``Monitor #<id>: …``, too)."""
+    groups = services.list_contact_groups()
+    usage = services.group_usage(groups)
+    return answer(ContactGroupList, {"items": [services.contact_group_to_dict(g, usage[g.id]) for g in groups]})
+
+
+@api_operation("POST", "/contact-groups", body=ContactGroupIn, response=ContactGroupOut, status=201,
+               errors=(409,), tag=GROUP_TAG, summary="Create a contact group")
+@requires("monitor.manage", api=True)
+def create_contact_group():
+    """Create a named group that many monitors can alert (``contact_group_id``) or escalate
+    to (``escalation_group_id``). ``phones`` are normalised to E.164 (national numbers read
+    in ``PHONE_DEFAULT_REGION``); duplicates are dropped. A 422 names a bad recipient as
+    ``emails.<i>`` / ``phones.<i>``; 409 when another group has the name (case-insensitively)."""
+    data: ContactGroupIn = request_body()
+    try:
+        group = services.create_contact_group(data.name, data.emails, data.phones)
+    except ServiceError as exc:
+        raise _refused(exc) from None
+    return _group_answer(group.id, 201)
+
+
+@api_operation("GET", "/contact-groups/{group_id}", response=ContactGroupOut, tag=GROUP_TAG,
+               summary="Get a contact group")
+@requires("monitor.view", api=True)
+def get_contact_group(group_id: int):
+    """One contact group with its recipients and the monitors using it."""
+    return _group_answer(_group_or_404(group_id).id)
+
+
+@api_operation("PATCH", "/contact-groups/{group_id}", body=ContactGroupPatch, response=ContactGroupOut,
+               errors=(409,), tag=GROUP_TAG, summary="Change a contact group")
+@requires("monitor.manage", api=True)
+def update_contact_group(group_id: int):
+    """Rename the group (``name``) and/or replace its email recipients (``emails``) or SMS
+    numbers (``phones``): the list given becomes the group's, recipients kept keep their
+    ids. Send at least one member."""
+    group = _group_or_404(group_id)
+    data: ContactGroupPatch = request_body()
+    if not data.model_fields_set:
+        raise ApiProblem(422, "Send at least one member to change.", {"body": ["Send at least one field."]})
+    if "name" in data.model_fields_set and data.name is None:
+        raise ApiProblem(422, "Some fields are invalid.", {"name": ["A group needs a name."]})
+    try:
+        services.update_contact_group(group, name=data.name, emails=data.emails, phones=data.phones)
+    except ServiceError as exc:
+        raise _refused(exc) from None
+    return _group_answer(group_id)
+
+
+@api_operation("DELETE", "/contact-groups/{group_id}", status=204, errors=(409,), tag=GROUP_TAG,
+               summary="Delete a contact group")
+@requires("monitor.manage", api=True)
+def delete_contact_group(group_id: int):
+    """Delete the group and its recipients. 409 while a monitor alerts it or escalates to
+    it (the detail names them): point those monitors at another group first."""
+    try:
+        services.delete_contact_group(_group_or_404(group_id))
+    except ServiceError as exc:
+        raise ApiProblem(exc.status, exc.message) from None
+    return "", 204
+
+
+@api_operation("POST", "/contact-groups/{group_id}/contacts", body=ContactIn, response=ContactOut,
+               status=201, errors=(409,), tag=GROUP_TAG, summary="Add a contact to a group")
+@requires("monitor.manage", api=True)
+def add_group_contact(group_id: int):
+    """Add an ``email`` address or a ``phone`` number (SMS; normalised to E.164) to the
+    group, so to every monitor alerting it. 409 when already in the group."""
+    group = _group_or_404(group_id)
+    data: ContactIn = request_body()
+    try:
+        contact = services.add_group_contact(group, email=data.email, phone=data.phone)
+    except ServiceError as exc:
+        raise _refused(exc) from None
+    return answer(ContactOut, contact, 201)
+
+
+@api_operation("DELETE", "/contact-groups/{group_id}/contacts/{contact_id}", status=204, tag=GROUP_TAG,
+               summary="Remove a contact from a group")
+@requires("monitor.manage", api=True)
+def remove_group_contact(group_id: int, contact_id: int):
+    """Stop alerting this recipient through this group."""
+    group = _group_or_404(group_id)
+    try:
+        services.remove_group_contact(group, contact_id)
     except ServiceError as exc:
         raise ApiProblem(exc.status, exc.message) from None
     return "", 204

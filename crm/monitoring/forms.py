@@ -66,7 +66,11 @@ TYPE_FIELDS: dict[str, tuple[str, ...]] = {
     "days_before": (TLS,), "grace_seconds": (HEARTBEAT,), "steps": (SYNTHETIC,),
 }
 COMMON_FIELDS = ("name", "type", "interval", "timeout", "retries", "tags", "paused",
-                 "escalate_after_minutes", "remind_every_minutes")
+                 "escalate_after_minutes", "remind_every_minutes", "contact_group_id",
+                 "escalation_group_id")
+#: The contact-group select's "no shared group" choice (the monitor's own contacts).
+OWN_GROUP_CHOICE = ("", "Its own contacts (managed on the monitor's page)")
+NO_ESCALATION_CHOICE = ("", "No escalation")
 
 
 class FormInputError(ValueError):
@@ -201,6 +205,24 @@ def format_extractions(extract: dict | None) -> str:
     return "\n".join(f"{k} = json {v}" for k, v in (extract or {}).items())
 
 
+def optional_int(value) -> int | None:
+    """A select's value as an id: ``""``/None → None, ``"7"`` → 7.
+
+    :raises ValueError: for anything else (WTForms reports "Not a valid choice").
+    """
+    if value in (None, ""):
+        return None
+    return int(value)
+
+
+def group_choices(groups, *, escalation: bool = False) -> list[tuple[str, str]]:
+    """Choices of a contact-group select: the empty choice, then ``groups`` by name (the
+    values are ids as text; ``optional_int`` turns them back)."""
+    first = NO_ESCALATION_CHOICE if escalation else OWN_GROUP_CHOICE
+    return [first] + [(str(g.id), f"{g.name} ({len(g.contacts)} recipient{'s' if len(g.contacts) != 1 else ''})")
+                      for g in groups]
+
+
 def parse_tags(text: str) -> list[str]:
     """Comma-separated tags → a list without blanks."""
     return [t.strip() for t in (text or "").split(",") if t.strip()]
@@ -241,7 +263,17 @@ class MonitorForm(FlaskForm):
     remind_every_minutes = IntegerField("Remind every (minutes) while down",
                                         validators=[Optional(), NumberRange(min=1, max=43200)])
     escalate_after_minutes = IntegerField("Escalate after (minutes) down",
-                                          validators=[Optional(), NumberRange(min=1, max=43200)])
+                                          validators=[Optional(), NumberRange(min=1, max=43200)],
+                                          description="Needed with an escalation group.")
+    # The group rules (unknown group, escalation without minutes) live in the service, which
+    # names the field at fault; the choices are set by the view (group_choices).
+    contact_group_id = SelectField("Contact group", choices=[OWN_GROUP_CHOICE],
+                                   coerce=optional_int, validate_choice=False,
+                                   description="Alerted when the monitor goes down, while it stays down "
+                                               "and on recovery.")
+    escalation_group_id = SelectField("Escalation group", choices=[NO_ESCALATION_CHOICE],
+                                      coerce=optional_int, validate_choice=False,
+                                      description="Also alerted once an incident is open for the minutes below.")
     # http
     url = StringField("URL", validators=[Optional(), Length(max=2000)])
     method = SelectField("Method", choices=METHOD_CHOICES, default="GET")
@@ -296,6 +328,8 @@ class MonitorForm(FlaskForm):
             "tags": parse_tags(self.tags.data), "paused": bool(self.paused.data),
             "remind_every_minutes": self.remind_every_minutes.data,
             "escalate_after_minutes": self.escalate_after_minutes.data,
+            "contact_group_id": self.contact_group_id.data,
+            "escalation_group_id": self.escalation_group_id.data,
         }
         if kind == HTTP:
             data.update({
@@ -409,6 +443,14 @@ class ContactForm(FlaskForm):
     kind = SelectField("Contact type", choices=[("email", "Email"), ("phone", "Phone (SMS)")])
     value = StringField("Email address or phone number", validators=[DataRequired(), Length(max=254)])
     submit = SubmitField("Add contact")
+
+
+class ContactGroupForm(FlaskForm):
+    """Create or rename a contact group."""
+
+    name = StringField("Group name", validators=[DataRequired(), Length(max=120)],
+                       description="e.g. On-call engineers; unique.")
+    submit = SubmitField("Save group")
 
 
 class ActionForm(FlaskForm):

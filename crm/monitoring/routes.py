@@ -1,6 +1,6 @@
 """Monitoring console (blueprint ``monitoring``, ``/monitors``): the overview, a monitor's
-page, create/edit forms, run now, pause/resume, delete, contacts, the uptime dashboard and
-the status-page editor.
+page, create/edit forms, run now, pause/resume, delete, contacts, named contact groups, the
+uptime dashboard and the status-page editor.
 
 Views only authorise, parse, call :mod:`crm.monitoring.services` (or the engine's
 ``runner.run_now``) and render; the numbers come from :mod:`crm.monitoring.dashboards`,
@@ -27,6 +27,7 @@ from crm.monitoring.forms import (
     TYPE_LABELS,
     ActionForm,
     ContactForm,
+    ContactGroupForm,
     DashboardForm,
     FilterForm,
     FormInputError,
@@ -34,11 +35,13 @@ from crm.monitoring.forms import (
     StatusPageForm,
     StepForm,
     error_target,
+    group_choices,
 )
 from crm.monitoring.models import (
     DAY,
     HEARTBEAT,
     CheckResult,
+    ContactGroup,
     Incident,
     Monitor,
     StatusPage,
@@ -136,6 +139,7 @@ def _detail_context(monitor: Monitor, *, contact_form=None, outcome=None) -> dic
         "figure": figure, "has_chart_data": bool(len(fig.data[0].x or ())), "chart_range": chart_range, "chart_ranges": CHART_RANGES,
         "incidents": incidents, "results": results, "uptime": uptime, "now": now,
         "contacts": services.monitor_contacts(monitor),
+        "own_group": services.is_own_group(monitor, monitor.contact_group),
         "contact_form": contact_form or ContactForm(formdata=None),
         "action_form": ActionForm(formdata=None), "outcome": outcome,
         "type_labels": TYPE_LABELS, "version": _monitor_version(monitor),
@@ -307,11 +311,22 @@ def _submit(form: MonitorForm, monitor: Monitor | None):
     return redirect(url_for("monitoring.detail", monitor_id=monitor.id))
 
 
+def _with_group_choices(form: MonitorForm, monitor: Monitor | None) -> MonitorForm:
+    """Fill the contact/escalation group selects; the monitor's own group shows as the
+    empty choice ("its own contacts")."""
+    groups = services.shareable_groups(monitor)
+    form.contact_group_id.choices = group_choices(groups)
+    form.escalation_group_id.choices = group_choices(groups, escalation=True)
+    if monitor is not None and request.method == "GET" and services.is_own_group(monitor, monitor.contact_group):
+        form.contact_group_id.data = None
+    return form
+
+
 @bp.route("/new", methods=["GET", "POST"])
 @requires("monitor.manage")
 def create():
     """Create a monitor of any type (type-specific fields shown by monitoring_form.js)."""
-    form = MonitorForm()
+    form = _with_group_choices(MonitorForm(), None)
     if request.method == "GET":
         if request.args.get("type") in TYPE_LABELS:
             form.type.data = request.args["type"]
@@ -327,8 +342,144 @@ def edit(monitor_id: int):
     if request.method == "GET":
         form = MonitorForm(formdata=None)
         form.fill_from(monitor_to_spec_dict(monitor))
-        return _form_page(form, monitor, [])
-    return _submit(MonitorForm(), monitor)
+        return _form_page(_with_group_choices(form, monitor), monitor, [])
+    return _submit(_with_group_choices(MonitorForm(), monitor), monitor)
+
+
+# ---------------------------------------------------------------- contact groups
+
+def get_group_or_404(group_id: int) -> ContactGroup:
+    """The contact group with this id (every staff member may see every group) or 404."""
+    group = db.session.get(ContactGroup, group_id)
+    if group is None:
+        abort(404)
+    return group
+
+
+def _groups_page(form: ContactGroupForm, status: int = 200):
+    groups = services.list_contact_groups()
+    usage = services.group_usage(groups)
+    return render_template("monitoring/contact_groups.html", groups=groups, usage=usage, form=form,
+                           can_manage=has_permission(current_user, "monitor.manage")), status
+
+
+def _group_page(group: ContactGroup, *, rename_form=None, contact_form=None, error=None, status: int = 200):
+    alerting, escalating = services.group_monitors(group)
+    if rename_form is None:
+        rename_form = ContactGroupForm(formdata=None, prefix="group")
+        rename_form.name.data = group.name
+    return render_template(
+        "monitoring/contact_group.html", group=group, alerting=alerting, escalating=escalating,
+        rename_form=rename_form, contact_form=contact_form or ContactForm(formdata=None),
+        action_form=ActionForm(formdata=None), error=error,
+        can_manage=has_permission(current_user, "monitor.manage")), status
+
+
+@bp.route("/contact-groups")
+@requires("monitor.view")
+def contact_groups():
+    """Every contact group with its recipients and the monitors that alert it or escalate to
+    it; the "new group" form for those who manage monitors."""
+    return _groups_page(ContactGroupForm(formdata=None))
+
+
+@bp.route("/contact-groups/new", methods=["POST"])
+@requires("monitor.manage")
+def contact_group_create():
+    """Create a named group (recipients are added on its page); 422 with the field's message."""
+    form = ContactGroupForm()
+    if form.validate_on_submit():
+        try:
+            group = services.create_contact_group(form.name.data)
+        except ServiceError as exc:
+            db.session.rollback()
+            form.name.errors = [exc.message]
+        else:
+            flash(f"Contact group {group.name} created: add its email addresses and phone numbers.", "success")
+            return redirect(url_for("monitoring.contact_group", group_id=group.id))
+    return _groups_page(form, 422)
+
+
+@bp.route("/contact-groups/<int:group_id>")
+@requires("monitor.view")
+def contact_group(group_id: int):
+    """One group: its recipients, the monitors using it, and (to managers of monitors) the
+    rename, add/remove recipient and delete forms."""
+    return _group_page(get_group_or_404(group_id))
+
+
+@bp.route("/contact-groups/<int:group_id>/rename", methods=["POST"])
+@requires("monitor.manage")
+def contact_group_rename(group_id: int):
+    """Rename the group; 422 with the field's message (blank, taken, reserved)."""
+    group = get_group_or_404(group_id)
+    form = ContactGroupForm(prefix="group")
+    if form.validate_on_submit():
+        try:
+            services.update_contact_group(group, name=form.name.data)
+        except ServiceError as exc:
+            db.session.rollback()
+            form.name.errors = [exc.message]
+        else:
+            flash(f"Contact group renamed to {group.name}.", "success")
+            return redirect(url_for("monitoring.contact_group", group_id=group.id))
+    return _group_page(get_group_or_404(group_id), rename_form=form, status=422)
+
+
+@bp.route("/contact-groups/<int:group_id>/contacts", methods=["POST"])
+@requires("monitor.manage")
+def contact_group_add_contact(group_id: int):
+    """Add an email address or phone number (normalised to E.164) to the group."""
+    group = get_group_or_404(group_id)
+    form = ContactForm()
+    if form.validate_on_submit():
+        value = form.value.data.strip()
+        try:
+            if form.kind.data == "phone":
+                services.add_group_contact(group, phone=value)
+            else:
+                services.add_group_contact(group, email=value)
+        except ServiceError as exc:
+            db.session.rollback()
+            form.value.errors = [exc.message]
+        else:
+            flash(f"{value} added to {group.name}.", "success")
+            return redirect(url_for("monitoring.contact_group", group_id=group.id) + "#contacts")
+    elif not form.value.errors:
+        form.value.errors = ["Enter an email address or a phone number."]
+    return _group_page(get_group_or_404(group_id), contact_form=form, status=422)
+
+
+@bp.route("/contact-groups/<int:group_id>/contacts/<int:contact_id>/delete", methods=["POST"])
+@requires("monitor.manage")
+def contact_group_remove_contact(group_id: int, contact_id: int):
+    """Remove one recipient from the group."""
+    group = get_group_or_404(group_id)
+    if not ActionForm().validate_on_submit():
+        abort(400, "The form expired; please try again.")
+    try:
+        services.remove_group_contact(group, contact_id)
+    except ServiceError as exc:
+        abort(exc.status if exc.status in (404, 409) else 400, exc.message)
+    flash("Contact removed.", "success")
+    return redirect(url_for("monitoring.contact_group", group_id=group.id) + "#contacts")
+
+
+@bp.route("/contact-groups/<int:group_id>/delete", methods=["POST"])
+@requires("monitor.manage")
+def contact_group_delete(group_id: int):
+    """Delete the group; refused (409, the page says which monitors) while monitors use it."""
+    group = get_group_or_404(group_id)
+    if not ActionForm().validate_on_submit():
+        abort(400, "The form expired; please try again.")
+    name = group.name
+    try:
+        services.delete_contact_group(group)
+    except ServiceError as exc:
+        db.session.rollback()
+        return _group_page(get_group_or_404(group_id), error=exc.message, status=exc.status)
+    flash(f"Contact group {name} deleted.", "success")
+    return redirect(url_for("monitoring.contact_groups"))
 
 
 # ---------------------------------------------------------------- the dashboard

@@ -77,6 +77,9 @@ MAX_STEPS = 20
 MAX_ASSERTIONS = 30
 MAX_RETRIES = 20
 MAX_MINUTES = 60 * 24 * 30
+MAX_ID = 2_147_483_647
+MAX_GROUP_NAME = 120
+MAX_GROUP_MEMBERS = 100
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 DNS_RECORD_TYPES = ("A", "AAAA")
 ASSERTION_TYPES = ("status", "header", "body_contains", "json_path", "response_time")
@@ -97,7 +100,10 @@ CONFIG_FIELDS: dict[str, tuple[str, ...]] = {
 COLUMN_FIELDS = {"name": "name", "type": "type", "interval": "interval_seconds",
                  "timeout": "timeout_seconds", "retries": "retries", "tags": "tags",
                  "paused": "paused", "escalate_after_minutes": "escalate_after_minutes",
-                 "remind_every_minutes": "remind_every_minutes"}
+                 "remind_every_minutes": "remind_every_minutes",
+                 "contact_group_id": "contact_group_id", "escalation_group_id": "escalation_group_id"}
+#: The group fields of a definition (ids; export/import carry group names instead).
+GROUP_FIELDS = ("contact_group_id", "escalation_group_id")
 
 
 # ---------------------------------------------------------------- value checks
@@ -248,6 +254,7 @@ Headers = Annotated[dict[_text(max_length=100), _text(max_length=8192)], AfterVa
 Body = _text(max_length=MAX_BODY)
 Method = Literal[HTTP_METHODS]  # type: ignore[valid-type]
 Minutes = Annotated[int, Field(ge=1, le=MAX_MINUTES)]
+GroupId = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 def min_interval_seconds() -> int:
@@ -277,6 +284,41 @@ class ContactSpec(BaseModel):
         return self
 
 
+class ContactGroupIn(BaseModel):
+    """A named, shareable contact group: ``name`` (unique, case-insensitively) and its
+    recipients, ``emails`` and ``phones`` (normalised to E.164 by the service)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: _text(min_length=1, max_length=MAX_GROUP_NAME)
+    emails: list[_text(min_length=3, max_length=254)] = Field(default_factory=list,
+                                                               max_length=MAX_GROUP_MEMBERS)
+    phones: list[_text(min_length=3, max_length=32)] = Field(default_factory=list,
+                                                              max_length=MAX_GROUP_MEMBERS)
+
+
+class ContactGroupPatch(BaseModel):
+    """Changes to a contact group (at least one member): a new ``name``; ``emails`` or
+    ``phones`` replace that kind of recipient (recipients kept keep their ids)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: _text(min_length=1, max_length=MAX_GROUP_NAME) | None = None
+    emails: list[_text(min_length=3, max_length=254)] | None = Field(None, max_length=MAX_GROUP_MEMBERS)
+    phones: list[_text(min_length=3, max_length=32)] | None = Field(None, max_length=MAX_GROUP_MEMBERS)
+
+
+class GroupRef(BaseModel):
+    """A contact group in an export/import document: matched by ``name``; created with
+    ``contacts`` when no group has that name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: _text(min_length=1, max_length=MAX_GROUP_NAME)
+    contacts: list[ContactSpec] = Field(default_factory=list, max_length=MAX_GROUP_MEMBERS)
+
+
+
 # ---------------------------------------------------------------- the common part
 
 class MonitorSpec(BaseModel):
@@ -300,8 +342,16 @@ class MonitorSpec(BaseModel):
         None, description="Alert the escalation group when an incident is still open after this long.")
     remind_every_minutes: Minutes | None = Field(
         None, description="Repeat the alert this often while the incident stays open.")
+    contact_group_id: GroupId | None = Field(
+        None, description="The contact group alerted on down, reminders and recovery (a shared "
+                          "group, see /contact-groups). None: the monitor's own group, created "
+                          "when its first contact is added.")
+    escalation_group_id: GroupId | None = Field(
+        None, description="The group alerted too once an incident is open escalate_after_minutes "
+                          "(which it needs); must differ from contact_group_id.")
     contacts: list[ContactSpec] = Field(default_factory=list, max_length=50,
-                                        description="Alert recipients (create and import only).")
+                                        description="Alert recipients (create and import only), in "
+                                                    "the monitor's own group: not with contact_group_id.")
 
     @field_validator("tags")
     @classmethod
@@ -320,6 +370,19 @@ class MonitorSpec(BaseModel):
     def _timeout_below_interval(self):
         if self.timeout >= self.interval:
             raise ValueError("timeout must be less than interval")
+        return self
+
+    @model_validator(mode="after")
+    def _coherent_groups(self):
+        # The messages start with the field to blame (error_list files them under it).
+        if self.escalation_group_id is not None and not self.escalate_after_minutes:
+            raise ValueError("escalate_after_minutes is needed with an escalation group "
+                             "(how long an incident stays open before it escalates)")
+        if self.escalation_group_id is not None and self.escalation_group_id == self.contact_group_id:
+            raise ValueError("escalation_group_id must be another group than contact_group_id")
+        if self.contact_group_id is not None and self.contacts:
+            raise ValueError("contacts are for the monitor's own group: add them to the contact "
+                             "group instead, or leave contact_group_id empty")
         return self
 
 

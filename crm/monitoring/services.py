@@ -1,5 +1,12 @@
 """Monitor management shared by the API, the console and ``crm-monitor``: create, change,
-delete, contacts, export and import.
+delete, contacts, named contact groups, export and import.
+
+Contact groups: every monitor alerts one contact group (``contact_group_id``) and may
+escalate to a second (``escalation_group_id`` after ``escalate_after_minutes``). A monitor
+created without ``contact_group_id`` gets its *own* group (named ``Monitor #<id>: <name>``)
+when its first contact is added through :func:`add_contact`; named groups
+(:func:`create_contact_group`) can be shared by many monitors. Names starting
+``Monitor #<digits>:`` are reserved for own groups.
 
 Every function validates with :mod:`crm.monitoring.schemas`, commits, and raises
 :class:`crm.errors.ServiceError` for bad input (status 422, ``field`` = the first field at
@@ -8,12 +15,14 @@ fault, ``errors`` = every problem as ``{field: [messages]}``). Domain events:
 """
 from __future__ import annotations
 
+import re
 import secrets
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from pydantic import ValidationError
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import selectinload
 
 from crm import events
 from crm.clock import utcnow
@@ -75,11 +84,37 @@ def ping_url(monitor: Monitor) -> str | None:
     return f"{base}/api/v1/heartbeat/{monitor.heartbeat_token}"
 
 
+def _groups_of(spec: schemas.MonitorSpec) -> dict[str, ContactGroup | None]:
+    """The groups ``spec`` names, by field.
+
+    :raises MonitorInvalid: 422 naming ``contact_group_id`` / ``escalation_group_id`` when no
+        group has that id.
+    """
+    found, problems = {}, []
+    for field in schemas.GROUP_FIELDS:
+        group_id = getattr(spec, field)
+        found[field] = db.session.get(ContactGroup, group_id) if group_id is not None else None
+        if group_id is not None and found[field] is None:
+            problems.append((field, f"no contact group has id {group_id}"))
+    if problems:
+        raise MonitorInvalid(problems)
+    return found
+
+
 def _apply(monitor: Monitor, spec: schemas.MonitorSpec) -> None:
+    groups = _groups_of(spec)
     columns, config = schemas.spec_to_columns(spec)
     for attr, value in columns.items():
         setattr(monitor, attr, value)
     monitor.config = config
+    # null contact_group_id means "the monitor's own group" (kept, or created with the first
+    # contact); set the relationships too, so alerts in this session see the new groups.
+    contact_group = groups["contact_group_id"]
+    if contact_group is None and monitor.id is not None:
+        contact_group = own_group(monitor)
+    monitor.contact_group = contact_group
+    monitor.contact_group_id = contact_group.id if contact_group else None
+    monitor.escalation_group = groups["escalation_group_id"]
     if monitor.type == HEARTBEAT and not monitor.heartbeat_token:
         monitor.heartbeat_token = secrets.token_urlsafe(24)
     elif monitor.type != HEARTBEAT:
@@ -107,13 +142,15 @@ def create_monitor(data: dict, by=None) -> Monitor:
     """Create a monitor from an API-shaped definition and commit.
 
     :param data: ``name``, ``type``, ``interval`` (s), ``timeout`` (s), ``retries``, ``tags``,
-        ``paused``, ``escalate_after_minutes``, ``remind_every_minutes``, optional
-        ``contacts`` ([{email} | {phone}]) and the type's own fields (see
-        :mod:`crm.monitoring.schemas`).
+        ``paused``, ``escalate_after_minutes``, ``remind_every_minutes``,
+        ``contact_group_id`` / ``escalation_group_id`` (ids of contact groups, or None), optional
+        ``contacts`` ([{email} | {phone}], only without ``contact_group_id``: they form the
+        monitor's own group) and the type's own fields (see :mod:`crm.monitoring.schemas`).
     :param by: the acting user (stored as ``created_by_id``).
     :returns: the new monitor: ``status`` ``pending`` (``paused`` when created paused),
         ``next_check_at`` now, and a random ``heartbeat_token`` for heartbeat monitors.
-    :raises ServiceError: 422 (:class:`MonitorInvalid`) naming the field at fault.
+    :raises ServiceError: 422 (:class:`MonitorInvalid`) naming the field at fault (an unknown
+        group: ``contact_group_id`` / ``escalation_group_id``).
     """
     spec = _validate(data)
     monitor = _new_monitor(spec, by)
@@ -126,9 +163,11 @@ def update_monitor(monitor: Monitor, data: dict, by=None) -> Monitor:
     field) and commit. Changing ``type`` drops the old type's fields.
 
     Pausing sets ``status`` ``paused``; resuming sets ``pending`` and checks at once, as does
-    a change of type, interval or timeout.
+    a change of type, interval or timeout. ``contact_group_id: null`` goes back to the
+    monitor's own group (if it has one; a shared group it leaves is untouched).
 
-    :raises ServiceError: 422 naming the field at fault (``contacts`` cannot be changed here).
+    :raises ServiceError: 422 naming the field at fault (``contacts`` cannot be changed here;
+        an unknown group id).
     """
     if not isinstance(data, dict):
         raise MonitorInvalid([("body", "send the fields to change as a JSON object")])
@@ -156,17 +195,40 @@ def update_monitor(monitor: Monitor, data: dict, by=None) -> Monitor:
     return monitor
 
 
+_OWN_GROUP_NAME = re.compile(r"^Monitor #\d+:")
+
+
 def _own_group_name(monitor: Monitor) -> str:
-    return f"Monitor #{monitor.id}: {monitor.name}"[:120]
+    """``Monitor #<id>: <name>`` (120 characters at most), with `` (2)`` … when taken (an id
+    SQLite reused after a delete)."""
+    base = f"Monitor #{monitor.id}: {monitor.name}"[:112]
+    name, n = base, 1
+    while db.session.scalar(select(ContactGroup.id).where(ContactGroup.name == name)) is not None:
+        n += 1
+        name = f"{base} ({n})"
+    return name
+
+
+def is_own_group(monitor: Monitor, group: ContactGroup | None) -> bool:
+    """True when ``group`` is ``monitor``'s own group (the one :func:`add_contact` created)."""
+    return group is not None and monitor.id is not None and group.name.startswith(f"Monitor #{monitor.id}:")
+
+
+def own_group(monitor: Monitor) -> ContactGroup | None:
+    """``monitor``'s own contact group, attached or not (None when it never had one)."""
+    if monitor.contact_group is not None and is_own_group(monitor, monitor.contact_group):
+        return monitor.contact_group
+    return db.session.scalar(select(ContactGroup).where(
+        ContactGroup.name.startswith(f"Monitor #{monitor.id}:", autoescape=True)).order_by(ContactGroup.id).limit(1))
 
 
 def delete_monitor(monitor: Monitor, by=None) -> None:
     """Delete ``monitor`` with its results, flips, rollups and incidents (database cascades)
-    and its own contact group (the one :func:`add_contact` created, if no other monitor uses
-    it); commit."""
-    group = monitor.contact_group
+    and its own contact group (the one :func:`add_contact` created, even when the monitor
+    now alerts a shared group, if no other monitor uses it); commit. Shared groups stay."""
+    group = own_group(monitor)  # attached or not (the monitor may alert a shared group now)
     monitor_id = monitor.id
-    own = group is not None and group.name.startswith(f"Monitor #{monitor_id}:")
+    own = group is not None
     db.session.delete(monitor)
     db.session.flush()
     if own:
@@ -185,12 +247,34 @@ def _normalise_email(email: str) -> str:
         raise ServiceError("Enter a valid email address.", field="email", status=422) from None
 
 
-def _add_contact(monitor: Monitor, *, email: str | None, phone: str | None) -> Contact:
+def _recipient(email: str | None, phone: str | None) -> tuple[str | None, str | None]:
+    """(normalised email, E.164 phone), exactly one of them set.
+
+    :raises ServiceError: 422 for neither/both or an invalid value (field ``email``/``phone``).
+    """
     if bool(email) == bool(phone):
         raise ServiceError("Give an email address or a phone number (one of them).",
                            field="email", status=422)
-    email = _normalise_email(email) if email else None
-    phone = normalise_phone(phone) if phone else None
+    return (_normalise_email(email) if email else None), (normalise_phone(phone) if phone else None)
+
+
+def _find_contact(group: ContactGroup, email: str | None, phone: str | None) -> Contact | None:
+    """The contact of ``group`` with this (normalised) email (case-insensitively) or phone."""
+    for existing in group.contacts:
+        if (email and (existing.email or "").lower() == email.lower()) or (phone and existing.phone == phone):
+            return existing
+    return None
+
+
+def _append(group: ContactGroup, email: str | None, phone: str | None) -> Contact:
+    contact = Contact(group_id=group.id, email=email, phone=phone)
+    group.contacts.append(contact)
+    db.session.flush()
+    return contact
+
+
+def _add_contact(monitor: Monitor, *, email: str | None, phone: str | None) -> Contact:
+    email, phone = _recipient(email, phone)
     group = monitor.contact_group
     if group is None:
         group = ContactGroup(name=_own_group_name(monitor), report_periods=[])
@@ -198,19 +282,15 @@ def _add_contact(monitor: Monitor, *, email: str | None, phone: str | None) -> C
         db.session.flush()
         monitor.contact_group_id = group.id
         monitor.contact_group = group
-    for existing in group.contacts:
-        same = (email and (existing.email or "").lower() == email.lower()) or (phone and existing.phone == phone)
-        if same:
-            raise ServiceError(f"{email or phone} is already a contact of this monitor.",
-                               field="email" if email else "phone", status=409)
-    contact = Contact(group_id=group.id, email=email, phone=phone)
-    group.contacts.append(contact)
-    db.session.flush()
-    return contact
+    if _find_contact(group, email, phone) is not None:
+        raise ServiceError(f"{email or phone} is already a contact of this monitor.",
+                           field="email" if email else "phone", status=409)
+    return _append(group, email, phone)
 
 
 def add_contact(monitor: Monitor, *, email: str | None = None, phone: str | None = None) -> Contact:
-    """Add an alert recipient to the monitor's contact group (created on first use) and commit.
+    """Add an alert recipient to the monitor's contact group (its own group, created on first
+    use; when the monitor alerts a shared group, that group — every monitor using it) and commit.
 
     :param email: an email address (normalised), or
     :param phone: a phone number, normalised to E.164 (``PHONE_DEFAULT_REGION`` for numbers
@@ -242,6 +322,202 @@ def remove_contact(monitor: Monitor, contact_id: int) -> None:
     db.session.commit()
 
 
+# ---------------------------------------------------------------- named contact groups
+
+def _group_name(name: str | None, group: ContactGroup | None = None, *, reserved_ok: bool = False) -> str:
+    """``name`` stripped, checked non-blank, not reserved, and free (case-insensitively).
+
+    :raises ServiceError: 422 (field ``name``) for a blank or reserved name, 409 when another
+        group has it.
+    """
+    name = (name or "").strip()
+    if not name or len(name) > schemas.MAX_GROUP_NAME:
+        raise ServiceError(f"Give the group a name of 1 to {schemas.MAX_GROUP_NAME} characters.",
+                           field="name", status=422)
+    if _OWN_GROUP_NAME.match(name) and not reserved_ok and not (group is not None and group.name == name):
+        raise ServiceError("Names starting 'Monitor #<number>:' are kept for monitors' own groups; "
+                           "choose another name.", field="name", status=422)
+    taken = db.session.scalar(select(ContactGroup.id).where(func.lower(ContactGroup.name) == name.lower(),
+                                                             ContactGroup.id != (group.id if group else 0)))
+    if taken is not None:
+        raise ServiceError(f"A contact group named {name} already exists.", field="name", status=409)
+    return name
+
+
+def _recipients(emails, phones) -> list[tuple[str | None, str | None]]:
+    """Normalised (email, phone) pairs, duplicates dropped.
+
+    :raises ServiceError: 422 naming the bad member (``emails.2``, ``phones.0``) in ``errors``.
+    """
+    out: list[tuple[str | None, str | None]] = []
+    errors: dict[str, list[str]] = {}
+    seen: set[str] = set()
+    for kind, values in (("emails", emails or ()), ("phones", phones or ())):
+        for index, value in enumerate(values):
+            try:
+                pair = _recipient(value, None) if kind == "emails" else _recipient(None, value)
+            except ServiceError as exc:
+                errors.setdefault(f"{kind}.{index}", []).append(exc.message)
+                continue
+            key = (pair[0] or "").lower() or pair[1]
+            if key not in seen:
+                seen.add(key)
+                out.append(pair)
+    if errors:
+        field, messages = next(iter(errors.items()))
+        raise ServiceError(f"{field}: {messages[0]}", field=field, status=422, errors=errors)
+    return out
+
+
+def list_contact_groups() -> list[ContactGroup]:
+    """Every contact group by name (case-insensitively), contacts loaded."""
+    return list(db.session.scalars(select(ContactGroup).options(selectinload(ContactGroup.contacts))
+                                   .order_by(func.lower(ContactGroup.name), ContactGroup.id)))
+
+
+def shareable_groups(monitor: Monitor | None = None) -> list[ContactGroup]:
+    """The groups a monitor form offers, by name: named groups, plus any other group
+    ``monitor`` uses now (not its own group: the form's empty choice stands for it)."""
+    current = {monitor.contact_group_id, monitor.escalation_group_id} if monitor is not None else set()
+    return [g for g in list_contact_groups()
+            if (not _OWN_GROUP_NAME.match(g.name) or g.id in current)
+            and not (monitor is not None and is_own_group(monitor, g) and g.id != monitor.escalation_group_id)]
+
+
+def group_usage(groups: list[ContactGroup]) -> dict[int, tuple[list[Monitor], list[Monitor]]]:
+    """For each group id: (monitors alerting it, monitors escalating to it), each by name —
+    one query for all of ``groups``."""
+    ids = [g.id for g in groups]
+    usage: dict[int, tuple[list[Monitor], list[Monitor]]] = {i: ([], []) for i in ids}
+    if not ids:
+        return usage
+    rows = db.session.scalars(select(Monitor).where(or_(
+        Monitor.contact_group_id.in_(ids), Monitor.escalation_group_id.in_(ids))).order_by(Monitor.name, Monitor.id))
+    for monitor in rows:
+        if monitor.contact_group_id in usage:
+            usage[monitor.contact_group_id][0].append(monitor)
+        if monitor.escalation_group_id in usage:
+            usage[monitor.escalation_group_id][1].append(monitor)
+    return usage
+
+
+def group_monitors(group: ContactGroup) -> tuple[list[Monitor], list[Monitor]]:
+    """(monitors alerting ``group``, monitors escalating to it), each by name."""
+    return group_usage([group])[group.id]
+
+
+def create_contact_group(name: str, emails=(), phones=(), *, reserved_ok: bool = False) -> ContactGroup:
+    """Create a named contact group with its recipients and commit.
+
+    :param name: unique (case-insensitively), 1–120 characters, not ``Monitor #<n>:…``.
+    :param emails: email addresses (normalised; duplicates dropped).
+    :param phones: phone numbers, normalised to E.164 (``PHONE_DEFAULT_REGION`` for numbers
+        without ``+``; duplicates dropped).
+    :param reserved_ok: allow a reserved name (import of an exported own group).
+    :returns: the new group.
+    :raises ServiceError: 422 for a blank/reserved name (field ``name``) or a bad recipient
+        (``emails.<i>`` / ``phones.<i>``), 409 when the name is taken.
+    """
+    group = _new_group(name, emails, phones, reserved_ok=reserved_ok)
+    db.session.commit()
+    return group
+
+
+def _new_group(name: str, emails=(), phones=(), *, reserved_ok: bool = False) -> ContactGroup:
+    """Add (not commit) a group; see :func:`create_contact_group`."""
+    name = _group_name(name, reserved_ok=reserved_ok)
+    pairs = _recipients(emails, phones)
+    group = ContactGroup(name=name, report_periods=[])
+    db.session.add(group)
+    db.session.flush()
+    for email, phone in pairs:
+        _append(group, email, phone)
+    return group
+
+
+def update_contact_group(group: ContactGroup, *, name: str | None = None, emails=None, phones=None) -> ContactGroup:
+    """Rename ``group`` and/or replace its recipients of one kind, and commit.
+
+    :param name: the new name (None: unchanged); rules of :func:`create_contact_group`.
+    :param emails: when not None, the group's email recipients become exactly these (those
+        kept keep their contact ids); likewise ``phones``.
+    :raises ServiceError: as :func:`create_contact_group`.
+    """
+    new_name = _group_name(name, group) if name is not None else group.name
+    replace = {}
+    for kind, values in (("emails", emails), ("phones", phones)):
+        if values is not None:  # every value checked before anything changes
+            replace[kind] = _recipients(values, None) if kind == "emails" else _recipients(None, values)
+    group.name = new_name
+    for kind, pairs in replace.items():
+        wanted = {(e or "").lower() or p for e, p in pairs}
+        for contact in [c for c in group.contacts if bool(c.email) == (kind == "emails")]:
+            if ((contact.email or "").lower() or contact.phone) not in wanted:
+                group.contacts.remove(contact)
+                db.session.delete(contact)
+        for email, phone in pairs:
+            if _find_contact(group, email, phone) is None:
+                _append(group, email, phone)
+    db.session.commit()
+    return group
+
+
+def delete_contact_group(group: ContactGroup) -> None:
+    """Delete ``group`` with its contacts and commit (its health reports stay, without a group).
+
+    :raises ServiceError: 409 while a monitor alerts it or escalates to it (the message names
+        the monitors).
+    """
+    alerting, escalating = group_monitors(group)
+    users = sorted({m.name for m in alerting + escalating})
+    if users:
+        shown = ", ".join(users[:5]) + (f" and {len(users) - 5} more" if len(users) > 5 else "")
+        raise ServiceError(f"{group.name} is in use by {shown}: choose another group for "
+                           f"{'them' if len(users) > 1 else 'it'} first.", field="group_id", status=409)
+    db.session.delete(group)
+    db.session.commit()
+
+
+def add_group_contact(group: ContactGroup, *, email: str | None = None, phone: str | None = None) -> Contact:
+    """Add a recipient to ``group`` (so to every monitor alerting it) and commit.
+
+    :raises ServiceError: 422 for neither/both or an invalid value (field ``email``/``phone``;
+        phones are normalised to E.164), 409 when the recipient is already in the group.
+    """
+    email, phone = _recipient(email, phone)
+    if _find_contact(group, email, phone) is not None:
+        raise ServiceError(f"{email or phone} is already in {group.name}.",
+                           field="email" if email else "phone", status=409)
+    contact = _append(group, email, phone)
+    db.session.commit()
+    return contact
+
+
+def remove_group_contact(group: ContactGroup, contact_id: int) -> None:
+    """Remove a recipient from ``group`` and commit.
+
+    :raises ServiceError: 404 when ``contact_id`` is not a contact of this group.
+    """
+    contact = next((c for c in group.contacts if c.id == contact_id), None)
+    if contact is None:
+        raise ServiceError("This group has no such contact.", field="contact_id", status=404)
+    group.contacts.remove(contact)
+    db.session.delete(contact)
+    db.session.commit()
+
+
+def contact_group_to_dict(group: ContactGroup, usage: tuple[list[Monitor], list[Monitor]] | None = None) -> dict:
+    """The API representation of a group: ``id``, ``name``, ``contacts`` ([Contact]),
+    ``monitor_ids`` (monitors alerting it), ``escalation_monitor_ids``, ``created_at``.
+
+    :param usage: the group's :func:`group_usage` entry, when already known (lists).
+    """
+    alerting, escalating = usage if usage is not None else group_monitors(group)
+    return {"id": group.id, "name": group.name, "contacts": list(group.contacts),
+            "monitor_ids": sorted(m.id for m in alerting),
+            "escalation_monitor_ids": sorted(m.id for m in escalating), "created_at": group.created_at}
+
+
 def _contact_dict(contact: Contact) -> dict:
     return {"email": contact.email} if contact.email else {"phone": contact.phone}
 
@@ -252,7 +528,9 @@ def _iso(value) -> str | None:
 
 def monitor_to_dict(monitor: Monitor) -> dict:
     """The API representation of a monitor: ``id``, the definition (as accepted by
-    :func:`create_monitor`), ``contacts`` ([{id, email, phone}]), ``ping_url`` (heartbeats,
+    :func:`create_monitor`, with ``contact_group_id`` — its own group's id once it has one —
+    and ``escalation_group_id``), ``contacts`` ([{id, email, phone}] of the contact group),
+    ``ping_url`` (heartbeats,
     else null) and the runtime state (``status``, ``last_checked_at`` … as UTC ISO 8601).
     An FTP ``password`` is never included (``password_set`` tells whether one is stored;
     :func:`export_monitors` carries it)."""
@@ -278,41 +556,125 @@ def monitor_to_dict(monitor: Monitor) -> dict:
     return out
 
 
+def _group_ref(group: ContactGroup | None) -> dict | None:
+    return None if group is None else {"name": group.name, "contacts": [_contact_dict(c) for c in group.contacts]}
+
+
 def export_monitors() -> list[dict]:
-    """Every monitor's definition with its contacts ([{email} | {phone}]), oldest first: the
-    shape :func:`import_monitors` accepts (no ids, no runtime state; heartbeat monitors get
-    a new token, so a new ``ping_url``, when imported)."""
-    monitors = db.session.scalars(select(Monitor).order_by(Monitor.id))
-    return [{**schemas.monitor_to_spec_dict(m), "contacts": [_contact_dict(c) for c in monitor_contacts(m)]}
-            for m in monitors]
+    """Every monitor's definition with its contacts, oldest first: the shape
+    :func:`import_monitors` accepts (no ids, no runtime state; heartbeat monitors get a new
+    token, so a new ``ping_url``, when imported).
+
+    Groups travel by name, since ids differ between installations: a monitor with its own
+    group has ``contacts`` ([{email} | {phone}]) and ``contact_group: null``; one alerting a
+    shared group has ``contacts: []`` and ``contact_group: {name, contacts}``;
+    ``escalation_group`` is ``{name, contacts}`` or null.
+    """
+    monitors = db.session.scalars(select(Monitor).order_by(Monitor.id).options(
+        selectinload(Monitor.contact_group).selectinload(ContactGroup.contacts),
+        selectinload(Monitor.escalation_group).selectinload(ContactGroup.contacts)))
+    out = []
+    for m in monitors:
+        spec = {k: v for k, v in schemas.monitor_to_spec_dict(m).items() if k not in schemas.GROUP_FIELDS}
+        own = m.contact_group is None or is_own_group(m, m.contact_group)
+        out.append({**spec, "contacts": [_contact_dict(c) for c in monitor_contacts(m)] if own else [],
+                    "contact_group": None if own else _group_ref(m.contact_group),
+                    "escalation_group": _group_ref(m.escalation_group)})
+    return out
+
+
+_REF_FIELDS = {"contact_group": "contact_group_id", "escalation_group": "escalation_group_id"}
+
+
+def _resolve_refs(index: int, item: dict, created: dict[str, ContactGroup]) -> tuple[dict, list]:
+    """``item`` with ``contact_group`` / ``escalation_group`` (a name, or {name, contacts})
+    replaced by the ids of the groups they name; ``(item, problems)``.
+
+    A name is matched to an existing group case-insensitively; an unknown name given as
+    ``{name, contacts}`` creates the group (once per import, in ``created``), a bare unknown
+    name is a problem. A created group whose name is reserved for own groups
+    (``Monitor #3: …``, another installation's monitor) is prefixed ``Imported ``.
+    """
+    item, problems = dict(item), []
+    for ref_field, id_field in _REF_FIELDS.items():
+        if ref_field not in item:
+            continue
+        raw = item.pop(ref_field)
+        if raw is None:
+            continue
+        path = f"{index}.{ref_field}"
+        if item.get(id_field) is not None:
+            problems.append((path, f"Item {index}: give {ref_field} or {id_field}, not both"))
+            continue
+        if isinstance(raw, str):
+            raw = {"name": raw}
+        if not isinstance(raw, dict):
+            problems.append((path, f"Item {index}: give a group name or {{name, contacts}}"))
+            continue
+        try:
+            ref = schemas.GroupRef.model_validate(raw)
+        except ValidationError as exc:
+            problems += [(f"{path}.{p}" if p != "body" else path, f"Item {index}: {m}")
+                         for p, m in schemas.error_list(exc)]
+            continue
+        name = ref.name.strip()
+        by_name_only = "contacts" not in raw
+        new_name = f"Imported {name}"[:schemas.MAX_GROUP_NAME] if _OWN_GROUP_NAME.match(name) else name
+        keys = {name.lower(), new_name.lower()}
+        group = next((created[k] for k in keys if k in created), None) or db.session.scalar(
+            select(ContactGroup).where(func.lower(ContactGroup.name).in_(keys)).order_by(ContactGroup.id).limit(1))
+        if group is None and by_name_only:
+            problems.append((path, f"Item {index}: no contact group is named {name}; create it first "
+                                   "or give {name, contacts}"))
+            continue
+        if group is None:
+            try:
+                group = _new_group(new_name, [c.email for c in ref.contacts if c.email],
+                                   [c.phone for c in ref.contacts if c.phone])
+            except ServiceError as exc:
+                problems += [(f"{path}.contacts" if "." in (f or "") else f"{path}.{f or 'name'}", f"Item {index}: {m}")
+                             for f, ms in (exc.errors or {exc.field: [exc.message]}).items() for m in ms]
+                continue
+            created[name.lower()] = group
+        item[id_field] = group.id
+    return item, problems
 
 
 def import_monitors(items: list[dict], by=None) -> list[Monitor]:
     """Create every monitor in ``items`` (the :func:`export_monitors` shape), all or nothing:
     one transaction, committed only when every item is valid.
 
+    Groups: ``contact_group`` / ``escalation_group`` (a group name, or ``{name, contacts}``)
+    use the existing group of that name (case-insensitively; its contacts are left as they
+    are), or create it from ``{name, contacts}``; ``contact_group_id`` /
+    ``escalation_group_id`` (ids of this installation) are accepted too, not both for one
+    role. Without a contact group, ``contacts`` form the monitor's own group, as on create.
+
     :returns: the new monitors, in the order given.
     :raises ServiceError: 422 whose ``errors`` name each bad member as ``<index>.<field>``
-        (``3.url``) with a message starting ``Item 3:`` (indexes from 0).
+        (``3.url``, ``2.contact_group``) with a message starting ``Item 3:`` (indexes from 0).
     """
     if not isinstance(items, list) or not items:
         raise MonitorInvalid([("body", "send a non-empty JSON array of monitors")])
     if len(items) > 1000:
         raise MonitorInvalid([("body", "import at most 1000 monitors at a time")])
-    specs, problems = [], []
-    for index, item in enumerate(items):
-        try:
-            specs.append(_validate(item))
-        except MonitorInvalid as exc:
-            for field, messages in exc.errors.items():
-                path = f"{index}.{field}" if field != "body" else str(index)
-                problems += [(path, f"Item {index}: {msg}") for msg in messages]
-    if problems:
-        raise MonitorInvalid(problems, detail=f"{len({p.split('.')[0] for p, _ in problems})} of "
-                                              f"{len(items)} monitors are invalid; nothing was imported. "
-                                              f"{problems[0][1]}")
     created = []
     try:
+        specs, problems, groups = [], [], {}
+        for index, item in enumerate(items):
+            if isinstance(item, dict):
+                item, ref_problems = _resolve_refs(index, item, groups)
+                problems += ref_problems
+            try:
+                specs.append(_validate(item))
+            except MonitorInvalid as exc:
+                for field, messages in exc.errors.items():
+                    path = f"{index}.{field}" if field != "body" else str(index)
+                    problems += [(path, f"Item {index}: {msg}") for msg in messages]
+        if problems:
+            raise MonitorInvalid(problems, detail=f"{len({p.split('.')[0] for p, _ in problems})} of "
+                                                  f"{len(items)} monitors are invalid; nothing was imported. "
+                                                  f"{problems[0][1]}")
         for index, spec in enumerate(specs):
             try:
                 created.append(_new_monitor(spec, by))

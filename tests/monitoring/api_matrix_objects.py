@@ -1,5 +1,5 @@
 """Monitoring objects for the authorisation matrix and bad-input tests
-(``tests/helpers_matrix.py`` ARG_VALUES ``monitor_id``, ``contact_id``): created on first use
+(``tests/helpers_matrix.py`` ARG_VALUES ``monitor_id``, ``contact_id``, ``group_id``): created on first use
 and kept in ``world.extra``. Rows are inserted directly (no services), like ``build_world``."""
 from __future__ import annotations
 
@@ -33,3 +33,18 @@ def contact(world):
     """The contact of :func:`monitor`."""
     monitor(world)
     return world.extra["monitor_contact"]
+
+
+def contact_group(world):
+    """A named, shared contact group (one email, one phone) that no monitor uses yet."""
+    from crm.monitoring.models import Contact, ContactGroup
+
+    if "contact_group" not in world.extra:
+        group = ContactGroup(name=f"Matrix shared group {world.ticket.id}", report_periods=[])
+        db.session.add(group)
+        db.session.flush()
+        db.session.add_all([Contact(group_id=group.id, email="matrix-group@example.com"),
+                            Contact(group_id=group.id, phone="+447911123555")])
+        db.session.commit()
+        world.extra["contact_group"] = group
+    return world.extra["contact_group"]

@@ -45,6 +45,7 @@ def test_engineer_creates_a_monitor(api, engineer):
         ("Shop", "http", 60, 10, 1)
     assert body["url"] == HTTP["url"] and body["keyword"] == "OK" and body["tags"] == ["shop"]
     assert body["status"] == "pending" and body["ping_url"] is None and body["contacts"] == []
+    assert body["contact_group_id"] is None and body["escalation_group_id"] is None
     stored = db.session.get(Monitor, body["id"])
     assert stored.created_by_id == engineer.id and stored.config["keyword"] == "OK"
 
