@@ -3,7 +3,7 @@
 #   make run     create .venv, install, migrate, load demo data, start web + worker + scheduler
 #   make test    the whole suite on SQLite and PostgreSQL (needs PostgreSQL and Redis on 127.0.0.1)
 #   make lint    ruff
-#   make bench   the ticket-list benchmark
+#   make bench   the ticket and monitoring benchmarks (bench/README.md)
 #   make clean   remove the venv and caches (instance/, your local database, is kept)
 #
 # Variables: PYTHON (interpreter that creates the venv, default python3), PORT (make run,
@@ -76,8 +76,13 @@ test-system-deps:
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
+# The ticket benchmark drives gunicorn with wrk (Debian package), installed here when missing.
 bench: $(STAMP)
+	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null; } || \
+		echo "make: wrk not found (apt-get install wrk); bench/tickets.py falls back to hey"
 	$(PY) bench/tickets.py
+	$(PY) bench/monitors.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build dist *.egg-info test-artifacts

@@ -271,8 +271,12 @@ def run_engine(args, kind: str) -> dict:
         checks = db.session.scalar(select(func.count(CheckResult.id)).where(
             CheckResult.checked_at >= t_start, CheckResult.checked_at < t_end))
         lag = scheduler.lag_stats()
-    worker.terminate()
-    worker.wait(30)
+    worker.terminate()  # warm shutdown: RQ lets the running check job finish first
+    try:
+        worker.wait(90)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait(10)
     server.terminate()
     seconds = (t_end - t_start).total_seconds()
     cps = checks / seconds if seconds else 0.0

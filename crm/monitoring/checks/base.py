@@ -84,9 +84,19 @@ class Target:
                    name=monitor.name or "")
 
 
+#: Connections one pooled HTTP client holds at most (see :class:`CheckContext`).
+CONNECTIONS_PER_CLIENT = 10
+
+
 class CheckContext:
-    """Resources shared by the checks of one batch: the concurrency semaphore, one pooled
-    :class:`httpx.AsyncClient` per TLS-verification mode, and TLS contexts.
+    """Resources shared by the checks of one batch: the concurrency semaphore, pooled
+    :class:`httpx.AsyncClient` instances per TLS-verification mode, and TLS contexts.
+
+    HTTP requests are spread round-robin over several clients of at most
+    :data:`CONNECTIONS_PER_CLIENT` connections each: httpcore's pool rescans all of its
+    connections for every queued request (O(connections x requests), encode/httpcore#1035),
+    which at 500 concurrent checks in one pool spent most of the worker's CPU in pool
+    bookkeeping (bench/monitors.py); small pools keep that cost flat.
 
     :param concurrency: checks running at once (``MONITOR_CONCURRENCY``).
     :param ca_file: extra trusted CA certificates (PEM), e.g. an internal CA, added to the
@@ -97,8 +107,10 @@ class CheckContext:
         self.semaphore = asyncio.Semaphore(concurrency)
         self.concurrency = concurrency
         self.ca_file = ca_file
-        self._clients: dict[bool, httpx.AsyncClient] = {}
+        self._clients: dict[tuple[bool, int], httpx.AsyncClient] = {}
         self._ssl: dict[bool, ssl.SSLContext] = {}
+        self._shards = max(1, -(-concurrency // CONNECTIONS_PER_CLIENT))
+        self._next_shard = 0
 
     def ssl_context(self, verify: bool = True) -> ssl.SSLContext:
         """A client TLS context: verifying (system store + ``ca_file``) or not verifying."""
@@ -113,14 +125,18 @@ class CheckContext:
         return self._ssl[verify]
 
     def http_client(self, verify: bool = True) -> httpx.AsyncClient:
-        """The shared HTTP client (connection pool of ``concurrency`` connections)."""
-        if verify not in self._clients:
-            limits = httpx.Limits(max_connections=self.concurrency,
-                                  max_keepalive_connections=min(self.concurrency, 100))
-            self._clients[verify] = httpx.AsyncClient(
+        """A shared HTTP client (the next one round-robin; each pools at most
+        :data:`CONNECTIONS_PER_CLIENT` connections, all of them ``concurrency`` together)."""
+        shard = self._next_shard
+        self._next_shard = (shard + 1) % self._shards
+        key = (verify, shard)
+        if key not in self._clients:
+            size = min(self.concurrency, CONNECTIONS_PER_CLIENT)
+            limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
+            self._clients[key] = httpx.AsyncClient(
                 verify=self.ssl_context(verify), limits=limits, trust_env=False,
                 headers={"User-Agent": "CR-Tracker-Monitor/1.0"})
-        return self._clients[verify]
+        return self._clients[key]
 
     async def aclose(self) -> None:
         """Close the HTTP clients."""
