@@ -13,7 +13,7 @@ from bisect import bisect_left
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from crm.clock import utcnow
@@ -99,42 +99,51 @@ def apply_results(rows: Iterable[dict]) -> int:
     if not partials:
         return 0
     insert = _insert_for(db.session.get_bind().dialect.name)
+    # Plain statements with lists of parameters (executemany: compiled once and cached) rather
+    # than ORM objects: at 10,000 monitors a batch touches thousands of rollup rows.
     blank = [{"monitor_id": m, "period": p, "bucket_start": b, "count_up": 0, "count_down": 0,
               "errors": 0, "sum_ms": 0.0, "histogram": empty_histogram(), "status_codes": {},
               "protocol": partials[(m, p, b)].protocol}
              for (m, p, b) in sorted(partials)]
-    db.session.execute(insert(Rollup).values(blank).on_conflict_do_nothing())
+    db.session.execute(insert(Rollup).on_conflict_do_nothing(), blank)
     monitor_ids = sorted({k[0] for k in partials})
     starts = sorted({k[2] for k in partials})
-    query = (select(Rollup)
-             .where(Rollup.monitor_id.in_(monitor_ids), Rollup.bucket_start.in_(starts))
-             .order_by(Rollup.monitor_id, Rollup.period, Rollup.bucket_start)
-             .with_for_update())
-    existing = db.session.scalars(query.execution_options(populate_existing=True))
-    touched = 0
-    for rollup in existing:
-        part = partials.get((rollup.monitor_id, rollup.period, rollup.bucket_start))
+    t = Rollup.__table__.c
+    existing = db.session.execute(
+        select(t.monitor_id, t.period, t.bucket_start, t.count_up, t.count_down, t.errors, t.sum_ms,
+               t.min_ms, t.max_ms, t.histogram, t.status_codes)
+        .where(t.monitor_id.in_(monitor_ids), t.bucket_start.in_(starts))
+        .order_by(t.monitor_id, t.period, t.bucket_start)
+        .with_for_update())
+    updates = []
+    for r in existing:
+        part = partials.get((r.monitor_id, r.period, r.bucket_start))
         if part is None:
             continue
-        touched += 1
-        rollup.count_up = (rollup.count_up or 0) + part.up
-        rollup.count_down = (rollup.count_down or 0) + part.down
-        rollup.errors = (rollup.errors or 0) + part.errors
-        rollup.sum_ms = (rollup.sum_ms or 0.0) + part.sum_ms
+        min_ms, max_ms = r.min_ms, r.max_ms
         if part.min_ms is not None:
-            rollup.min_ms = part.min_ms if rollup.min_ms is None else min(rollup.min_ms, part.min_ms)
-            rollup.max_ms = part.max_ms if rollup.max_ms is None else max(rollup.max_ms, part.max_ms)
-        hist = list(rollup.histogram or empty_histogram())
+            min_ms = part.min_ms if min_ms is None else min(min_ms, part.min_ms)
+            max_ms = part.max_ms if max_ms is None else max(max_ms, part.max_ms)
+        hist = list(r.histogram or empty_histogram())
         hist += [0] * (len(part.hist) - len(hist))
-        rollup.histogram = [a + b for a, b in zip(hist, part.hist, strict=False)]
-        codes = dict(rollup.status_codes or {})
+        codes = dict(r.status_codes or {})
         for code, n in part.codes.items():
             codes[code] = codes.get(code, 0) + n
-        rollup.status_codes = codes
+        values = {"monitor_id": r.monitor_id, "period": r.period, "bucket_start": r.bucket_start,
+                  "count_up": (r.count_up or 0) + part.up, "count_down": (r.count_down or 0) + part.down,
+                  "errors": (r.errors or 0) + part.errors, "sum_ms": (r.sum_ms or 0.0) + part.sum_ms,
+                  "min_ms": min_ms, "max_ms": max_ms,
+                  "histogram": [a + b for a, b in zip(hist, part.hist, strict=False)],
+                  "status_codes": codes}
         if part.protocol:
-            rollup.protocol = part.protocol
-    db.session.flush()
-    return touched
+            values["protocol"] = part.protocol
+        updates.append(values)
+    # rows with and without "protocol" go in separate executemany batches (same keys each)
+    for keys_with_protocol in (True, False):
+        batch = [u for u in updates if ("protocol" in u) == keys_with_protocol]
+        if batch:
+            db.session.execute(update(Rollup), batch)  # ORM bulk UPDATE by primary key
+    return len(updates)
 
 
 def percentile(histogram: list[int] | None, q: float) -> float | None:

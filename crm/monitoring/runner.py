@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import logging
 import math
 from collections.abc import Callable, Iterable
@@ -137,14 +138,16 @@ def run_blocking(coro):
 
     ``asyncio.run`` refuses to start when this thread already runs an event loop (an ASGI
     wrapper, a greenlet-based client in the same thread); the coroutine then runs in a new loop
-    on a short-lived thread instead, and this call still blocks until it is done.
+    on a short-lived thread instead (with a copy of this thread's context variables, so Flask's
+    app context and its database session are used from there), and this call blocks until done.
     """
     try:
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(coro)
+    context = contextvars.copy_context()  # the app context (and its database session) go along
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
+        return pool.submit(context.run, asyncio.run, coro).result()
 
 
 def run_batch(monitors: Iterable) -> list[CheckOutcome]:
