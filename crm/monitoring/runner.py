@@ -73,6 +73,7 @@ async def run_targets(targets: list[Target], *, concurrency: int = 100,
 async def run_session(targets: list[Target], *, record: Callable[[list[tuple[int, CheckOutcome]]], int],
                       claim_more: Callable[[float], list[Target]] | None = None,
                       budget_seconds: float = 20.0, poll_seconds: float = 0.5,
+                      should_yield: Callable[[], bool] | None = None,
                       concurrency: int = 100, ca_file: str | None = None) -> int:
     """Run ``targets`` and keep the engine busy while slow checks are in flight.
 
@@ -81,8 +82,8 @@ async def run_session(targets: list[Target], *, record: Callable[[list[tuple[int
     monitors that have come due meanwhile and they start at once in the same event loop, so a
     slow or hanging target never holds back the monitors due after it:
 
-    * for ``budget_seconds`` after the start, any due monitor is claimed (``window`` is
-      ``math.inf``);
+    * for ``budget_seconds`` after the start, and until ``should_yield()`` says other work
+      waits for this worker, any due monitor is claimed (``window`` is ``math.inf``);
     * after that the session drains: only monitors whose whole check fits before the latest
       expected finish of what is in flight are claimed (``window`` = seconds left), so the
       session ends within the longest in-flight timeout and the worker goes back to its queue.
@@ -90,6 +91,7 @@ async def run_session(targets: list[Target], *, record: Callable[[list[tuple[int
     :param record: called with (monitor id, outcome) pairs; returns how many were recorded.
     :param claim_more: called with the largest acceptable check duration (seconds); returns
         the targets it claimed (each counted as due now). ``None``: run only ``targets``.
+    :param should_yield: asked every poll while claiming freely; True ends that phase.
     :returns: the number of results recorded.
     """
     ctx = CheckContext(concurrency=concurrency, ca_file=ca_file)
@@ -103,7 +105,7 @@ async def run_session(targets: list[Target], *, record: Callable[[list[tuple[int
         inflight[asyncio.create_task(run_target(target, ctx))] = target
         latest_finish = max(latest_finish, loop.time() + total_timeout(target))
 
-    recorded = 0
+    recorded, draining = 0, False
     try:
         for target in targets:
             start(target)
@@ -115,7 +117,9 @@ async def run_session(targets: list[Target], *, record: Callable[[list[tuple[int
             if not inflight or claim_more is None:
                 continue
             now = loop.time()
-            window = math.inf if now - started < budget_seconds else latest_finish - now
+            if not draining and (now - started >= budget_seconds or (should_yield and should_yield())):
+                draining = True
+            window = latest_finish - now if draining else math.inf
             if window > 0:
                 for target in claim_more(window):
                     start(target)

@@ -89,9 +89,15 @@ def claim_due(now: datetime | None = None, limit: int = CLAIM_LIMIT,
 def tick(now: datetime | None = None, chunk_size: int = CHUNK_SIZE) -> dict:
     """Claim the due monitors and enqueue their checks in chunks.
 
+    While a check session runs somewhere (:func:`session_active`) it claims monitors as they
+    come due, so the tick claims only those overdue by more than :data:`SESSION_GRACE_SECONDS`
+    (the session cannot keep up, or just ended): that work goes to other workers.
+
     :returns: ``{"claimed": n, "jobs": n}``.
     """
-    claimed = claim_due(now)
+    now = now or utcnow()
+    cutoff = now - timedelta(seconds=SESSION_GRACE_SECONDS) if session_active() else now
+    claimed = claim_due(cutoff)
     jobs = 0
     for start in range(0, len(claimed), chunk_size):
         chunk = claimed[start:start + chunk_size]
@@ -99,6 +105,51 @@ def tick(now: datetime | None = None, chunk_size: int = CHUNK_SIZE) -> dict:
         enqueue(RUN_JOB, [mid for mid, _ in chunk], due_at.isoformat())
         jobs += 1
     return {"claimed": len(claimed), "jobs": jobs}
+
+
+#: seconds a running session may leave a due monitor unclaimed before ticks take it over
+SESSION_GRACE_SECONDS = 2.0
+#: seconds a session mark lives without renewal (a session renews it every poll)
+SESSION_MARK_TTL_SECONDS = 5
+
+
+def _session_key() -> str:
+    return f"{current_app.config.get('RQ_QUEUE', 'crm')}:monitoring:session"
+
+
+def mark_session() -> None:
+    """Note in Redis that a check session is claiming (expires after
+    :data:`SESSION_MARK_TTL_SECONDS` unless renewed; no-op without Redis)."""
+    conn = redis_conn()
+    if conn is None:
+        return
+    try:
+        conn.set(_session_key(), "1", ex=SESSION_MARK_TTL_SECONDS)
+    except Exception as exc:
+        log.warning("could not mark the check session: %s", exc)
+
+
+def end_session() -> None:
+    """Remove the session mark (the session stopped claiming)."""
+    conn = redis_conn()
+    if conn is None:
+        return
+    try:
+        conn.delete(_session_key())
+    except Exception as exc:
+        log.warning("could not clear the check session mark: %s", exc)
+
+
+def session_active() -> bool:
+    """Whether a check session renewed its mark within :data:`SESSION_MARK_TTL_SECONDS`."""
+    conn = redis_conn()
+    if conn is None:
+        return False
+    try:
+        return bool(conn.exists(_session_key()))
+    except Exception as exc:
+        log.warning("could not read the check session mark: %s", exc)
+        return False
 
 
 def _lag_key() -> str:

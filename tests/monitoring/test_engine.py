@@ -194,3 +194,36 @@ def test_while_draining_a_session_claims_only_checks_that_fit(app, http_peer, ma
     assert checked == {slow.id, fits.id}
     db.session.refresh(too_long)
     assert too_long.next_check_at == now  # left for the next tick
+
+
+def test_tick_leaves_due_monitors_to_a_running_session_unless_they_are_overdue(app, make_monitor):
+    """While a session claims (its mark is fresh) a tick takes only monitors overdue by more
+    than the grace, so it does not split the work into tiny jobs queued behind the session."""
+    now = clock.utcnow()
+    just_due = make_monitor("tcp", host="127.0.0.1", port=9, next_check_at=now - timedelta(seconds=0.5))
+    overdue = make_monitor("tcp", host="127.0.0.1", port=9, next_check_at=now - timedelta(seconds=10))
+    scheduler.mark_session()
+    try:
+        assert scheduler.tick(now)["claimed"] == 1
+        db.session.refresh(just_due)
+        db.session.refresh(overdue)
+        assert just_due.next_check_at == now - timedelta(seconds=0.5)
+        assert overdue.next_check_at > now
+    finally:
+        scheduler.end_session()
+    assert not scheduler.session_active()
+    assert scheduler.tick(now)["claimed"] == 1  # no session: everything due is claimed
+
+
+def test_a_session_hands_the_worker_back_when_other_jobs_wait(app):
+    """Waiting ticks keep a session claiming; any other waiting job (mail, another chunk)
+    makes it stop claiming and drain."""
+    from crm.queue import enqueue, get_queue
+    get_queue().empty()
+    enqueue("crm.monitoring.jobs.tick")
+    assert jobs._other_work_waiting() is False
+    assert scheduler.session_active()  # the check renews the session mark
+    enqueue("crm.notifications.jobs.sweep_notifications")
+    assert jobs._other_work_waiting() is True
+    get_queue().empty()
+    scheduler.end_session()
