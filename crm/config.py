@@ -158,7 +158,7 @@ class Config:
             "MONITOR_MIN_INTERVAL_SECONDS": env_int("MONITOR_MIN_INTERVAL_SECONDS", 20, minimum=1),
             "MONITOR_TICK_SECONDS": env_int("MONITOR_TICK_SECONDS", 5, minimum=1),
             # seconds a run_checks job keeps claiming newly due monitors while slow checks run (0: off)
-            "MONITOR_SESSION_SECONDS": env_int("MONITOR_SESSION_SECONDS", 60, minimum=0),
+            "MONITOR_SESSION_SECONDS": env_int("MONITOR_SESSION_SECONDS", 300, minimum=0),
             "MONITOR_CONCURRENCY": env_int("MONITOR_CONCURRENCY", 500, minimum=1),
             # extra CA certificates (PEM file) trusted by HTTPS/TLS/SMTP checks (internal CAs)
             "MONITOR_CA_FILE": env_str("MONITOR_CA_FILE"),

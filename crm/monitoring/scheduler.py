@@ -34,8 +34,10 @@ from crm.queue import enqueue, redis_conn
 log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 500
+#: the longest a single check may take (the schema's largest timeout, synthetic steps included)
+MAX_CHECK_SECONDS = 600
 CLAIM_LIMIT = 20000
-LAG_SAMPLES = 2000
+LAG_SAMPLES = 50000  # one sample per check: five minutes of 10,000 monitors at 60 s
 RUN_JOB = "crm.monitoring.jobs.run_checks"
 
 
@@ -86,6 +88,12 @@ def claim_due(now: datetime | None = None, limit: int = CLAIM_LIMIT,
     return claimed
 
 
+def run_job_timeout() -> int:
+    """RQ job timeout (seconds) of a ``run_checks`` job: its session budget
+    (``MONITOR_SESSION_SECONDS``) plus the longest check it may still be draining."""
+    return int(current_app.config.get("MONITOR_SESSION_SECONDS", 300)) + MAX_CHECK_SECONDS + 60
+
+
 def tick(now: datetime | None = None, chunk_size: int = CHUNK_SIZE) -> dict:
     """Claim the due monitors and enqueue their checks in chunks.
 
@@ -102,7 +110,7 @@ def tick(now: datetime | None = None, chunk_size: int = CHUNK_SIZE) -> dict:
     for start in range(0, len(claimed), chunk_size):
         chunk = claimed[start:start + chunk_size]
         due_at = min(due for _, due in chunk)
-        enqueue(RUN_JOB, [mid for mid, _ in chunk], due_at.isoformat())
+        enqueue(RUN_JOB, [mid for mid, _ in chunk], due_at.isoformat(), job_timeout=run_job_timeout())
         jobs += 1
     return {"claimed": len(claimed), "jobs": jobs}
 
@@ -156,14 +164,16 @@ def _lag_key() -> str:
     return f"{current_app.config.get('RQ_QUEUE', 'crm')}:monitoring:lag"
 
 
-def record_lag(seconds: float) -> None:
-    """Add a scheduling-lag sample (seconds) to the capped list in Redis (no-op without Redis)."""
+def record_lag(seconds: float | list[float]) -> None:
+    """Add scheduling-lag samples (seconds; one per check) to the capped list in Redis
+    (:data:`LAG_SAMPLES` newest kept; no-op without Redis)."""
+    values = seconds if isinstance(seconds, list) else [seconds]
     conn = redis_conn()
-    if conn is None:
+    if conn is None or not values:
         return
     try:
         pipe = conn.pipeline()
-        pipe.lpush(_lag_key(), f"{seconds:.6f}")
+        pipe.lpush(_lag_key(), *(f"{v:.6f}" for v in values))
         pipe.ltrim(_lag_key(), 0, LAG_SAMPLES - 1)
         pipe.execute()
     except Exception as exc:  # Redis trouble must never fail the checks

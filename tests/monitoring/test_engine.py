@@ -98,7 +98,7 @@ def test_tick_claims_due_monitors_advances_and_enqueues(http_peer, make_monitor,
     assert counts == {m.id: 1 for m in due}
     assert later.id not in counts and paused.id not in counts and hb.id not in counts
     stats = scheduler.lag_stats()
-    assert stats["samples"] == 2 and 1.5 <= stats["p50"] < 30 and stats["p99"] >= stats["p50"]
+    assert stats["samples"] == 3 and 1.5 <= stats["p50"] < 30  # one sample per check and stats["p99"] >= stats["p50"]
 
 
 def test_next_due_keeps_phase_or_restarts_when_far_behind():
@@ -226,4 +226,41 @@ def test_a_session_hands_the_worker_back_when_other_jobs_wait(app):
     enqueue("crm.notifications.jobs.sweep_notifications")
     assert jobs._other_work_waiting() is True
     get_queue().empty()
+    scheduler.end_session()
+
+
+def test_a_session_takes_over_check_chunks_waiting_in_the_queue(app, make_monitor):
+    """A chunk a tick enqueued just before a session started is taken off the queue and run
+    by the session (once: the job is removed atomically), instead of waiting behind it."""
+    from crm.queue import enqueue, get_queue
+    queue = get_queue()
+    queue.empty()
+    now = clock.utcnow()
+    waiting = make_monitor("tcp", host="127.0.0.1", port=9, next_check_at=now + timedelta(hours=1))
+    enqueue(scheduler.RUN_JOB, [waiting.id], (now - timedelta(seconds=3)).isoformat())
+    assert jobs._other_work_waiting() is False  # a chunk is not a reason to hand the worker back
+    targets = jobs._claim_more(float("inf"))
+    assert [t.id for t in targets] == [waiting.id]
+    assert queue.count == 0
+    assert jobs._claim_more(float("inf")) == []  # taken once
+    assert jobs._claim_more(5.0) == []  # draining: never takes queued chunks
+    scheduler.end_session()
+
+
+def test_a_session_drops_waiting_ticks_but_keeps_rq_scheduler_jobs(app):
+    """Ticks waiting behind a session are taken off the queue (the session claims for them);
+    a tick rq-scheduler repeats keeps its job so the scheduler can enqueue it again."""
+    from rq.job import Job
+
+    from crm.queue import enqueue, get_queue
+    queue = get_queue()
+    queue.empty()
+    plain = enqueue("crm.monitoring.jobs.tick")
+    scheduled = enqueue("crm.monitoring.jobs.tick")
+    scheduled.meta["interval"] = 5
+    scheduled.save_meta()
+    assert jobs._claim_more(float("inf")) == []
+    assert queue.count == 0
+    assert Job.exists(scheduled.id, connection=queue.connection)
+    assert not Job.exists(plain.id, connection=queue.connection)
     scheduler.end_session()
