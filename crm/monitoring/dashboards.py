@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 import plotly.graph_objects as go
+import plotly.io.json
 from markupsafe import Markup
 from sqlalchemy import Integer, and_, case, cast, func, literal_column, or_, select
 
@@ -71,9 +72,24 @@ def rollup_average_ms(sum_ms: float | None, histogram: list | None) -> float | N
     return (sum_ms or 0.0) / timed if timed else None
 
 
-def figure_json(fig: go.Figure) -> str:
-    """The figure as Plotly JSON (``{"data": [...], "layout": {...}}``) for a data attribute."""
-    return fig.to_json()
+def figure_json(fig: go.Figure | dict) -> str:
+    """The figure as Plotly JSON (``{"data": [...], "layout": {...}}``) for a data attribute.
+
+    :param fig: a ``plotly.graph_objects.Figure``, or the same figure already as a dict of
+        Plotly's JSON schema (the dashboard builds its many-trace charts that way: validating
+        each of 100+ traces through graph objects cost ~80 ms a page, bench/monitors.py).
+    """
+    if not isinstance(fig, dict):
+        # graph objects fill in plotly.py's default template (~5 KB a chart) even when the
+        # layout says none; the console draws every chart in Plotly.js' own theme instead
+        fig = fig.to_plotly_json()
+        fig["layout"].pop("template", None)
+    return plotly.io.json.to_json_plotly(fig)
+
+
+def _bar(x: list, y: list, name: str, **extra) -> dict:
+    """One bar trace in Plotly's JSON schema (``type: bar``)."""
+    return {"type": "bar", "x": x, "y": y, "name": name, **extra}
 
 
 def _layout(**extra) -> dict:
@@ -444,41 +460,37 @@ def dashboard(rng: Range, unit: str) -> dict:
     table = uptime_table(rng)
     over_time = uptime_over_time(rng)
 
-    fig_monitor = go.Figure(layout=_layout(barmode="stack",
-                                           xaxis={"type": "category"}))
     names = sorted({r[2] for r in by_monitor})
     buckets = sorted({r[0] for r in by_monitor})
-    for name in names:
-        values = {r[0]: r[3] for r in by_monitor if r[2] == name}
-        fig_monitor.add_trace(go.Bar(x=buckets, y=[values.get(b, 0) for b in buckets], name=name))
+    failed = {(r[0], r[2]): r[3] for r in by_monitor}
+    fig_monitor = {"layout": _layout(barmode="stack", xaxis={"type": "category"}),
+                   "data": [_bar(buckets, [failed.get((b, name), 0) for b in buckets], name)
+                            for name in names]}
 
-    fig_protocol = go.Figure(layout=_layout(barmode="stack",
-                                            xaxis={"type": "category"}))
     p_buckets = sorted({r[0] for r in by_protocol})
-    for proto in sorted({r[1] for r in by_protocol}):
-        values = {r[0]: r[2] for r in by_protocol if r[1] == proto}
-        fig_protocol.add_trace(go.Bar(x=p_buckets, y=[values.get(b, 0) for b in p_buckets],
-                                      name=proto or "unknown"))
+    by_proto = {(r[0], r[1]): r[2] for r in by_protocol}
+    fig_protocol = {"layout": _layout(barmode="stack", xaxis={"type": "category"}),
+                    "data": [_bar(p_buckets, [by_proto.get((b, proto), 0) for b in p_buckets],
+                                  proto or "unknown")
+                             for proto in sorted({r[1] for r in by_protocol})]}
 
-    fig_codes = go.Figure(layout=_layout(xaxis={"type": "category"},
-                                         hovermode="closest"))
-    fig_codes.add_trace(go.Bar(x=[c for c, _ in by_code], y=[n for _, n in by_code], name="checks"))
+    fig_codes = {"layout": _layout(xaxis={"type": "category"}, hovermode="closest"),
+                 "data": [_bar([c for c, _ in by_code], [n for _, n in by_code], "checks")]}
 
-    fig_code_bucket = go.Figure(layout=_layout(barmode="stack",
-                                               xaxis={"type": "category"}))
-    for code in codes_per_bucket["codes"]:
-        fig_code_bucket.add_trace(go.Bar(x=codes_per_bucket["buckets"],
-                                         y=codes_per_bucket["counts"][code], name=code))
+    fig_code_bucket = {"layout": _layout(barmode="stack", xaxis={"type": "category"}),
+                       "data": [_bar(codes_per_bucket["buckets"], codes_per_bucket["counts"][code], code)
+                                for code in codes_per_bucket["codes"]]}
 
-    fig_uptime = go.Figure(layout=_layout(yaxis={"ticksuffix": " %", "range": [0, 100.5]},
-                                          xaxis={"type": "category"}))
-    fig_uptime.add_trace(go.Scatter(x=[b for b, _ in over_time], y=[u for _, u in over_time],
-                                    name="All monitors", mode="lines+markers"))
+    fig_uptime = {"layout": _layout(yaxis={"ticksuffix": " %", "range": [0, 100.5]},
+                                    xaxis={"type": "category"}),
+                  "data": [{"type": "scatter", "x": [b for b, _ in over_time],
+                            "y": [u for _, u in over_time], "name": "All monitors",
+                            "mode": "lines+markers"}]}
 
-    fig_monitors = go.Figure(layout=_layout(xaxis={"ticksuffix": " %", "range": [0, 100.5]},
-                                            hovermode="closest", height=max(200, 40 + 28 * len(table))))
-    fig_monitors.add_trace(go.Bar(y=[r.name for r in table], x=[_round(r.uptime) for r in table],
-                                  orientation="h", name="uptime %"))
+    fig_monitors = {"layout": _layout(xaxis={"ticksuffix": " %", "range": [0, 100.5]},
+                                      hovermode="closest", height=max(200, 40 + 28 * len(table))),
+                    "data": [_bar([_round(r.uptime) for r in table], [r.name for r in table],
+                                  "uptime %", orientation="h")]}
 
     totals = {"failed": sum(r.failed for r in table), "no_response": sum(r.no_response for r in table),
               "checks": sum(r.checks for r in table)}
