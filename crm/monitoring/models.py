@@ -34,6 +34,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.clock import utcnow
@@ -232,7 +233,8 @@ class Rollup(db.Model):
     min_ms: Mapped[float | None] = mapped_column(Float)
     max_ms: Mapped[float | None] = mapped_column(Float)
     histogram: Mapped[list] = mapped_column(JSON, default=list)
-    status_codes: Mapped[dict] = mapped_column(JSON, default=dict)
+    # JSONB on PostgreSQL: the dashboard unnests it per bucket (migration 0005)
+    status_codes: Mapped[dict] = mapped_column(JSON().with_variant(JSONB(), "postgresql"), default=dict)
     protocol: Mapped[str] = mapped_column(String(16), default="")
 
 
