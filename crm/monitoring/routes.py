@@ -219,29 +219,40 @@ def delete(monitor_id: int):
     return render_template("monitoring/delete.html", monitor=monitor, form=form)
 
 
+def _add_contact_from_form(form: ContactForm, add, reraise_404: bool = False) -> str | None:
+    """Validate a contact form and call ``add(email=…)`` or ``add(phone=…)``.
+
+    :returns: the value added, or None with the error on ``form.value`` (the session rolled
+        back) for the caller to re-render with 422.
+    :raises ServiceError: a 404 from ``add`` when ``reraise_404`` (the monitor vanished).
+    """
+    if not form.validate_on_submit():
+        if not form.value.errors:
+            form.value.errors = ["Enter an email address or a phone number."]
+        return None
+    value = form.value.data.strip()
+    try:
+        add(**{("phone" if form.kind.data == "phone" else "email"): value})
+    except ServiceError as exc:
+        if reraise_404 and exc.status == 404:
+            raise
+        db.session.rollback()
+        form.value.errors = [exc.message]
+        return None
+    return value
+
+
 @bp.route("/<int:monitor_id>/contacts", methods=["POST"])
 @requires("monitor.manage")
 def add_contact(monitor_id: int):
     """Add an email address or phone number that receives this monitor's alerts."""
     monitor = get_monitor_or_404(monitor_id)
     form = ContactForm()
-    if form.validate_on_submit():
-        value = form.value.data.strip()
-        try:
-            if form.kind.data == "phone":
-                services.add_contact(monitor, phone=value)
-            else:
-                services.add_contact(monitor, email=value)
-        except ServiceError as exc:
-            if exc.status == 404:
-                raise
-            db.session.rollback()
-            form.value.errors = [exc.message]
-        else:
-            flash(f"{value} will receive this monitor's alerts.", "success")
-            return redirect(url_for("monitoring.detail", monitor_id=monitor.id) + "#contacts")
-    elif not form.value.errors:
-        form.value.errors = ["Enter an email address or a phone number."]
+    value = _add_contact_from_form(form, lambda **recipient: services.add_contact(monitor, **recipient),
+                                   reraise_404=True)
+    if value is not None:
+        flash(f"{value} will receive this monitor's alerts.", "success")
+        return redirect(url_for("monitoring.detail", monitor_id=monitor.id) + "#contacts")
     monitor = get_monitor_or_404(monitor_id)
     return render_template("monitoring/detail.html", **_detail_context(monitor, contact_form=form)), 422
 
@@ -432,21 +443,10 @@ def contact_group_add_contact(group_id: int):
     """Add an email address or phone number (normalised to E.164) to the group."""
     group = get_group_or_404(group_id)
     form = ContactForm()
-    if form.validate_on_submit():
-        value = form.value.data.strip()
-        try:
-            if form.kind.data == "phone":
-                services.add_group_contact(group, phone=value)
-            else:
-                services.add_group_contact(group, email=value)
-        except ServiceError as exc:
-            db.session.rollback()
-            form.value.errors = [exc.message]
-        else:
-            flash(f"{value} added to {group.name}.", "success")
-            return redirect(url_for("monitoring.contact_group", group_id=group.id) + "#contacts")
-    elif not form.value.errors:
-        form.value.errors = ["Enter an email address or a phone number."]
+    value = _add_contact_from_form(form, lambda **recipient: services.add_group_contact(group, **recipient))
+    if value is not None:
+        flash(f"{value} added to {group.name}.", "success")
+        return redirect(url_for("monitoring.contact_group", group_id=group.id) + "#contacts")
     return _group_page(get_group_or_404(group_id), contact_form=form, status=422)
 
 

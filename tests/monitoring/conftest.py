@@ -10,6 +10,7 @@ import trustme
 
 from crm.extensions import db
 from crm.monitoring.models import Contact, ContactGroup, Monitor
+from tests.api.conftest import Api
 from tests.monitoring.peers import DNSPeer, FTPPeer, HTTPPeer, SilentPeer, SMTPPeer, TCPPeer
 
 
@@ -149,3 +150,21 @@ def make_group(app):
         db.session.commit()
         return group
     return make
+
+
+@pytest.fixture
+def api(client, token_for) -> Api:
+    """Calls ``/api/v1`` as a user (tests/api/conftest.py's helper)."""
+    return Api(client, token_for)
+
+
+@pytest.fixture
+def engineer(make_user):
+    """An active engineer (not logged in; test modules that need a console log-in override it)."""
+    return make_user("engineer")
+
+
+@pytest.fixture
+def agent(make_user):
+    """An active agent."""
+    return make_user("agent")

@@ -9,16 +9,11 @@ from crm import clock
 from crm.extensions import db
 from crm.monitoring import services
 from crm.monitoring.models import CheckResult, Incident, Monitor, Rollup
-from tests.api.conftest import Api, assert_problem
+from tests.api.conftest import assert_problem
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 
 
-
-@pytest.fixture
-def api(client, token_for) -> Api:
-    """Calls ``/api/v1`` as a user (tests/api/conftest.py's helper)."""
-    return Api(client, token_for)
 
 
 @pytest.fixture

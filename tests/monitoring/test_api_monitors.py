@@ -7,26 +7,13 @@ import pytest
 from crm.extensions import db
 from crm.monitoring import services
 from crm.monitoring.models import CheckResult, Contact, Flip, Incident, Monitor
-from tests.api.conftest import Api, assert_problem
+from tests.api.conftest import assert_problem
 
 HTTP = {"name": "Shop", "type": "http", "url": "https://shop.example.com/health"}
 
 
 
-@pytest.fixture
-def api(client, token_for) -> Api:
-    """Calls ``/api/v1`` as a user (tests/api/conftest.py's helper)."""
-    return Api(client, token_for)
 
-
-@pytest.fixture
-def engineer(make_user):
-    return make_user("engineer")
-
-
-@pytest.fixture
-def agent(make_user):
-    return make_user("agent")
 
 
 def _monitor(**overrides):

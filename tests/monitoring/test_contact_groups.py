@@ -14,26 +14,14 @@ from crm.extensions import db
 from crm.monitoring import jobs, services
 from crm.monitoring.models import Contact, ContactGroup, Incident, Monitor
 from crm.notifications.models import SmsMessage
-from tests.api.conftest import Api, assert_problem
+from tests.api.conftest import assert_problem
 from tests.helpers_matrix import visible_text
 from tests.monitoring.peers import Route
 
 HTTP = {"name": "Shop", "type": "http", "url": "https://shop.example.com/health"}
 
 
-@pytest.fixture
-def api(client, token_for) -> Api:
-    return Api(client, token_for)
 
-
-@pytest.fixture
-def engineer(make_user):
-    return make_user("engineer")
-
-
-@pytest.fixture
-def agent(make_user):
-    return make_user("agent")
 
 
 def _group(api, user, **body):
