@@ -23,6 +23,7 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     FieldList,
+    FloatField,
     Form,
     FormField,
     HiddenField,
@@ -33,7 +34,8 @@ from wtforms import (
     SubmitField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
+from wtforms.widgets import NumberInput
 
 from crm.monitoring.models import (
     DNS,
@@ -230,6 +232,34 @@ def parse_tags(text: str) -> list[str]:
 
 # ---------------------------------------------------------------- forms
 
+def normalise_newlines(text: str | None) -> str | None:
+    """Browsers submit a textarea's line breaks as CRLF; store them as ``\n`` (what the API
+    takes), so saving a form unchanged leaves a request body or description unchanged."""
+    return text.replace("\r\n", "\n").replace("\r", "\n") if isinstance(text, str) else text
+
+
+#: The filters of every text area (``filters=LF``).
+LF = (normalise_newlines,)
+
+
+class SecondsField(FloatField):
+    """A duration in seconds that may have a fraction (the schema's ``timeout`` is a float).
+
+    Shown without a needless ``.0`` (``5.0`` → ``5``, ``2.5`` stays), as a number input that
+    accepts decimals, so an edit form posts back what it showed. (An ``IntegerField`` showed
+    the stored ``5.0`` and then refused its own value as missing.)
+    """
+
+    widget = NumberInput(step="any")
+
+    def _value(self) -> str:
+        if self.raw_data:
+            return self.raw_data[0]
+        if self.data is None:
+            return ""
+        return f"{self.data:g}"
+
+
 class StepForm(Form):
     """One step of a synthetic transaction (a sub-form: its CSRF is the parent's)."""
 
@@ -237,12 +267,12 @@ class StepForm(Form):
     method = SelectField("Step method", choices=METHOD_CHOICES, default="GET")
     url = StringField("Step URL", validators=[Optional(), Length(max=2000)],
                       description="May use {{variables}} extracted by earlier steps.")
-    headers = TextAreaField("Step headers", validators=[Optional(), Length(max=20_000)],
+    headers = TextAreaField("Step headers", filters=LF, validators=[Optional(), Length(max=20_000)],
                             description="One per line: Name: value")
-    body = TextAreaField("Step body", validators=[Optional(), Length(max=65_536)])
-    assertions = TextAreaField("Step assertions", validators=[Optional(), Length(max=20_000)],
+    body = TextAreaField("Step body", filters=LF, validators=[Optional(), Length(max=65_536)])
+    assertions = TextAreaField("Step assertions", filters=LF, validators=[Optional(), Length(max=20_000)],
                                description=ASSERTION_HELP)
-    extract = TextAreaField("Step extractions", validators=[Optional(), Length(max=5_000)],
+    extract = TextAreaField("Step extractions", filters=LF, validators=[Optional(), Length(max=5_000)],
                             description="One per line: token = json data.token")
 
 
@@ -253,8 +283,9 @@ class MonitorForm(FlaskForm):
     type = SelectField("Type", choices=[(t, TYPE_LABELS[t]) for t in MONITOR_TYPES], default=HTTP)
     interval = IntegerField("Check every (seconds)", default=300,
                             validators=[DataRequired(), NumberRange(min=1, max=31 * 86400)])
-    timeout = IntegerField("Timeout (seconds)", default=10,
-                           validators=[DataRequired(), NumberRange(min=1, max=300)])
+    timeout = SecondsField("Timeout (seconds)", default=10,
+                           validators=[InputRequired(), NumberRange(min=0.1, max=300)],
+                           description="May have decimals, e.g. 2.5; less than the interval.")
     retries = IntegerField("Failures in a row before down", default=1,
                            validators=[Optional(), NumberRange(min=0, max=20)])
     tags = StringField("Tags", validators=[Optional(), Length(max=700)],
@@ -277,9 +308,9 @@ class MonitorForm(FlaskForm):
     # http
     url = StringField("URL", validators=[Optional(), Length(max=2000)])
     method = SelectField("Method", choices=METHOD_CHOICES, default="GET")
-    headers = TextAreaField("Request headers", validators=[Optional(), Length(max=20_000)],
+    headers = TextAreaField("Request headers", filters=LF, validators=[Optional(), Length(max=20_000)],
                             description="One per line: Name: value")
-    body = TextAreaField("Request body", validators=[Optional(), Length(max=65_536)])
+    body = TextAreaField("Request body", filters=LF, validators=[Optional(), Length(max=65_536)])
     expected_status = StringField("Expected status codes", default="200-299",
                                   validators=[Optional(), Length(max=200)],
                                   description="e.g. 200-299,301")
@@ -467,7 +498,7 @@ class StatusPageForm(FlaskForm):
                                                      Regexp(r"^[a-z0-9][a-z0-9-]*$",
                                                             message="Use lower-case letters, digits and hyphens.")],
                        description="The page is public at /status/<slug>.")
-    description = TextAreaField("Description", validators=[Optional(), Length(max=5000)])
+    description = TextAreaField("Description", filters=LF, validators=[Optional(), Length(max=5000)])
     monitors = SelectMultipleField("Monitors shown", coerce=int, choices=[])
     submit = SubmitField("Save status page")
 

@@ -33,6 +33,7 @@ from wtforms.validators import DataRequired, Length, Optional
 from crm.auth.policy import requires
 from crm.clock import utcnow
 from crm.extensions import db
+from crm.monitoring.forms import normalise_newlines
 from crm.monitoring.models import MaintenanceWindow, Monitor
 from crm.security.params import multi_valued
 
@@ -49,7 +50,7 @@ class WindowForm(FlaskForm):
 
     title = StringField("Title", validators=[DataRequired(), Length(max=200)])
     description = TextAreaField("Description (shown on status pages when announced)",
-                                validators=[Optional(), Length(max=5000)])
+                                filters=[normalise_newlines], validators=[Optional(), Length(max=5000)])
     starts_at = DateTimeLocalField("Starts (UTC)", format=DATETIME_FORMAT,
                                    validators=[DataRequired("Enter the start as YYYY-MM-DDTHH:MM.")])
     ends_at = DateTimeLocalField("Ends (UTC)", format=DATETIME_FORMAT,
