@@ -39,7 +39,7 @@ class _Identifier(Body):
 
     email: Email | None = Field(None, description="The account's email address.")
     phone: PhoneText | None = Field(None, description="The account's verified mobile number "
-                                                      "(E.164 such as +447700900123, or national).")
+                                                      "(E.164 such as +447400123456, or national).")
 
     @model_validator(mode="after")
     def _one_identifier(self):

@@ -20,7 +20,14 @@ from crm.auth.reset_forms import EmptyForm, PhoneCodeForm, PhoneForm
 from crm.clock import utcnow
 from crm.errors import ServiceError
 from crm.extensions import db
-from crm.notifications.sms import normalise_phone
+from crm.notifications.sms import example_phone, normalise_phone
+
+
+@bp.app_template_global("phone_example")
+def phone_example(national: bool = False) -> str:
+    """Template helper: an example mobile number of ``PHONE_DEFAULT_REGION`` that the phone
+    forms accept (see :func:`crm.notifications.sms.example_phone`)."""
+    return example_phone(national=national)
 
 
 def _subject(user: User) -> str:

@@ -160,7 +160,7 @@ def parse_identifier(text: str) -> tuple[str, str]:
 
     :raises ServiceError: 422 (field ``identifier``) for text that is neither.
     """
-    from crm.notifications.sms import normalise_phone
+    from crm.notifications.sms import example_phone, normalise_phone
     text = (text or "").strip()
     if "@" in text:
         if len(text) > 254:
@@ -169,7 +169,7 @@ def parse_identifier(text: str) -> tuple[str, str]:
     try:
         return "phone", normalise_phone(text)
     except ServiceError:
-        raise ServiceError("Enter your email address or your mobile number, e.g. +44 7700 900123.",
+        raise ServiceError(f"Enter your email address or your mobile number, e.g. {example_phone()}.",
                            field="identifier", status=422) from None
 
 

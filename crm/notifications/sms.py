@@ -10,7 +10,7 @@ hands it to the transport chosen by ``SMS_TRANSPORT``:
 * ``twilio`` — :class:`TwilioSmsTransport` sends through Twilio's REST API with the official
   ``twilio`` library (``TWILIO_ACCOUNT_SID``, ``TWILIO_AUTH_TOKEN``, ``TWILIO_FROM_NUMBER``).
 
-Phone numbers are E.164 strings (``+447700900123``), parsed with :func:`normalise_phone`.
+Phone numbers are E.164 strings (``+447400123456``), parsed with :func:`normalise_phone`.
 """
 from __future__ import annotations
 
@@ -88,15 +88,34 @@ def get_transport() -> SmsTransport:
 def normalise_phone(raw: str, region: str | None = None) -> str:
     """Parse a phone number as typed and return it in E.164 (``phonenumbers`` library).
 
-    :param raw: e.g. ``"07700 900123"`` or ``"+44 7700 900123"``.
+    :param raw: e.g. ``"07400 123456"`` or ``"+44 7400 123456"``.
     :param region: ISO 3166 region for numbers without ``+`` (default ``PHONE_DEFAULT_REGION``).
     :raises ServiceError: (field ``phone``) when the text is not a valid number.
     """
     region = region or current_app.config.get("PHONE_DEFAULT_REGION", "GB")
+    message = f"Enter a valid phone number, e.g. {example_phone(region)}."
     try:
         number = phonenumbers.parse((raw or "").strip(), region)
     except phonenumbers.NumberParseException:
-        raise ServiceError("Enter a valid phone number, e.g. +44 7700 900123.", field="phone", status=422) from None
+        raise ServiceError(message, field="phone", status=422) from None
     if not phonenumbers.is_valid_number(number):
-        raise ServiceError("Enter a valid phone number, e.g. +44 7700 900123.", field="phone", status=422)
+        raise ServiceError(message, field="phone", status=422)
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def example_phone(region: str | None = None, national: bool = False) -> str:
+    """A mobile number of ``region`` that :func:`normalise_phone` accepts, for help texts and
+    error messages: libphonenumber's own example (``+44 7400 123456`` for GB), so an example
+    we show can never be one we refuse (Ofcom's drama range 07700 900xxx is *not* valid).
+
+    :param region: ISO 3166 region (default ``PHONE_DEFAULT_REGION``).
+    :param national: the national form (``07400 123456``) instead of the international one.
+    :returns: the formatted number, or ``""`` for a region libphonenumber has no example for.
+    """
+    region = region or current_app.config.get("PHONE_DEFAULT_REGION", "GB")
+    number = (phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
+              or phonenumbers.example_number(region))
+    if number is None:
+        return ""
+    fmt = phonenumbers.PhoneNumberFormat.NATIONAL if national else phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    return phonenumbers.format_number(number, fmt)
