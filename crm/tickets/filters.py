@@ -67,6 +67,8 @@ def filters_from_args(args: MultiDict) -> TicketFilters:
         f.created_after = parse_when(args["created_after"], "created_after")
     if (args.get("created_before") or "").strip():
         f.created_before = parse_when(args["created_before"], "created_before", end_of_day=True)
+    if f.created_after and f.created_before and f.created_after >= f.created_before:
+        raise ServiceError("The end date is before the start date.", field="created_before", status=422)
     q = (args.get("q") or "").strip()
     if len(q) > 200:
         raise ServiceError("At most 200 characters.", field="q", status=422)

@@ -35,7 +35,10 @@ class Ticket(db.Model):
         Index("ix_tickets_requester_updated", "requester_id", "updated_at", "id"),
         Index("ix_tickets_updated", "updated_at", "id"),
         Index("ix_tickets_priority_updated", "priority", "updated_at", "id"),
-        Index("ix_tickets_created", "created_at"),
+        Index("ix_tickets_created", "created_at", "id"),
+        # Lists sorted by status (workflow order), then newest update (keyset per status).
+        Index("ix_tickets_status_updated", "status", "updated_at", "id"),
+        Index("ix_tickets_follow_up_of", "follow_up_of_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -49,6 +52,8 @@ class Ticket(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: The closed ticket this one follows up (a customer cannot reply to a closed ticket).
+    follow_up_of_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
 
     requester: Mapped[User] = relationship(foreign_keys=[requester_id], lazy="raise_on_sql")
     assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id], lazy="raise_on_sql")

@@ -61,6 +61,20 @@ SQLITE_DROP = [
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
+#: Longest search text the ticket lists accept, in characters (the console's search field
+#: has this ``maxlength``; the API's ``q`` the same bound).
+MAX_QUERY_LENGTH = 200
+#: Longest query string, in characters, a ticket list answers. gunicorn refuses request lines
+#: over 4,094 bytes (``limit_request_line``) with a bare "URI Too Long" page before the app
+#: runs, so the console's fields are bounded well below that, and what reaches the app above
+#: this bound gets the console's own message or a 414 problem from the API.
+MAX_QUERY_STRING = 2048
+
+
+def query_string_too_long(query_string: bytes | str) -> bool:
+    """True when a list request's raw query string is longer than :data:`MAX_QUERY_STRING`."""
+    return len(query_string) > MAX_QUERY_STRING
+
 
 def install(conn: Connection) -> None:
     """Create the search indexes/tables/triggers for ``conn``'s dialect (idempotent)."""
