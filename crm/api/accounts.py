@@ -84,7 +84,7 @@ def token():
     if totp.setup_pending(user):
         return problem(403, "Forbidden", "Your role requires two-factor log-in: set it up in the console first.")
     if user.totp_enabled_at is not None:
-        if not totp.code_is_valid(user.totp_secret, data.totp_code or ""):
+        if not totp.verify(user, data.totp_code or ""):
             seconds = lockout.record_failure(user.email, user) if data.totp_code else 0
             if seconds:
                 return _locked_problem(LockedOut(seconds))

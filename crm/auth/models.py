@@ -5,7 +5,7 @@ from datetime import datetime
 
 from flask import current_app, has_app_context
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, Index, String, func
+from sqlalchemy import BigInteger, ForeignKey, Index, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -55,6 +55,9 @@ class User(UserMixin, db.Model):
     #: TOTP (RFC 6238) second factor: base32 secret (pyotp) and when it was confirmed.
     totp_secret: Mapped[str | None] = mapped_column(String(64))
     totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: the last 30-second TOTP time step (Unix time // 30) a code was accepted for: that step
+    #: and earlier ones are refused, so a code works once (RFC 6238 §5.2).
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
     #: lockout: consecutive failed log-ins and the time before which log-in is refused.
     failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -107,10 +107,11 @@ def apply_new_password(user: User, password: str, reason: str = "password_reset"
     refresh tokens end), kills the user's other reset links and codes, clears the lockout
     counters and queues the ``password_changed`` email.
 
-    :raises ServiceError: 422 for a password outside 8–128 characters.
+    :raises ServiceError: 422 for a password outside 8–128 characters, or a common, breached
+        or easily guessed one (:mod:`crm.auth.passwords`), saying why.
     """
     from crm.notifications.services import queue_templated
-    validate_password(password)
+    validate_password(password, (user.email, user.name))
     user.set_password(password)
     tokens.invalidate(user.id, tokens.RESET_PASSWORD)
     otp.kill_for_user(user.id, otp.RESET_PASSWORD)

@@ -299,7 +299,7 @@ def totp_verify():
             session.pop(PENDING_2FA, None)
             form.code.errors.append(exc.message)
             return _locked_page("auth/totp_verify.html", exc, form=form)
-        if totp.code_is_valid(user.totp_secret, form.code.data):
+        if totp.verify(user, form.code.data):
             session.pop(PENDING_2FA, None)
             lockout.record_success(user)
             return _finish_login(user, remember=bool(pending.get("remember")), method="totp",

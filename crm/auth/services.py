@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from crm import events
-from crm.auth import lockout, tokens, verification
+from crm.auth import lockout, passwords, tokens, verification
 from crm.auth.models import (
     ACTIVE,
     ADMIN,
@@ -20,8 +20,8 @@ from crm.clock import utcnow
 from crm.errors import NotAllowed, ServiceError
 from crm.extensions import db
 
-MIN_PASSWORD = 8
-MAX_PASSWORD = 128
+MIN_PASSWORD = passwords.MIN_LENGTH
+MAX_PASSWORD = passwords.MAX_LENGTH
 
 REFUSALS = {
     PENDING: "Your registration is awaiting approval by an administrator.",
@@ -38,10 +38,15 @@ class LoginRefused(ServiceError):
         self.account_status = status
 
 
-def validate_password(password: str) -> None:
-    """:raises ServiceError: 422 unless 8–128 characters."""
-    if not isinstance(password, str) or not (MIN_PASSWORD <= len(password) <= MAX_PASSWORD):
-        raise ServiceError(f"Use {MIN_PASSWORD} to {MAX_PASSWORD} characters.", field="password", status=422)
+def validate_password(password: str, user_inputs: tuple[str, ...] = ()) -> None:
+    """Apply the password rules of :mod:`crm.auth.passwords` (8–128 characters, not a common
+    or breached password, not trivially guessable).
+
+    :param user_inputs: the account's email address and name (a password built from them is
+        refused too).
+    :raises ServiceError: 422 (field ``password``) saying why.
+    """
+    passwords.check(password, user_inputs)
 
 
 def register(email: str, password: str, name: str, role: str = CUSTOMER) -> User:
@@ -57,8 +62,8 @@ def register(email: str, password: str, name: str, role: str = CUSTOMER) -> User
     name = (name or "").strip()
     if not name or len(name) > 120 or "\x00" in name:
         raise ServiceError("Enter your name (at most 120 characters).", field="name", status=422)
-    validate_password(password)
     email = normalise_email(email or "")
+    validate_password(password, (email, name))
     if find_user_by_email(email):
         raise ServiceError("An account with this email already exists.", field="email", status=409)
     user = User(email=email, name=name, role=role, status=ACTIVE if role == CUSTOMER else PENDING,
@@ -174,7 +179,7 @@ def create_admin(email: str, password: str, name: str = "Administrator") -> User
 
     :raises ServiceError: 422 for an invalid password.
     """
-    validate_password(password)
+    validate_password(password, (email, name))
     user = find_user_by_email(email)
     if user is None:
         user = User(email=normalise_email(email), name=name, created_at=utcnow())
@@ -231,7 +236,7 @@ def change_password(user: User, current_password: str, new_password: str,
     """
     if not user.check_password(current_password or ""):
         raise ServiceError("Your current password is not right.", field="current_password", status=422)
-    validate_password(new_password)
+    validate_password(new_password, (user.email, user.name))
     if user.check_password(new_password):
         raise ServiceError("Choose a password different from the current one.", field="password", status=422)
     user.set_password(new_password)
