@@ -15,8 +15,10 @@ def _me():
 
 
 def init_app(app: Flask) -> None:
-    """Register globals: ``can(permission)``, ``nav_items()``, ``page_url(**args)`` and the
-    ``utc`` / ``ago`` filters."""
+    """Register globals: ``can(permission)``, ``navigation()`` (:mod:`crm.navigation`),
+    ``page_url(**args)`` and the ``utc`` / ``ago`` filters."""
+    from crm import navigation
+    navigation.init_app(app)
 
     @app.template_global()
     def can(permission: str) -> bool:
@@ -32,35 +34,6 @@ def init_app(app: Flask) -> None:
             else:
                 args[key] = value
         return url_for(request.endpoint, **(request.view_args or {}), **args)
-
-    @app.template_global()
-    def nav_items() -> list[tuple[str, str, str]]:
-        """(label, endpoint, permission) entries the current user may see, in menu order."""
-        items = [
-            ("Dashboard", "dashboard.home", "authenticated"),
-            ("My tickets", "portal.index", "portal.use"),
-            ("New ticket", "portal.new_ticket", "ticket.create"),
-            ("Tickets", "tickets.index", "ticket.list_staff"),
-            ("Customers", "admin.customers", "customer.list"),
-            ("Registrations", "admin.registrations", "registration.decide"),
-            ("Users", "admin.users", "user.administer"),
-            ("All sessions", "sessions.all_sessions", "session.manage"),
-            ("Outbox", "notifications.outbox", "notification.manage"),
-            ("Mailbox", "notifications.mailbox", "mailbox.view"),
-            ("SMS", "notifications.sms", "sms.view"),
-            ("Email templates", "notifications.email_templates", "template.manage"),
-            ("Security", "security.admin", "security.manage"),
-            ("Two-factor policy", "auth.totp_policy", "security.manage"),
-            ("Sessions", "sessions.mine", "authenticated"),
-            ("Monitors", "monitoring.index", "monitor.view"),
-            ("Uptime dashboard", "monitoring.dashboard", "monitor.view"),
-            ("Maintenance", "maintenance.index", "maintenance.manage"),
-            ("Reports", "reports.index", "report.view"),
-            ("Broadcasts", "broadcasts.index", "broadcast.send"),
-            ("API docs", "api.docs", "public"),
-        ]
-        me = _me()  # one proxy lookup, not three per entry (it showed in the profile)
-        return [i for i in items if has_permission(me, i[2])]
 
     @app.template_filter("utc")
     def utc_filter(value: datetime | None) -> str:

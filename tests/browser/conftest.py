@@ -159,6 +159,17 @@ def people(browser, live_server, artifacts_dir, request):
             person.context.close()
 
 
+def nav_to(page: Page, menu: str | re.Pattern | None, entry: str) -> None:
+    """Follow ``entry`` of the main navigation, opening its dropdown ``menu`` first (None:
+    a direct link on the bar). Menus: Helpdesk, Customers, Monitoring, Admin, and the
+    account menu named after the user (pass a regex such as ``re.compile("^Ada Admin")``).
+    A group with one entry for a role is a direct link (a manager's "Users")."""
+    nav = page.get_by_role("navigation", name="Main navigation")
+    if menu is not None:
+        nav.get_by_role("button", name=menu, exact=isinstance(menu, str)).click()
+    nav.get_by_role("link", name=entry, exact=True).click()
+
+
 @pytest.fixture
 def snap(artifacts_dir):
     """``snap(page, "03-customer-ticket")`` saves a full-page PNG into the artefacts folder,

@@ -13,6 +13,7 @@ from playwright.sync_api import ConsoleMessage, expect
 from crm.extensions import db
 from crm.security import DEVCONSOLE_SETTING
 from crm.settings import get_setting
+from tests.browser.conftest import nav_to
 
 pytestmark = [pytest.mark.browser, pytest.mark.only_backend("sqlite")]
 
@@ -36,7 +37,7 @@ def test_admin_sets_the_devconsole_message_and_visitors_see_it_after_the_warning
     page.get_by_label("Email").fill(admin_email)
     page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    page.get_by_role("navigation", name="Main navigation").get_by_role("link", name="Security", exact=True).click()
+    nav_to(page, "Admin", "Security")
     expect(page.get_by_role("heading", name="Developer-console message")).to_be_visible()
     page.get_by_label("Developer-console message").fill(MESSAGE)
     page.get_by_role("button", name="Save message").click()

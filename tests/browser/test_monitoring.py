@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from crm.extensions import db
+from tests.browser.conftest import nav_to
 
 pytestmark = [pytest.mark.browser, pytest.mark.only_backend("sqlite")]
 
@@ -26,8 +27,7 @@ def test_admin_creates_http_monitor_and_sees_its_chart(people, snap, make_user):
     page.get_by_label("Email", exact=True).fill(email)
     page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    nav = page.get_by_role("navigation", name="Main navigation")
-    nav.get_by_role("link", name="Monitors", exact=True).click()
+    nav_to(page, "Monitoring", "Monitors")
     expect(page.get_by_role("heading", name="Monitors")).to_be_visible()
     page.get_by_role("link", name="Create your first monitor").click()
 
@@ -55,7 +55,7 @@ def test_admin_creates_http_monitor_and_sees_its_chart(people, snap, make_user):
     expect(chart).to_have_class(re.compile(r"\bjs-plotly-plot\b"))
     snap(page, "monitor-page-chart")
 
-    page.get_by_role("link", name="Monitors", exact=True).first.click()
+    nav_to(page, "Monitoring", "Monitors")
     row = page.get_by_role("row").filter(has_text="Company website")
     expect(row).to_contain_text("HTTP(S)")
     expect(row).to_contain_text("production")

@@ -17,6 +17,7 @@ from crm.auth.models import User
 from crm.extensions import db
 from crm.notifications.models import Notification
 from crm.tickets.models import Ticket
+from tests.browser.conftest import nav_to
 
 pytestmark = [pytest.mark.browser, pytest.mark.only_backend("sqlite")]
 
@@ -125,7 +126,7 @@ def test_customer_sees_engineer_resolve_ticket_live(people, snap, make_user):
     admin_person = people("admin")
     log_in(admin_person.page, admin_email)
     expect(admin_person.page.get_by_role("alert")).to_contain_text("Welcome back, Ada Admin")
-    nav(admin_person.page).get_by_role("link", name="Registrations").click()
+    nav_to(admin_person.page, "Admin", "Registrations")
     expect(admin_person.page.get_by_role("heading", name="Staff registrations")).to_be_visible()
     expect(admin_person.page.get_by_role("row", name=ENGINEER["email"])).to_be_visible()
     snap(admin_person.page, "admin-pending-registrations")
@@ -141,7 +142,7 @@ def test_customer_sees_engineer_resolve_ticket_live(people, snap, make_user):
     # --- the engineer logs in, finds the ticket assigned to him, accepts, replies, resolves
     log_in(engineer.page, ENGINEER["email"])
     expect(engineer.page.get_by_role("heading", name=f"Hello, {ENGINEER['name']}")).to_be_visible()
-    nav(engineer.page).get_by_role("link", name="Tickets", exact=True).click()
+    nav_to(engineer.page, "Helpdesk", "Tickets")
     views = engineer.page.get_by_role("list", name="Ticket views")
     expect(views.get_by_role("link", name="Assigned to me")).to_have_class(re.compile(r"\bactive\b"))
     row = engineer.page.get_by_role("row").filter(has_text=SUBJECT)
