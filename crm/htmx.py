@@ -1,7 +1,7 @@
 """htmx helpers: decide full page or fragment (as netbox's ``htmx_partial``)."""
 from __future__ import annotations
 
-from flask import render_template, request
+from flask import make_response, render_template, request
 
 
 def is_htmx_partial() -> bool:
@@ -23,3 +23,18 @@ def poll_unchanged(version: str) -> bool:
     ``updated_at`` in ISO 8601): the view answers 204 and htmx leaves the page alone."""
     since = request.args.get("since")
     return bool(since) and is_htmx_partial() and since == version
+
+
+def rerender_at(url: str, body: str, status: int = 422):
+    """A form posted to a POST-only address that failed: answer its page (``body``, with
+    ``status``) as the page at ``url``, the address it lives at.
+
+    A boosted htmx form pushes the address it posted to into the history, so reloading the
+    re-rendered page would GET the POST-only address (405). ``HX-Replace-Url`` makes htmx put
+    ``url`` in the address bar instead, in place of the entry the form was on (a failed
+    submission adds no history entry). Requests without htmx get the body unchanged.
+    """
+    response = make_response(body, status)
+    if request.headers.get("HX-Request") == "true":
+        response.headers["HX-Replace-Url"] = url
+    return response

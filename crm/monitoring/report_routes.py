@@ -15,7 +15,7 @@ from wtforms.validators import DataRequired, Optional, ValidationError
 from crm.auth.policy import requires
 from crm.clock import utcnow
 from crm.extensions import db
-from crm.htmx import is_htmx_partial
+from crm.htmx import is_htmx_partial, rerender_at
 from crm.monitoring import reports
 from crm.monitoring.models import REPORT_PERIODS, ContactGroup, HealthReport
 from crm.pagination import id_keyset_page
@@ -69,17 +69,17 @@ def index():
 @requires("report.manage")
 def generate():
     """Request a report now (idempotent per group, period and period start) and show its
-    progress."""
+    progress; a refused request re-renders the list page at its own address (``/reports/``)."""
     form = _generate_form()
     if not form.validate_on_submit():
-        return _index_page(form, 422)
+        return rerender_at(url_for("reports.index"), *_index_page(form, 422))
     group = db.session.get(ContactGroup, form.group.data)
     start = datetime.combine(form.day.data, time(0), tzinfo=UTC) if form.day.data else None
     if start is not None and reports.period_bounds(form.period.data, start.date())[1] > utcnow():
         # one report per group and period: a report of a period still running would stand
         # in for the complete one the scheduler emails after the period ends
         form.day.errors = [*form.day.errors, "That period has not ended yet: choose a day in a finished period."]
-        return _index_page(form, 422)
+        return rerender_at(url_for("reports.index"), *_index_page(form, 422))
     report = reports.request_report(group, form.period.data, by=current_user, period_start=start)
     flash(f"Report #{report.id} requested.", "success")
     return redirect(url_for("reports.show", report_id=report.id))

@@ -20,7 +20,7 @@ from crm.auth.policy import has_permission, requires
 from crm.clock import utcnow
 from crm.errors import ServiceError
 from crm.extensions import db
-from crm.htmx import is_htmx_partial, poll_unchanged, render_page_or_fragment
+from crm.htmx import is_htmx_partial, poll_unchanged, render_page_or_fragment, rerender_at
 from crm.monitoring import bp, dashboards, services, status_pages
 from crm.monitoring.forms import (
     TYPE_FIELDS,
@@ -177,7 +177,8 @@ def run_now(monitor_id: int):
     outcome = runner.run_now(monitor)
     if is_htmx_partial():
         return render_template("monitoring/_run_outcome.html", outcome=outcome, monitor=monitor)
-    return render_template("monitoring/detail.html", **_detail_context(monitor, outcome=outcome))
+    return rerender_at(url_for("monitoring.detail", monitor_id=monitor.id),
+                       render_template("monitoring/detail.html", **_detail_context(monitor, outcome=outcome)), 200)
 
 
 @bp.route("/<int:monitor_id>/pause", methods=["POST"])
@@ -254,7 +255,8 @@ def add_contact(monitor_id: int):
         flash(f"{value} will receive this monitor's alerts.", "success")
         return redirect(url_for("monitoring.detail", monitor_id=monitor.id) + "#contacts")
     monitor = get_monitor_or_404(monitor_id)
-    return render_template("monitoring/detail.html", **_detail_context(monitor, contact_form=form)), 422
+    return rerender_at(url_for("monitoring.detail", monitor_id=monitor.id),
+                       render_template("monitoring/detail.html", **_detail_context(monitor, contact_form=form)))
 
 
 @bp.route("/<int:monitor_id>/contacts/<int:contact_id>/delete", methods=["POST"])
@@ -408,7 +410,7 @@ def contact_group_create():
         else:
             flash(f"Contact group {group.name} created: add its email addresses and phone numbers.", "success")
             return redirect(url_for("monitoring.contact_group", group_id=group.id))
-    return _groups_page(form, 422)
+    return rerender_at(url_for("monitoring.contact_groups"), *_groups_page(form, 422))
 
 
 @bp.route("/contact-groups/<int:group_id>")
@@ -434,7 +436,8 @@ def contact_group_rename(group_id: int):
         else:
             flash(f"Contact group renamed to {group.name}.", "success")
             return redirect(url_for("monitoring.contact_group", group_id=group.id))
-    return _group_page(get_group_or_404(group_id), rename_form=form, status=422)
+    return rerender_at(url_for("monitoring.contact_group", group_id=group_id),
+                       *_group_page(get_group_or_404(group_id), rename_form=form, status=422))
 
 
 @bp.route("/contact-groups/<int:group_id>/contacts", methods=["POST"])
@@ -447,7 +450,8 @@ def contact_group_add_contact(group_id: int):
     if value is not None:
         flash(f"{value} added to {group.name}.", "success")
         return redirect(url_for("monitoring.contact_group", group_id=group.id) + "#contacts")
-    return _group_page(get_group_or_404(group_id), contact_form=form, status=422)
+    return rerender_at(url_for("monitoring.contact_group", group_id=group_id),
+                       *_group_page(get_group_or_404(group_id), contact_form=form, status=422))
 
 
 @bp.route("/contact-groups/<int:group_id>/contacts/<int:contact_id>/delete", methods=["POST"])
@@ -477,7 +481,8 @@ def contact_group_delete(group_id: int):
         services.delete_contact_group(group)
     except ServiceError as exc:
         db.session.rollback()
-        return _group_page(get_group_or_404(group_id), error=exc.message, status=exc.status)
+        return rerender_at(url_for("monitoring.contact_group", group_id=group_id),
+                           *_group_page(get_group_or_404(group_id), error=exc.message, status=exc.status))
     flash(f"Contact group {name} deleted.", "success")
     return redirect(url_for("monitoring.contact_groups"))
 
@@ -600,15 +605,18 @@ def pct_filter(value: float | None, digits: int = 2) -> str:
 
 @bp.app_template_global()
 def monitor_target(monitor: Monitor) -> str:
-    """What a monitor checks, in one line (its URL, host:port, host name or steps)."""
+    """What a monitor checks, in one line (its URL, host:port, host name or steps); secrets in
+    a URL are masked (crm.net.redact.mask_url)."""
+    from crm.net.redact import mask_url
+
     config = monitor.config or {}
     if config.get("url"):
-        return config["url"]
+        return mask_url(config["url"])
     if monitor.type == HEARTBEAT:
         return "push (heartbeat)"
     if config.get("steps"):
         steps = config["steps"]
-        return f"{len(steps)} step{'s' if len(steps) != 1 else ''}: {steps[0].get('url', '')}"
+        return f"{len(steps)} step{'s' if len(steps) != 1 else ''}: {mask_url(steps[0].get('url', ''))}"
     host = config.get("host", "")
     return f"{host}:{config['port']}" if config.get("port") else host
 

@@ -179,3 +179,56 @@ def test_unchanged_monitor_list_is_kept_by_select_multiple(client, staff):
             '<input type="checkbox" name="c" value="y"><input name="d" value="1" disabled></form>')
     assert form_fields(html, "/x").to_dict(flat=False) == {"m": ["1", "3"], "t": ["line"]}
     assert db.session.scalar(select(Monitor.id)) is None
+
+
+# ---------------------------------------------------------------- failed forms stay at the page
+
+BOOSTED = {"HX-Request": "true", "HX-Boosted": "true"}
+
+
+def _post_only_cases(group, monitor, in_use) -> list[tuple[str, dict, str, int]]:
+    """(POST-only address, refused form data, the page's own address, status)."""
+    future = (utcnow() + timedelta(days=3)).date().isoformat()
+    return [
+        ("/reports/generate", {"group": str(group.id), "period": "daily", "day": future}, "/reports/", 422),
+        ("/reports/generate", {"group": str(group.id), "period": "hourly"}, "/reports/", 422),
+        ("/monitors/contact-groups/new", {"name": ""}, "/monitors/contact-groups", 422),
+        (f"/monitors/contact-groups/{group.id}/rename", {"group-name": ""},
+         f"/monitors/contact-groups/{group.id}", 422),
+        (f"/monitors/contact-groups/{group.id}/contacts", {"kind": "email", "value": "not an address"},
+         f"/monitors/contact-groups/{group.id}", 422),
+        (f"/monitors/contact-groups/{in_use.id}/delete", {}, f"/monitors/contact-groups/{in_use.id}", 409),
+        (f"/monitors/{monitor.id}/contacts", {"kind": "email", "value": "nope@"},
+         f"/monitors/{monitor.id}", 422),
+    ]
+
+
+def test_refused_forms_of_post_only_addresses_put_the_page_address_in_the_address_bar(
+        client, staff, make_group, make_monitor):
+    group = make_group("Ops", emails=["ops@example.com"])
+    in_use = make_group("Used", emails=["used@example.com"])
+    monitor = make_monitor("tcp", name="Db", host="db.example.com", port=5432, contact_group=in_use)
+    for action, data, page, status in _post_only_cases(group, monitor, in_use):
+        resp = client.post(action, data=data, headers=BOOSTED)
+        assert resp.status_code == status, (action, resp.status_code)
+        # htmx shows the page's own address: reloading it is a GET that works (no 405)
+        assert resp.headers.get("HX-Replace-Url") == page, action
+        assert client.get(page).status_code == 200
+        assert client.get(action).status_code == 405  # what the address bar held before the fix
+        # without htmx (a plain form post) nothing changes
+        assert "HX-Replace-Url" not in client.post(action, data=data).headers
+
+
+def test_reports_page_after_a_refused_request_pages_through_the_list_at_its_own_address(
+        client, staff, make_group):
+    from crm.monitoring import reports
+
+    group = make_group("Ops", emails=["ops@example.com"])
+    for day in range(30):  # more than a page
+        reports.request_report(group, "daily", by=staff,
+                               period_start=utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+                               - timedelta(days=day + 2))
+    resp = client.post("/reports/generate", data={"group": str(group.id), "period": "hourly"})
+    assert resp.status_code == 422
+    html = resp.get_data(as_text=True)
+    assert 'href="/reports/?before=' in html and "/reports/generate?" not in html
