@@ -1,17 +1,27 @@
 """Shared fixtures: the app on each database backend, real Redis, a real SMTP server.
 
 Every test runs once per backend in ``CRM_TEST_DATABASES`` (default ``sqlite,postgresql``).
-Each pytest-xdist worker gets its own SQLite file, its own PostgreSQL database
-(``crm_test_<worker>``), its own Redis database number and RQ queue name.
+
+Isolation: two pytest runs on one machine (and the workers of one xdist run) never share a
+resource. Each run has a token (:func:`run_token`, from the controller's pid and xdist's
+test-run uid), and each worker gets its own SQLite file, its own PostgreSQL database
+(``crm_test_<namespace><token>_<worker>``, dropped at the end; those of runs whose controller
+died are dropped at the next start), its own RQ queue name and its own Redis database number,
+claimed for the run in Redis db 0 (:func:`redis_db`) so that the ``flushdb`` after each test
+only ever empties this worker's database. ``CRM_TEST_NAMESPACE`` prefixes the names (for
+reading them); ``CRM_TEST_REDIS_DB`` pins the first Redis db number instead of claiming one.
 
 Markers: ``only_backend("sqlite"|"postgresql")`` limits a test to one backend.
 """
 from __future__ import annotations
 
+import functools
 import os
+import re
 import socket
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email import message_from_bytes, policy
@@ -20,6 +30,7 @@ import psycopg
 import pytest
 from aiosmtpd.controller import Controller
 from redis import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import text
 
 from crm import clock, create_app
@@ -51,10 +62,26 @@ def pytest_collection_modifyitems(config, items):
         items[:] = keep
 
 
+def run_token() -> str:
+    """This pytest run's token, the same in the xdist controller and all its workers:
+    ``r<controller pid>x<4 hex>`` (the hex from xdist's ``PYTEST_XDIST_TESTRUNUID``, else
+    random). The pid lets a later run tell that a run's controller is gone (see
+    :func:`_drop_stale_pg_databases`); the hex keeps a reused pid from colliding."""
+    token = os.environ.get("CRM_TEST_RUN_TOKEN")
+    if not token:
+        in_worker = "PYTEST_XDIST_WORKER" in os.environ
+        controller = os.getppid() if in_worker else os.getpid()
+        uid = os.environ.get("PYTEST_XDIST_TESTRUNUID") or uuid.uuid4().hex
+        token = f"r{controller}x{uid[:4]}"
+        os.environ["CRM_TEST_RUN_TOKEN"] = token  # subprocesses and later calls agree
+    return token
+
+
 def worker_id() -> str:
-    """The xdist worker name (``gw0`` …, ``main`` without xdist), prefixed by
-    ``CRM_TEST_NAMESPACE`` so concurrent pytest runs on one machine do not share databases."""
-    return os.environ.get("CRM_TEST_NAMESPACE", "") + os.environ.get("PYTEST_XDIST_WORKER", "main")
+    """``<CRM_TEST_NAMESPACE><run token>_<xdist worker>`` (``main`` without xdist): a name
+    for this worker's databases and queues that no other pytest run on the machine uses."""
+    return (os.environ.get("CRM_TEST_NAMESPACE", "") + run_token() + "_"
+            + os.environ.get("PYTEST_XDIST_WORKER", "main"))
 
 
 def worker_number() -> int:
@@ -63,12 +90,75 @@ def worker_number() -> int:
     return int(wid[2:]) if wid.startswith("gw") else 0
 
 
+REDIS_CLAIM_KEY = "crm-test:redis-db-claim:{}"  # in Redis db 0; value: the claimant's worker_id()
+REDIS_CLAIM_SECONDS = 300  # a claim lives this long unless renewed (a killed run frees its db)
+_redis_claim: dict = {}
+
+
+@functools.cache
 def redis_db() -> int:
-    """Redis database number of this worker: ``CRM_TEST_REDIS_DB`` (default 1) + index."""
-    db_number = int(os.environ.get("CRM_TEST_REDIS_DB", "1")) + worker_number()
-    if not 1 <= db_number <= 15:
-        raise RuntimeError(f"Redis db {db_number} out of range: lower CRM_TEST_REDIS_DB or -n")
+    """Redis database number of this worker, claimed for the run.
+
+    With ``CRM_TEST_REDIS_DB``: that number + the xdist worker index (claimed without asking,
+    so that runs without the variable keep off it). Otherwise the highest of 1..15 that no
+    live run has claimed and that is empty, claimed with ``SET NX`` on
+    :data:`REDIS_CLAIM_KEY` in db 0, renewed by a daemon thread and released at the end.
+
+    :raises RuntimeError: a number out of 1..15, or no free database.
+    """
+    conn = Redis.from_url(f"{REDIS_BASE}/0")
+    me = worker_id()
+    pinned = os.environ.get("CRM_TEST_REDIS_DB")
+    if pinned:
+        db_number = int(pinned) + worker_number()
+        if not 1 <= db_number <= 15:
+            raise RuntimeError(f"Redis db {db_number} out of range: lower CRM_TEST_REDIS_DB or -n")
+        conn.set(REDIS_CLAIM_KEY.format(db_number), me, ex=REDIS_CLAIM_SECONDS)
+    else:
+        for candidate in range(15, 0, -1):
+            key = REDIS_CLAIM_KEY.format(candidate)
+            if not conn.set(key, me, nx=True, ex=REDIS_CLAIM_SECONDS):
+                continue
+            # A run with an older conftest may use it without a claim: take only empty ones.
+            if Redis.from_url(f"{REDIS_BASE}/{candidate}").dbsize() == 0:
+                db_number = candidate
+                break
+            conn.delete(key)
+        else:
+            raise RuntimeError("no free Redis database in 1..15: every one is claimed by a "
+                               "running pytest or holds keys; set CRM_TEST_REDIS_DB")
+    stop = threading.Event()
+    key = REDIS_CLAIM_KEY.format(db_number)
+
+    def renew():
+        while not stop.wait(REDIS_CLAIM_SECONDS / 5):
+            try:
+                conn.set(key, me, ex=REDIS_CLAIM_SECONDS)
+            except RedisError:  # Redis restarting: try again at the next beat
+                pass
+
+    threading.Thread(target=renew, name="redis-db-claim", daemon=True).start()
+    _redis_claim.update(conn=conn, key=key, me=me, stop=stop)
     return db_number
+
+
+def _release_redis_db() -> None:
+    """Give this worker's Redis database back (only if the claim is still ours)."""
+    if not _redis_claim:
+        return
+    _redis_claim["stop"].set()
+    conn, key = _redis_claim["conn"], _redis_claim["key"]
+    try:
+        if conn.get(key) == _redis_claim["me"].encode():
+            Redis.from_url(f"{REDIS_BASE}/{key.rsplit(':', 1)[1]}").flushdb()
+            conn.delete(key)
+    except RedisError:
+        pass
+    _redis_claim.clear()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    _release_redis_db()
 
 
 def free_port() -> int:
@@ -152,6 +242,33 @@ def _drop_pg_database(name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+_RUN_DATABASE = re.compile(r"^crm_(?:test|fresh)_.*r(\d+)x[0-9a-f]{4}_")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _drop_stale_pg_databases() -> list[str]:
+    """Drop the test databases of earlier runs whose controller process is gone (a run that
+    was killed could not drop its own). Returns the names dropped."""
+    dropped = []
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        names = [row[0] for row in conn.execute("SELECT datname FROM pg_database")]
+        for name in names:
+            match = _RUN_DATABASE.match(name)
+            if match and not _pid_alive(int(match.group(1))):
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                dropped.append(name)
+    return dropped
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
 def backend(request) -> str:
     """The database backend of this test run: ``sqlite`` or ``postgresql``."""
@@ -162,6 +279,7 @@ def backend(request) -> str:
 def app_config(backend, tmp_path_factory, smtp_server) -> dict:
     """Config overrides for this backend and xdist worker (before ``create_app``)."""
     if backend == "postgresql":
+        _drop_stale_pg_databases()
         url = _pg_database_url(f"crm_test_{worker_id()}")
     else:
         url = "sqlite:///" + str(tmp_path_factory.mktemp("db") / "crm.sqlite3")

@@ -137,7 +137,8 @@ def test_wsgi_start_up_fails_with_one_clear_line(tmp_path, extra, line):
 # ------------------------------------------------------------------ fresh databases
 
 def _namespace() -> str:
-    return os.environ.get("CRM_TEST_NAMESPACE", "") + os.environ.get("PYTEST_XDIST_WORKER", "main")
+    from tests.conftest import worker_id  # unique per run (see tests/conftest.py)
+    return worker_id()
 
 
 @pytest.fixture
