@@ -14,7 +14,7 @@ import math
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from flask import json, request, url_for
+from flask import request, url_for
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -28,7 +28,7 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.dialects.postgresql import JSONB
 
 from crm.api.common import answer
-from crm.api.openapi import ApiProblem, api_operation, request_body, request_query
+from crm.api.openapi import ApiProblem, api_operation, parse_json_body, request_body, request_query
 from crm.auth.policy import acting_user, public, requires
 from crm.clock import utcnow
 from crm.errors import ServiceError
@@ -146,7 +146,9 @@ class ContactGroupList(BaseModel):
 
 class MonitorOut(BaseModel):
     """A monitor: its definition (the type's own fields too), contacts, ``ping_url`` (heartbeat
-    monitors: the URL their job calls) and runtime state. FTP passwords are never returned
+    monitors: the URL their job calls) and runtime state. Request secrets are write-only:
+    secret-looking headers, URL passwords and parameters and body members read as ``********``
+    (send ``********`` back to keep the stored value); FTP passwords are never returned
     (``password_set`` says whether one is stored)."""
 
     model_config = ConfigDict(extra="allow")
@@ -305,6 +307,15 @@ class MonitorExport(RootModel[list[dict]]):
     """Every monitor's definition with its contacts (the import's shape)."""
 
 
+class ExportQuery(BaseModel):
+    """Options of the export."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    include_secrets: bool = Field(False, description="Include request secrets (FTP passwords, secret "
+                                                     "headers, URL and body secrets) instead of ********.")
+
+
 # ---------------------------------------------------------------- helpers
 
 def _json_value():
@@ -314,10 +325,7 @@ def _json_value():
     """
     if not request.is_json:
         raise ApiProblem(415, "Send a JSON document with Content-Type: application/json.")
-    try:
-        return json.loads(request.get_data(cache=True) or b"")
-    except (ValueError, UnicodeDecodeError):
-        raise ApiProblem(400, "The request body is not valid JSON.") from None
+    return parse_json_body()  # bounded depth, no duplicate keys (crm.security.jsonsafe)
 
 
 def _json_object() -> dict:
@@ -438,16 +446,19 @@ def list_monitors():
                                 "next": nxt, "prev": prev})
 
 
-@api_operation("GET", "/monitors/export", response=MonitorExport, tag=TAG, summary="Export every monitor")
+@api_operation("GET", "/monitors/export", query=ExportQuery, response=MonitorExport, tag=TAG,
+               summary="Export every monitor")
 @requires("monitor.manage", api=True)
 def export_monitors():
     """Every monitor's definition with its contacts, as a JSON array that ``POST
     /monitors/import`` accepts (no ids or runtime state). Groups travel by name: a monitor
     alerting a shared group has ``contact_group: {name, contacts}`` (and ``contacts: []``),
     one with its own group ``contact_group: null`` and its ``contacts``; likewise
-    ``escalation_group``. Needs ``monitor.manage``: the definitions carry credentials (FTP
-    passwords, request headers)."""
-    return answer(MonitorExport, services.export_monitors())
+    ``escalation_group``. Request secrets (FTP passwords, secret headers, URL and body
+    secrets) are masked as ``********`` unless ``include_secrets=true``; an import refuses
+    masked secrets. Needs ``monitor.manage``."""
+    query: ExportQuery = request_query()
+    return answer(MonitorExport, services.export_monitors(include_secrets=query.include_secrets))
 
 
 @api_operation("POST", "/monitors/import", body=ImportIn, response=ImportOut, status=201, tag=TAG,

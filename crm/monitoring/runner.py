@@ -22,6 +22,7 @@ from crm.clock import utcnow
 from crm.monitoring.checks import CHECKS, CheckContext, CheckOutcome, Target
 from crm.monitoring.checks.base import down
 from crm.monitoring.models import HEARTBEAT, SYNTHETIC
+from crm.net import Guard, staff_policy
 
 log = logging.getLogger(__name__)
 
@@ -52,18 +53,30 @@ async def run_target(target: Target, ctx: CheckContext) -> CheckOutcome:
             except TimeoutError:
                 outcome = down(target.protocol, f"timed out after {target.timeout:g} s")
             except Exception as exc:  # a bug or an unforeseen library error: report, never crash the batch
+                # the message may quote what the peer sent: it goes to the server log only
                 log.exception("check of monitor %s failed", target.id)
-                outcome = down(target.protocol, f"check error: {exc.__class__.__name__}: {exc}")
+                outcome = down(target.protocol, f"check error: {exc.__class__.__name__}")
         outcome.checked_at = started
         if not outcome.protocol:
             outcome.protocol = target.protocol
         return outcome
 
 
+def outbound_guard() -> Guard:
+    """The guard every check connects through: the staff policy of the current app
+    (``MONITOR_BLOCK_PRIVATE_FOR_STAFF``, ``MONITOR_ALLOWED_NETWORKS``; see
+    :mod:`crm.net.policy`), or the default staff policy outside an app (``crm-monitor check``
+    on an operator's machine)."""
+    return Guard(staff_policy(current_app.config) if has_app_context() else None)
+
+
 async def run_targets(targets: list[Target], *, concurrency: int = 100,
-                      ca_file: str | None = None) -> list[CheckOutcome]:
-    """Run ``targets`` concurrently (see module doc); outcomes in the same order."""
-    ctx = CheckContext(concurrency=concurrency, ca_file=ca_file)
+                      ca_file: str | None = None, guard: Guard | None = None) -> list[CheckOutcome]:
+    """Run ``targets`` concurrently (see module doc); outcomes in the same order.
+
+    :param guard: the outbound guard (:func:`outbound_guard` when None).
+    """
+    ctx = CheckContext(concurrency=concurrency, ca_file=ca_file, guard=guard or outbound_guard())
     try:
         return list(await asyncio.gather(*(run_target(t, ctx) for t in targets)))
     finally:
@@ -74,7 +87,8 @@ async def run_session(targets: list[Target], *, record: Callable[[list[tuple[int
                       claim_more: Callable[[float], list[Target]] | None = None,
                       budget_seconds: float = 20.0, poll_seconds: float = 0.5,
                       should_yield: Callable[[], bool] | None = None,
-                      concurrency: int = 100, ca_file: str | None = None) -> int:
+                      concurrency: int = 100, ca_file: str | None = None,
+                      guard: Guard | None = None) -> int:
     """Run ``targets`` and keep the engine busy while slow checks are in flight.
 
     Outcomes are handed to ``record`` every ``poll_seconds`` as they complete (not when the
@@ -92,9 +106,10 @@ async def run_session(targets: list[Target], *, record: Callable[[list[tuple[int
     :param claim_more: called with the largest acceptable check duration (seconds); returns
         the targets it claimed (each counted as due now). ``None``: run only ``targets``.
     :param should_yield: asked every poll while claiming freely; True ends that phase.
+    :param guard: the outbound guard (:func:`outbound_guard` when None).
     :returns: the number of results recorded.
     """
-    ctx = CheckContext(concurrency=concurrency, ca_file=ca_file)
+    ctx = CheckContext(concurrency=concurrency, ca_file=ca_file, guard=guard or outbound_guard())
     loop = asyncio.get_running_loop()
     started = loop.time()
     inflight: dict[asyncio.Task, Target] = {}

@@ -32,9 +32,10 @@ names for it (both names are stored, so readers of either find it).
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from pydantic import (
     AfterValidator,
@@ -60,6 +61,7 @@ from crm.monitoring.models import (
     TCP,
     TLS,
 )
+from crm.net import redact
 
 #: Fallback for ``MONITOR_MIN_INTERVAL_SECONDS`` outside an application context (the CLI).
 MIN_INTERVAL_SECONDS = 20
@@ -688,13 +690,185 @@ def spec_to_columns(spec: MonitorSpec) -> tuple[dict, dict]:
     return columns, config
 
 
-def monitor_to_spec_dict(monitor) -> dict:
+def monitor_to_spec_dict(monitor, *, reveal_secrets: bool = False) -> dict:
     """The API-shaped definition of a stored ``Monitor`` (columns + config, no contacts,
-    no runtime state): what :func:`validate_monitor` accepts back."""
+    no runtime state): what :func:`validate_monitor` accepts back.
+
+    Request secrets are write-only: unless ``reveal_secrets`` (the service's own merge, an
+    export asked for with secrets), they are masked (:func:`mask_secrets`) — so every read
+    (API, console page and edit form, export) shows ``********`` for them, and a definition
+    sent back unchanged keeps the stored values (:func:`keep_masked_secrets`).
+    """
     out = {name: getattr(monitor, attr) for name, attr in COLUMN_FIELDS.items()}
     out["tags"] = list(out["tags"] or [])
     config = monitor.config or {}
     for name in CONFIG_FIELDS.get(monitor.type, ()):
         if name in config:
             out[name] = config[name]
+    return out if reveal_secrets else mask_secrets(out)
+
+
+# ---------------------------------------------------------------- secrets (write-only)
+
+#: Fields of a definition (and of a synthetic step) that may hold request secrets.
+SECRET_FIELDS = ("url", "headers", "body", "password")
+
+
+def _mask_request(item: dict) -> dict:
+    out = dict(item)
+    if isinstance(out.get("url"), str):
+        out["url"] = redact.mask_url(out["url"])
+    if isinstance(out.get("headers"), dict):
+        out["headers"] = redact.mask_headers(out["headers"])
+    if isinstance(out.get("body"), str):
+        out["body"] = redact.mask_body(out["body"])
+    if out.get("password"):
+        out["password"] = redact.MASK
+    return out
+
+
+def mask_secrets(spec: dict) -> dict:
+    """A definition with its request secrets masked (:data:`crm.net.redact.MASK`): an FTP
+    ``password``; header values whose names look secret (``Authorization``, ``X-Api-Key``,
+    ``Cookie`` …); a URL's password and secret-looking query parameters; secret-looking
+    members of a JSON or form body — in the monitor and in every synthetic step. Values
+    that only reference a variable extracted at run time (``Bearer {{token}}``) stay."""
+    out = _mask_request(spec)
+    if isinstance(out.get("steps"), list):
+        out["steps"] = [_mask_request(s) if isinstance(s, dict) else s for s in out["steps"]]
+    return out
+
+
+def _restore_pairs(incoming: list[tuple[str, str]], stored: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    known = {}
+    for key, value in stored:
+        known.setdefault(key.lower(), value)
+    return [(k, known.get(k.lower(), v) if v == redact.MASK else v) for k, v in incoming]
+
+
+def _restore_url(incoming: str, stored: str) -> str:
+    if incoming == redact.mask_url(stored):
+        return stored
+    try:
+        new, old = urlsplit(incoming), urlsplit(stored)
+    except ValueError:
+        return incoming
+    netloc, query = new.netloc, new.query
+    if new.password == redact.MASK and old.password is not None and new.username == old.username:
+        netloc = old.netloc.rpartition("@")[0] + "@" + new.netloc.rpartition("@")[2]
+    if redact.MASK in query:
+        pairs = _restore_pairs(parse_qsl(query, keep_blank_values=True), parse_qsl(old.query, keep_blank_values=True))
+        query = urlencode(pairs, quote_via=quote, safe="{}")
+    if (netloc, query) == (new.netloc, new.query):
+        return incoming
+    return urlunsplit((new.scheme, netloc, new.path, query, new.fragment))
+
+
+def _restore_json(new, old):
+    if isinstance(new, dict) and isinstance(old, dict):
+        return {k: (old[k] if v == redact.MASK and k in old else _restore_json(v, old.get(k)))
+                for k, v in new.items()}
+    if isinstance(new, list) and isinstance(old, list):
+        return [_restore_json(v, old[i] if i < len(old) else None) for i, v in enumerate(new)]
+    return new
+
+
+def _restore_body(incoming: str, stored: str) -> str:
+    if incoming == redact.mask_body(stored):
+        return stored
+    if redact.MASK not in incoming:
+        return incoming
+    try:
+        return json.dumps(_restore_json(json.loads(incoming), json.loads(stored)), ensure_ascii=False)
+    except ValueError:
+        pass
+    if "=" in incoming:
+        pairs = _restore_pairs(parse_qsl(incoming.strip(), keep_blank_values=True),
+                               parse_qsl(stored.strip(), keep_blank_values=True))
+        return urlencode(pairs, quote_via=quote, safe="{}")
+    return incoming
+
+
+def _restore_request(incoming: dict, stored: dict) -> dict:
+    out = dict(incoming)
+    if isinstance(out.get("url"), str) and isinstance(stored.get("url"), str):
+        out["url"] = _restore_url(out["url"], stored["url"])
+    if isinstance(out.get("headers"), dict) and isinstance(stored.get("headers"), dict):
+        known = {k.lower(): v for k, v in stored["headers"].items()}
+        out["headers"] = {k: (known.get(k.lower(), v) if v == redact.MASK else v)
+                          for k, v in out["headers"].items()}
+    if isinstance(out.get("body"), str) and isinstance(stored.get("body"), str):
+        out["body"] = _restore_body(out["body"], stored["body"])
+    if out.get("password") == redact.MASK and stored.get("password"):
+        out["password"] = stored["password"]
+    return out
+
+
+def keep_masked_secrets(incoming: dict, stored: dict) -> dict:
+    """``incoming`` (a partial or full definition sent by a client that read the masked
+    one) with every masked secret replaced by the stored value it stands for: a masked
+    header (same name, any case), FTP password, URL password or query parameter, JSON/form
+    body member. Synthetic steps are matched by name, else by position.
+
+    :param stored: the monitor's definition with secrets (``reveal_secrets=True``).
+    """
+    out = _restore_request(incoming, stored)
+    if isinstance(out.get("steps"), list) and isinstance(stored.get("steps"), list):
+        old_steps = [s for s in stored["steps"] if isinstance(s, dict)]
+        by_name = {s.get("name"): s for s in old_steps}
+        steps = []
+        for index, step in enumerate(out["steps"]):
+            if isinstance(step, dict):
+                old = by_name.get(step.get("name")) or (old_steps[index] if index < len(old_steps) else {})
+                step = _restore_request(step, old)
+            steps.append(step)
+        out["steps"] = steps
+    return out
+
+
+def masked_leftovers(spec: dict) -> list[tuple[str, str]]:
+    """Secrets still equal to the mask (nothing stored to keep: a new monitor, an import of an
+    export made without secrets, a new header), as ``[(field path, message)]``: a mask is
+    never stored as if it were the secret."""
+    def scan(item: dict, prefix: str) -> list[tuple[str, str]]:
+        found = []
+        if item.get("password") == redact.MASK:
+            found.append((f"{prefix}password", "password is the masked placeholder: type the password"))
+        for name, value in (item.get("headers") or {}).items() if isinstance(item.get("headers"), dict) else ():
+            if isinstance(value, str) and redact.MASK in value:
+                found.append((f"{prefix}headers", f"header {name} is the masked placeholder: type its value"))
+        for field in ("url", "body"):
+            if isinstance(item.get(field), str) and redact.MASK in item[field]:
+                found.append((f"{prefix}{field}", f"{field} contains the masked placeholder {redact.MASK}: "
+                                                  "type the secret it stands for"))
+        return found
+    problems = scan(spec, "")
+    for index, step in enumerate(spec.get("steps") or []):
+        if isinstance(step, dict):
+            problems += scan(step, f"steps.{index}.")
+    return problems
+
+
+def outbound_hosts(spec: MonitorSpec) -> list[tuple[str, str]]:
+    """The hosts a monitor connects to, as ``[(field path, host)]``: the URL's host, the
+    ``host`` of TCP/SMTP/FTP/TLS monitors, a DNS monitor's ``resolver``, each synthetic
+    step's URL host (unless it is filled from a ``{{variable}}`` at run time). A DNS
+    monitor's ``host`` is the name asked about, not a destination."""
+    out: list[tuple[str, str]] = []
+    if spec.type == HTTP:
+        out.append(("url", urlsplit(spec.url).hostname or ""))
+    elif spec.type in (TCP, SMTP, FTP, TLS):
+        out.append(("host", spec.host))
+    elif spec.type == DNS and spec.resolver:
+        value = spec.resolver.strip()
+        match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\](?::\d+)?", value)
+        out.append(("resolver", match.group(1) if match else value.split(":")[0] if value.count(":") == 1 else value))
+    elif spec.type == SYNTHETIC:
+        for index, step in enumerate(spec.steps):
+            try:
+                parts = urlsplit(step.url)
+            except ValueError:
+                continue
+            if "{" not in parts.netloc and parts.hostname:
+                out.append((f"steps.{index}.url", parts.hostname))
     return out

@@ -38,6 +38,7 @@ from crm.monitoring.models import (
     ContactGroup,
     Monitor,
 )
+from crm.net import AddressRefused, staff_policy, vet_host
 from crm.notifications.sms import normalise_phone
 
 #: Fields ``update_monitor`` refuses (contacts have their own functions/endpoints).
@@ -66,13 +67,40 @@ def _sentence(text: str) -> str:
 
 
 def _validate(data) -> schemas.MonitorSpec:
-    """Validate a full definition or raise :class:`MonitorInvalid`."""
+    """Validate a full definition or raise :class:`MonitorInvalid`: the schema, no masked
+    placeholder standing in for a secret (:func:`schemas.masked_leftovers`), and
+    destinations the outbound policy allows (:func:`vet_destinations`)."""
     if not isinstance(data, dict):
         raise MonitorInvalid([("body", "a monitor must be a JSON object")])
     try:
-        return schemas.validate_monitor(data)
+        spec = schemas.validate_monitor(data)
     except ValidationError as exc:
         raise MonitorInvalid(schemas.error_list(exc)) from None
+    problems = schemas.masked_leftovers(data)
+    if problems:
+        raise MonitorInvalid(problems)
+    vet_destinations(spec)
+    return spec
+
+
+def vet_destinations(spec: schemas.MonitorSpec) -> None:
+    """Refuse a definition whose destinations the staff outbound policy refuses (see
+    :mod:`crm.net.policy`): addresses in any numeric form and names known without DNS
+    (``localhost``, metadata names). Names are resolved and vetted again at every connection
+    (:class:`crm.net.Guard`), since DNS answers change.
+
+    :raises MonitorInvalid: 422 naming the field and the address (``url``: ``address
+        refused: 169.254.169.254 (cloud metadata)``).
+    """
+    policy = staff_policy(current_app.config)
+    problems = []
+    for field, host in schemas.outbound_hosts(spec):
+        try:
+            vet_host(policy, host)
+        except AddressRefused as exc:
+            problems.append((field, f"{exc}: monitors may not connect there"))
+    if problems:
+        raise MonitorInvalid(problems)
 
 
 def ping_url(monitor: Monitor) -> str | None:
@@ -174,7 +202,9 @@ def update_monitor(monitor: Monitor, data: dict, by=None) -> Monitor:
     for name, message in _NOT_UPDATABLE.items():
         if name in data:
             raise MonitorInvalid([(name, message)])
-    current = schemas.monitor_to_spec_dict(monitor)
+    current = schemas.monitor_to_spec_dict(monitor, reveal_secrets=True)
+    # secrets are masked in every read: one sent back masked keeps the stored value
+    data = schemas.keep_masked_secrets(data, current)
     if "type" in data and data["type"] != monitor.type:
         current = {k: v for k, v in current.items() if k in schemas.COLUMN_FIELDS}
     merged = {**current, **data}
@@ -532,8 +562,10 @@ def monitor_to_dict(monitor: Monitor) -> dict:
     and ``escalation_group_id``), ``contacts`` ([{id, email, phone}] of the contact group),
     ``ping_url`` (heartbeats,
     else null) and the runtime state (``status``, ``last_checked_at`` … as UTC ISO 8601).
-    An FTP ``password`` is never included (``password_set`` tells whether one is stored;
-    :func:`export_monitors` carries it)."""
+    Request secrets are masked for every reader (:func:`schemas.mask_secrets`); an FTP
+    ``password`` is left out (``password_set`` tells whether one is stored;
+    :func:`export_monitors` with ``include_secrets`` carries it). ``last_error`` never holds
+    response content (the checks keep it out)."""
     out = {"id": monitor.id, **schemas.monitor_to_spec_dict(monitor)}
     if monitor.type == FTP:
         out["password_set"] = bool(out.pop("password", None))
@@ -560,10 +592,14 @@ def _group_ref(group: ContactGroup | None) -> dict | None:
     return None if group is None else {"name": group.name, "contacts": [_contact_dict(c) for c in group.contacts]}
 
 
-def export_monitors() -> list[dict]:
+def export_monitors(include_secrets: bool = False) -> list[dict]:
     """Every monitor's definition with its contacts, oldest first: the shape
     :func:`import_monitors` accepts (no ids, no runtime state; heartbeat monitors get a new
     token, so a new ``ping_url``, when imported).
+
+    Request secrets (FTP passwords, secret headers, URL and body secrets) are masked unless
+    ``include_secrets``; the caller checks that the reader may have them (``monitor.manage``
+    asking explicitly). An import refuses masked secrets, so a masked export is for reading.
 
     Groups travel by name, since ids differ between installations: a monitor with its own
     group has ``contacts`` ([{email} | {phone}]) and ``contact_group: null``; one alerting a
@@ -575,7 +611,8 @@ def export_monitors() -> list[dict]:
         selectinload(Monitor.escalation_group).selectinload(ContactGroup.contacts)))
     out = []
     for m in monitors:
-        spec = {k: v for k, v in schemas.monitor_to_spec_dict(m).items() if k not in schemas.GROUP_FIELDS}
+        spec = {k: v for k, v in schemas.monitor_to_spec_dict(m, reveal_secrets=include_secrets).items()
+                if k not in schemas.GROUP_FIELDS}
         own = m.contact_group is None or is_own_group(m, m.contact_group)
         out.append({**spec, "contacts": [_contact_dict(c) for c in monitor_contacts(m)] if own else [],
                     "contact_group": None if own else _group_ref(m.contact_group),

@@ -212,7 +212,7 @@ def test_export_import_round_trip(api, engineer, make_user):
                                           "username": "u", "password": "p"})
     api.post("/monitors", engineer, json={"name": "flow", "type": "synthetic", "steps": [
         {"name": "home", "url": "https://shop.example.com/", "assertions": [{"type": "status", "expected": "200"}]}]})
-    exported = api.get("/monitors/export", admin)
+    exported = api.get("/monitors/export?include_secrets=true", admin)  # secrets only when asked
     assert exported.status_code == 200 and isinstance(exported.json, list) and len(exported.json) == 3
     assert exported.json[0]["contacts"] == [{"email": "ops@example.com"}]
     assert exported.json[1]["password"] == "p"
@@ -222,7 +222,7 @@ def test_export_import_round_trip(api, engineer, make_user):
     resp = api.post("/monitors/import", engineer, json=exported.json)
     assert resp.status_code == 201, resp.json
     assert resp.json["count"] == 3 and len(resp.json["ids"]) == 3
-    assert api.get("/monitors/export", admin).json == exported.json
+    assert api.get("/monitors/export?include_secrets=true", admin).json == exported.json
     wrapped = api.post("/monitors/import", engineer, json={"monitors": exported.json[:1]})
     assert wrapped.status_code == 201 and wrapped.json["count"] == 1
 

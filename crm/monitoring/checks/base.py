@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from crm.monitoring.models import DOWN, UP
+from crm.net import AddressRefused, Guard, guarded_client
 
 
 @dataclass
@@ -98,15 +99,24 @@ class CheckContext:
     which at 500 concurrent checks in one pool spent most of the worker's CPU in pool
     bookkeeping (bench/monitors.py); small pools keep that cost flat.
 
+    Every connection a check makes goes through :attr:`guard` (:class:`crm.net.Guard`):
+    the HTTP clients are built on its guarded transport, the stream checks call
+    :meth:`~crm.net.Guard.open_connection`, the DNS check vets its resolver. A refused
+    destination makes the check down with ``address refused: …``.
+
     :param concurrency: checks running at once (``MONITOR_CONCURRENCY``).
     :param ca_file: extra trusted CA certificates (PEM), e.g. an internal CA, added to the
         system store for HTTPS, TLS and SMTP STARTTLS checks.
+    :param guard: the outbound guard (default: a :class:`crm.net.Guard` with the default
+        staff :class:`~crm.net.Policy` and the system resolver). A batch of monitors owned by
+        customers would pass ``Guard(customer_policy(config))``.
     """
 
-    def __init__(self, concurrency: int = 100, ca_file: str | None = None):
+    def __init__(self, concurrency: int = 100, ca_file: str | None = None, guard: Guard | None = None):
         self.semaphore = asyncio.Semaphore(concurrency)
         self.concurrency = concurrency
         self.ca_file = ca_file
+        self.guard = guard or Guard()
         self._clients: dict[tuple[bool, int], httpx.AsyncClient] = {}
         self._ssl: dict[bool, ssl.SSLContext] = {}
         self._shards = max(1, -(-concurrency // CONNECTIONS_PER_CLIENT))
@@ -133,9 +143,8 @@ class CheckContext:
         if key not in self._clients:
             size = min(self.concurrency, CONNECTIONS_PER_CLIENT)
             limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
-            self._clients[key] = httpx.AsyncClient(
-                verify=self.ssl_context(verify), limits=limits, trust_env=False,
-                headers={"User-Agent": "CR-Tracker-Monitor/1.0"})
+            self._clients[key] = guarded_client(self.guard, verify=self.ssl_context(verify), limits=limits,
+                                                headers={"User-Agent": "CR-Tracker-Monitor/1.0"})
         return self._clients[key]
 
     async def aclose(self) -> None:
@@ -240,7 +249,7 @@ async def read_reply(reader: asyncio.StreamReader) -> tuple[int, str]:
         if len(line) >= 3 and line[:3].isdigit() and (len(line) == 3 or line[3] == " "):
             return int(line[:3]), "\n".join(lines)
         if len(line) < 4 or not line[:3].isdigit():
-            raise ConnectionError(f"malformed reply {line[:80]!r}")
+            raise ConnectionError("malformed reply (not a reply of this protocol)")
 
 
 def split_host_port(value: str, default_port: int) -> tuple[str, int]:
@@ -256,7 +265,16 @@ def split_host_port(value: str, default_port: int) -> tuple[str, int]:
 
 
 def describe_exception(exc: BaseException) -> str:
-    """A short human-readable reason for a failed connection."""
+    """A short human-readable reason for a failed connection (``address refused: …`` for a
+    destination the guard refused)."""
+    if isinstance(exc, AddressRefused):
+        return str(exc)
+    # Protocol errors quote what the peer sent (h11: "Illegal status line: b'SSH-2.0-…'"),
+    # which would echo a non-HTTP service's banner into results every staff role reads.
+    if isinstance(exc, httpx.ProtocolError):
+        return f"the server did not answer with valid HTTP ({exc.__class__.__name__})"
+    if isinstance(exc, httpx.DecodingError):
+        return "the response could not be decoded (DecodingError)"
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError, httpx.TimeoutException)):
         return "timed out"
     text = str(exc) or exc.__class__.__name__

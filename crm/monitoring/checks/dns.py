@@ -3,6 +3,9 @@
 Config keys: ``host`` (the name to resolve), ``record_type`` (A), ``resolver``
 (``"1.1.1.1"``, ``"127.0.0.1:5353"``; empty: the system's resolvers), ``resolver_port``
 (53), ``expected_address`` (down unless one answer equals it).
+
+A chosen resolver is a destination like any other: its address is vetted by the context's
+guard (:mod:`crm.net`) before the query is sent.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import dns.exception
 import dns.resolver
 
 from crm.monitoring.checks.base import CheckContext, CheckOutcome, Target, down, split_host_port, up
+from crm.net import AddressRefused, vet_host
 
 
 def make_resolver(cfg: dict) -> dns.asyncresolver.Resolver:
@@ -30,6 +34,12 @@ async def check(target: Target, ctx: CheckContext) -> CheckOutcome:
     """Resolve ``config.host`` (``record_type``) within the timeout."""
     cfg = target.config
     rtype = (cfg.get("record_type") or "A").upper()
+    if cfg.get("resolver"):
+        host, _port = split_host_port(str(cfg["resolver"]), 53)
+        try:
+            vet_host(ctx.guard.policy, host)
+        except AddressRefused as exc:
+            return down("dns", f"resolver {exc}")
     resolver = make_resolver(cfg)
     started = time.perf_counter()
     try:

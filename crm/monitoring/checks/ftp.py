@@ -18,18 +18,19 @@ from crm.monitoring.checks.base import (
     up,
 )
 from crm.monitoring.checks.tcp import close
+from crm.net.redact import echo
 
 
-async def _conversation(target: Target) -> CheckOutcome:
+async def _conversation(target: Target, ctx: CheckContext) -> CheckOutcome:
     cfg = target.config
     started = time.perf_counter()
-    reader, writer = await asyncio.open_connection(cfg["host"], int(cfg.get("port") or 21))
+    reader, writer = await ctx.guard.open_connection(cfg["host"], int(cfg.get("port") or 21))
     try:
         code, text = await read_reply(reader)
         elapsed = round((time.perf_counter() - started) * 1000.0, 3)
-        detail = {"banner": text[:200]}
+        detail = {"banner": echo(text)}  # shown only in a manual run (monitor.manage)
         if code != 220:
-            return down("ftp", f"greeting {code}: {text[:120]}", status_code=code,
+            return down("ftp", f"greeting {code} (expected 220)", status_code=code,
                         response_time_ms=elapsed, detail=detail)
         if cfg.get("username"):
             writer.write(f"USER {cfg['username']}\r\n".encode())
@@ -38,7 +39,7 @@ async def _conversation(target: Target) -> CheckOutcome:
                 writer.write(f"PASS {cfg.get('password') or ''}\r\n".encode())
                 code, text = await read_reply(reader)
             if code != 230:
-                return down("ftp", f"login failed: {code} {text[:120]}", status_code=code,
+                return down("ftp", f"login failed: {code}", status_code=code,
                             response_time_ms=elapsed, detail=detail)
             detail["logged_in"] = True
         writer.write(b"QUIT\r\n")
@@ -54,6 +55,6 @@ async def _conversation(target: Target) -> CheckOutcome:
 async def check(target: Target, ctx: CheckContext) -> CheckOutcome:
     """Run the FTP conversation of ``target`` within its timeout."""
     try:
-        return await asyncio.wait_for(_conversation(target), target.timeout)
+        return await asyncio.wait_for(_conversation(target, ctx), target.timeout)
     except (OSError, ConnectionError, TimeoutError) as exc:
         return down("ftp", describe_exception(exc))

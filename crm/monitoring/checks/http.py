@@ -24,23 +24,26 @@ from crm.monitoring.checks.base import (
     status_matches,
     up,
 )
+from crm.net import send as guarded_send
 
 
 async def send(ctx: CheckContext, *, method: str, url: str, headers: dict | None, body,
                timeout: float, follow_redirects: bool = True, verify: bool = True
                ) -> tuple[httpx.Response, float]:
-    """Send one request through the shared client, bounded by ``timeout`` seconds in total.
+    """Send one request through the shared guarded client (:func:`crm.net.send`: every hop's
+    address vetted, redirects followed hop by hop), bounded by ``timeout`` seconds in total.
 
     :returns: (response with its body read, elapsed milliseconds).
     :raises httpx.HTTPError | TimeoutError: no answer.
+    :raises crm.net.AddressRefused: the destination (or a redirect's) is refused.
     """
     client = ctx.http_client(verify)
     content = body if isinstance(body, (str, bytes)) or body is None else json.dumps(body)
     started = time.perf_counter()
+    request = client.build_request(method.upper(), url, headers=headers or None, content=content,
+                                   timeout=timeout)
     response = await asyncio.wait_for(
-        client.request(method.upper(), url, headers=headers or None, content=content,
-                       follow_redirects=follow_redirects, timeout=timeout),
-        timeout)
+        guarded_send(client, ctx.guard, request, follow_redirects=follow_redirects), timeout)
     return response, (time.perf_counter() - started) * 1000.0
 
 
@@ -70,14 +73,19 @@ async def check(target: Target, ctx: CheckContext) -> CheckOutcome:
             return down(protocol, f"keyword {keyword!r} not found", **facts)
     path = cfg.get("json_path")
     if path:
+        # The reasons name the path, never the value found: results are read by every staff
+        # role, and the response may be anything the target returns (see crm.net.redact).
         try:
-            value = json_path_get(response.json(), path)
-        except (ValueError, KeyError) as exc:
-            return down(protocol, f"JSON path {path}: {exc}", **facts)
+            document = response.json()
+        except ValueError:
+            return down(protocol, f"JSON path {path}: the response is not JSON", **facts)
+        try:
+            value = json_path_get(document, path)
+        except (KeyError, ValueError):
+            return down(protocol, f"JSON path {path} not found in the response", **facts)
         if "json_expected" in cfg and cfg["json_expected"] is not None \
                 and not json_equals(value, cfg["json_expected"]):
-            return down(protocol, f"JSON path {path} is {value!r}, expected {cfg['json_expected']!r}",
-                        **facts)
+            return down(protocol, f"JSON path {path} did not match the expected value", **facts)
     limit = cfg.get("max_response_ms")
     if limit and elapsed > float(limit):
         return down(protocol, f"response time {elapsed:.0f} ms over {float(limit):.0f} ms", **facts)

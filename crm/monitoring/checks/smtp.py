@@ -21,6 +21,7 @@ from crm.monitoring.checks.base import (
     up,
 )
 from crm.monitoring.checks.tcp import close
+from crm.net.redact import echo
 
 
 async def _conversation(target: Target, ctx: CheckContext) -> CheckOutcome:
@@ -28,18 +29,18 @@ async def _conversation(target: Target, ctx: CheckContext) -> CheckOutcome:
     host, port = cfg["host"], int(cfg.get("port") or 25)
     helo = cfg.get("helo_name") or "cr-tracker.monitor"
     started = time.perf_counter()
-    reader, writer = await asyncio.open_connection(host, port)
+    reader, writer = await ctx.guard.open_connection(host, port)
     try:
         code, text = await read_reply(reader)
         elapsed = round((time.perf_counter() - started) * 1000.0, 3)
-        detail = {"banner": text[:200]}
+        detail = {"banner": echo(text)}  # shown only in a manual run (monitor.manage)
         if code != 220:
-            return down("smtp", f"greeting {code}: {text[:120]}", status_code=code,
+            return down("smtp", f"greeting {code} (expected 220)", status_code=code,
                         response_time_ms=elapsed, detail=detail)
         writer.write(f"EHLO {helo}\r\n".encode())
         code, text = await read_reply(reader)
         if code != 250:
-            return down("smtp", f"EHLO answered {code}: {text[:120]}", status_code=code,
+            return down("smtp", f"EHLO answered {code} (expected 250)", status_code=code,
                         response_time_ms=elapsed, detail=detail)
         if cfg.get("starttls"):
             if "STARTTLS" not in text.upper():
@@ -48,7 +49,7 @@ async def _conversation(target: Target, ctx: CheckContext) -> CheckOutcome:
             writer.write(b"STARTTLS\r\n")
             code, text = await read_reply(reader)
             if code != 220:
-                return down("smtp", f"STARTTLS answered {code}: {text[:120]}", status_code=code,
+                return down("smtp", f"STARTTLS answered {code} (expected 220)", status_code=code,
                             response_time_ms=elapsed, detail=detail)
             try:
                 await writer.start_tls(ctx.ssl_context(bool(cfg.get("verify_tls", True))),

@@ -37,6 +37,7 @@ from crm.monitoring.checks.base import (
     up,
 )
 from crm.monitoring.checks.http import send
+from crm.net.redact import echo
 
 _VAR = re.compile(r"\{\{\s*([A-Za-z_][\w]*)\s*\}\}")
 
@@ -63,7 +64,10 @@ def _expected(assertion: dict):
 def evaluate(assertion: dict, response: httpx.Response, elapsed_ms: float) -> dict:
     """Evaluate one assertion on a response.
 
-    :returns: ``{description, ok, detail}``.
+    :returns: ``{description, ok, detail}``; a ``detail`` quoting the response (a header's or
+        JSON member's value) is cut to 64 characters and masked when its name looks secret
+        (:func:`crm.net.redact.echo`). Steps are shown only in a manual run, to
+        ``monitor.manage``; the check's ``error`` never carries a detail.
     """
     kind = assertion.get("type", "status")
     expected = _expected(assertion)
@@ -76,7 +80,8 @@ def evaluate(assertion: dict, response: httpx.Response, elapsed_ms: float) -> di
         actual = response.headers.get(name)
         ok = actual is not None and (expected is None or str(expected) in actual)
         description = f"header {name}" + (f" contains {expected!r}" if expected is not None else " present")
-        return {"description": description, "ok": ok, "detail": f"got {actual!r}"}
+        return {"description": description, "ok": ok,
+                "detail": "absent" if actual is None else f"got {echo(actual, name)}"}
     if kind == "body_contains":
         ok = str(expected) in response.text
         return {"description": f"body contains {expected!r}", "ok": ok,
@@ -89,7 +94,7 @@ def evaluate(assertion: dict, response: httpx.Response, elapsed_ms: float) -> di
         except (ValueError, KeyError) as exc:
             return {"description": description, "ok": False, "detail": str(exc)}
         ok = expected is None or json_equals(actual, expected)
-        return {"description": description, "ok": ok, "detail": f"got {actual!r}"}
+        return {"description": description, "ok": ok, "detail": f"got {echo(actual, path)}"}
     if kind == "response_time":
         limit = float(assertion.get("max_ms") or expected or 0)
         return {"description": f"response time ≤ {limit:g} ms", "ok": elapsed_ms <= limit,
@@ -153,8 +158,8 @@ async def check(target: Target, ctx: CheckContext) -> CheckOutcome:
                           "response_time_ms": round(elapsed, 3), "assertions": results})
         if not ok:
             failed = next(r for r in results if not r["ok"])
-            return down("synthetic", f"step {name!r}: assertion {failed['description']} failed "
-                                     f"({failed['detail']})",
+            # no detail in the error: it may quote the response (see evaluate)
+            return down("synthetic", f"step {name!r}: assertion {failed['description']} failed",
                         steps=steps_out, status_code=response.status_code,
                         response_time_ms=round(total_ms, 3))
     return up("synthetic", steps=steps_out, status_code=last_code, response_time_ms=round(total_ms, 3))

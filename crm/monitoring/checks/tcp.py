@@ -1,4 +1,5 @@
-"""TCP check: up when a connection to ``host``:``port`` is accepted within the timeout."""
+"""TCP check: up when a connection to ``host``:``port`` is accepted within the timeout (the
+address vetted by the context's guard first: a refused one is down without a connection)."""
 from __future__ import annotations
 
 import asyncio
@@ -29,7 +30,7 @@ async def check(target: Target, ctx: CheckContext) -> CheckOutcome:
     started = time.perf_counter()
     try:
         _reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(cfg["host"], int(cfg["port"])), target.timeout)
+            ctx.guard.open_connection(cfg["host"], int(cfg["port"])), target.timeout)
     except (OSError, TimeoutError) as exc:
         return down("tcp", describe_exception(exc))
     elapsed = (time.perf_counter() - started) * 1000.0

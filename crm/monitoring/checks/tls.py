@@ -34,8 +34,7 @@ async def check(target: Target, ctx: CheckContext) -> CheckOutcome:
     started = time.perf_counter()
     try:
         _reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(host, port, ssl=ctx.ssl_context(bool(cfg.get("verify_tls", True))),
-                                    server_hostname=host),
+            ctx.guard.open_connection(host, port, ssl=ctx.ssl_context(bool(cfg.get("verify_tls", True)))),
             target.timeout)
     except ssl.SSLCertVerificationError as exc:
         return down("tls", f"certificate not valid: {exc.verify_message or exc}",
