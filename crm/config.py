@@ -50,6 +50,17 @@ def env_bool(name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be a boolean (1/0, true/false, yes/no, on/off), got {raw!r}")
 
 
+def env_networks(name: str) -> tuple[str, ...]:
+    """Parse comma-separated CIDR networks (``10.1.0.0/16, fd12::/64``); raise
+    :class:`ConfigError` naming the bad part. Returns them normalised, as text."""
+    from crm.net.policy import parse_networks
+
+    try:
+        return tuple(str(net) for net in parse_networks(env_str(name, "") or ""))
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+
+
 def env_choice(name: str, default: str, choices: tuple[str, ...], cast=str):
     """Parse a variable that must be one of ``choices``; return ``cast(value)``."""
     raw = env_str(name, default)
@@ -165,6 +176,11 @@ class Config:
             "WKHTMLTOPDF": env_str("WKHTMLTOPDF", "wkhtmltopdf"),
         }
         if cfg["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+            # outbound connections of monitors (crm/net/policy.py): staff monitors may reach
+            # loopback/private networks unless this is set; the allow-list opens networks
+            # (CIDRs) despite every block except cloud metadata
+            "MONITOR_BLOCK_PRIVATE_FOR_STAFF": env_bool("MONITOR_BLOCK_PRIVATE_FOR_STAFF", False),
+            "MONITOR_ALLOWED_NETWORKS": env_networks("MONITOR_ALLOWED_NETWORKS"),
             cfg["SQLALCHEMY_ENGINE_OPTIONS"].update(
                 {"pool_size": env_int("DB_POOL_SIZE", 5, minimum=1), "max_overflow": 10,
                  # JIT compilation pays off for long analytical queries; for a console's
