@@ -173,14 +173,14 @@ class Config:
             "MONITOR_CONCURRENCY": env_int("MONITOR_CONCURRENCY", 500, minimum=1),
             # extra CA certificates (PEM file) trusted by HTTPS/TLS/SMTP checks (internal CAs)
             "MONITOR_CA_FILE": env_str("MONITOR_CA_FILE"),
-            "WKHTMLTOPDF": env_str("WKHTMLTOPDF", "wkhtmltopdf"),
-        }
-        if cfg["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
             # outbound connections of monitors (crm/net/policy.py): staff monitors may reach
             # loopback/private networks unless this is set; the allow-list opens networks
             # (CIDRs) despite every block except cloud metadata
             "MONITOR_BLOCK_PRIVATE_FOR_STAFF": env_bool("MONITOR_BLOCK_PRIVATE_FOR_STAFF", False),
             "MONITOR_ALLOWED_NETWORKS": env_networks("MONITOR_ALLOWED_NETWORKS"),
+            "WKHTMLTOPDF": env_str("WKHTMLTOPDF", "wkhtmltopdf"),
+        }
+        if cfg["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
             cfg["SQLALCHEMY_ENGINE_OPTIONS"].update(
                 {"pool_size": env_int("DB_POOL_SIZE", 5, minimum=1), "max_overflow": 10,
                  # JIT compilation pays off for long analytical queries; for a console's
