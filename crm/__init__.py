@@ -56,8 +56,9 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
         _configure_engine(db.engine)
     events.install(db.session)
 
-    from crm.sessions.services import load_user_from_cookie_id
+    from crm.sessions.services import load_user_from_cookie_id, write_bookkeeping
     login_manager.user_loader(load_user_from_cookie_id)
+    app.teardown_request(write_bookkeeping)
 
     app.url_map.converters["int"] = BoundedIntConverter
     app.before_request(_refuse_nul_characters)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import re
 import secrets
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from datetime import datetime, timedelta
 from flask import current_app, g, has_request_context, request
 from flask_login import login_user, logout_user
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from crm import events
 from crm.auth.models import User
@@ -29,6 +31,8 @@ from crm.clock import utcnow
 from crm.errors import ServiceError
 from crm.extensions import db
 from crm.sessions.models import UserSession
+
+log = logging.getLogger(__name__)
 
 #: how often last_seen_at is written (seconds): not on every request.
 TOUCH_INTERVAL_SECONDS = 60
@@ -88,15 +92,14 @@ def load_user_from_cookie_id(cookie_id: str) -> User | None:
         return None
     now = utcnow()
     if row.remember and now - row.created_at > remember_limit():
-        end_sessions(UserSession.id == row.id, "expired")
-        db.session.commit()
+        _after_request(_end_statement(UserSession.id == row.id, "expired"))
         return None
     user = row.user
     if user is None or not user.is_active:
         return None
     if (now - row.last_seen_at).total_seconds() >= TOUCH_INTERVAL_SECONDS:
-        db.session.execute(update(UserSession).where(UserSession.id == row.id).values(last_seen_at=now))
-        db.session.commit()
+        _after_request(update(UserSession).where(UserSession.id == row.id)
+                       .values(last_seen_at=now).execution_options(synchronize_session=False))
     user.session_key = key
     g.user_session = row
     return user
@@ -107,17 +110,58 @@ def current_session() -> UserSession | None:
     return g.get("user_session")
 
 
+def _end_statement(stmt_filter, reason: str, by: User | None = None):
+    """The UPDATE that ends every active session matching ``stmt_filter``."""
+    return (update(UserSession).where(stmt_filter, UserSession.ended_at.is_(None))
+            .values(ended_at=utcnow(), end_reason=reason, ended_by_id=by.id if by else None)
+            .execution_options(synchronize_session=False))
+
+
 def end_sessions(stmt_filter, reason: str, by: User | None = None) -> int:
     """End every active session matching ``stmt_filter`` (a SQLAlchemy condition) in the
     current transaction (the caller commits).
 
     :returns: how many sessions were ended.
     """
-    result = db.session.execute(
-        update(UserSession).where(stmt_filter, UserSession.ended_at.is_(None))
-        .values(ended_at=utcnow(), end_reason=reason, ended_by_id=by.id if by else None)
-        .execution_options(synchronize_session=False))
-    return result.rowcount or 0
+    return db.session.execute(_end_statement(stmt_filter, reason, by)).rowcount or 0
+
+
+_BOOKKEEPING_KEY = "crm_session_bookkeeping"
+
+
+def _after_request(statement) -> None:
+    """Queue a session-bookkeeping write (``last_seen_at``, ending an expired session) for
+    :func:`write_bookkeeping` at the end of the request.
+
+    The user loader runs whenever ``current_user`` is first read, which may be inside
+    another unit of work: a template rendered by an in-transaction event subscriber, during
+    that transaction's commit. Committing there raises ``IllegalStateChangeError``; writing
+    through the request's session would mix bookkeeping into its transaction. So nothing is
+    written here. Outside a request the statement runs at once on its own connection.
+    """
+    if has_request_context():
+        g.setdefault(_BOOKKEEPING_KEY, []).append(statement)
+    else:
+        with db.engine.begin() as conn:
+            conn.execute(statement)
+
+
+def write_bookkeeping(exc: BaseException | None = None) -> None:
+    """``teardown_request`` hook: run the queued bookkeeping writes in their own short
+    transaction on their own connection, after the request's unit of work is over.
+
+    A failure is logged, never raised: a missed ``last_seen_at`` is retried on the next
+    request, and an expired session is refused on every request until it is written.
+    """
+    statements = g.pop(_BOOKKEEPING_KEY, None)
+    if not statements:
+        return
+    try:
+        with db.engine.begin() as conn:
+            for statement in statements:
+                conn.execute(statement)
+    except SQLAlchemyError:
+        log.warning("session bookkeeping not written (%d statements)", len(statements), exc_info=True)
 
 
 def revoke_session(session_row: UserSession, by: User, reason: str = "revoked") -> bool:
@@ -260,6 +304,6 @@ def describe_user_agent(user_agent: str | None) -> str:
     return summary
 
 
-__all__ = ["start_session", "load_user_from_cookie_id", "current_session", "revoke_session",
+__all__ = ["start_session", "load_user_from_cookie_id", "write_bookkeeping", "current_session", "revoke_session",
            "revoke_all_for_user", "end_current_session", "remember_limit", "TOUCH_INTERVAL_SECONDS",
            "timedelta", "SessionFilters", "filters_from_args", "sessions_query", "describe_user_agent"]
