@@ -69,7 +69,7 @@ GROUPS: tuple[Group, ...] = (
     )),
     Group("Admin", (
         Entry("Users", "admin.users", "user.administer", ("admin.user", "admin.new_user")),
-        Entry("Registrations", "admin.registrations", "registration.decide", ("admin.decide",)),
+        Entry("Registrations", "admin.registrations", "registration.decide", ("admin.approve", "admin.reject")),
         Entry("All sessions", "sessions.all_sessions", "session.manage"),
         Entry("Outbox", "notifications.outbox", "notification.manage", ("notifications.notification",)),
         Entry("Mailbox", "notifications.mailbox", "mailbox.view", ("notifications.mail",)),

@@ -209,7 +209,7 @@ def test_admin_approves_and_rejects_registrations(client, make_user, login):
     page = text_of(client.get("/admin/registrations"))
     assert "Pat Pending" in page and "Rex Reject" in page
     assert client.post(f"/admin/registrations/{pending1.id}/approve").status_code == 302
-    assert client.post(f"/admin/registrations/{pending2.id}/reject").status_code == 302
+    assert client.post(f"/admin/registrations/{pending2.id}/reject", data={"confirm": "yes"}).status_code == 302
     assert (db.session.get(User, pending1.id).status, db.session.get(User, pending2.id).status) == ("active", "rejected")
     resp = client.post(f"/admin/registrations/{pending1.id}/approve", follow_redirects=True)
     assert "not pending" in text_of(resp)

@@ -172,21 +172,50 @@ def registrations():
                            status=status, form=ActionForm(formdata=None))
 
 
-@bp.route("/registrations/<int:user_id>/<any(approve, reject):decision>", methods=["POST"])
+@bp.route("/registrations/<int:user_id>/approve", methods=["POST"])
 @requires("registration.decide")
-def decide(user_id: int, decision: str):
-    """Approve or reject a pending staff registration."""
+def approve(user_id: int):
+    """Approve a pending staff registration (one click: it can be undone by disabling)."""
     u = db.get_or_404(User, user_id)
     if not ActionForm().validate_on_submit():
         flash("The form expired; please try again.", "danger")
         return redirect(url_for("admin.registrations"))
     try:
-        account.decide_registration(u, current_user, approve=decision == "approve")
+        account.decide_registration(u, current_user, approve=True)
     except ServiceError as exc:
         flash(exc.message, "warning")
     else:
-        flash(f"{u.name} ({u.role}) {'approved' if decision == 'approve' else 'rejected'}.", "success")
+        flash(f"{u.name} ({u.role}) approved.", "success")
     return redirect(url_for("admin.registrations"))
+
+
+@bp.route("/registrations/<int:user_id>/reject", methods=["GET", "POST"])
+@requires("registration.decide")
+def reject(user_id: int):
+    """Reject a pending staff registration: GET says what will happen and asks; POST with
+    ``confirm=yes`` rejects (a POST without it only asks again, 422), because a rejection
+    emails the person and cannot be taken back from this page."""
+    u = db.get_or_404(User, user_id)
+    form = ActionForm()
+    error, code = None, 200
+    if u.status != PENDING:
+        error, code = f"This registration is not pending (it is {u.status}).", 409
+    elif request.method == "POST":
+        if not form.validate_on_submit():
+            error, code = "The form expired; please try again.", 422
+        elif request.form.get("confirm") != "yes":
+            error, code = f"Tick the box to confirm: reject {u.name}.", 422
+        else:
+            try:
+                account.decide_registration(u, current_user, approve=False)
+            except ServiceError as exc:
+                db.session.rollback()
+                error, code = exc.message, (403 if isinstance(exc, NotAllowed) else 409)
+            else:
+                flash(f"{u.name} ({u.role}) rejected.", "success")
+                return redirect(url_for("admin.registrations"))
+    return render_template("admin/registration_reject.html", user=u, error=error,
+                           form=ActionForm(formdata=None)), code
 
 
 @bp.route("/customers")

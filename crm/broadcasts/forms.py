@@ -36,7 +36,7 @@ class BroadcastForm(FlaskForm):
         (SEGMENT_VERIFIED_PHONE, "Customers with a verified phone number")], default=SEGMENT_ALL)
     segment_days = IntegerField("N days (for “ticket in the last N days”)", default=30,
                                 validators=[Optional(), NumberRange(1, MAX_SEGMENT_DAYS)])
-    submit = SubmitField("Send broadcast")
+    submit = SubmitField("Review recipients")
 
     def validate(self, extra_validators=None) -> bool:
         """Field checks, then: the "last N days" segment needs N (the field is optional

@@ -39,7 +39,12 @@ def _window_choices() -> list[tuple[int, str]]:
 @requires("broadcast.send")
 @multi_valued("channels")
 def new():
-    """Compose and send a broadcast (``?window=<id>`` pre-fills it from a window)."""
+    """Compose a broadcast (``?window=<id>`` pre-fills it from a window), then confirm it.
+
+    A valid POST shows the confirm page: who it reaches (customers, emails, texts, counted
+    as the send job will) with the text as it goes out. Only a POST carrying
+    ``confirm=yes`` (that page's button) sends; ``edit`` returns to the form as typed.
+    """
     form = BroadcastForm()
     form.window.choices = _window_choices()
     if request.method == "GET":
@@ -56,6 +61,11 @@ def new():
     if form.validate_on_submit():
         window = db.session.get(MaintenanceWindow, form.window.data) if form.window.data else None
         try:
+            if request.form.get("edit"):  # "Change" on the confirm page: back to the form
+                return render_template("broadcasts/new.html", form=form, audience=None)
+            if request.form.get("confirm") != "yes":
+                counts = services.recipient_counts(form.segment.data, form.segment_days.data, form.channels.data)
+                return render_template("broadcasts/confirm.html", form=form, window=window, counts=counts)
             broadcast = services.create_broadcast(
                 subject=form.subject.data, body=form.body.data, channels=form.channels.data,
                 segment=form.segment.data, segment_days=form.segment_days.data, window=window, by=current_user)

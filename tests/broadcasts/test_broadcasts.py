@@ -48,7 +48,7 @@ def customers(make_user):
 
 def _send(client, window, **changes):
     data = {"window": window.id, "subject": "Planned maintenance", "body": "The portal will be offline.",
-            "channels": ["email"], "segment": "all", "segment_days": "30"}
+            "channels": ["email"], "segment": "all", "segment_days": "30", "confirm": "yes"}
     data.update(changes)
     return client.post("/broadcasts/new", data=data)
 
