@@ -107,6 +107,9 @@ class Config:
             "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
             "REDIS_URL": env_str("REDIS_URL"),
             "RQ_QUEUE": env_str("RQ_QUEUE", "crm"),
+            # unset: "<RQ_QUEUE>-monitoring" and "<RQ_QUEUE>-periodic" (crm.queue.queue_name)
+            "RQ_MONITORING_QUEUE": env_str("RQ_MONITORING_QUEUE"),
+            "RQ_PERIODIC_QUEUE": env_str("RQ_PERIODIC_QUEUE"),
             "MAIL_SERVER": env_str("MAIL_SERVER"),
             "MAIL_PORT": mail_port,
             "MAIL_USE_TLS": env_bool("MAIL_USE_TLS", False),

@@ -4,10 +4,17 @@ Each entry: (id, interval in seconds, dotted job path). At every start the sched
 these under stable RQ job ids (one schedule per id, however often it starts) and cancels
 the periodic jobs it registered before that are no longer listed, so deploys never pile up
 duplicates. Ids may use letters, digits, ``.``, ``_`` and ``-``.
+
+Periodic jobs run on the ``periodic`` queue (:mod:`crm.queue`), which its own worker serves:
+they are short, and the monitoring tick, heartbeats and the outbox sweeper must not wait
+behind a burst of mail or a minute-long check session. :data:`PERIODIC_QUEUES` names the
+exceptions (long housekeeping goes where it only delays its own kind of work).
 """
 from __future__ import annotations
 
 import os
+
+from crm.queue import MONITORING, PERIODIC
 
 #: how often the monitoring due-time scheduler runs (the app validates MONITOR_TICK_SECONDS).
 _TICK_ENV = os.environ.get("MONITOR_TICK_SECONDS", "5").strip()
@@ -27,3 +34,15 @@ PERIODIC_JOBS: list[tuple[str, int, str]] = [
     ("monitoring.incident_followups", 30, "crm.monitoring.jobs.incident_followups"),
     ("monitoring.prune_results", 3600, "crm.monitoring.jobs.prune_results"),
 ]
+
+#: queue kind of the periodic jobs that do not run on the ``periodic`` queue: pruning a year of
+#: results may take a while, so it runs beside the check sessions (they hand the monitoring
+#: worker over to it) instead of holding up the tick and the sweeper.
+PERIODIC_QUEUES: dict[str, str] = {
+    "monitoring.prune_results": MONITORING,
+}
+
+
+def periodic_queue(name: str) -> str:
+    """The queue kind (see :mod:`crm.queue`) periodic job ``name`` runs on."""
+    return PERIODIC_QUEUES.get(name, PERIODIC)

@@ -121,7 +121,10 @@ def test_make_run_serves_sends_mail_to_the_catcher_and_stops_on_ctrl_c(tmp_path)
         for email in ("admin@demo.example.com", "customer@demo.example.com"):
             assert email in out
         pids = [int(p) for p in re.findall(r"started \(pid (\d+)\)", out)]
-        assert len(pids) == 3
+        assert len(pids) == 5
+        # one worker per queue: mail never waits behind checks, the tick behind neither
+        for name in ("web", "worker", "monitor", "periodic", "scheduler"):
+            assert f"[devstack] {name} started" in out
 
         customer = _login(base, "customer@demo.example.com", password)
         form = customer.get(f"{base}/portal/tickets/new", timeout=10)

@@ -8,8 +8,10 @@
    development without ``MAIL_SERVER``, the SMTP catcher (:mod:`crm.notifications.catcher`);
 3. upgrades the database to the latest migration and, unless ``CRM_DEMO_DATA=0``, loads the
    demo data into an empty database and prints the log-ins;
-4. starts the web server (gunicorn ``wsgi:app`` on 127.0.0.1:``PORT``), an RQ worker and the
-   scheduler, with their output prefixed by their name;
+4. starts the web server (gunicorn ``wsgi:app`` on 127.0.0.1:``PORT``), one RQ worker per
+   queue (``worker``: mail, reports and the rest; ``monitor``: check sessions; ``periodic``:
+   tick, heartbeats, sweeper — see :mod:`crm.queue`) and the scheduler, with their output
+   prefixed by their name;
 5. on Ctrl-C or SIGTERM stops them all (and Redis); if one of them dies, stops the rest and
    exits 1.
 
@@ -61,7 +63,9 @@ def _pump(name: str, stream) -> None:
 
 
 def child_commands(port: int, web_workers: int = 2) -> list[Child]:
-    """The processes of the stack: web (gunicorn, gthread workers), RQ worker, scheduler.
+    """The processes of the stack: web (gunicorn, gthread workers), one RQ worker per queue
+    (so mail never waits behind a check session, and the tick never waits behind either), and
+    the scheduler.
 
     gthread workers keep a slow or streaming request from blocking a whole worker; SQLite
     in WAL mode (see ``crm._configure_engine``) lets several processes share the file.
@@ -73,7 +77,9 @@ def child_commands(port: int, web_workers: int = 2) -> list[Child]:
                       "--graceful-timeout", "5", "--timeout", "60",
                       # gunicorn 27's control socket is one path per user: two stacks would clash
                       "--no-control-socket", "wsgi:app"]),
-        Child("worker", [py, "-m", "workers.worker"]),
+        Child("worker", [py, "-m", "workers.worker", "--queues", "default"]),
+        Child("monitor", [py, "-m", "workers.worker", "--queues", "monitoring"]),
+        Child("periodic", [py, "-m", "workers.worker", "--queues", "periodic"]),
         Child("scheduler", [py, "-m", "workers.scheduler"]),
     ]
 

@@ -27,8 +27,8 @@ from rq.job import Job
 from rq_scheduler import Scheduler
 
 from crm import ConfigError, create_app
-from crm.queue import redis_conn
-from crm.schedule import PERIODIC_JOBS
+from crm.queue import queue_name, redis_conn
+from crm.schedule import PERIODIC_JOBS, periodic_queue
 
 log = logging.getLogger(__name__)
 JOB_PREFIX = "crm-periodic-"
@@ -45,19 +45,25 @@ def periodic_job_id(queue_name: str, name: str) -> str:
     return f"{JOB_PREFIX}{_slug(queue_name)}--{_slug(name)}"
 
 
-def register(scheduler: Scheduler) -> list[str]:
-    """Register :data:`PERIODIC_JOBS` on ``scheduler``'s queue, replacing earlier registrations.
+def register(scheduler: Scheduler, config=None) -> list[str]:
+    """Register :data:`PERIODIC_JOBS` for ``scheduler``'s queue, replacing earlier registrations.
 
     Idempotent: a job id is a member of rq-scheduler's sorted set at most once, so calling
     this at every start leaves one schedule per periodic job; periodic jobs of this queue
     that are no longer declared are cancelled and deleted. Each job is first due now.
 
+    The ids derive from ``scheduler.queue_name`` (the deployment's ``RQ_QUEUE``); each job is
+    enqueued on the queue of its kind (:func:`crm.schedule.periodic_queue`; the ``periodic``
+    queue unless listed otherwise), named from ``config`` (default: the current app's) with
+    ``scheduler.queue_name`` as ``RQ_QUEUE``.
+
     :returns: the job ids registered.
     """
-    queue_name = scheduler.queue_name
-    wanted = {periodic_job_id(queue_name, name): (interval, func)
+    base = scheduler.queue_name
+    config = {**(config if config is not None else _app_config()), "RQ_QUEUE": base}
+    wanted = {periodic_job_id(base, name): (interval, func, queue_name(periodic_queue(name), config))
               for name, interval, func in PERIODIC_JOBS}
-    ours = periodic_job_id(queue_name, "")  # the prefix shared by this queue's periodic jobs
+    ours = periodic_job_id(base, "")  # the prefix shared by this queue's periodic jobs
     for raw in scheduler.connection.zrange(scheduler.scheduled_jobs_key, 0, -1):
         job_id = raw.decode()
         if job_id.startswith(ours) and job_id not in wanted:
@@ -67,10 +73,15 @@ def register(scheduler: Scheduler) -> list[str]:
             except NoSuchJobError:
                 pass
     now = datetime.now(UTC)
-    for job_id, (interval, func) in wanted.items():
+    for job_id, (interval, func, target) in wanted.items():
         scheduler.schedule(scheduled_time=now, func=func, interval=interval, repeat=None,
-                           id=job_id, queue_name=queue_name, result_ttl=-1)
+                           id=job_id, queue_name=target, result_ttl=-1)
     return list(wanted)
+
+
+def _app_config() -> dict:
+    from flask import current_app, has_app_context
+    return dict(current_app.config) if has_app_context() else {}
 
 
 def main(argv: list[str] | None = None) -> int:

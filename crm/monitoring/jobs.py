@@ -11,7 +11,7 @@ import math
 from datetime import datetime
 
 from flask import current_app
-from rq import Worker, get_current_job
+from rq import Queue, Worker, get_current_job
 from rq.job import Job
 from sqlalchemy import select
 
@@ -21,7 +21,7 @@ from crm.monitoring import alerts, heartbeat, results, scheduler
 from crm.monitoring.checks import Target
 from crm.monitoring.models import HEARTBEAT, Monitor
 from crm.monitoring.runner import engine_settings, run_blocking, run_session
-from crm.queue import get_queue
+from crm.queue import MONITORING, get_queue
 from crm.workers_app import with_app_context
 
 log = logging.getLogger(__name__)
@@ -77,15 +77,16 @@ def run_checks(monitor_ids: list[int], due_at_iso: str | None = None) -> int:
 
 
 def _other_work_waiting() -> bool:
-    """True when one of the next :data:`QUEUE_PEEK` waiting jobs is neither a due-time tick (a
-    tick defers to a running session, see :func:`crm.monitoring.scheduler.tick`) nor a check
-    chunk (the session takes those over, :func:`_take_queued_chunks`): mail, a report … or
-    the worker is shutting down; then the session stops claiming and hands the worker back.
-    Also renews the session mark."""
+    """True when one of the next :data:`QUEUE_PEEK` jobs waiting in the monitoring queue is
+    neither a due-time tick (a tick defers to a running session, see
+    :func:`crm.monitoring.scheduler.tick`) nor a check chunk (the session takes those over,
+    :func:`_take_queued_chunks`), when a job waits in another queue this session's worker
+    serves (a single worker for every queue), or when the worker is shutting down; then the
+    session stops claiming and hands the worker back. Also renews the session mark."""
     scheduler.mark_session()
     try:
-        return _worker_stopping() or any(job.func_name not in (TICK_JOB, RUN_JOB)
-                                         for job in _waiting_jobs())
+        return (_worker_stopping() or _other_queues_waiting()
+                or any(job.func_name not in (TICK_JOB, RUN_JOB) for job in _waiting_jobs()))
     except Exception as exc:  # Redis trouble: keep checking, never fail the session
         log.warning("could not look at the queue: %s", exc)
     return False
@@ -101,9 +102,20 @@ def _worker_stopping() -> bool:
     return bool(job.connection.hexists(key, "shutdown_requested_date"))
 
 
+def _other_queues_waiting() -> bool:
+    """Whether a job waits in a queue other than the monitoring queue that the RQ worker
+    running this job also serves (RQ records a worker's queues in its hash)."""
+    job = get_current_job()
+    if job is None or not job.worker_name:
+        return False
+    raw = job.connection.hget(Worker.redis_worker_namespace_prefix + job.worker_name, "queues")
+    names = [n for n in (raw or b"").decode().split(",") if n and n != get_queue(MONITORING).name]
+    return any(job.connection.llen(Queue.redis_queue_namespace_prefix + n) for n in names)
+
+
 def _waiting_jobs() -> list[Job]:
-    """The first :data:`QUEUE_PEEK` jobs waiting in this app's queue (none without Redis)."""
-    queue = get_queue()
+    """The first :data:`QUEUE_PEEK` jobs waiting in the monitoring queue (none without Redis)."""
+    queue = get_queue(MONITORING)
     if queue is None:
         return []
     jobs = Job.fetch_many(queue.get_job_ids(0, QUEUE_PEEK - 1), connection=queue.connection)
@@ -122,7 +134,7 @@ def _take_queued_chunks() -> list[tuple[list[int], str | None]]:
 
     :returns: (monitor ids, due_at ISO) of each chunk taken.
     """
-    queue = get_queue()
+    queue = get_queue(MONITORING)
     taken = []
     try:
         for job in _waiting_jobs():

@@ -29,7 +29,7 @@ from crm.clock import utcnow
 from crm.extensions import db
 from crm.monitoring.models import HEARTBEAT, SYNTHETIC, Monitor
 from crm.monitoring.runner import SAFETY_MARGIN_SECONDS
-from crm.queue import enqueue, redis_conn
+from crm.queue import MONITORING, enqueue, redis_conn
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,8 @@ def tick(now: datetime | None = None, chunk_size: int = CHUNK_SIZE) -> dict:
     for start in range(0, len(claimed), chunk_size):
         chunk = claimed[start:start + chunk_size]
         due_at = min(due for _, due in chunk)
-        enqueue(RUN_JOB, [mid for mid, _ in chunk], due_at.isoformat(), job_timeout=run_job_timeout())
+        enqueue(RUN_JOB, [mid for mid, _ in chunk], due_at.isoformat(), job_timeout=run_job_timeout(),
+                queue=MONITORING)
         jobs += 1
     return {"claimed": len(claimed), "jobs": jobs}
 

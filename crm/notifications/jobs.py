@@ -31,7 +31,7 @@ from datetime import timedelta
 
 from flask import current_app
 from flask_mail import Message, email_dispatched
-from sqlalchemy import or_, update
+from sqlalchemy import or_, select, update
 
 from crm.clock import utcnow
 from crm.extensions import db, mail
@@ -192,6 +192,26 @@ def send_notification(notification_id: int) -> str:
     return SENT
 
 
+def send_job_id(notification_id: int, attempts: int) -> str:
+    """The RQ job id of the send job for ``notification_id`` queued when the row had used
+    ``attempts`` claims: ``notify-<id>-<attempts>``. Each attempt gets its own id, so a job
+    left ``started`` by a dead worker never blocks the retry the sweeper queues after the
+    lease (the row's ``attempts`` moved on with that claim)."""
+    return f"notify-{int(notification_id)}-{int(attempts)}"
+
+
+def enqueue_send(notification_id: int, attempts: int = 0):
+    """Queue :func:`send_notification` for the row unless its job for this attempt is already
+    queued or running (:func:`crm.queue.enqueue_once`).
+
+    :param attempts: the row's ``attempts`` now (0 for a new row).
+    :returns: the RQ job, or None when one is already queued or Redis is unusable.
+    """
+    from crm.notifications.services import SEND_JOB
+    from crm.queue import enqueue_once
+    return enqueue_once(SEND_JOB, notification_id, job_id=send_job_id(notification_id, attempts))
+
+
 @with_app_context
 def sweep_notifications() -> int:
     """Periodic job: recover and re-enqueue notifications that are due.
@@ -200,12 +220,13 @@ def sweep_notifications() -> int:
       their worker died mid-send; back to ``pending``, or ``failed`` for good once
       ``NOTIFY_MAX_ATTEMPTS`` claims were used (a message that kills workers stops somewhere);
     * then enqueue ``pending`` rows older than ``NOTIFY_STALE_SECONDS`` (their enqueue was
-      lost, e.g. Redis was down) and ``failed`` rows whose backoff has expired.
+      lost, e.g. Redis was down) and ``failed`` rows whose backoff has expired — each under
+      its deterministic job id (:func:`send_job_id`), so a row whose send job still waits in
+      the queue (a burst the workers have not caught up with) is not queued a second time.
 
     :returns: how many send jobs were enqueued.
     """
-    from crm.notifications.services import SEND_JOB, due_ids
-    from crm.queue import enqueue
+    from crm.notifications.services import due_ids
 
     stale = current_app.config["NOTIFY_STALE_SECONDS"]
     max_attempts = current_app.config["NOTIFY_MAX_ATTEMPTS"]
@@ -221,8 +242,13 @@ def sweep_notifications() -> int:
                        .values(status=PENDING, last_error=f"{LOST_WORKER_ERROR}; re-queued"))
     db.session.commit()
     enqueued = 0
-    for notification_id in due_ids(now - timedelta(seconds=stale)):
-        if enqueue(SEND_JOB, notification_id) is not None:
+    ids = due_ids(now - timedelta(seconds=stale))
+    rows = db.session.execute(select(Notification.id, Notification.attempts)
+                              .where(Notification.id.in_(ids))) if ids else []
+    attempts = {row.id: row.attempts for row in rows}
+    db.session.commit()  # hold no snapshot while talking to Redis
+    for notification_id in ids:
+        if enqueue_send(notification_id, attempts.get(notification_id, 0)) is not None:
             enqueued += 1
     if enqueued:
         log.info("sweeper re-queued %d notifications", enqueued)

@@ -137,7 +137,8 @@ def retry(notification: Notification) -> Notification:
     if notification.status != SENT:
         notification.status = PENDING
         notification.next_attempt_at = utcnow()
-        events.publish(db.session, "notification.queued", notification_id=notification.id)
+        events.publish(db.session, "notification.queued", notification_id=notification.id,
+                       attempts=notification.attempts)
     db.session.commit()
     return notification
 
@@ -158,5 +159,5 @@ def due_ids(stale_before, limit: int = 500) -> list[int]:
 
 @events.after_commit("notification.queued")
 def _enqueue_after_commit(ev: events.DomainEvent) -> None:
-    from crm.queue import enqueue
-    enqueue(SEND_JOB, ev.payload["notification_id"])
+    from crm.notifications.jobs import enqueue_send
+    enqueue_send(ev.payload["notification_id"], ev.payload.get("attempts", 0))

@@ -93,7 +93,11 @@ def test_tick_claims_due_monitors_advances_and_enqueues(http_peer, make_monitor,
     for m in due:
         db.session.refresh(m)
         assert m.next_check_at > now + timedelta(seconds=50)
-    assert run_jobs() == 2
+    from rq import SimpleWorker
+
+    from crm.queue import MONITORING, get_queue, redis_conn
+    assert get_queue(MONITORING).count == 2  # check sessions have their own queue
+    SimpleWorker([get_queue(MONITORING)], connection=redis_conn()).work(burst=True)
     counts = dict(db.session.execute(select(CheckResult.monitor_id, func.count()).group_by(CheckResult.monitor_id)).all())
     assert counts == {m.id: 1 for m in due}
     assert later.id not in counts and paused.id not in counts and hb.id not in counts
@@ -216,15 +220,17 @@ def test_tick_leaves_due_monitors_to_a_running_session_unless_they_are_overdue(a
 
 
 def test_a_session_hands_the_worker_back_when_other_jobs_wait(app):
-    """Waiting ticks keep a session claiming; any other waiting job (mail, another chunk)
-    makes it stop claiming and drain."""
-    from crm.queue import enqueue, get_queue
-    get_queue().empty()
-    enqueue("crm.monitoring.jobs.tick")
+    """Waiting ticks keep a session claiming; any other job waiting in the monitoring queue
+    (pruning, say) makes it stop claiming and drain. Mail waits in another queue."""
+    from crm.queue import MONITORING, enqueue, get_queue
+    get_queue(MONITORING).empty()
+    enqueue("crm.monitoring.jobs.tick", queue=MONITORING)
+    enqueue("crm.notifications.jobs.sweep_notifications")  # default queue: another worker's
     assert jobs._other_work_waiting() is False
     assert scheduler.session_active()  # the check renews the session mark
-    enqueue("crm.notifications.jobs.sweep_notifications")
+    enqueue("crm.monitoring.jobs.prune_results", queue=MONITORING)
     assert jobs._other_work_waiting() is True
+    get_queue(MONITORING).empty()
     get_queue().empty()
     scheduler.end_session()
 
@@ -232,12 +238,12 @@ def test_a_session_hands_the_worker_back_when_other_jobs_wait(app):
 def test_a_session_takes_over_check_chunks_waiting_in_the_queue(app, make_monitor):
     """A chunk a tick enqueued just before a session started is taken off the queue and run
     by the session (once: the job is removed atomically), instead of waiting behind it."""
-    from crm.queue import enqueue, get_queue
-    queue = get_queue()
+    from crm.queue import MONITORING, enqueue, get_queue
+    queue = get_queue(MONITORING)
     queue.empty()
     now = clock.utcnow()
     waiting = make_monitor("tcp", host="127.0.0.1", port=9, next_check_at=now + timedelta(hours=1))
-    enqueue(scheduler.RUN_JOB, [waiting.id], (now - timedelta(seconds=3)).isoformat())
+    enqueue(scheduler.RUN_JOB, [waiting.id], (now - timedelta(seconds=3)).isoformat(), queue=MONITORING)
     assert jobs._other_work_waiting() is False  # a chunk is not a reason to hand the worker back
     targets = jobs._claim_more(float("inf"))
     assert [t.id for t in targets] == [waiting.id]
@@ -252,11 +258,11 @@ def test_a_session_drops_waiting_ticks_but_keeps_rq_scheduler_jobs(app):
     a tick rq-scheduler repeats keeps its job so the scheduler can enqueue it again."""
     from rq.job import Job
 
-    from crm.queue import enqueue, get_queue
-    queue = get_queue()
+    from crm.queue import MONITORING, enqueue, get_queue
+    queue = get_queue(MONITORING)
     queue.empty()
-    plain = enqueue("crm.monitoring.jobs.tick")
-    scheduled = enqueue("crm.monitoring.jobs.tick")
+    plain = enqueue("crm.monitoring.jobs.tick", queue=MONITORING)
+    scheduled = enqueue("crm.monitoring.jobs.tick", queue=MONITORING)
     scheduled.meta["interval"] = 5
     scheduled.save_meta()
     assert jobs._claim_more(float("inf")) == []

@@ -14,8 +14,8 @@ from crm import clock
 from crm.extensions import db
 from crm.notifications.models import SENT
 from crm.notifications.services import queue_email
-from crm.queue import enqueue, get_queue, redis_conn
-from crm.schedule import PERIODIC_JOBS
+from crm.queue import PERIODIC, enqueue, get_queue, queue_name, redis_conn
+from crm.schedule import PERIODIC_JOBS, periodic_queue
 from workers.scheduler import periodic_job_id, register
 
 from .conftest import REPO_ROOT, fresh
@@ -49,9 +49,10 @@ def test_register_schedules_every_periodic_job_once_with_stable_ids(app, schedul
     assert first == second == [periodic_job_id(queue, name) for name, _, _ in PERIODIC_JOBS]
     assert sorted(_scheduled(scheduler)) == sorted(first)  # one entry per id, nothing else
     now = time.time()
-    for (_name, interval, func), job_id in zip(PERIODIC_JOBS, first, strict=True):
+    for (name, interval, func), job_id in zip(PERIODIC_JOBS, first, strict=True):
         job = Job.fetch(job_id, connection=scheduler.connection)
-        assert (job.func_name, job.origin, job.meta["interval"]) == (func, queue, interval)
+        origin = queue_name(periodic_queue(name))  # the periodic queue unless listed otherwise
+        assert (job.func_name, job.origin, job.meta["interval"]) == (func, origin, interval)
         assert scheduler.connection.ttl(job.key) == -1  # never expires (see workers.scheduler)
         # The aware-UTC start time became the right epoch (not shifted by a UTC offset).
         assert abs(scheduler.connection.zscore(scheduler.scheduled_jobs_key, job_id) - now) < 5
@@ -67,14 +68,16 @@ def test_register_replaces_obsolete_periodic_jobs_but_not_other_queues(app, sche
     assert not Job.exists(obsolete, connection=scheduler.connection)
 
 
-def test_scheduled_sweeper_runs_through_a_worker_and_delivers(app, scheduler, run_jobs, smtp_server):
+def test_scheduled_sweeper_runs_through_a_worker_and_delivers(app, scheduler, smtp_server):
+    from rq import SimpleWorker
     note = _lost_enqueue_notification(app)
     sweep_id = register(scheduler)[0]
     assert PERIODIC_JOBS[0][2] == SWEEP
-    scheduler.enqueue_jobs()  # one pass of rq-scheduler's loop: due jobs go to the queue
-    assert sweep_id in get_queue().job_ids
+    scheduler.enqueue_jobs()  # one pass of rq-scheduler's loop: due jobs go to their queues
+    assert sweep_id in get_queue(PERIODIC).job_ids
     before = time.time()
-    run_jobs()  # the sweeper, then the send job it enqueued, in one burst
+    # the sweeper (periodic queue), then the send job it enqueued (default queue), in one burst
+    SimpleWorker([get_queue(PERIODIC), get_queue()], connection=redis_conn()).work(burst=True)
     [msg] = smtp_server.wait_for(lambda msgs: msgs)
     assert msg["Message-ID"] == note.message_id
     assert fresh(note.id).status == SENT
