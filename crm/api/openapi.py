@@ -17,7 +17,6 @@ Usage (``@requires`` inside, so authentication runs before validation)::
 from __future__ import annotations
 
 import inspect
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from pydantic.json_schema import models_json_schema
 from crm.api.schemas import MAX_ID, Problem
 from crm.auth.policy import POLICY, PUBLIC
 from crm.errors import problem
+from crm.security import jsonsafe
 
 PREFIX = "/api/v1"
 REF_TEMPLATE = "#/components/schemas/{model}"
@@ -152,20 +152,33 @@ def _field_errors(exc: ValidationError, prefix: str = "") -> dict[str, list[str]
     return errors
 
 
+def parse_json_body():
+    """The request's JSON document (any type), parsed strictly (:mod:`crm.security.jsonsafe`:
+    at most 32 levels deep, no duplicate keys).
+
+    :raises ApiProblem: 400 for malformed JSON, a document nested too deep or a duplicate key
+        (``detail`` says which).
+    """
+    try:
+        return jsonsafe.loads(request.get_data(cache=True) or b"")
+    except jsonsafe.UnsafeJSON as exc:
+        raise ApiProblem(400, str(exc)) from None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise ApiProblem(400, "The request body is not valid JSON.") from None
+
+
 def request_body():
     """Parse the JSON body with the current operation's ``body`` model.
 
     :returns: the validated model instance.
-    :raises ApiProblem: 415 when the body is not declared JSON, 400 for malformed JSON or a
-        document that is not an object, 422 with ``errors`` per field for invalid members.
+    :raises ApiProblem: 415 when the body is not declared JSON, 400 for malformed JSON, a
+        document nested too deep, a duplicate key or a document that is not an object, 422
+        with ``errors`` per field for invalid members.
     """
     model = g.api_operation.body
     if not request.is_json:
         raise ApiProblem(415, "Send a JSON object with Content-Type: application/json.")
-    try:
-        data = json.loads(request.get_data(cache=True) or b"")
-    except (ValueError, UnicodeDecodeError):
-        raise ApiProblem(400, "The request body is not valid JSON.") from None
+    data = parse_json_body()
     if not isinstance(data, dict):
         raise ApiProblem(400, "The request body must be a JSON object.")
     try:
