@@ -153,6 +153,7 @@ def update_user(actor: User, user: User, *, name: str | None = None, email: str 
         if clean != user.email:
             user.email = clean
     became_engineer = role is not None and role != user.role and role == ENGINEER
+    old_role = user.role
     if role is not None:
         user.role = role
     activated = False
@@ -166,6 +167,10 @@ def update_user(actor: User, user: User, *, name: str | None = None, email: str 
             events.publish(db.session, "user.deactivated", user_id=user.id, actor_id=actor.id)
     events.publish(db.session, "user.updated", user_id=user.id, actor_id=actor.id)
     db.session.commit()
+    if user.role != old_role:
+        from crm.security.audit import security_event
+        security_event("user.role_changed", user=actor, outcome="success", target_user_id=user.id,
+                       target_user=user.email, old_role=old_role, new_role=user.role)
     if user.role == ENGINEER and user.status == ACTIVE and (became_engineer or activated):
         _hand_out_waiting_tickets()
     return user

@@ -174,8 +174,12 @@ def rotate(raw_refresh_token: str) -> TokenPair:
 
 
 def _reuse_detected(family_id: int) -> None:
+    from crm.security.audit import security_event
     revoke_family(family_id, "reuse_detected")
     db.session.commit()
+    family = db.session.get(TokenFamily, family_id)
+    security_event("refresh_token.reused", user=db.session.get(User, family.user_id) if family else None,
+                   family_id=family_id, action="family_revoked")
     raise RefreshRefused("This refresh token was already used; every token of this log-in "
                          "has been revoked. Log in again.")
 

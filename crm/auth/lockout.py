@@ -24,6 +24,7 @@ from crm.auth.models import User, normalise_email
 from crm.clock import utcnow
 from crm.errors import ServiceError
 from crm.extensions import db
+from crm.security.audit import security_event
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,8 @@ def check(email: str, user: User | None) -> None:
             if until:
                 remaining = math.ceil(float(until) - now.timestamp())
     if remaining > 0:
+        security_event("login.locked", user=user, email=None if user else normalise_email(email or ""),
+                       retry_after=remaining)
         raise LockedOut(remaining)
 
 
@@ -113,6 +116,8 @@ def record_failure(email: str, user: User | None) -> int:
         if seconds:
             user.locked_until = now + timedelta(seconds=seconds)
         db.session.commit()
+        if seconds:
+            security_event("account.locked", user=user, seconds=seconds, failures=user.failed_logins)
         return seconds
     conn = _redis()
     if conn is None:
@@ -127,6 +132,9 @@ def record_failure(email: str, user: User | None) -> int:
     except RedisError as exc:
         log.warning("lockout: Redis unavailable (%s)", exc)
         return 0
+    if seconds:
+        security_event("account.locked", email=normalise_email(email or ""), known_account=False,
+                       seconds=seconds, failures=failures)
     return seconds
 
 

@@ -19,6 +19,7 @@ from crm.auth.models import (
 from crm.clock import utcnow
 from crm.errors import NotAllowed, ServiceError
 from crm.extensions import db
+from crm.security.audit import security_event
 
 MIN_PASSWORD = passwords.MIN_LENGTH
 MAX_PASSWORD = passwords.MAX_LENGTH
@@ -104,12 +105,17 @@ def authenticate(email: str, password: str) -> User | None:
     if user is None:
         _dummy_check(password or "")
     if user is None or not user.check_password(password or ""):
+        security_event("login.failed", user=user, email=None if user else normalise_email(email or ""),
+                       reason="unknown_account" if user is None else "wrong_password")
         seconds = lockout.record_failure(email, user)
         if seconds:
             raise lockout.LockedOut(seconds)
         return None
     if user.status != ACTIVE:
+        security_event("login.refused", user=user, account_status=user.status)
         raise LoginRefused(user.status)
+    security_event("login.succeeded", user=user, outcome="success",
+                   second_factor=user.totp_enabled_at is not None)
     if user.totp_enabled_at is None:
         # with two-factor log-in the count is reset only once the code is right too, so
         # repeating the password step does not buy more guesses at the code
@@ -159,6 +165,7 @@ def update_user(user: User, admin: User, role: str | None = None, status: str | 
     if user.id == admin.id and ((role and role != ADMIN) or (status and status != ACTIVE)):
         raise ServiceError("You cannot demote or deactivate your own account.", field="role")
     became_engineer = False
+    old_role = user.role
     if role is not None and role != user.role:
         became_engineer = role == "engineer"
         user.role = role
@@ -169,6 +176,9 @@ def update_user(user: User, admin: User, role: str | None = None, status: str | 
         user.status = status
     events.publish(db.session, "user.updated", user_id=user.id, actor_id=admin.id)
     db.session.commit()
+    if user.role != old_role:
+        security_event("user.role_changed", user=admin, outcome="success", target_user_id=user.id,
+                       target_user=user.email, old_role=old_role, new_role=user.role)
     if user.role == "engineer" and user.status == ACTIVE and (became_engineer or status == ACTIVE):
         _hand_out_waiting_tickets()
     return user

@@ -23,6 +23,7 @@ from crm.auth.models import STAFF_ROLES, User
 from crm.clock import utcnow
 from crm.errors import ServiceError
 from crm.extensions import db
+from crm.security.audit import security_event
 from crm.settings import get_setting, set_setting
 
 ISSUER = "CR Tracker"
@@ -91,11 +92,14 @@ def verify(user: User, code: str | None) -> bool:
     """
     step = matching_step(user.totp_secret, code)
     if step is None:
+        security_event("totp.failed", user=user, reason="missing" if not code else "wrong_code")
         return False
     if user.totp_last_step is not None and step <= user.totp_last_step:
+        security_event("totp.failed", user=user, reason="reused_code")
         return False
     if not _claim_step(user, step):
         db.session.rollback()
+        security_event("totp.failed", user=user, reason="reused_code")
         return False
     db.session.commit()
     return True

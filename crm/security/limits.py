@@ -190,4 +190,6 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
     declare_limits()
     limiter.init_app(app)
+    from crm.security import caching
+    caching.install_after_limiter(app)  # keeps the view's Retry-After (see crm.security.caching)
     app.register_error_handler(RateLimitExceeded, too_many_requests)
