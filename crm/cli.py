@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 
 from crm.errors import ServiceError
 
@@ -26,12 +26,14 @@ def init_app(app: Flask) -> None:
     @app.cli.command("seed-demo")
     @click.option("--force", is_flag=True, help="Seed even when users exist.")
     def seed_demo_cmd(force: bool) -> None:
-        """Load demo data (one user per role, a spread of tickets) into an empty database."""
+        """Load demo data (one user per role, tickets, monitors with history, incidents, a
+        status page) into an empty database."""
         from crm.demo import seed_demo
         result = seed_demo(force=force)
         if result is None:
             click.echo("database not empty: demo data skipped (use --force)")
             return
-        click.echo("Demo logins (password for all: demo-pass-123):")
+        base = current_app.config.get("SERVER_NAME_FOR_LINKS", "http://127.0.0.1:5000").rstrip("/")
+        click.echo(f"Demo logins at {base}/auth/login (password for all: demo-pass-123):")
         for role, email in result.items():
             click.echo(f"  {role:9} {email}")

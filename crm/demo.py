@@ -1,6 +1,14 @@
-"""Demo data for ``make run``: one user per role and a realistic spread of tickets.
+"""Demo data for ``make run``: every headline feature at once.
 
-Rows are inserted directly (not through the services) so seeding does not email anyone.
+* one user per role (plus a pending engineer registration) and a spread of tickets — rows
+  inserted directly (not through the ticket services), so seeding emails nobody;
+* uptime monitoring: an HTTP monitor of the app's own ``/healthz`` (at ``PUBLIC_URL``), a TCP
+  monitor of a closed port (down: an open incident) and a heartbeat, each with
+  :data:`HISTORY_DAYS` days of results recorded through
+  :func:`crm.monitoring.results.record_outcomes` — so rollups, flips and incidents are
+  exactly what the check engine would have written (one closed incident in the health
+  check's history, the open one of the closed port); a contact group for alerts from now on;
+* a public status page (``/status/demo``) and an announced maintenance window.
 """
 from __future__ import annotations
 
@@ -15,6 +23,12 @@ from crm.extensions import db
 from crm.tickets.models import Comment, Ticket, TicketChange
 
 DEMO_PASSWORD = "demo-pass-123"
+#: days of monitoring history backfilled, one result every :data:`HISTORY_STEP_MINUTES`
+HISTORY_DAYS = 3
+HISTORY_STEP_MINUTES = 10
+STATUS_PAGE_SLUG = "demo"
+#: a TCP port nothing listens on in a development machine (the Discard service)
+CLOSED_PORT = 9
 
 USERS = [
     ("admin", "Ada Admin", "admin@demo.example.com", ACTIVE),
@@ -103,4 +117,78 @@ def seed_demo(force: bool = False, seed: int = 7) -> dict[str, str] | None:
                                    public=not (author is assignee and k == 2),
                                    created_at=created + timedelta(hours=k + 1)))
     db.session.commit()
+    admin = next(iter(users.get("admin", [])), None)
+    seed_monitoring(rng, by=admin, alert_emails=[u.email for u in users.get("admin", []) + engineers[:1]])
     return logins
+
+
+def seed_monitoring(rng: random.Random, by: User | None = None, alert_emails: list[str] | None = None) -> dict:
+    """Monitors with :data:`HISTORY_DAYS` days of history, an incident, a contact group, a
+    status page and a maintenance window (see the module doc). Commits.
+
+    :param rng: the random source (seeded: the same demo every time).
+    :param by: the user recorded as creator.
+    :param alert_emails: the contact group's addresses (alerts from now on; the backfilled
+        history alerted nobody).
+    :returns: ``{"monitors": [Monitor], "status_page": StatusPage, "window": MaintenanceWindow}``.
+    """
+    from flask import current_app
+
+    from crm.monitoring import services, status_pages
+    from crm.monitoring.checks import CheckOutcome
+    from crm.monitoring.models import MaintenanceWindow
+    from crm.monitoring.results import record_outcomes
+
+    base = current_app.config.get("SERVER_NAME_FOR_LINKS", "http://127.0.0.1:5000").rstrip("/")
+    health = services.create_monitor({
+        "name": "CR Tracker health", "type": "http", "url": f"{base}/healthz", "interval": 60,
+        "json_path": "$.status", "json_expected": "ok", "tags": ["demo", "web"]}, by=by)
+    legacy = services.create_monitor({
+        "name": "Legacy FTP gateway", "type": "tcp", "host": "127.0.0.1", "port": CLOSED_PORT,
+        "interval": 120, "retries": 2, "tags": ["demo", "legacy"]}, by=by)
+    backup = services.create_monitor({
+        "name": "Nightly backup", "type": "heartbeat", "interval": 3600, "grace_seconds": 900,
+        "tags": ["demo", "jobs"]}, by=by)
+
+    now = utcnow().replace(second=0, microsecond=0)
+    start = (now - timedelta(days=HISTORY_DAYS)).replace(minute=0)
+    outage = (start + timedelta(days=1, hours=14), start + timedelta(days=1, hours=14, minutes=40))
+    legacy_down_since = now - timedelta(hours=20)
+    items: list[tuple[int, CheckOutcome]] = []
+    at = start
+    while at < now - timedelta(minutes=HISTORY_STEP_MINUTES):
+        if outage[0] <= at < outage[1]:
+            items.append((health.id, CheckOutcome("down", None, None, "HTTP 503: database error: OperationalError",
+                                                  "http", checked_at=at)))
+        else:
+            items.append((health.id, CheckOutcome("up", rng.uniform(25, 90) + (60 if at.hour == 9 else 0), 200,
+                                                  None, "http", checked_at=at)))
+        if at < legacy_down_since:
+            items.append((legacy.id, CheckOutcome("up", rng.uniform(0.4, 2.5), None, None, "tcp", checked_at=at)))
+        else:
+            items.append((legacy.id, CheckOutcome("down", None, None,
+                                                  f"connection refused (127.0.0.1:{CLOSED_PORT})", "tcp",
+                                                  checked_at=at)))
+        if at.minute == 0:  # the hourly backup job's ping
+            items.append((backup.id, CheckOutcome("up", None, None, None, "heartbeat", checked_at=at)))
+        at += timedelta(minutes=HISTORY_STEP_MINUTES)
+    record_outcomes(items)
+    backup.last_ping_at = max(o.checked_at for mid, o in items if mid == backup.id)
+    for monitor in (health, legacy, backup):
+        monitor.next_check_at = now  # the engine takes over from here
+
+    group = services.create_contact_group("Demo on-call", emails=alert_emails or [])
+    for monitor in (health, legacy, backup):
+        monitor.contact_group_id = group.id
+    page = status_pages.save_status_page(
+        None, slug=STATUS_PAGE_SLUG, title="CR Tracker service status",
+        description="Live status of the demo services (no log-in needed).",
+        monitor_ids=[health.id, legacy.id, backup.id])
+    window_start = (now + timedelta(days=4)).replace(hour=22, minute=0)
+    window = MaintenanceWindow(title="Database upgrade", description="PostgreSQL minor upgrade; "
+                               "the console may be unavailable for up to 30 minutes.",
+                               starts_at=window_start, ends_at=window_start + timedelta(hours=1),
+                               all_monitors=True, announced=True, created_by_id=getattr(by, "id", None))
+    db.session.add(window)
+    db.session.commit()
+    return {"monitors": [health, legacy, backup], "status_page": page, "window": window}

@@ -84,11 +84,15 @@ def child_commands(port: int, web_workers: int = 2) -> list[Child]:
     ]
 
 
-def load_demo_data(app) -> dict[str, str] | None:
+def load_demo_data(app, public_url: str | None = None) -> dict[str, str] | None:
     """Seed the demo data when ``CRM_DEMO_DATA`` is on and the database has no users.
 
+    :param public_url: where the web process answers (the demo's health monitor checks
+        ``<public_url>/healthz``); default the app's ``PUBLIC_URL``.
     :returns: {role label: email} of the demo log-ins, or None when skipped.
     """
+    if public_url:
+        app.config["SERVER_NAME_FOR_LINKS"] = public_url
     if not app.config.get("CRM_DEMO_DATA", True):
         say("CRM_DEMO_DATA=0: demo data not loaded")
         return None
@@ -102,7 +106,8 @@ def load_demo_data(app) -> dict[str, str] | None:
     if logins is None:
         say("the database already has users: demo data not loaded")
         return None
-    say(f"demo data loaded; log in with password {DEMO_PASSWORD} as:")
+    base = app.config.get("SERVER_NAME_FOR_LINKS", "http://127.0.0.1:5000").rstrip("/")
+    say(f"demo data loaded; log in at {base}/auth/login with password {DEMO_PASSWORD} as:")
     for role, email in logins.items():
         say(f"  {role:19} {email}")
     return logins
@@ -197,7 +202,7 @@ class DevStack:
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
             raise StackError(f"the database does not answer: {reason}") from None
         say("database schema is up to date")
-        load_demo_data(self.app)
+        load_demo_data(self.app, self.env.get("PUBLIC_URL"))
         for child in child_commands(port):
             child.process = subprocess.Popen(
                 shim_command(child.argv), cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL,
