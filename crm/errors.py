@@ -59,6 +59,14 @@ def _is_api() -> bool:
     return request.path.startswith("/api/")
 
 
+def _keep_exception_headers(exc: HTTPException, resp: Response) -> None:
+    """Copy the headers werkzeug's exception carries (``Allow`` on a 405, RFC 9110 §15.5.6;
+    ``WWW-Authenticate``, ``Retry-After``, ``Content-Range``) onto our own error page."""
+    for name, value in exc.get_headers():
+        if name.lower() != "content-type" and name not in resp.headers:
+            resp.headers[name] = value
+
+
 def register_error_handlers(app: Flask) -> None:
     """Install handlers: API paths get problem+json, console paths get an HTML page."""
 
@@ -70,8 +78,10 @@ def register_error_handlers(app: Flask) -> None:
                 resp.headers["WWW-Authenticate"] = 'Bearer realm="api"'
             if exc.code == 429 and getattr(exc, "retry_after", None):
                 resp.headers["Retry-After"] = str(exc.retry_after)
-            return resp
-        return render_template("errors/error.html", error=exc), exc.code or 500
+        else:
+            resp = app.make_response((render_template("errors/error.html", error=exc), exc.code or 500))
+        _keep_exception_headers(exc, resp)
+        return resp
 
     @app.errorhandler(ServiceError)
     def service_error(exc: ServiceError):

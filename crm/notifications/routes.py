@@ -59,8 +59,8 @@ def retry(notification_id: int):
     else:
         services.retry(n)
         flash(f"Notification #{n.id} queued again.", "success")
-    return redirect(request.referrer if request.referrer and "/admin/outbox" in request.referrer
-                    else url_for("notifications.outbox"))
+    from crm.security.redirects import back_to_referrer  # only this host's outbox pages
+    return redirect(back_to_referrer(url_for("notifications.outbox"), prefix="/admin/outbox"))
 
 
 @bp.route("/mailbox")
