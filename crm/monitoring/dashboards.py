@@ -12,17 +12,19 @@ Figures are built with plotly (Python) and handed to the page as JSON
 """
 from __future__ import annotations
 
+import html
+import textwrap
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 import plotly.graph_objects as go
 import plotly.io.json
 from markupsafe import Markup
-from sqlalchemy import Integer, and_, case, cast, func, literal_column, or_, select
+from sqlalchemy import Integer, and_, case, cast, func, literal_column, or_, select, union_all
 
 from crm.clock import utcnow
 from crm.extensions import db
-from crm.monitoring.models import DAY, HOUR, Monitor, Rollup
+from crm.monitoring.models import DAY, HOUR, CheckResult, Monitor, Rollup
 from crm.monitoring.rollups import downtime_by_monitor, percentile
 
 #: Range presets offered by the dashboard and the monitor page: key -> (label, length).
@@ -38,6 +40,34 @@ MAX_RANGE = timedelta(days=366)
 #: Ranges up to this length read hourly rollups; longer ones daily rollups.
 HOURLY_LIMIT = timedelta(days=7)
 UNITS = ("day", "week", "month")
+
+#: The monitoring colours, used by every figure here and (as the ``--monitor-<key>`` custom
+#: properties in ``crm/static/css/monitoring.css``, which a test keeps equal to this) by the
+#: badges, heartbeat bars and status-page bars. Status colours: up/success green, down/failure
+#: red, maintenance blue, pending amber, paused grey; all carry white text at WCAG AA (4.5:1).
+PALETTE: dict[str, str] = {
+    "up": "#15803d",
+    "down": "#b91c1c",
+    "maintenance": "#1d4ed8",
+    "pending": "#b45309",
+    "paused": "#4b5563",
+    "nodata": "#cbd5e1",
+    # status-page day levels between up and down
+    "degraded": "#a16207",
+    "major": "#c2410c",
+    # chart series that are not a status
+    "response": "#4338ca",
+    "response_p95": "#9333ea",
+    "redirect": "#0e7490",
+    "no_response": "#7f1d1d",
+}
+#: Colours of series that are neither good nor bad (one per monitor or protocol): none is
+#: a status colour, so a stack of failures by monitor does not read as up/down.
+SERIES_COLOURS = ("#4338ca", "#0e7490", "#9333ea", "#c2410c", "#be185d", "#334155", "#a16207",
+                  "#0369a1", "#6d28d9", "#9f1239")
+#: Results shown in a heartbeat bar: on the overview, on a monitor's page.
+OVERVIEW_BEATS = 30
+DETAIL_BEATS = 50
 
 
 # ---------------------------------------------------------------- small helpers
@@ -93,13 +123,66 @@ def _bar(x: list, y: list, name: str, **extra) -> dict:
 
 
 def _layout(**extra) -> dict:
-    """Common chart layout: Plotly.js' own theme (no template: small JSON), tight margins."""
+    """Common chart layout: Plotly.js' own theme (no template: small JSON), tight margins,
+    the series colours, and the legend beside the plot (right of it, in the margin Plotly
+    widens for it) where it can cover neither the bars nor the axis labels."""
     # No axis titles: Plotly positions them with inline styles, which the CSP blocks; the
     # page's headings and tick suffixes say what is plotted.
-    base = {"template": None, "margin": {"l": 50, "r": 20, "t": 30, "b": 40}, "height": 320,
-            "legend": {"orientation": "h", "y": -0.2}, "hovermode": "x unified"}
+    base = {"template": None, "margin": {"l": 50, "r": 10, "t": 20, "b": 40}, "height": 320,
+            "colorway": list(SERIES_COLOURS),
+            "legend": {"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1, "yanchor": "top",
+                       "font": {"size": 11}},
+            "hovermode": "x unified"}
     base.update(extra)
     return base
+
+
+def chart_label(name: str, width: int = 24) -> str:
+    """A monitor name (or any text) as a Plotly label: HTML-escaped (Plotly reads ``<b>``,
+    ``<br>`` … in labels) and wrapped with ``<br>`` at about ``width`` characters, so a long
+    name is shown in full on several lines instead of cut off."""
+    lines = textwrap.wrap(name or "", width=width, break_long_words=True, break_on_hyphens=True) or [""]
+    return "<br>".join(html.escape(line, quote=False) for line in lines)
+
+
+def time_label(at: datetime) -> str:
+    """A bucket start as Plotly date text in UTC to the minute (``2026-03-17 08:00``): no
+    seconds or microseconds for Plotly to show as ``08:59:59.9995``."""
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def time_axis(start: datetime, end: datetime) -> dict:
+    """A date x axis over [start, end] with readable ticks: hours and the day up to two days,
+    days up to three months, months beyond; the hover shows the minute, in UTC."""
+    span = end - start
+    if span <= timedelta(days=2):
+        tickformat = "%H:%M<br>%d %b"
+    elif span <= timedelta(days=92):
+        tickformat = "%d %b"
+    else:
+        tickformat = "%b %Y"
+    return {"type": "date", "tickformat": tickformat, "hoverformat": "%Y-%m-%d %H:%M UTC",
+            "range": [time_label(start), time_label(end)], "nticks": 8, "automargin": True}
+
+
+@dataclass
+class Chart:
+    """A figure for a page (Plotly's JSON schema as a dict), or the words shown instead when
+    it has nothing to draw (``{{ chart(c, …) }}`` in ``monitoring/_macros.html``)."""
+
+    figure: dict
+    empty_text: str = "No data yet: the chart appears after the first checks."
+
+    @property
+    def empty(self) -> bool:
+        """True when no trace has a single point."""
+        return not any(len(trace.get("x") or ()) and len(trace.get("y") or ())
+                       for trace in self.figure.get("data", ()))
+
+    @property
+    def json(self) -> str:
+        """The figure as JSON for the element's ``data-figure`` attribute."""
+        return figure_json(self.figure)
 
 
 def _dialect() -> str:
@@ -213,13 +296,72 @@ def sparkline_svg(points: list[tuple[datetime, float]], start: datetime, end: da
         f'{dots}</svg>')
 
 
+# ---------------------------------------------------------------- heartbeat bars
+
+@dataclass
+class Beat:
+    """One check in a heartbeat bar (the little coloured bars of the last checks)."""
+
+    checked_at: datetime
+    status: str
+    response_time_ms: float | None = None
+    status_code: int | None = None
+    error: str | None = None
+
+    @property
+    def title(self) -> str:
+        """The bar's tooltip: time (UTC), status, response time, code or error."""
+        parts = [self.checked_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"), self.status.capitalize()]
+        if self.response_time_ms is not None:
+            parts.append(f"{self.response_time_ms:.0f} ms")
+        if self.status_code:
+            parts.append(f"code {self.status_code}")
+        if self.error:
+            parts.append(self.error[:120])
+        return " · ".join(parts)
+
+
+def recent_beats(monitor_ids: list[int], limit: int = OVERVIEW_BEATS) -> dict[int, list[Beat]]:
+    """The last ``limit`` check results of each monitor, oldest first, in ONE query: a
+    ``UNION ALL`` of one ``ORDER BY checked_at DESC LIMIT n`` per monitor, each an index
+    range scan of ``ix_check_results_monitor_time`` (a window function would read every
+    result the monitors ever kept).
+
+    :returns: monitor id -> beats (every id present; an empty list before the first check).
+    """
+    beats: dict[int, list[Beat]] = {mid: [] for mid in monitor_ids}
+    if not monitor_ids:
+        return beats
+    columns = (CheckResult.monitor_id, CheckResult.checked_at, CheckResult.status,
+               CheckResult.response_time_ms, CheckResult.status_code, CheckResult.error)
+    parts = []
+    for mid in dict.fromkeys(monitor_ids):
+        latest = (select(*columns).where(CheckResult.monitor_id == mid)
+                  .order_by(CheckResult.checked_at.desc()).limit(limit).subquery())
+        parts.append(select(latest))
+    stmt = parts[0] if len(parts) == 1 else union_all(*parts)
+    for mid, checked_at, status, ms, code, error in db.session.execute(stmt):
+        beats[mid].append(Beat(checked_at, status, ms, code, error))
+    for series in beats.values():
+        series.sort(key=lambda b: b.checked_at)
+    return beats
+
+
+def beats_from_results(results: list) -> list[Beat]:
+    """:class:`Beat` s, oldest first, from check results already loaded newest first (the
+    monitor page's results table: no second query)."""
+    return [Beat(r.checked_at, r.status, r.response_time_ms, r.status_code, r.error)
+            for r in reversed(results)]
+
+
 # ---------------------------------------------------------------- the monitor page
 
-def response_time_figure(monitor_id: int, start: datetime, end: datetime) -> go.Figure:
-    """Average and 95th-percentile response time of one monitor per rollup bucket (hourly
-    rollups for ranges up to 7 days, daily beyond).
+def response_time_figure(monitor_id: int, start: datetime, end: datetime) -> Chart:
+    """Average and 95th-percentile response time (ms) of one monitor per rollup bucket
+    (hourly rollups for ranges up to 7 days, daily beyond), on a :func:`time_axis` over
+    [start, end].
 
-    :returns: a Plotly figure (an annotation says so when there is no data yet).
+    :returns: a :class:`Chart` (empty, with its "no data yet" text, before the first check).
     """
     period = HOUR if end - start <= HOURLY_LIMIT else DAY
     rows = db.session.execute(
@@ -228,17 +370,18 @@ def response_time_figure(monitor_id: int, start: datetime, end: datetime) -> go.
                Rollup.bucket_start >= (floor_hour(start) if period == HOUR else floor_day(start)),
                Rollup.bucket_start < end)
         .order_by(Rollup.bucket_start)).all()
-    xs = [r.bucket_start.isoformat() for r in rows]
+    xs = [time_label(r.bucket_start) for r in rows]
     avg = [_round(rollup_average_ms(r.sum_ms, r.histogram)) for r in rows]
     p95 = [_round(histogram_percentile(r.histogram, 95)) for r in rows]
-    fig = go.Figure(layout=_layout(yaxis={"ticksuffix": " ms", "rangemode": "tozero"},
-                                   xaxis={"type": "date"}))
-    fig.add_trace(go.Scatter(x=xs, y=avg, name="Average", mode="lines+markers"))
-    fig.add_trace(go.Scatter(x=xs, y=p95, name="95th percentile", mode="lines",
-                             line={"dash": "dot"}))
-    if not rows:  # an empty chart still shows the period asked for (the page says "no checks")
-        fig.update_layout(xaxis={"range": [start.isoformat(), end.isoformat()]}, yaxis={"range": [0, 100]})
-    return fig
+    layout = _layout(xaxis=time_axis(start, end),
+                     yaxis={"ticksuffix": " ms", "rangemode": "tozero", "hoverformat": ".0f"})
+    figure = {"layout": layout, "data": [
+        {"type": "scatter", "x": xs, "y": avg, "name": "Average", "mode": "lines+markers",
+         "line": {"color": PALETTE["response"]}, "marker": {"color": PALETTE["response"], "size": 5}},
+        {"type": "scatter", "x": xs, "y": p95, "name": "95th percentile", "mode": "lines",
+         "line": {"color": PALETTE["response_p95"], "dash": "dot"}},
+    ]}
+    return Chart(figure, "No checks in this period yet: the chart appears after the first ones.")
 
 
 def _round(value: float | None) -> float | None:
@@ -463,10 +606,34 @@ def uptime_over_time(rng: Range) -> list[tuple[str, float | None]]:
     return [(b, _round(uptime_percent(up, down))) for b, up, down in db.session.execute(stmt)]
 
 
+def code_colour(code: str) -> str:
+    """The palette colour of a response code's bars: 2xx up, 3xx redirect, 4xx pending
+    (amber), 5xx down, no response dark red."""
+    if code == NO_RESPONSE:
+        return PALETTE["no_response"]
+    return {"2": PALETTE["up"], "3": PALETTE["redirect"], "4": PALETTE["pending"]}.get(code[:1], PALETTE["down"])
+
+
+def uptime_colour(uptime: float | None) -> str:
+    """The colour of an uptime bar, by the status page's day levels (:class:`DayBar`)."""
+    return PALETTE[LEVEL_COLOURS[DayBar(date.min, uptime, 0).level]]
+
+
+def _bucket_axis() -> dict:
+    """The x axis of per-day/week/month bars: the buckets' own ``YYYY-MM-DD`` labels as
+    categories (no interpolated times between them)."""
+    return {"type": "category", "automargin": True}
+
+
+def _parse_bucket(label: str) -> datetime:
+    """A :func:`bucket_label` (``YYYY-MM-DD`` or ``YYYY-MM-DD HH:00``) as a UTC datetime."""
+    return datetime.fromisoformat(label).replace(tzinfo=UTC)
+
+
 def dashboard(rng: Range, unit: str) -> dict:
     """Everything the dashboard page shows for one period, grouped per ``unit``.
 
-    :returns: {"figures": {name: Plotly JSON}, "by_monitor": rows, "by_protocol": rows,
+    :returns: {"figures": {name: :class:`Chart`}, "by_monitor": rows, "by_protocol": rows,
         "by_code": rows, "codes_per_bucket": :func:`codes_pivot` grid, "uptime": [UptimeRow],
         "totals": {failed, no_response, checks}, "unit": unit}.
     """
@@ -482,42 +649,55 @@ def dashboard(rng: Range, unit: str) -> dict:
     names = sorted({r[2] for r in by_monitor})
     buckets = sorted({r[0] for r in by_monitor})
     failed = {(r[0], r[2]): r[3] for r in by_monitor}
-    fig_monitor = {"layout": _layout(barmode="stack", xaxis={"type": "category"}),
-                   "data": [_bar(buckets, [failed.get((b, name), 0) for b in buckets], name)
+    fig_monitor = {"layout": _layout(barmode="stack", xaxis=_bucket_axis()),
+                   "data": [_bar(buckets, [failed.get((b, name), 0) for b in buckets], chart_label(name))
                             for name in names]}
 
     p_buckets = sorted({r[0] for r in by_protocol})
     by_proto = {(r[0], r[1]): r[2] for r in by_protocol}
-    fig_protocol = {"layout": _layout(barmode="stack", xaxis={"type": "category"}),
+    fig_protocol = {"layout": _layout(barmode="stack", xaxis=_bucket_axis()),
                     "data": [_bar(p_buckets, [by_proto.get((b, proto), 0) for b in p_buckets],
                                   proto or "unknown")
                              for proto in sorted({r[1] for r in by_protocol})]}
 
-    fig_codes = {"layout": _layout(xaxis={"type": "category"}, hovermode="closest"),
-                 "data": [_bar([c for c, _ in by_code], [n for _, n in by_code], "checks")]}
+    fig_codes = {"layout": _layout(xaxis={"type": "category"}, hovermode="closest", showlegend=False),
+                 "data": [_bar([c for c, _ in by_code], [n for _, n in by_code], "checks",
+                               marker={"color": [code_colour(c) for c, _ in by_code]})]}
 
-    fig_code_bucket = {"layout": _layout(barmode="stack", xaxis={"type": "category"}),
-                       "data": [_bar(codes_per_bucket["buckets"], codes_per_bucket["counts"][code], code)
+    fig_code_bucket = {"layout": _layout(barmode="stack", xaxis=_bucket_axis()),
+                       "data": [_bar(codes_per_bucket["buckets"], codes_per_bucket["counts"][code], code,
+                                     marker={"color": code_colour(code),
+                                             "line": {"color": "#ffffff", "width": 0.5}})
                                 for code in codes_per_bucket["codes"]]}
 
-    fig_uptime = {"layout": _layout(yaxis={"ticksuffix": " %", "range": [0, 100.5]},
-                                    xaxis={"type": "category"}),
-                  "data": [{"type": "scatter", "x": [b for b, _ in over_time],
+    fig_uptime = {"layout": _layout(yaxis={"ticksuffix": " %", "range": [0, 100.5], "hoverformat": ".2f"},
+                                    xaxis=time_axis(rng.query_start, rng.end), showlegend=False),
+                  "data": [{"type": "scatter", "x": [time_label(_parse_bucket(b)) for b, _ in over_time],
                             "y": [u for _, u in over_time], "name": "All monitors",
-                            "mode": "lines+markers"}]}
+                            "mode": "lines+markers", "line": {"color": PALETTE["up"]},
+                            "marker": {"color": PALETTE["up"], "size": 5}}]}
 
+    labels = [chart_label(r.name, 32) for r in table]
     fig_monitors = {"layout": _layout(xaxis={"ticksuffix": " %", "range": [0, 100.5]},
-                                      hovermode="closest", height=max(200, 40 + 28 * len(table))),
-                    "data": [_bar([_round(r.uptime) for r in table], [r.name for r in table],
-                                  "uptime %", orientation="h")]}
+                                      yaxis={"automargin": True, "autorange": "reversed"},
+                                      hovermode="closest", showlegend=False,
+                                      height=max(200, 60 + sum(28 + 14 * label.count("<br>")
+                                                               for label in labels))),
+                    "data": [_bar([_round(r.uptime) for r in table], labels, "uptime %", orientation="h",
+                                  marker={"color": [uptime_colour(r.uptime) for r in table]},
+                                  customdata=[html.escape(r.name, quote=False) for r in table],
+                                  hovertemplate="%{customdata}: %{x:.3f} %<extra></extra>")]}
 
     totals = {"failed": sum(r.failed for r in table), "no_response": sum(r.no_response for r in table),
               "checks": sum(r.checks for r in table)}
+    no_checks = "No checks in this period."
     return {
-        "figures": {"by_monitor": figure_json(fig_monitor), "by_protocol": figure_json(fig_protocol),
-                    "by_code": figure_json(fig_codes), "by_code_per_bucket": figure_json(fig_code_bucket),
-                    "uptime_over_time": figure_json(fig_uptime),
-                    "uptime_by_monitor": figure_json(fig_monitors)},
+        "figures": {"by_monitor": Chart(fig_monitor, "No failed checks in this period."),
+                    "by_protocol": Chart(fig_protocol, "No failed checks in this period."),
+                    "by_code": Chart(fig_codes, no_checks),
+                    "by_code_per_bucket": Chart(fig_code_bucket, no_checks),
+                    "uptime_over_time": Chart(fig_uptime, no_checks),
+                    "uptime_by_monitor": Chart(fig_monitors, no_checks)},
         "by_monitor": by_monitor, "by_protocol": by_protocol, "by_code": by_code,
         "codes_per_bucket": codes_per_bucket,
         "uptime": table, "totals": totals, "unit": unit,
@@ -554,6 +734,10 @@ class DayBar:
         if self.uptime is None:
             return f"{self.day.isoformat()}: no data"
         return f"{self.day.isoformat()}: {self.uptime:.2f} % uptime ({self.checks} checks)"
+
+
+#: :attr:`DayBar.level` -> :data:`PALETTE` key.
+LEVEL_COLOURS = {"ok": "up", "minor": "degraded", "major": "major", "outage": "down", "nodata": "nodata"}
 
 
 def daily_bars(monitor_ids: list[int], today: date, days: int = 90) -> dict[int, list[DayBar]]:

@@ -90,9 +90,9 @@ def _overview_version() -> str:
 @bp.route("/")
 @requires("monitor.view")
 def index():
-    """All monitors with status, uptime (24 h, 30 d), last response time and a sparkline;
-    filters (htmx live), keyset pagination; the table polls every 10 s (204 when nothing
-    changed)."""
+    """All monitors with status, the heartbeat bar of their last checks, uptime (24 h, 30 d),
+    last response time and a sparkline; filters (htmx live), keyset pagination; the table
+    polls every 10 s (204 when nothing changed)."""
     version = _overview_version()
     if poll_unchanged(version):
         return "", 204
@@ -111,9 +111,11 @@ def index():
         stmt = stmt.where(Monitor.name.ilike(f"%{escaped}%", escape="\\"))
     monitors, next_before = id_keyset_page(stmt, Monitor, size=25)
     stats = dashboards.overview_stats([m.id for m in monitors], utcnow())
+    beats = dashboards.recent_beats([m.id for m in monitors], dashboards.OVERVIEW_BEATS)
     any_monitor = version.split("-", 1)[0] != "0"
     return render_page_or_fragment(
         "monitoring/index.html", "monitoring/_monitor_table.html", monitors=monitors, stats=stats,
+        beats=beats, beat_slots=dashboards.OVERVIEW_BEATS,
         next_before=next_before, form=form, version=version, any_monitor=any_monitor,
         type_labels=TYPE_LABELS)
 
@@ -126,18 +128,21 @@ def _detail_context(monitor: Monitor, *, contact_form=None, outcome=None) -> dic
         chart_range = "24h"
     now = utcnow()
     start = now - dashboards.PRESETS[chart_range][1]
-    fig = dashboards.response_time_figure(monitor.id, start, now)
-    figure = dashboards.figure_json(fig)
+    figure = dashboards.response_time_figure(monitor.id, start, now)
     incidents = list(db.session.scalars(select(Incident).where(Incident.monitor_id == monitor.id)
                                         .order_by(Incident.opened_at.desc()).limit(20)))
     results = list(db.session.scalars(select(CheckResult).where(CheckResult.monitor_id == monitor.id)
-                                      .order_by(CheckResult.checked_at.desc()).limit(50)))
+                                      .order_by(CheckResult.checked_at.desc()).limit(dashboards.DETAIL_BEATS)))
     uptime = dashboards.overview_stats([monitor.id], now)[monitor.id]
     return {
         "monitor": monitor, "spec": monitor_to_spec_dict(monitor),
         "ping_url": services.ping_url(monitor) if monitor.type == HEARTBEAT else None,
-        "figure": figure, "has_chart_data": bool(len(fig.data[0].x or ())), "chart_range": chart_range, "chart_ranges": CHART_RANGES,
-        "incidents": incidents, "results": results, "uptime": uptime, "now": now,
+        "figure": figure, "chart_range": chart_range, "chart_ranges": CHART_RANGES,
+        "incidents": incidents, "results": results, "beats": dashboards.beats_from_results(results),
+        "beat_slots": dashboards.DETAIL_BEATS, "uptime": uptime, "now": now,
+        # a poll's answer also carries the results table, swapped out of band into the
+        # <details> the page keeps (so a panel the user opened stays open)
+        "poll": is_htmx_partial(),
         "contacts": services.monitor_contacts(monitor),
         "own_group": services.is_own_group(monitor, monitor.contact_group),
         "contact_form": contact_form or ContactForm(formdata=None),

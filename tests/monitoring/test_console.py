@@ -337,6 +337,9 @@ def test_monitor_page_shows_chart_incidents_and_results(client, engineer):
         Incident(monitor_id=monitor.id, opened_at=now - timedelta(minutes=5), cause="timed out"),
         CheckResult(monitor_id=monitor.id, checked_at=now, status="down", response_time_ms=None,
                     error="timed out after 5 s", protocol="http"),
+        Rollup(monitor_id=monitor.id, period=HOUR, bucket_start=now.replace(minute=0, second=0, microsecond=0)
+               - timedelta(hours=1), count_up=1, count_down=0, errors=0, sum_ms=120.0,
+               histogram=[0] * 6 + [1] + [0] * 16, status_codes={"200": 1}, protocol="http"),
     ])
     db.session.commit()
     resp = client.get(f"/monitors/{monitor.id}?range=7d")

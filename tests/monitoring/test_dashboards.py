@@ -94,9 +94,9 @@ def test_short_ranges_read_hourly_rollups(data, fixed_now):
     assert table["Shop"].checks == 120 and table["Shop"].failed == 1
     assert table["Shop"].uptime == pytest.approx(100 * 119 / 120)
     fig = dashboards.response_time_figure(data["shop"].id, fixed_now - timedelta(hours=24), fixed_now)
-    avg, p95 = fig.data
-    assert list(avg.y) == [8.0, 15.0]  # 480 ms / 60, 900 ms / 60
-    assert list(p95.y) == [10.0, 20.0]  # upper bounds of the histogram buckets
+    avg, p95 = fig.figure["data"]
+    assert list(avg["y"]) == [8.0, 15.0]  # 480 ms / 60, 900 ms / 60
+    assert list(p95["y"]) == [10.0, 20.0]  # upper bounds of the histogram buckets
 
 
 def test_uptime_table_with_incidents_and_downtime(data, fixed_now):
