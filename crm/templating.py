@@ -16,7 +16,7 @@ def _me():
 
 def init_app(app: Flask) -> None:
     """Register globals: ``can(permission)``, ``navigation()`` (:mod:`crm.navigation`),
-    ``page_url(**args)`` and the ``utc`` / ``ago`` filters."""
+    ``page_url(**args)`` and the ``utc`` / ``ago`` / ``mask_tokens`` filters."""
     from crm import navigation
     navigation.init_app(app)
 
@@ -43,6 +43,12 @@ def init_app(app: Flask) -> None:
     def status_label_filter(value: str | None) -> str:
         from crm.tickets.models import STATUS_LABELS
         return STATUS_LABELS.get(value, value or "—")
+
+    @app.template_filter("mask_tokens")
+    def mask_tokens_filter(value: str | None) -> str:
+        """Token-bearing links with the secret hidden (:func:`crm.notifications.masking.mask_tokens`)."""
+        from crm.notifications.masking import mask_tokens
+        return mask_tokens(value)
 
     @app.template_filter("iso")
     def iso_filter(value: datetime | None) -> str:

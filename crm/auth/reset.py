@@ -16,7 +16,6 @@ Password Cheat Sheet:
 from __future__ import annotations
 
 import secrets
-from types import SimpleNamespace
 
 from flask import current_app, flash, redirect, render_template, session, url_for
 
@@ -91,11 +90,12 @@ def request_email_reset(email: str) -> None:
     user = find_user_by_email(email or "")
     if user is not None and user.status in RESETTABLE:
         raw = tokens.issue(user, tokens.RESET_PASSWORD, ttl)
-        queue_templated("password_reset", [user.email], event="user.password_reset_requested", user=user,
+        queue_templated("password_reset", [user.email], event="user.password_reset_requested",
+                        user={"name": user.name, "email": user.email},
                         link=_reset_link(raw), ttl_minutes=_ttl_minutes(ttl))
     else:
         raw = tokens.hash_token(secrets.token_urlsafe(32))
-        render_email("password_reset", user=SimpleNamespace(name="", email=normalise_email(email or "")),
+        render_email("password_reset", user={"name": "", "email": normalise_email(email or "")},
                      link=_reset_link(raw), ttl_minutes=_ttl_minutes(ttl))
     db.session.commit()
 
@@ -118,7 +118,8 @@ def apply_new_password(user: User, password: str, reason: str = "password_reset"
     user.failed_logins = 0
     user.locked_until = None
     events.publish(db.session, "user.credentials_changed", user_id=user.id, reason=reason)
-    queue_templated("password_changed", [user.email], event="user.credentials_changed", user=user,
+    queue_templated("password_changed", [user.email], event="user.credentials_changed",
+                    user={"name": user.name, "email": user.email},
                     when=utcnow().strftime("%d %b %Y %H:%M UTC"),
                     link=f"{current_app.config['SERVER_NAME_FOR_LINKS'].rstrip('/')}/auth/reset")
     db.session.commit()

@@ -61,7 +61,8 @@ def send_link(user: User) -> str:
     raw = tokens.issue(user, tokens.VERIFY_EMAIL, ttl)
     from crm.notifications.services import queue_templated
     hours = ttl / 3600
-    queue_templated("verify_email", [user.email], event="user.verification_sent", user=user,
+    queue_templated("verify_email", [user.email], event="user.verification_sent",
+                    user={"name": user.name, "email": user.email},
                     link=_link(raw), valid_for=f"{hours:g} hour{'s' if hours != 1 else ''}"
                     if ttl >= 3600 else f"{ttl // 60} minutes")
     return raw
@@ -88,7 +89,8 @@ def verify_link(raw: str) -> VerifyOutcome:
     tokens.consume(raw, tokens.VERIFY_EMAIL)
     user.email_verified_at = utcnow()
     from crm.notifications.services import queue_templated
-    queue_templated("email_verified", [user.email], event="user.email_verified", user=user)
+    queue_templated("email_verified", [user.email], event="user.email_verified",
+                    user={"name": user.name, "email": user.email})
     events.publish(db.session, "user.email_verified", user_id=user.id)
     db.session.commit()
     return VerifyOutcome(VERIFIED, user)

@@ -57,7 +57,12 @@ def _send(group: ContactGroup | None, template: str, sms_text: str, event: str, 
 
 
 def _context(monitor: Monitor, incident: Incident, kind: str) -> dict:
-    return {"monitor": monitor, "incident": incident, "kind": kind, "cause": incident.cause or "",
+    # plain values only (crm.notifications.variables): templates never see ORM objects
+    stamp = "%Y-%m-%d %H:%M:%S"
+    return {"monitor": {"id": monitor.id, "name": monitor.name, "type": monitor.type},
+            "incident": {"opened_at": incident.opened_at.strftime(stamp), "cause": incident.cause or "",
+                         "closed_at": incident.closed_at.strftime(stamp) if incident.closed_at else ""},
+            "kind": kind, "cause": incident.cause or "",
             "downtime": human_duration(incident.duration_seconds if incident.closed_at else
                                        (utcnow() - incident.opened_at).total_seconds())}
 

@@ -40,6 +40,32 @@ def store_message(mail_from: str, rcpt_tos: list[str], content: bytes) -> Caught
     return row
 
 
+def read_message(row: CaughtMail) -> tuple[str, dict[str, str], str]:
+    """A caught message decoded for reading: (subject, ``{"from", "to"}`` headers, text).
+
+    Parsed from the stored bytes with :data:`email.policy.default`, so RFC 2047 headers and
+    quoted-printable, base64 or raw 8-bit UTF-8 bodies all come out as the sender wrote them
+    (parsing the stored *text* instead turned an 8-bit ``Zoë 🚀`` into ``Zo�`` and
+    ``\\U0001f680``). The text is the plain part, else the HTML part, else the raw message.
+    """
+    msg = message_from_bytes(row.raw.encode("utf-8", errors="replace"), policy=policy.default)
+    headers = {name: _header(msg, name.capitalize()) for name in ("from", "to")}
+    subject = _header(msg, "Subject") or row.subject
+    part = msg.get_body(preferencelist=("plain", "html"))
+    try:
+        text = part.get_content() if part is not None else row.raw
+    except (LookupError, ValueError):  # an unknown charset or a broken encoding: show it raw
+        text = row.raw
+    return subject, headers, text.replace("\r\n", "\n")
+
+
+def _header(msg, name: str) -> str:
+    try:
+        return str(msg.get(name, "") or "").replace("\r", " ").replace("\n", " ")
+    except (ValueError, IndexError, TypeError):  # a header the parser cannot make sense of
+        return ""
+
+
 class CatcherHandler:
     """aiosmtpd handler: store each message with :func:`store_message` in ``app``'s context.
 

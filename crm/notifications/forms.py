@@ -11,4 +11,5 @@ class EmailTemplateForm(FlaskForm):
     body_text = TextAreaField("Plain-text body", validators=[DataRequired(), Length(max=50000)])
     body_html = TextAreaField("HTML body", validators=[DataRequired(), Length(max=100000)])
     save = SubmitField("Save template")
+    send_test = SubmitField("Send a test to me")
     reset = SubmitField("Reset to built-in")

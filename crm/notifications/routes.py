@@ -1,12 +1,16 @@
-"""Admin pages: the outbox (filters, retry) and the caught-mail mailbox."""
-from flask import flash, redirect, render_template, request, url_for
+"""Admin pages: the outbox (filters, retry), the caught-mail mailbox, the SMS list and the
+email template editor."""
+import json
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
 from sqlalchemy import select
 
 from crm.auth.policy import requires
 from crm.errors import ServiceError
 from crm.extensions import db
 from crm.htmx import render_page_or_fragment
-from crm.notifications import bp, services
+from crm.notifications import bp, catcher, services, variables
 from crm.notifications.models import (
     NOTIFICATION_STATUSES,
     CaughtMail,
@@ -74,14 +78,10 @@ def mailbox():
 @bp.route("/mailbox/<int:mail_id>")
 @requires("mailbox.view")
 def caught_mail(mail_id: int):
-    """One caught message: headers and text body."""
+    """One caught message: decoded headers and text body (token links masked)."""
     m = db.get_or_404(CaughtMail, mail_id)
-    import email
-    from email import policy
-    msg = email.message_from_string(m.raw, policy=policy.default)
-    text_part = msg.get_body(preferencelist=("plain",))
-    text = text_part.get_content() if text_part else m.raw
-    return render_template("notifications/mail.html", m=m, msg=msg, text=text)
+    subject, headers, text = catcher.read_message(m)
+    return render_template("notifications/mail.html", m=m, subject=subject, headers=headers, text=text)
 
 
 @bp.route("/sms")
@@ -108,25 +108,36 @@ def email_templates():
     return render_template("notifications/email_templates.html", names=_template_names(), edited=edited)
 
 
+def _template_or_404(name: str) -> str:
+    """``name`` if it is a shipped email template set, else 404."""
+    if name not in _template_names():
+        abort(404)
+    return name
+
+
+def _edit_of(form) -> tuple[str, str, str]:
+    """The three parts of the posted edit, with browser line endings (CRLF) made LF."""
+    return tuple((getattr(form, part).data or "").replace("\r\n", "\n") for part in services.PARTS)
+
+
 @bp.route("/email-templates/<name>", methods=["GET", "POST"])
 @requires("template.manage")
 def email_template(name: str):
-    """Edit one email template (subject, text and HTML parts; Jinja, sandboxed). Saving checks
-    that it renders with a sample context; "Reset" deletes the edit and the file version is
-    used again."""
-    from flask_login import current_user
-    from jinja2 import TemplateError
+    """Edit one email template (subject, text and HTML parts; Jinja, sandboxed).
 
+    Saving validates the edit against the template's declared variables and their sample
+    (:func:`services.validate_template`); errors show under the part they concern. "Send a
+    test to me" renders the edit (saved or not) with the sample and sends it to the current
+    admin through the outbox. "Reset" deletes the edit and the file version is used again.
+    """
     from crm.notifications.forms import EmailTemplateForm
-    if name not in _template_names():
-        from flask import abort
-        abort(404)
+    _template_or_404(name)
     row = db.session.scalar(select(EmailTemplate).where(EmailTemplate.name == name))
     form = EmailTemplateForm()
     if request.method == "GET":
         subject, text, html = (row.subject, row.body_text, row.body_html) if row else services.template_source(name)
         form.subject.data, form.body_text.data, form.body_html.data = subject.strip(), text, html
-    preview = None
+    check = None
     if form.validate_on_submit():
         if form.reset.data:
             if row is not None:
@@ -134,42 +145,45 @@ def email_template(name: str):
                 db.session.commit()
             flash(f"Template “{name}” reset to the built-in version.", "success")
             return redirect(url_for("notifications.email_template", name=name))
-        try:
-            preview = services.render_template_strings(form.subject.data, form.body_text.data,
-                                                        form.body_html.data, **_sample_context())
-        except TemplateError as exc:
-            form.body_text.errors.append(f"The template does not render: {exc}")
-            return render_template("notifications/email_template.html", name=name, form=form,
-                                   row=row, preview=None), 422
-        if row is None:
-            row = EmailTemplate(name=name)
-            db.session.add(row)
-        row.subject, row.body_text, row.body_html = form.subject.data, form.body_text.data, form.body_html.data
-        row.updated_by_id = current_user.id
-        db.session.commit()
-        flash(f"Template “{name}” saved.", "success")
-        return redirect(url_for("notifications.email_template", name=name))
+        subject, text, html = _edit_of(form)
+        check = services.validate_template(name, subject, text, html)
+        if check.ok and form.send_test.data:
+            note = services.send_template_test(name, check.preview, current_user)
+            db.session.commit()  # the outbox enqueues the send job after this commit
+            flash(f"Test of “{name}” queued to {current_user.email} (outbox #{note.id}).", "success")
+            return _editor(name, form, row, check), 200
+        if check.ok:
+            if row is None:
+                row = EmailTemplate(name=name)
+                db.session.add(row)
+            row.subject, row.body_text, row.body_html = subject, text, html
+            row.updated_by_id = current_user.id
+            db.session.commit()
+            flash(f"Template “{name}” saved.", "success")
+            return redirect(url_for("notifications.email_template", name=name))
+        for part, messages in check.errors.items():
+            getattr(form, part).errors = [*getattr(form, part).errors, *messages]
+    elif request.method == "GET":
+        check = services.validate_template(name, *_edit_of(form))
     status = 422 if form.is_submitted() else 200
+    return _editor(name, form, row, check), status
+
+
+def _editor(name: str, form, row, check):
     return render_template("notifications/email_template.html", name=name, form=form, row=row,
-                           preview=preview), status
+                           check=check, declared=variables.declared(name),
+                           samples={k: json.dumps(v.sample, ensure_ascii=False, indent=1)
+                                    for k, v in variables.declared(name).items()})
 
 
-class _Sample(dict):
-    """A forgiving sample context for previews: any name renders as a placeholder."""
-
-    def __getattr__(self, item):
-        if item.startswith("_"):  # markupsafe probes __html__; Jinja probes dunders
-            raise AttributeError(item)
-        return _Sample(label=item)
-
-    def __str__(self):
-        return f"[{self.get('label', 'value')}]"
-
-
-def _sample_context() -> dict:
-    from flask import current_app
-    sample = _Sample(label="sample")
-    return {"base_url": current_app.config["SERVER_NAME_FOR_LINKS"].rstrip("/"), "user": sample,
-            "ticket": sample, "link": "https://example.com/link", "monitor": sample,
-            "report": sample, "incident": sample, "broadcast": sample, "window": sample,
-            "unsubscribe_url": "https://example.com/unsubscribe"}
+@bp.route("/email-templates/<name>/preview", methods=["POST"])
+@requires("template.manage")
+def email_template_preview(name: str):
+    """The live preview fragment (htmx, as the admin types): the edit rendered with the sample
+    — subject, HTML in a sandboxed iframe, text part — or what stops it rendering. Always 200
+    (the fragment carries the errors)."""
+    from crm.notifications.forms import EmailTemplateForm
+    _template_or_404(name)
+    form = EmailTemplateForm()
+    check = services.validate_template(name, *_edit_of(form))
+    return render_template("notifications/_email_preview.html", check=check)

@@ -4,11 +4,15 @@
 |------------------------|----------------------------------------------|---------------------|
 | ticket.created         | requester                                    | ticket_created      |
 | ticket.assigned        | the new assignee                             | ticket_assigned     |
+|  (a reassignment)      | and the previous assignee                    | ticket_moved        |
 | ticket.accepted        | requester                                    | ticket_accepted     |
 | ticket.status_changed  | requester, and the assignee if someone else changed it | ticket_status |
 | comment.added (public) | requester if staff wrote it, else the assignee | ticket_reply      |
 | user.registered (staff)| every active admin                           | staff_registered    |
 | user.approved/rejected | the user                                     | registration_decided|
+
+Templates receive plain values built here (:mod:`crm.notifications.variables`), never ORM
+objects.
 """
 from __future__ import annotations
 
@@ -19,12 +23,17 @@ from crm import events
 from crm.auth.models import ACTIVE, ADMIN, User
 from crm.extensions import db
 from crm.notifications.services import queue_templated
+from crm.notifications.variables import person, ticket_vars
 from crm.tickets.models import STATUS_LABELS, Comment, Ticket
 
 
 def _ticket(ticket_id: int) -> Ticket:
+    """The ticket with requester and assignee as the database has them now: the session has
+    just flushed the change, and ``populate_existing`` replaces relations loaded before it
+    (a reassigned ticket's ``assignee`` would otherwise still be the previous engineer)."""
     return db.session.scalar(select(Ticket).where(Ticket.id == ticket_id)
-                             .options(selectinload(Ticket.requester), selectinload(Ticket.assignee)))
+                             .options(selectinload(Ticket.requester), selectinload(Ticket.assignee))
+                             .execution_options(populate_existing=True))
 
 
 @events.in_transaction("ticket.created")
@@ -32,16 +41,25 @@ def on_ticket_created(ev: events.DomainEvent) -> None:
     """Confirm the new ticket to its requester."""
     t = _ticket(ev.payload["ticket_id"])
     queue_templated("ticket_created", [t.requester.email], event=ev.name, ticket_id=t.id,
-                    ticket=t, user=t.requester)
+                    ticket=ticket_vars(t), user=person(t.requester))
 
 
 @events.in_transaction("ticket.assigned")
 def on_ticket_assigned(ev: events.DomainEvent) -> None:
-    """Tell the engineer a ticket is now theirs."""
+    """Tell the engineer named in the event that the ticket is now theirs and, on a
+    reassignment (``previous_assignee_id`` in the payload), tell the previous engineer where
+    it went."""
     t = _ticket(ev.payload["ticket_id"])
-    if t.assignee:
-        queue_templated("ticket_assigned", [t.assignee.email], event=ev.name, ticket_id=t.id,
-                        ticket=t, user=t.assignee)
+    assignee = db.session.get(User, ev.payload["assignee_id"])
+    if assignee is None:
+        return
+    queue_templated("ticket_assigned", [assignee.email], event=ev.name, ticket_id=t.id,
+                    ticket=ticket_vars(t), user=person(assignee))
+    previous = db.session.get(User, ev.payload["previous_assignee_id"]) \
+        if ev.payload.get("previous_assignee_id") else None
+    if previous is not None and previous.id != assignee.id:
+        queue_templated("ticket_moved", [previous.email], event="ticket.moved", ticket_id=t.id,
+                        ticket=ticket_vars(t), user=person(previous), new_assignee=person(assignee))
 
 
 @events.in_transaction("ticket.accepted")
@@ -49,7 +67,7 @@ def on_ticket_accepted(ev: events.DomainEvent) -> None:
     """Tell the requester an engineer started work."""
     t = _ticket(ev.payload["ticket_id"])
     queue_templated("ticket_accepted", [t.requester.email], event=ev.name, ticket_id=t.id,
-                    ticket=t, user=t.requester)
+                    ticket=ticket_vars(t), user=person(t.requester))
 
 
 @events.in_transaction("ticket.status_changed")
@@ -59,7 +77,7 @@ def on_status_changed(ev: events.DomainEvent) -> None:
     to = [t.requester.email]
     if t.assignee and t.assignee_id != ev.payload.get("actor_id"):
         to.append(t.assignee.email)
-    queue_templated("ticket_status", to, event=ev.name, ticket_id=t.id, ticket=t,
+    queue_templated("ticket_status", to, event=ev.name, ticket_id=t.id, ticket=ticket_vars(t),
                     before=STATUS_LABELS.get(ev.payload["before"]),
                     after=STATUS_LABELS.get(ev.payload["after"]))
 
@@ -76,8 +94,8 @@ def on_comment_added(ev: events.DomainEvent) -> None:
         to, path = ([t.assignee.email] if t.assignee else []), f"/tickets/{t.id}"
     else:
         to, path = [t.requester.email], f"/portal/tickets/{t.id}"
-    queue_templated("ticket_reply", to, event=ev.name, ticket_id=t.id, ticket=t, comment=comment,
-                    ticket_path=path)
+    queue_templated("ticket_reply", to, event=ev.name, ticket_id=t.id, ticket=ticket_vars(t),
+                    comment={"body": comment.body, "author": person(comment.author)}, ticket_path=path)
 
 
 @events.in_transaction("user.registered")
@@ -87,7 +105,8 @@ def on_user_registered(ev: events.DomainEvent) -> None:
     if not user.is_staff:
         return
     admins = db.session.scalars(select(User.email).where(User.role == ADMIN, User.status == ACTIVE))
-    queue_templated("staff_registered", list(admins), event=ev.name, applicant=user)
+    queue_templated("staff_registered", list(admins), event=ev.name,
+                    applicant={**person(user), "role": user.role})
 
 
 @events.in_transaction("user.approved")
@@ -95,5 +114,6 @@ def on_user_registered(ev: events.DomainEvent) -> None:
 def on_registration_decided(ev: events.DomainEvent) -> None:
     """Tell a staff applicant the admin's decision."""
     user = db.session.get(User, ev.payload["user_id"])
-    queue_templated("registration_decided", [user.email], event=ev.name, user=user,
+    queue_templated("registration_decided", [user.email], event=ev.name,
+                    user={**person(user), "role": user.role},
                     approved=ev.name == "user.approved")

@@ -221,6 +221,7 @@ def _reassign(ticket: Ticket, actor: User, assignee_id: int | None) -> Ticket:
         raise ServiceError("Choose an approved engineer.", field="assignee_id", status=422)
     if engineer.id == ticket.assignee_id:
         raise ServiceError("The ticket is already assigned to that engineer.", field="assignee_id")
+    previous_id = ticket.assignee_id
     before = db.session.get(User, ticket.assignee_id).name if ticket.assignee_id else None
     ticket.assignee_id = engineer.id
     ticket.assigned_at = utcnow()
@@ -228,7 +229,7 @@ def _reassign(ticket: Ticket, actor: User, assignee_id: int | None) -> Ticket:
     _touch(ticket)
     _record(ticket, actor, "assignee", before, engineer.name)
     events.publish(db.session, "ticket.assigned", ticket_id=ticket.id, assignee_id=engineer.id,
-                   actor_id=actor.id)
+                   actor_id=actor.id, previous_assignee_id=previous_id)
     return ticket
 
 

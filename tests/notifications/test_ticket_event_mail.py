@@ -58,7 +58,7 @@ def test_each_ticket_event_notifies_the_right_people_and_the_smtp_server_gets_ev
         "accepted": [("ticket_accepted", [customer.email])],
         "status by assignee": [("ticket_status", [customer.email])],
         "status by agent": [("ticket_status", [customer.email, engineer.email])],
-        "reassigned": [("ticket_assigned", [engineer2.email])],
+        "reassigned": [("ticket_assigned", [engineer2.email]), ("ticket_moved", [engineer.email])],
         "staff reply": [("ticket_reply", [customer.email])],
         "requester reply": [("ticket_reply", [engineer2.email])],
         "internal note": [],
@@ -70,8 +70,9 @@ def test_each_ticket_event_notifies_the_right_people_and_the_smtp_server_gets_ev
         "ticket_assigned": f"Ticket #{ticket.id} assigned to you: Printer on fire",
         "ticket_accepted": f"Ticket #{ticket.id} accepted: Printer on fire",
         "ticket_reply": f"New reply on ticket #{ticket.id}: Printer on fire",
+        "ticket_moved": f"Ticket #{ticket.id} moved to {engineer2.name}: Printer on fire",
     }
-    assert run_jobs() == len(rows) == 8
+    assert run_jobs() == len(rows) == 9
     smtp_server.wait_for(lambda msgs: len(msgs) == len(rows))
     for row in rows:
         row = db.session.get(Notification, row.id, populate_existing=True)
