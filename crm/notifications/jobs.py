@@ -72,8 +72,10 @@ def claim(notification_id: int) -> int | None:
 
 
 def build_message(note: Notification) -> Message:
-    """The Flask-Mail message of ``note``: its subject and bodies, and its fixed Message-ID."""
-    msg = Message(subject=note.subject, recipients=list(note.to), body=note.body_text,
+    """The Flask-Mail message of ``note``: its subject and bodies, and its fixed Message-ID,
+    encoded so that no line exceeds RFC 5322's limit (:class:`~crm.notifications.mime.MailMessage`)."""
+    from crm.notifications.mime import MailMessage
+    msg = MailMessage(subject=note.subject, recipients=list(note.to), body=note.body_text,
                   html=note.body_html, sender=current_app.config["MAIL_DEFAULT_SENDER"],
                   extra_headers={**(note.headers or {}), "X-CRM-Notification": str(note.id)})
     # Flask-Mail writes exactly one Message-ID header from msgId; putting it in
