@@ -18,6 +18,16 @@ from crm.config import Config, ConfigError, config_from_env
 __version__ = "0.1.0"
 
 
+class CRMFlask(Flask):
+    """Flask with one addition: a view whose database connection is lost is retried once
+    when it had not written, and answers 503 when it had (:mod:`crm.dbretry`)."""
+
+    def dispatch_request(self):
+        """:meth:`flask.Flask.dispatch_request` through :func:`crm.dbretry.dispatch_with_retry`."""
+        from crm import dbretry
+        return dbretry.dispatch_with_retry(super().dispatch_request)
+
+
 def create_app(config: type[Config] | dict | None = None) -> Flask:
     """Build the Flask app.
 
@@ -27,8 +37,8 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     :raises ConfigError: a missing or malformed setting (one line naming the variable).
     """
     load_dotenv(os.environ.get("CRM_DOTENV", ".env"), override=False)
-    app = Flask(__name__, instance_path=os.environ.get("CRM_INSTANCE_PATH") or None,
-                instance_relative_config=True)
+    app = CRMFlask(__name__, instance_path=os.environ.get("CRM_INSTANCE_PATH") or None,
+                   instance_relative_config=True)
     overrides = {}
     if isinstance(config, dict):
         overrides, config = config, None
@@ -54,6 +64,8 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
 
     with app.app_context():
         _configure_engine(db.engine)
+        from crm import dbretry
+        dbretry.init_app(app, db.engine)
     events.install(db.session)
 
     from crm.sessions.services import load_user_from_cookie_id, write_bookkeeping
