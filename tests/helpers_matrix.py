@@ -337,11 +337,12 @@ def fresh_request_state() -> None:
 
     The tests keep one app context pushed (conftest ``_clean``) and Flask reuses it for
     test-client requests, so per-context state outlives a request: Flask-Login's cached user
-    (``g._login_user``) and the scoped database session, which after a failed flush (a 500)
+    (``g._login_user``), Flask-WTF's CSRF token (``g.csrf_token``) and the scoped database session, which after a failed flush (a 500)
     would refuse every later query. Production pops the context, and with it both, after
     each request; here: drop the cached user and roll the session back.
     """
     g.pop("_login_user", None)
+    g.pop("csrf_token", None)  # Flask-WTF's per-request token, signed for the previous session
     db.session.rollback()
 
 
