@@ -101,7 +101,26 @@ def unavailable():
     return resp
 
 
+def _remove_session(exc: BaseException | None = None) -> None:
+    """``teardown_appcontext``: close the scoped session, tolerating a connection that died
+    after the view answered (closing rolls back, and a rollback on a dead connection raises,
+    which would turn a finished answer into a 500). Registered after Flask-SQLAlchemy's own
+    teardown, so it runs first and leaves that one nothing to do."""
+    from crm.extensions import db
+
+    try:
+        db.session.remove()
+    except DBAPIError as err:
+        if not lost_connection(err):
+            raise
+        db.session.registry.clear()
+        log.warning("database connection lost while closing the request's session")
+
+
 def init_app(app: Flask, engine) -> None:
-    """Watch ``engine`` for writes made inside requests and reset the flags per request."""
+    """Watch ``engine`` for writes made inside requests, reset the flags per request, and
+    close each app context's session tolerantly (:func:`_remove_session`). Call after
+    ``db.init_app``."""
     sa_event.listen(engine, "before_cursor_execute", _mark_writes)
     app.before_request(_reset_flags)
+    app.teardown_appcontext(_remove_session)
