@@ -7,6 +7,7 @@ from tests.monitoring.conftest import (  # noqa: F401 - fixtures re-exported for
     agent,
     api,
     ca_file,
+    dns_peer,
     engineer,
     http_peer,
     make_group,

@@ -418,6 +418,14 @@ def test_banners_of_other_services_are_not_echoed_into_errors(make_monitor):
         peer.sock.close()
 
 
+def test_dns_results_do_not_list_the_answers_of_the_resolver(make_monitor, dns_peer):
+    monitor = make_monitor("dns", host="multi.example.test", resolver=f"127.0.0.1:{dns_peer.port}",
+                           expected_address="10.9.9.9")
+    outcome = run_now(monitor)
+    assert outcome.error == "multi.example.test did not resolve to the expected 10.9.9.9"
+    assert outcome.detail["addresses"] == ["10.0.0.8", "10.0.0.9"]  # a manual run still shows them
+
+
 def test_manual_run_shows_echoes_cut_to_64_characters_and_secrets_masked(http_peer, make_monitor):
     long_value = "x" * 200
     http_peer.routes["/login"] = Route(200, {"access_token": "tok-abcdef", "name": long_value},
