@@ -41,7 +41,7 @@ MAX_TEXT_PARAM = 128
 _TEXT_CONVERTER = f"string(maxlength={MAX_TEXT_PARAM})"
 
 TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-          409: "Conflict", 413: "Content Too Large", 415: "Unsupported Media Type",
+          409: "Conflict", 413: "Content Too Large", 414: "URI Too Long", 415: "Unsupported Media Type",
           422: "Unprocessable Content"}
 
 

@@ -19,6 +19,7 @@ from crm.auth.models import ROLES, USER_STATUSES
 from crm.auth.services import MAX_PASSWORD, MIN_PASSWORD
 from crm.notifications.models import NOTIFICATION_STATUSES
 from crm.tickets.models import PRIORITIES, STATUSES
+from crm.tickets.services import SORTS as TICKET_SORTS
 
 #: Largest id a path or body may name (PostgreSQL ``integer``); larger ids cannot exist.
 MAX_ID = 2_147_483_647
@@ -260,6 +261,7 @@ class TicketOut(Out):
     assignee: UserRef | None
     created_at: datetime
     updated_at: datetime
+    follow_up_of_id: int | None = Field(None, description="The closed ticket this one follows up.")
 
 
 class CommentIn(Body):
@@ -353,6 +355,10 @@ class TicketListQuery(PageQuery):
     q: SearchText | None = Field(
         None, description="Full-text search in subject, description and comments.")
     active: bool | None = Field(None, description="Only open, in-progress and pending tickets.")
+    sort: Literal[tuple(TICKET_SORTS)] = Field(  # type: ignore[valid-type]
+        "-updated", description="Order: ``updated``, ``created``, ``priority`` (low → urgent) or "
+        "``status`` (workflow order); a leading ``-`` reverses it. Ranked sorts list the newest "
+        "update first within a rank. Pass the same ``sort`` with ``cursor``.")
 
 
 class CommentListQuery(PageQuery):

@@ -11,6 +11,7 @@ from flask import request
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from crm import idempotency
 from crm.api.common import answer, decode_id_cursor, encode_id_cursor, page_answer
 from crm.api.openapi import ApiProblem, api_operation, request_body, request_query
 from crm.api.schemas import (
@@ -28,7 +29,7 @@ from crm.api.schemas import (
 from crm.auth.policy import acting_user, has_permission, requires
 from crm.errors import NotAllowed, ServiceError
 from crm.extensions import db
-from crm.tickets import services
+from crm.tickets import search, services
 from crm.tickets.access import get_ticket_or_404
 from crm.tickets.filters import filters_from_args
 from crm.tickets.models import Comment, Ticket
@@ -92,26 +93,41 @@ def _ticket_filters():
 @requires("ticket.create", api=True)
 def create_ticket():
     """A customer raises a ticket; it is assigned at once to the least-loaded approved
-    engineer (``assignee`` is null while no engineer is approved)."""
+    engineer (``assignee`` is null while no engineer is approved).
+
+    Send an ``Idempotency-Key`` header (1–255 visible ASCII characters) to make retries safe:
+    a repeat with the same key and body answers the first ticket again (201, header
+    ``Idempotent-Replayed: true``); the same key with another body is a 422."""
     data: TicketIn = request_body()
-    ticket = services.create_ticket(acting_user(), data.subject, data.description, data.priority)
-    return _ticket_answer(ticket.id, 201)
+    ticket = services.create_ticket(acting_user(), data.subject, data.description, data.priority,
+                                    idempotency_key=request.headers.get(idempotency.HEADER))
+    response = _ticket_answer(ticket.id, 201)
+    if ticket.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
 
 
 @api_operation("GET", "/tickets", query=TicketListQuery, response=TicketPage, tag="Tickets",
-               summary="List tickets")
+               summary="List tickets",
+               errors=((414, "The query string is longer than 2,048 characters."),))
 @requires("ticket.view", api=True)
 def list_tickets():
-    """Tickets the caller may see, most recently updated first (keyset pages).
+    """Tickets the caller may see, most recently updated first unless ``sort`` says otherwise
+    (keyset pages).
 
     Customers see their own tickets; engineers pass ``assignee=me`` for their queue, or
-    search all tickets without it; agents, managers and admins see every ticket."""
+    search all tickets without it; agents, managers and admins see every ticket. A query
+    string over 2,048 characters is answered 414 (``q`` itself takes at most 200)."""
+    if search.query_string_too_long(request.query_string):
+        raise ApiProblem(414, f"The query string is longer than {search.MAX_QUERY_STRING:,} "
+                         f"characters; search with at most {search.MAX_QUERY_LENGTH} characters.",
+                         {"q": [f"At most {search.MAX_QUERY_LENGTH} characters."]})
     query: TicketListQuery = request_query()
     filters = _ticket_filters()
     if query.cursor:
         _check_ticket_cursor(query.cursor)
     rows, next_cursor = services.list_tickets(acting_user(), filters, cursor=query.cursor,
-                                              limit=query.limit)
+                                              limit=query.limit, sort=query.sort)
     return page_answer(TicketPage, rows, query.limit, next_cursor)
 
 

@@ -4,7 +4,7 @@ from flask_login import current_user
 
 from crm.auth.policy import requires
 from crm.errors import ServiceError
-from crm.htmx import poll_unchanged, render_page_or_fragment
+from crm.htmx import poll_unchanged, render_page_or_fragment, rerender_at
 from crm.portal import bp
 from crm.tickets import services
 from crm.tickets.access import get_ticket_or_404
@@ -26,22 +26,35 @@ def index():
 def new_ticket():
     """Raise a ticket; it is auto-assigned on creation."""
     form = TicketForm()
+    follow_up_id = form.follow_up_of.data if form.is_submitted() else request.args.get("follow_up_of", type=int)
+    original = services.follow_up_source(current_user, follow_up_id)
+    if not form.is_submitted() and original is not None:
+        form.follow_up_of.data = original.id
+        form.subject.data = f"Follow-up to #{original.id}: {original.subject}"[:200]
     if form.validate_on_submit():
         try:
-            ticket = services.create_ticket(current_user, form.subject.data, form.description.data,
-                                            form.priority.data)
+            if form.follow_up_of.data:
+                ticket = services.create_follow_up(current_user, form.follow_up_of.data, form.subject.data,
+                                                   form.description.data, form.priority.data,
+                                                   idempotency_key=form.idempotency_key.data or None)
+            else:
+                ticket = services.create_ticket(current_user, form.subject.data, form.description.data,
+                                                form.priority.data,
+                                                idempotency_key=form.idempotency_key.data or None)
         except ServiceError as exc:
-            getattr(form, exc.field or "subject").errors.append(exc.message)
+            shown = exc.field if exc.field in ("subject", "description", "priority") else "subject"
+            getattr(form, shown).errors.append(exc.message)
         else:
             flash(f"Ticket #{ticket.id} created. We will keep you posted by email.", "success")
             return redirect(url_for("portal.ticket", ticket_id=ticket.id))
     status = 422 if form.is_submitted() else 200
-    return render_template("portal/new.html", form=form), status
+    return render_template("portal/new.html", form=form, original=original), status
 
 
 def _detail_context(ticket, form=None):
     return {"ticket": ticket, "comments": services.visible_comments(current_user, ticket),
-            "form": form or CommentForm(), "can_edit": services.can_edit_content(current_user, ticket)}
+            "form": form or CommentForm(), "can_edit": services.can_edit_content(current_user, ticket),
+            "follow_up_of": services.follow_up_parent(ticket)}
 
 
 @bp.route("/tickets/<int:ticket_id>")
@@ -56,11 +69,16 @@ def ticket(ticket_id: int):
     return render_page_or_fragment("portal/ticket.html", "portal/_ticket_live.html", **_detail_context(t))
 
 
-@bp.route("/tickets/<int:ticket_id>/comments", methods=["POST"])
+@bp.route("/tickets/<int:ticket_id>/comments", methods=["GET", "POST"])
 @requires("ticket.comment")
 def comment(ticket_id: int):
-    """Post a public reply on the customer's own ticket."""
+    """Post a public reply on the customer's own ticket; a reply to a resolved ticket reopens
+    it (services.add_comment), a closed one takes none (the page offers a follow-up). A GET
+    (a reload, a bookmark) is sent to the ticket's page."""
+    if request.method == "GET":
+        return redirect(url_for("portal.ticket", ticket_id=ticket_id), 303)
     t = get_ticket_or_404(ticket_id, current_user)
+    reopening = t.status == "resolved"
     form = CommentForm()
     if form.validate_on_submit():
         try:
@@ -68,9 +86,11 @@ def comment(ticket_id: int):
         except ServiceError as exc:
             form.body.errors.append(exc.message)
         else:
-            flash("Reply sent.", "success")
+            flash("Reply sent. The ticket is open again." if t.status == "open" and reopening
+                  else "Reply sent.", "success")
             return redirect(url_for("portal.ticket", ticket_id=t.id))
-    return render_template("portal/ticket.html", **_detail_context(t, form)), 422
+    return rerender_at(url_for("portal.ticket", ticket_id=t.id),
+                       render_template("portal/ticket.html", **_detail_context(t, form)))
 
 
 @bp.route("/tickets/<int:ticket_id>/edit", methods=["GET", "POST"])

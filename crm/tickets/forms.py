@@ -1,11 +1,27 @@
 """Ticket forms shared by the portal and the staff console."""
+import uuid
+
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, SelectField, StringField, SubmitField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms import (
+    BooleanField,
+    HiddenField,
+    IntegerField,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms.widgets import HiddenInput
 
 from crm.tickets.models import PRIORITIES, STATUS_LABELS
+from crm.tickets.search import MAX_QUERY_LENGTH
 
 PRIORITY_CHOICES = [(p, p.capitalize()) for p in PRIORITIES]
+SORT_CHOICES = [("-updated", "Updated (newest first)"), ("updated", "Updated (oldest first)"),
+                ("-created", "Created (newest first)"), ("created", "Created (oldest first)"),
+                ("-priority", "Priority (urgent first)"), ("priority", "Priority (low first)"),
+                ("status", "Status (open first)"), ("-status", "Status (closed first)")]
 
 
 class TicketForm(FlaskForm):
@@ -14,6 +30,11 @@ class TicketForm(FlaskForm):
     subject = StringField("Subject", validators=[DataRequired(), Length(max=200)])
     description = TextAreaField("Description", validators=[DataRequired(), Length(max=10_000)])
     priority = SelectField("Priority", choices=PRIORITY_CHOICES, default="normal")
+    #: the closed ticket this one follows up (the portal's "open a follow-up" link)
+    follow_up_of = IntegerField(widget=HiddenInput(),
+                                validators=[Optional(), NumberRange(min=1, max=2**63 - 1)])
+    #: a fresh key per rendered form: a double submit or a resubmitted POST creates one ticket
+    idempotency_key = HiddenField(default=lambda: uuid.uuid4().hex)
     submit = SubmitField("Submit ticket")
 
 
@@ -31,6 +52,19 @@ class CommentForm(FlaskForm):
     body = TextAreaField("Reply", validators=[DataRequired(), Length(max=10_000)])
     internal = BooleanField("Internal note (staff only)")
     submit = SubmitField("Send")
+
+
+class ReplyForm(FlaskForm):
+    """Staff: a public reply (the requester sees it and is emailed)."""
+
+    body = TextAreaField("Reply to the requester", validators=[DataRequired(), Length(max=10_000)])
+
+
+class NoteForm(FlaskForm):
+    """Staff: an internal note (only staff see it; nobody is emailed)."""
+
+    body = TextAreaField("Internal note — only staff see this",
+                         validators=[DataRequired(), Length(max=10_000)])
 
 
 class StatusForm(FlaskForm):
@@ -66,12 +100,13 @@ class FilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    q = StringField("Search", validators=[Optional(), Length(max=200)])
+    q = StringField("Search", validators=[Optional(), Length(max=MAX_QUERY_LENGTH)])
     status = SelectField("Status", choices=[("", "Any status")] + list(STATUS_LABELS.items()),
                          validators=[Optional()])
     priority = SelectField("Priority", choices=[("", "Any priority")] + PRIORITY_CHOICES,
                            validators=[Optional()])
     assignee = SelectField("Assignee", choices=[], validators=[Optional()])
-    requester = StringField("Requester id", validators=[Optional(), Length(max=12)])
+    requester = StringField("Requester", validators=[Optional(), Length(max=254)])
     created_after = StringField("Created from", validators=[Optional(), Length(max=10)])
     created_before = StringField("Created until", validators=[Optional(), Length(max=10)])
+    sort = SelectField("Sort by", choices=SORT_CHOICES, default="-updated", validators=[Optional()])

@@ -1,4 +1,9 @@
-"""Staff console: ticket lists with filters and search, ticket page, actions."""
+"""Staff console: ticket lists with filters and search, ticket page, actions.
+
+Failed forms re-render the ticket page with the message (422) and tell htmx to keep the
+page's own URL in the address bar (``HX-Replace-Url``), and every POST-only URL answers a GET
+with a redirect to its page, so reloading after a refusal never meets a 405.
+"""
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
@@ -7,8 +12,8 @@ from crm.auth.models import ACTIVE, ENGINEER, User
 from crm.auth.policy import has_permission, requires
 from crm.errors import ServiceError
 from crm.extensions import db
-from crm.htmx import is_htmx_partial, poll_unchanged, render_page_or_fragment
-from crm.tickets import bp, services
+from crm.htmx import is_htmx_partial, poll_unchanged, render_page_or_fragment, rerender_at
+from crm.tickets import bp, search, services
 from crm.tickets.access import get_ticket_or_404
 from crm.tickets.filters import filters_from_args
 from crm.tickets.forms import (
@@ -16,10 +21,12 @@ from crm.tickets.forms import (
     AssignForm,
     CommentForm,
     FilterForm,
+    NoteForm,
     PriorityForm,
+    ReplyForm,
     StatusForm,
 )
-from crm.tickets.models import STATUS_LABELS
+from crm.tickets.models import STATUS_LABELS, Ticket
 from crm.tickets.workflow import allowed_next
 
 
@@ -30,11 +37,35 @@ def _engineers() -> list:
                                    .order_by(User.name)))
 
 
+def _resolve_requester(args) -> dict:
+    """The list's query arguments with ``requester`` (a name, an email or an id, as typed or
+    picked from the suggestions) replaced by the customer's id.
+
+    :raises ServiceError: 422 on ``requester`` when nobody, or several people, match.
+    """
+    typed = (args.get("requester") or "").strip()
+    resolved = args.to_dict()
+    if not typed or (typed.isdigit() and len(typed) <= 12):
+        return resolved
+    if len(typed) > 254:
+        raise ServiceError("Requester: at most 254 characters (a name or an email).", field="requester", status=422)
+    matches = services.find_requesters(typed, exact=True)
+    if not matches:
+        raise ServiceError(f"No customer is called or has the email {typed!r}.", field="requester", status=422)
+    if len(matches) > 1:
+        raise ServiceError(f"{len(matches)} customers are called {typed!r}: pick one by email from the "
+                           "suggestions.", field="requester", status=422)
+    resolved["requester"] = str(matches[0].id)
+    return resolved
+
+
 @bp.route("/")
 @requires("ticket.list_staff")
 def index():
     """Ticket list. ``view=mine`` (an engineer's default: assigned to me), ``view=active``
-    (open + in progress + pending) or ``view=all``; filters and text search (htmx live)."""
+    (open + in progress + pending) or ``view=all``; filters, ``sort`` and text search (htmx
+    live). Searching ``#38`` or ``38`` opens ticket 38 (a full-page request; the live
+    fragment offers the link instead of jumping while someone types)."""
     default_view = "mine" if current_user.role == ENGINEER else "active"
     view = request.args.get("view", default_view)
     if view not in ("mine", "active", "all"):
@@ -43,14 +74,22 @@ def index():
     form = FilterForm(request.args)
     form.assignee.choices = [("", "Anyone"), ("none", "Unassigned")] + [(str(e.id), e.name) for e in engineers]
     error = None
-    tickets, next_cursor = [], None
+    tickets, next_cursor, count, jump = [], None, None, None
+    sort = request.args.get("sort") or services.DEFAULT_SORT
     try:
-        filters = filters_from_args(request.args)
+        wanted = search.ticket_id_from_query(request.args.get("q", ""))
+        jump = db.session.get(Ticket, wanted) if wanted else None
+        if jump is not None and not services.can_view(current_user, jump):
+            jump = None
+        if jump is not None and not is_htmx_partial():
+            return redirect(url_for("tickets.detail", ticket_id=jump.id))
+        filters = filters_from_args(_resolve_requester(request.args))
         if view == "active":
             filters.active = True
+        scope = "assigned" if view == "mine" else None
         tickets, next_cursor = services.list_tickets(
-            current_user, filters, cursor=request.args.get("cursor") or None,
-            scope="assigned" if view == "mine" else None)
+            current_user, filters, cursor=request.args.get("cursor") or None, scope=scope, sort=sort)
+        count = services.count_tickets(current_user, filters, scope=scope, bound=services.COUNT_BOUND)
     except ServiceError as exc:
         error = exc.message
         if exc.field and hasattr(form, exc.field):
@@ -58,11 +97,23 @@ def index():
     status = 422 if error else 200
     html = render_page_or_fragment("tickets/index.html", "tickets/_ticket_table.html",
                                    tickets=tickets, next_cursor=next_cursor, form=form, view=view,
-                                   error=error)
+                                   error=error, count=count, count_bound=services.COUNT_BOUND,
+                                   jump=jump, max_q=search.MAX_QUERY_LENGTH,
+                                   sort=sort if sort in services.SORTS else services.DEFAULT_SORT)
     return html, status
 
 
-def _detail_context(ticket, comment_form=None):
+@bp.route("/requesters")
+@requires("ticket.list_staff")
+def requester_suggestions():
+    """``<option>``s for the requester filter's ``<datalist>``: customers whose name or email
+    contains what was typed (``requester``, at least 2 characters), at most 10."""
+    typed = (request.args.get("requester") or "").strip()[:254]
+    people = services.find_requesters(typed) if len(typed) >= 2 else []
+    return render_template("tickets/_requester_options.html", people=people)
+
+
+def _detail_context(ticket, reply_form=None, note_form=None, tab="reply"):
     status_form = StatusForm(formdata=None)
     next_statuses = allowed_next(ticket.status)
     status_form.status.choices = ([("", "Choose…")] + [(s, STATUS_LABELS[s]) for s in next_statuses]
@@ -72,16 +123,22 @@ def _detail_context(ticket, comment_form=None):
     if ticket.assignee_id:
         assign_form.assignee_id.data = ticket.assignee_id
     priority_form = PriorityForm(formdata=None, priority=ticket.priority)
+    can_update = services.can_update(current_user, ticket)
     return {
         "ticket": ticket,
         "comments": services.visible_comments(current_user, ticket),
         "changes": services.history(ticket),
-        "comment_form": comment_form or CommentForm(formdata=None),
+        "follow_up_of": services.follow_up_parent(ticket),
+        "follow_ups": services.follow_ups(ticket),
+        "reply_form": reply_form or ReplyForm(formdata=None, prefix="reply"),
+        "note_form": note_form or NoteForm(formdata=None, prefix="note"),
+        "tab": tab,
+        "can_resolve": can_update and "resolved" in allowed_next(ticket.status),
         "status_form": status_form,
         "priority_form": priority_form,
         "assign_form": assign_form,
         "action_form": ActionForm(formdata=None),
-        "can_update": services.can_update(current_user, ticket),
+        "can_update": can_update,
         "can_accept": current_user.role == ENGINEER and ticket.assignee_id == current_user.id
         and ticket.status == "open",
         "can_reassign": has_permission(current_user, "ticket.reassign"),
@@ -102,19 +159,29 @@ def _back(ticket_id: int):
     return redirect(url_for("tickets.detail", ticket_id=ticket_id))
 
 
-def _refuse(ticket, message: str, comment_form=None):
-    """Re-render the ticket page with the refusal shown (422), keeping what was typed."""
+def _refuse(ticket, message: str, **forms):
+    """Re-render the ticket page with the refusal shown (422), keeping what was typed, at the
+    ticket page's own URL (``HX-Replace-Url``), so a reload shows the page again."""
     flash(message, "danger")
-    ctx = _detail_context(ticket, comment_form)
-    if is_htmx_partial():
-        return render_template("tickets/_live.html", **ctx), 422
-    return render_template("tickets/detail.html", **ctx), 422
+    ctx = _detail_context(ticket, **forms)
+    template = "tickets/_live.html" if is_htmx_partial() else "tickets/detail.html"
+    return rerender_at(url_for("tickets.detail", ticket_id=ticket.id), render_template(template, **ctx))
 
 
-@bp.route("/<int:ticket_id>/accept", methods=["POST"])
+def _action_page(ticket_id: int):
+    """A GET on an action's address (a reload, a bookmark, a pasted address): the ticket page.
+
+    Served by the action's own rule (GET and POST), not a rule of its own: Werkzeug checks
+    methods before converters, so a second rule would turn "no such id" into a 405."""
+    return redirect(url_for("tickets.detail", ticket_id=ticket_id), 303)
+
+
+@bp.route("/<int:ticket_id>/accept", methods=["GET", "POST"])
 @requires("ticket.accept")
 def accept(ticket_id: int):
     """The assigned engineer accepts the ticket (open → in progress)."""
+    if request.method == "GET":
+        return _action_page(ticket_id)
     t = get_ticket_or_404(ticket_id, current_user)
     if not ActionForm().validate_on_submit():
         return _refuse(t, "The form expired; please try again.")
@@ -128,10 +195,12 @@ def accept(ticket_id: int):
     return _back(t.id)
 
 
-@bp.route("/<int:ticket_id>/status", methods=["POST"])
+@bp.route("/<int:ticket_id>/status", methods=["GET", "POST"])
 @requires("ticket.update")
 def change_status(ticket_id: int):
     """Move the ticket along the workflow."""
+    if request.method == "GET":
+        return _action_page(ticket_id)
     t = get_ticket_or_404(ticket_id, current_user)
     form = StatusForm()
     form.status.choices = list(STATUS_LABELS.items())
@@ -147,10 +216,12 @@ def change_status(ticket_id: int):
     return _back(t.id)
 
 
-@bp.route("/<int:ticket_id>/priority", methods=["POST"])
+@bp.route("/<int:ticket_id>/priority", methods=["GET", "POST"])
 @requires("ticket.update")
 def change_priority(ticket_id: int):
     """Change the priority."""
+    if request.method == "GET":
+        return _action_page(ticket_id)
     t = get_ticket_or_404(ticket_id, current_user)
     form = PriorityForm()
     if not form.validate_on_submit():
@@ -165,28 +236,56 @@ def change_priority(ticket_id: int):
     return _back(t.id)
 
 
-@bp.route("/<int:ticket_id>/comments", methods=["POST"])
+def _posted_comment_form():
+    """(form, public, tab) for the posted comment: the "Public reply" tab (``reply-`` fields),
+    the "Internal note" tab (``note-`` fields), or the plain form the API-less clients and
+    older pages post (``body`` and an ``internal`` tick box)."""
+    if "note-body" in request.form:
+        return NoteForm(prefix="note"), False, "note"
+    if "reply-body" in request.form:
+        return ReplyForm(prefix="reply"), True, "reply"
+    form = CommentForm()
+    return form, not form.internal.data, "note" if form.internal.data else "reply"
+
+
+@bp.route("/<int:ticket_id>/comments", methods=["GET", "POST"])
 @requires("ticket.list_staff")
 def comment(ticket_id: int):
-    """Add a public reply or an internal note."""
+    """Add a public reply or an internal note; with ``resolve`` ("Send and resolve") the
+    ticket is resolved in the same transaction (:func:`services.reply_and_resolve`)."""
+    if request.method == "GET":
+        return _action_page(ticket_id)
     t = get_ticket_or_404(ticket_id, current_user)
-    form = CommentForm()
+    form, public, tab = _posted_comment_form()
+    resolve = bool(request.form.get("resolve"))
+    forms: dict = {"tab": tab}
+    if isinstance(form, ReplyForm):
+        forms["reply_form"] = form
+    elif isinstance(form, NoteForm):
+        forms["note_form"] = form
     if not form.validate_on_submit():
-        return _refuse(t, "Write a reply first (at most 10,000 characters).", form)
+        return _refuse(t, "Write a reply first (at most 10,000 characters).", **forms)
     try:
-        services.add_comment(t, current_user, form.body.data, public=not form.internal.data)
+        if resolve:
+            services.reply_and_resolve(t, current_user, form.body.data, public=public)
+        else:
+            services.add_comment(t, current_user, form.body.data, public=public)
     except ServiceError as exc:
         if exc.status == 403:
             raise
-        return _refuse(t, exc.message, form)
-    flash("Internal note added." if form.internal.data else "Reply sent to the requester.", "success")
+        form.body.errors = [exc.message] if exc.field == "body" else []
+        return _refuse(t, exc.message, **forms)
+    what = "Reply sent to the requester" if public else "Internal note added"
+    flash(f"{what} and ticket #{t.id} resolved." if resolve else f"{what}.", "success")
     return _back(t.id)
 
 
-@bp.route("/<int:ticket_id>/assign", methods=["POST"])
+@bp.route("/<int:ticket_id>/assign", methods=["GET", "POST"])
 @requires("ticket.reassign")
 def assign(ticket_id: int):
     """Reassign to another approved engineer (managers, admins)."""
+    if request.method == "GET":
+        return _action_page(ticket_id)
     t = get_ticket_or_404(ticket_id, current_user)
     form = AssignForm()
     form.assignee_id.choices = [(e.id, e.name) for e in _engineers()]

@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import selectinload
 
-from crm import events
+from crm import events, idempotency
 from crm.auth.models import ACTIVE, ADMIN, AGENT, CUSTOMER, ENGINEER, MANAGER, User
 from crm.clock import utcnow
 from crm.errors import NotAllowed, ServiceError
@@ -24,9 +24,12 @@ from crm.extensions import db
 from crm.tickets import search
 from crm.tickets.models import (
     ACTIVE_STATUSES,
+    CLOSED,
     IN_PROGRESS,
     OPEN,
     PRIORITIES,
+    RESOLVED,
+    STATUSES,
     AppLock,
     Comment,
     Ticket,
@@ -106,32 +109,60 @@ def _check_priority(priority: str) -> str:
 
 # ---------------------------------------------------------------- creation and assignment
 
-def create_ticket(requester: User, subject: str, description: str, priority: str = "normal") -> Ticket:
-    """Create a ticket for ``requester`` and auto-assign it (see :func:`auto_assign`).
+def create_ticket(requester: User, subject: str, description: str, priority: str = "normal", *,
+                  idempotency_key: str | None = None, follow_up_of: int | None = None) -> Ticket:
+    """Create a ticket for ``requester`` and assign it, in one transaction.
+
+    The ticket, its history entry, its assignment (:func:`pick_engineer`'s choice, under the
+    assignment lock) and the outbox rows of ``ticket.created`` / ``ticket.assigned`` commit
+    together or not at all, so a failure anywhere leaves neither a ticket without mail nor
+    mail about a ticket that does not exist. The caller's open transaction is ended first
+    (the lock must be the transaction's first write).
 
     :param requester: an active customer.
     :param subject: 1–200 characters. :param description: 1–10,000 characters.
     :param priority: one of ``low``, ``normal``, ``high``, ``urgent``.
-    :returns: the committed ticket, with ``assignee`` set when an engineer was available.
-    :raises ServiceError: 422 with the field for invalid values.
+    :param idempotency_key: a client's key (:mod:`crm.idempotency`); a repeat with the same
+        key and payload returns the first ticket and creates nothing.
+    :param follow_up_of: id of the closed ticket this one follows up (checked by
+        :func:`create_follow_up`).
+    :returns: the committed ticket, requester and assignee loaded (``assignee`` None while no
+        engineer is approved). ``ticket.replayed`` is True for an idempotent repeat.
+    :raises ServiceError: 422 with the field for invalid values; 400/422 for a bad or reused
+        idempotency key.
     """
     subject = _clean_text(subject, "subject", 200)
     description = _clean_text(description, "description", 10_000)
     priority = _check_priority(priority or "normal")
-    now = utcnow()
-    ticket = Ticket(subject=subject, description=description, priority=priority, status=OPEN,
-                    requester_id=requester.id, created_at=now, updated_at=now)
-    db.session.add(ticket)
-    db.session.flush()
-    _record(ticket, requester, "status", None, OPEN)
+    key = idempotency.check_key(idempotency_key)
+    request_print = idempotency.fingerprint(
+        {"subject": subject, "description": description, "priority": priority})
     db.session.commit()
-    ticket_id = ticket.id
-    auto_assign(ticket_id)
-    ticket = db.session.get(Ticket, ticket_id)
-    events.publish(db.session, "ticket.created", ticket_id=ticket_id)
-    db.session.commit()
-    return db.session.scalar(select(Ticket).where(Ticket.id == ticket_id)
-                             .options(selectinload(Ticket.assignee), selectinload(Ticket.requester)))
+    try:
+        _take_lock(ASSIGNMENT_LOCK)
+        ticket_id = idempotency.replayed_id(requester.id, "ticket.create", key, request_print)
+        replayed = ticket_id is not None
+        if not replayed:
+            now = utcnow()
+            ticket = Ticket(subject=subject, description=description, priority=priority,
+                            status=OPEN, requester_id=requester.id, created_at=now, updated_at=now,
+                            follow_up_of_id=follow_up_of)
+            db.session.add(ticket)
+            db.session.flush()
+            _record(ticket, requester, "status", None, OPEN)
+            events.publish(db.session, "ticket.created", ticket_id=ticket.id)
+            _assign(ticket, pick_engineer())
+            idempotency.remember(requester.id, "ticket.create", key, request_print, ticket.id)
+            ticket_id = ticket.id
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    ticket = db.session.scalar(select(Ticket).where(Ticket.id == ticket_id)
+                               .options(selectinload(Ticket.assignee), selectinload(Ticket.requester))
+                               .execution_options(populate_existing=True))
+    ticket.replayed = replayed
+    return ticket
 
 
 def _take_lock(name: str) -> None:
@@ -165,24 +196,13 @@ def pick_engineer() -> User | None:
     return db.session.scalar(stmt)
 
 
-def auto_assign(ticket_id: int) -> User | None:
-    """Assign an unassigned ticket to :func:`pick_engineer`'s choice, under the assignment lock.
+def _assign(ticket: Ticket, engineer: User | None) -> User | None:
+    """Give an unassigned ``ticket`` to ``engineer`` in the current transaction: history
+    entry and ``ticket.assigned`` event. Call with the assignment lock held.
 
-    Runs in its own transaction (commits). Concurrent calls are serialised by the lock, so
-    each sees the load the previous one left. A ticket already assigned, or no longer
-    active, is left alone.
-
-    :returns: the assignee, or None when nobody is approved (the ticket waits).
+    :returns: ``engineer`` (None, and nothing changes, when nobody is approved).
     """
-    db.session.commit()  # start clean: the lock must be the transaction's first write
-    _take_lock(ASSIGNMENT_LOCK)
-    ticket = db.session.get(Ticket, ticket_id, populate_existing=True)
-    if ticket is None or ticket.assignee_id is not None or ticket.status not in ACTIVE_STATUSES:
-        db.session.commit()
-        return None
-    engineer = pick_engineer()
     if engineer is None:
-        db.session.commit()
         return None
     now = utcnow()
     ticket.assignee_id = engineer.id
@@ -191,7 +211,28 @@ def auto_assign(ticket_id: int) -> User | None:
     _touch(ticket)
     _record(ticket, None, "assignee", None, engineer.name)
     events.publish(db.session, "ticket.assigned", ticket_id=ticket.id, assignee_id=engineer.id)
-    db.session.commit()
+    return engineer
+
+
+def auto_assign(ticket_id: int) -> User | None:
+    """Assign a waiting (unassigned, active) ticket to :func:`pick_engineer`'s choice, under
+    the assignment lock, in its own transaction (commits; the caller's open transaction is
+    ended first). Concurrent calls are serialised by the lock, so each sees the load the
+    previous one left. A ticket already assigned, or no longer active, is left alone.
+
+    :returns: the assignee, or None when nobody is approved (the ticket waits).
+    """
+    db.session.commit()  # start clean: the lock must be the transaction's first write
+    try:
+        _take_lock(ASSIGNMENT_LOCK)
+        ticket = db.session.get(Ticket, ticket_id, populate_existing=True)
+        engineer = None
+        if ticket is not None and ticket.assignee_id is None and ticket.status in ACTIVE_STATUSES:
+            engineer = _assign(ticket, pick_engineer())
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
     return engineer
 
 
@@ -377,16 +418,16 @@ def update_ticket(ticket: Ticket, actor: User, *, subject: str | None = None,
     return ticket
 
 
-def add_comment(ticket: Ticket, actor: User, body: str, public: bool = True) -> Comment:
-    """Add a public reply or (staff only) an internal note.
-
-    :raises NotAllowed: a customer posting an internal note, or on someone else's ticket.
-    :raises ServiceError: 422 for an empty or oversized body (10,000 characters).
-    """
+def _add_comment(ticket: Ticket, actor: User, body: str, public: bool = True) -> Comment:
+    """Add the comment (no commit) and apply the reply rules of :func:`add_comment`."""
     if not can_view(actor, ticket):
         raise NotAllowed()
     if not public and not actor.is_staff:
         raise NotAllowed("Only staff can write internal notes.")
+    is_requester = actor.id == ticket.requester_id and not actor.is_staff
+    if is_requester and ticket.status == CLOSED:
+        raise ServiceError("This ticket is closed, so it takes no more replies: open a follow-up "
+                           "ticket instead.", field="body")
     body = _clean_text(body, "body", 10_000)
     comment = Comment(ticket_id=ticket.id, author_id=actor.id, body=body, public=public,
                       created_at=utcnow())
@@ -395,8 +436,125 @@ def add_comment(ticket: Ticket, actor: User, body: str, public: bool = True) -> 
     db.session.flush()
     events.publish(db.session, "comment.added", ticket_id=ticket.id, comment_id=comment.id,
                    public=public, actor_id=actor.id)
+    if is_requester and ticket.status == RESOLVED:
+        _reopen(ticket, actor)
+    return comment
+
+
+def _reopen(ticket: Ticket, actor: User) -> None:
+    """The requester answered a resolved ticket: it goes back to work (resolved → open, the
+    workflow's reopening step), to the same engineer while they are approved; otherwise it
+    waits for :func:`auto_assign` (called by :func:`add_comment` after commit). Records the
+    change and publishes ``ticket.status_changed`` (the requester and the engineer are mailed),
+    as Zendesk and Freshdesk reopen a solved ticket on the customer's reply."""
+    check_transition(ticket.status, OPEN)
+    if ticket.assignee_id is not None:
+        engineer = db.session.get(User, ticket.assignee_id)
+        if engineer is None or engineer.role != ENGINEER or engineer.status != ACTIVE:
+            _record(ticket, None, "assignee", engineer.name if engineer else None, None)
+            ticket.assignee_id = None
+    _set_status(ticket, actor, OPEN)
+
+
+def add_comment(ticket: Ticket, actor: User, body: str, public: bool = True) -> Comment:
+    """Add a public reply or (staff only) an internal note. Commits.
+
+    The requester's reply reopens a resolved ticket (see :func:`_reopen`); a closed ticket
+    takes no reply from its requester, who opens a follow-up instead
+    (:func:`create_follow_up`).
+
+    :raises NotAllowed: a customer posting an internal note, or on someone else's ticket.
+    :raises ServiceError: 422 for an empty or oversized body (10,000 characters); 409 for the
+        requester's reply to a closed ticket.
+    """
+    was_resolved = ticket.status == RESOLVED
+    comment = _add_comment(ticket, actor, body, public)
+    reassign = was_resolved and ticket.status == OPEN and ticket.assignee_id is None
+    db.session.commit()
+    if reassign:
+        auto_assign(ticket.id)
+    return comment
+
+
+def reply_and_resolve(ticket: Ticket, actor: User, body: str, public: bool = True) -> Comment:
+    """Staff "Submit and resolve": add the reply (or internal note) and resolve the ticket in
+    one transaction, all or nothing.
+
+    :raises NotAllowed: the actor may not change this ticket (see :func:`can_update`).
+    :raises ServiceError: 409 when the workflow does not allow resolving now; 422 for a bad
+        body. Nothing is saved then.
+    """
+    try:
+        if not can_update(actor, ticket):
+            raise NotAllowed("Only the assigned engineer, an agent, a manager or an admin can "
+                             "resolve this ticket.")
+        try:
+            check_transition(ticket.status, RESOLVED)
+        except TransitionError as exc:
+            raise ServiceError(str(exc), field="status") from None
+        comment = _add_comment(ticket, actor, body, public)
+        _change_status(ticket, actor, RESOLVED)
+    except ServiceError:
+        db.session.rollback()
+        raise
     db.session.commit()
     return comment
+
+
+def follow_up_source(user: User, ticket_id: int | None) -> Ticket | None:
+    """The closed ticket a follow-up may link to: the user's own, closed ticket, else None."""
+    if not ticket_id:
+        return None
+    ticket = db.session.get(Ticket, ticket_id)
+    if ticket is None or ticket.requester_id != user.id or ticket.status != CLOSED:
+        return None
+    return ticket
+
+
+def follow_up_parent(ticket: Ticket) -> Ticket | None:
+    """The ticket ``ticket`` follows up, if any (for its page's link)."""
+    return db.session.get(Ticket, ticket.follow_up_of_id) if ticket.follow_up_of_id else None
+
+
+def follow_ups(ticket: Ticket) -> list[Ticket]:
+    """Tickets raised as follow-ups of ``ticket``, oldest first."""
+    return list(db.session.scalars(select(Ticket).where(Ticket.follow_up_of_id == ticket.id)
+                                   .order_by(Ticket.id)))
+
+
+def find_requesters(text: str, exact: bool = False, limit: int = 10) -> list[User]:
+    """Customers for the lists' requester filter, by name or email (case-insensitive).
+
+    :param exact: the whole name or email equals ``text`` (resolving what was typed or picked);
+        otherwise it contains ``text`` (suggestions while typing).
+    :returns: at most ``limit`` users, by name then email.
+    """
+    text = (text or "").strip()[:254].lower()
+    if not text:
+        return []
+    if exact:
+        cond = or_(func.lower(User.email) == text, func.lower(User.name) == text)
+    else:
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        cond = or_(func.lower(User.email).like(pattern, escape="\\"),
+                   func.lower(User.name).like(pattern, escape="\\"))
+    stmt = (select(User).where(User.role == CUSTOMER, cond)
+            .order_by(User.name, User.email).limit(limit))
+    return list(db.session.scalars(stmt))
+
+
+def create_follow_up(requester: User, original_id: int, subject: str, description: str,
+                     priority: str = "normal", *, idempotency_key: str | None = None) -> Ticket:
+    """Raise a new ticket that follows up the requester's closed ticket ``original_id``.
+
+    :raises ServiceError: 422 (field ``follow_up_of``) when that ticket is not the requester's
+        or not closed; otherwise as :func:`create_ticket`.
+    """
+    if follow_up_source(requester, original_id) is None:
+        raise ServiceError("A follow-up links to one of your closed tickets.",
+                           field="follow_up_of", status=422)
+    return create_ticket(requester, subject, description, priority,
+                         idempotency_key=idempotency_key, follow_up_of=original_id)
 
 
 # ---------------------------------------------------------------- listing
@@ -419,40 +577,70 @@ class TicketFilters:
     active: bool = False
 
 
-def encode_cursor(ticket: Ticket) -> str:
-    """Opaque keyset cursor for "tickets updated before this one"."""
-    raw = json.dumps([ticket.updated_at.isoformat(), ticket.id]).encode()
+#: Sort orders of the ticket lists: name -> (column, descending). ``-`` means descending;
+#: ``priority`` and ``status`` sort by rank (:data:`SORT_GROUPS`), newest update first within.
+SORTS: dict[str, tuple[str, bool]] = {
+    "-updated": ("updated_at", True), "updated": ("updated_at", False),
+    "-created": ("created_at", True), "created": ("created_at", False),
+    "-priority": ("priority", True), "priority": ("priority", False),
+    "status": ("status", False), "-status": ("status", True),
+}
+DEFAULT_SORT = "-updated"
+#: Ranked columns in ascending order: priority low → urgent, status in workflow order.
+SORT_GROUPS: dict[str, tuple[str, ...]] = {"priority": PRIORITIES, "status": STATUSES}
+
+
+def _cursor_time(ticket: Ticket, sort: str) -> datetime:
+    return ticket.created_at if SORTS[sort][0] == "created_at" else ticket.updated_at
+
+
+def encode_cursor(ticket: Ticket, sort: str = DEFAULT_SORT) -> str:
+    """Opaque keyset cursor for "tickets after this one" in ``sort`` order.
+
+    JSON ``[time, id]`` (base64url), plus the ticket's rank value (``"urgent"``, ``"open"``)
+    for the ranked sorts: ``time`` is ``created_at`` for the creation sorts, else
+    ``updated_at``.
+    """
+    parts: list = [_cursor_time(ticket, sort).isoformat(), ticket.id]
+    column = SORTS[sort][0]
+    if column in SORT_GROUPS:
+        parts.append(getattr(ticket, column))
+    raw = json.dumps(parts).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, int]:
-    """Inverse of :func:`encode_cursor`. :raises ServiceError: 422 for a malformed cursor."""
+def _decode_cursor(cursor: str) -> tuple[datetime, int, str | None]:
+    bad = ServiceError("Invalid cursor.", field="cursor", status=422)
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        when, ticket_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        when, ticket_id = datetime.fromisoformat(when), int(ticket_id)
+        parts = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not isinstance(parts, list) or len(parts) not in (2, 3):
+            raise bad
+        group = parts[2] if len(parts) == 3 else None
+        when, ticket_id = datetime.fromisoformat(parts[0]), int(parts[1])
     except (ValueError, TypeError, OverflowError, json.JSONDecodeError):
-        raise ServiceError("Invalid cursor.", field="cursor", status=422) from None
-    if when.tzinfo is None or not 0 < ticket_id <= 2**63 - 1:
-        raise ServiceError("Invalid cursor.", field="cursor", status=422)
+        raise bad from None
+    if when.tzinfo is None or not 0 < ticket_id <= 2**63 - 1 or not (group is None or isinstance(group, str)):
+        raise bad
     try:
         when = when.astimezone(UTC)
     except OverflowError:
-        raise ServiceError("Invalid cursor.", field="cursor", status=422) from None
+        raise bad from None
+    return when, ticket_id, group
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    """Inverse of :func:`encode_cursor`: (time, ticket id).
+
+    :raises ServiceError: 422 for a malformed cursor.
+    """
+    when, ticket_id, _group = _decode_cursor(cursor)
     return when, ticket_id
 
 
-def list_tickets(user: User, filters: TicketFilters, cursor: str | None = None,
-                 limit: int = 25, scope: str | None = None) -> tuple[list[Ticket], str | None]:
-    """One page of tickets ``user`` may see, newest update first (keyset pagination).
-
-    :param scope: ``"own"`` (customers: forced), ``"assigned"`` (an engineer's queue), or
-        None for every ticket the role may see.
-    :param limit: 1–100 rows.
-    :returns: (tickets with requester and assignee loaded, cursor of the next page or None).
-    """
-    limit = max(1, min(limit, 100))
-    stmt = select(Ticket).options(selectinload(Ticket.requester), selectinload(Ticket.assignee))
+def _filtered(user: User, filters: TicketFilters, scope: str | None):
+    """``SELECT tickets`` with the user's visibility, the scope and ``filters`` applied."""
+    stmt = select(Ticket)
     if user.role == CUSTOMER:
         stmt = stmt.where(Ticket.requester_id == user.id)
     elif scope == "assigned":
@@ -480,11 +668,83 @@ def list_tickets(user: User, filters: TicketFilters, cursor: str | None = None,
         cond = search.search_condition(db.session.connection(), filters.q)
         if cond is not None:
             stmt = stmt.where(cond)
-    if cursor:
-        when, last_id = decode_cursor(cursor)
-        stmt = stmt.where(or_(Ticket.updated_at < when,
-                              and_(Ticket.updated_at == when, Ticket.id < last_id)))
-    stmt = stmt.order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(limit + 1)
-    rows = list(db.session.scalars(stmt))
-    next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    return stmt
+
+
+def _after(time_col, when: datetime, last_id: int, descending: bool):
+    """Keyset condition: rows after (``when``, ``last_id``) in (time, id) order."""
+    if descending:
+        return or_(time_col < when, and_(time_col == when, Ticket.id < last_id))
+    return or_(time_col > when, and_(time_col == when, Ticket.id > last_id))
+
+
+def list_tickets(user: User, filters: TicketFilters, cursor: str | None = None,
+                 limit: int = 25, scope: str | None = None,
+                 sort: str = DEFAULT_SORT) -> tuple[list[Ticket], str | None]:
+    """One page of tickets ``user`` may see, in ``sort`` order (keyset pagination).
+
+    :param scope: ``"own"`` (customers: forced), ``"assigned"`` (an engineer's queue), or
+        None for every ticket the role may see.
+    :param limit: 1–100 rows.
+    :param sort: a key of :data:`SORTS`. Time sorts walk (time, id); ``priority``/``status``
+        walk one rank value at a time (index ``(priority|status, updated_at, id)``), newest
+        update first within a rank, so every page stays an index range scan.
+    :returns: (tickets with requester and assignee loaded, cursor of the next page or None).
+    :raises ServiceError: 422 for an unknown sort or a malformed cursor.
+    """
+    if sort not in SORTS:
+        raise ServiceError(f"Sort must be one of: {', '.join(SORTS)}.", field="sort", status=422)
+    limit = max(1, min(limit, 100))
+    column, descending = SORTS[sort]
+    base = _filtered(user, filters, scope).options(selectinload(Ticket.requester),
+                                                   selectinload(Ticket.assignee))
+    position = _decode_cursor(cursor) if cursor else None
+    if column not in SORT_GROUPS:
+        time_col = getattr(Ticket, column)
+        stmt = base
+        if position:
+            if position[2] is not None:
+                raise ServiceError("Invalid cursor.", field="cursor", status=422)
+            stmt = stmt.where(_after(time_col, position[0], position[1], descending))
+        order = (time_col.desc(), Ticket.id.desc()) if descending else (time_col.asc(), Ticket.id.asc())
+        rows = list(db.session.scalars(stmt.order_by(*order).limit(limit + 1)))
+    else:
+        groups = list(SORT_GROUPS[column])
+        if descending:
+            groups.reverse()
+        fixed = filters.priority if column == "priority" else filters.status
+        if column == "status" and not fixed and filters.active:
+            groups = [g for g in groups if g in ACTIVE_STATUSES]
+        if fixed:
+            groups = [g for g in groups if g == fixed]
+        if position:
+            if position[2] not in SORT_GROUPS[column]:
+                raise ServiceError("Invalid cursor.", field="cursor", status=422)
+            groups = groups[groups.index(position[2]):] if position[2] in groups else []
+        rows = []
+        for group in groups:
+            stmt = base.where(getattr(Ticket, column) == group)
+            if position and group == position[2]:
+                stmt = stmt.where(_after(Ticket.updated_at, position[0], position[1], True))
+            stmt = stmt.order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(limit + 1 - len(rows))
+            rows.extend(db.session.scalars(stmt))
+            if len(rows) > limit:
+                break
+    next_cursor = encode_cursor(rows[limit - 1], sort) if len(rows) > limit else None
     return rows[:limit], next_cursor
+
+
+#: Lists count matching tickets exactly up to this many, then say "1,000+".
+COUNT_BOUND = 1000
+
+
+def count_tickets(user: User, filters: TicketFilters, scope: str | None = None,
+                  bound: int = COUNT_BOUND) -> int:
+    """How many tickets :func:`list_tickets` would walk, counted up to ``bound + 1``.
+
+    ``SELECT count(*) FROM (SELECT id … LIMIT bound + 1)`` stops after ``bound + 1`` matches,
+    so a list over a million tickets costs a bounded scan; a result above ``bound`` means
+    "more than ``bound``".
+    """
+    ids = _filtered(user, filters, scope).with_only_columns(Ticket.id).limit(bound + 1).subquery()
+    return db.session.scalar(select(func.count()).select_from(ids))

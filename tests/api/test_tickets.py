@@ -10,7 +10,7 @@ from crm.tickets.models import Ticket, TicketChange
 from tests.api.conftest import assert_problem
 
 TICKET_KEYS = {"id", "subject", "description", "priority", "status", "requester", "assignee",
-               "created_at", "updated_at"}
+               "created_at", "updated_at", "follow_up_of_id"}
 
 
 def _ids(resp) -> list[int]:

@@ -158,8 +158,8 @@ def test_customer_sees_engineer_resolve_ticket_live(people, snap, make_user):
     expect(engineer.page.get_by_role("button", name="Accept ticket")).to_have_count(0)
     expect(status).to_have_text("In progress", timeout=LIVE)  # the customer's open page
 
-    engineer.page.get_by_label("Reply", exact=True).fill(REPLY)
-    engineer.page.get_by_role("button", name="Send", exact=True).click()
+    engineer.page.get_by_label("Reply to the requester", exact=True).fill(REPLY)
+    engineer.page.get_by_role("button", name="Send reply", exact=True).click()
     expect(engineer.page.get_by_role("alert")).to_contain_text("Reply sent to the requester.")
     expect(engineer.page.get_by_role("list", name="Conversation")).to_contain_text(REPLY)
 
