@@ -6,6 +6,7 @@ transaction and arranges for it to be enqueued after commit.
 """
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from collections.abc import Iterable
@@ -37,6 +38,8 @@ from crm.notifications.models import FAILED, PENDING, SENT, EmailTemplate, Notif
 
 SEND_JOB = "crm.notifications.jobs.send_notification"
 
+log = logging.getLogger(__name__)
+
 
 def render_email(template: str, **context) -> tuple[str, str, str]:
     """Render the named email template set: the admin's edit (:class:`EmailTemplate`) when
@@ -50,13 +53,20 @@ def render_email(template: str, **context) -> tuple[str, str, str]:
     :raises jinja2.TemplateNotFound: an unknown template name.
     :raises KeyError: a template without a declaration in ``TEMPLATE_VARIABLES``.
     :raises TypeError: ``context`` holds a name the template does not declare.
-    :raises jinja2.TemplateError: an admin's edit that does not render (caught when saved).
+
+    An admin's edit that fails on real data (the editor checked it against the sample only;
+    an edit stored before the checks existed) is logged and the file version is sent instead:
+    a broken edit must not stop the mail, nor fail the request that caused it.
     """
     context.setdefault(variables.BASE_URL, current_app.config["SERVER_NAME_FOR_LINKS"].rstrip("/"))
     context = variables.build_context(template, context)
     edited = db.session.scalar(select(EmailTemplate).where(EmailTemplate.name == template))
     if edited is not None:
-        return render_template_strings(edited.subject, edited.body_text, edited.body_html, context)
+        try:
+            return render_template_strings(edited.subject, edited.body_text, edited.body_html, context)
+        except RENDER_ERRORS:
+            log.exception("email template %r: the admin's edit does not render; sending the built-in version",
+                          template)
     subject = render_template(f"email/{template}.subject.txt", **context)
     text = render_template(f"email/{template}.txt", **context)
     html = render_template(f"email/{template}.html", **context)

@@ -262,13 +262,18 @@ def test_a_template_that_does_not_render_is_refused_with_a_message(make_user, lo
     assert db.session.scalar(db.select(EmailTemplate)) is None
 
 
-def test_edited_templates_render_in_a_sandbox():
+def test_edited_templates_render_in_a_sandbox_and_a_violation_falls_back_to_the_file(caplog):
+    """An edit stored without the editor's checks: the sandbox refuses it at send time, the
+    built-in version goes out instead, and the refusal is logged."""
     db.session.add(EmailTemplate(name="direct", subject="{{ subject.__class__.__mro__ }}",
                                  body_text="x", body_html="x"))
     db.session.commit()
-    from jinja2.exceptions import SecurityError
-    with pytest.raises(SecurityError):
-        queue_templated("direct", ["a@example.com"], subject="Hello", body="x")
+    with caplog.at_level("ERROR", logger="crm.notifications.services"):
+        note = queue_templated("direct", ["a@example.com"], subject="Hello", body="Body text")
+    assert (note.subject, note.body_text.strip()) == ("Hello", "Body text")
+    assert "object" not in note.subject
+    [record] = [r for r in caplog.records if "does not render" in r.getMessage()]
+    assert record.exc_info[0].__name__ == "SecurityError"
 
 
 def test_unknown_template_name_is_404(make_user, login, client):
