@@ -18,7 +18,7 @@ from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate
 
-from flask_mail import Message, sanitize_address
+from flask_mail import Message, sanitize_address, sanitize_addresses
 
 #: RFC 5322 §2.1.1: a line must not exceed 998 characters (excluding CRLF).
 MAX_LINE = 998
@@ -35,9 +35,10 @@ class MailMessage(Message):
         if self.subject:
             msg["Subject"] = self.subject
         msg["From"] = sanitize_address(self.sender)
-        msg["To"] = ", ".join(dict.fromkeys(self.recipients))
+        # Flask-Mail's sanitize_address: display names RFC 2047, international domains IDNA
+        msg["To"] = ", ".join(dict.fromkeys(sanitize_addresses(self.recipients)))
         if self.cc:
-            msg["Cc"] = ", ".join(dict.fromkeys(self.cc))
+            msg["Cc"] = ", ".join(dict.fromkeys(sanitize_addresses(self.cc)))
         if self.reply_to:
             msg["Reply-To"] = sanitize_address(self.reply_to)
         msg["Date"] = formatdate(self.date, localtime=True)

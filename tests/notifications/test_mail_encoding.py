@@ -83,7 +83,7 @@ def test_a_ticket_with_a_200_character_subject_gets_every_mail_delivered(make_us
 def test_non_ascii_headers_and_bodies_arrive_intact_with_short_lines(run_jobs, raw_sink):
     subject = "Zoë Ünicode-Tester 🚀 " + "ß" * 150
     body = "Grüße aus Köln 🚀\n" + "é" * 1200
-    note = queue_email(["ops@example.com"], subject, body, f"<p>{body}</p>",
+    note = queue_email(["ops@example.com", "team@exämple.com"], subject, body, f"<p>{body}</p>",
                        headers={"X-Long": "v" * 1200})
     db.session.commit()
     run_jobs()
@@ -95,3 +95,4 @@ def test_non_ascii_headers_and_bodies_arrive_intact_with_short_lines(run_jobs, r
     assert _text(msg, "plain") == body
     assert _text(msg, "html") == f"<p>{body}</p>"
     assert msg["Message-ID"] == note.message_id
+    assert msg["To"] == "ops@example.com, team@xn--exmple-cua.com"  # IDNA, not an encoded word
