@@ -6,9 +6,11 @@ CSP-clean without committing a copy that would drift from the Python package's v
 """
 from __future__ import annotations
 
+import functools
 import os
+import re
 
-from flask import Blueprint, Flask, send_file
+from flask import Blueprint, Flask, Response, send_file
 
 from crm.auth.policy import public
 
@@ -44,8 +46,53 @@ def plotly_js(version: str):
     return send_file(plotly_js_path(), mimetype="text/javascript", max_age=ASSET_MAX_AGE)
 
 
+_JS_STRING = r'"(?:[^"\\]|\\.)*"' + "|" + r"'(?:[^'\\]|\\.)*'"  # a "…" or '…' literal
+_RULE = re.compile(rf"\s*({_JS_STRING}|[A-Za-z_$][\w$]*)\s*:\s*({_JS_STRING})\s*([,}}])")
+
+
+@functools.lru_cache(maxsize=1)
+def plotly_css() -> str:
+    """plotly.js' own base style rules (``build/plotcss.js`` inside ``plotly.min.js``) as a
+    stylesheet.
+
+    plotly.js adds them at run time through an inline ``<style>``, which the console's CSP
+    (``style-src 'self'``) blocks; without them its layered ``<svg class="main-svg">`` stack
+    below one another instead of on top (the legend and hover labels land under the chart).
+
+    :raises ValueError: the installed plotly.min.js no longer holds the rules in the form
+        read here (a test catches that on upgrade).
+    """
+    with open(plotly_js_path(), encoding="utf-8") as handle:
+        source = handle.read()
+    anchor = source.find('"X,X div"')
+    if anchor < 0:
+        raise ValueError("plotly.js base style rules not found in plotly.min.js")
+    pos, rules = source.rindex("{", 0, anchor) + 1, []
+    while True:
+        match = _RULE.match(source, pos)
+        if match is None:
+            raise ValueError(f"unexpected plotly.js style rule at {source[pos:pos + 60]!r}")
+        key, value = (part[1:-1] if part[:1] in "\"'" else part for part in match.group(1, 2))
+        selector = re.sub(r"^,", " ,", key).replace("X", ".js-plotly-plot .plotly").replace("Y", ".plotly-notifier")
+        rules.append(f"{selector}{{{value}}}")
+        pos = match.end()
+        if match.group(3) == "}":
+            return "\n".join(rules) + "\n"
+
+
+@bp.route("/plotly-<version>.css")
+@public
+def plotly_stylesheet(version: str):
+    """:func:`plotly_css` as a stylesheet, cached for a year (as :func:`plotly_js`)."""
+    response = Response(plotly_css(), mimetype="text/css")
+    response.cache_control.public = True
+    response.cache_control.max_age = ASSET_MAX_AGE
+    return response
+
+
 def init_app(app: Flask) -> None:
     """Register the asset routes and ``plotly_js_url()`` for templates."""
     app.register_blueprint(bp)
     from flask import url_for
     app.jinja_env.globals["plotly_js_url"] = lambda: url_for("assets.plotly_js", version=plotly_version())
+    app.jinja_env.globals["plotly_css_url"] = lambda: url_for("assets.plotly_stylesheet", version=plotly_version())

@@ -305,3 +305,16 @@ def test_monitor_page_poll_keeps_the_results_panel_and_updates_its_table(client,
     assert '<div id="recent-results-body" hx-swap-oob="true">' in fragment
     assert "The last 4 checks, newest first." in fragment
     assert [c for c, _ in _beats(fragment)][-4:] == ["beat-up"] * 3 + ["beat-down"]
+
+
+def test_plotly_base_styles_are_served_as_a_stylesheet_the_csp_allows(client, staff, history):
+    # plotly.js injects these rules with an inline <style>, which the CSP blocks: without
+    # them its SVG layers stack below one another and legends land under the chart
+    html = client.get(f"/monitors/{history['shop'].id}").get_data(as_text=True)
+    href = re.search(r'<link rel="stylesheet" href="(/assets/plotly-[^"]+\.css)">', html).group(1)
+    css = client.get(href)
+    assert css.status_code == 200 and css.mimetype == "text/css" and css.cache_control.max_age >= 86400
+    text = css.get_data(as_text=True)
+    assert ".js-plotly-plot .plotly .main-svg{position:absolute;top:0;left:0;pointer-events:none;}" in text
+    assert text.count("{") == text.count("}") > 50
+    assert "'self'" in client.get("/monitors/").headers["Content-Security-Policy"].split("style-src", 1)[1]
