@@ -6,12 +6,9 @@ from tests.monitoring.conftest import (  # noqa: F401 - fixtures re-exported for
     _reset_http_peer,
     agent,
     api,
-    ca_file,
     dns_peer,
     engineer,
     http_peer,
-    make_group,
     make_monitor,
     tcp_peer,
-    test_ca,
 )
