@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 from crm.extensions import db
 from crm.notifications.models import EmailTemplate
 from tests.browser.conftest import nav_to
+from tests.browser.test_accessibility import serious_violations
 
 pytestmark = [pytest.mark.browser, pytest.mark.only_backend("sqlite")]
 
@@ -36,11 +37,13 @@ def test_the_preview_follows_typing_and_a_subject_error_shows_under_the_subject(
     expect(frame.locator("body")).to_contain_text("Could you send a photo of a blank page?")
     assert page.locator("#email-preview iframe").get_attribute("sandbox") == ""
     snap(page, "email-template-live-preview")
+    assert serious_violations(page) == []
 
     subject.press_sequentially(" {{ ticket.assignee.password_hash }}", delay=5)
     expect(preview.get_by_role("alert")).to_contain_text("password_hash")
     page.get_by_role("button", name="Save template").click()
     expect(page.locator("#subject-errors")).to_contain_text("password_hash")
     expect(page.get_by_label("Subject")).to_have_attribute("aria-invalid", "true")
+    assert serious_violations(page) == []
     db.session.remove()
     assert db.session.scalar(db.select(EmailTemplate)) is None
