@@ -43,17 +43,26 @@ def contrast_ratio(a: str, b: str) -> float:
 
 
 def badge_pairs(css: str) -> list[tuple[str, str, str]]:
-    """(selector, text colour, background) of each ``.badge.x`` rule with a background."""
+    """(selector, text colour, background) of each ``.badge.x`` rule with a background given
+    as a hex colour or as ``var(--name)`` of a custom property set to one."""
     css = re.sub(r"/\*.*?\*/", "", css, flags=re.S)
+    variables = dict(re.findall(r"(--[\w-]+)\s*:\s*(" + HEX + ")", css))
+    value = r"(" + HEX + r"|var\(\s*--[\w-]+\s*\))"
+
+    def resolve(text: str) -> str:
+        name = re.match(r"var\(\s*(--[\w-]+)", text)
+        return variables[name.group(1)] if name else text
+
     pairs = []
     for selectors, body in RULE.findall(css):
-        background = re.search(r"background(?:-color)?\s*:\s*(" + HEX + ")", body)
+        background = re.search(r"background(?:-color)?\s*:\s*" + value, body)
         if not background:
             continue
-        colour = re.search(r"(?<![-\w])color\s*:\s*(" + HEX + ")", body)
+        colour = re.search(r"(?<![-\w])color\s*:\s*" + value, body)
         for selector in (s.strip() for s in selectors.split(",")):
             if selector.startswith(".badge."):
-                pairs.append((selector, colour.group(1) if colour else BADGE_TEXT_DEFAULT, background.group(1)))
+                pairs.append((selector, resolve(colour.group(1)) if colour else BADGE_TEXT_DEFAULT,
+                               resolve(background.group(1))))
     return pairs
 
 
