@@ -40,8 +40,9 @@ def store_message(mail_from: str, rcpt_tos: list[str], content: bytes) -> Caught
     return row
 
 
-def read_message(row: CaughtMail) -> tuple[str, dict[str, str], str]:
-    """A caught message decoded for reading: (subject, ``{"from", "to"}`` headers, text).
+def read_message(row: CaughtMail) -> tuple[str, dict[str, str], str, str | None]:
+    """A caught message decoded for reading: (subject, ``{"from", "to"}`` headers, text,
+    HTML part or None).
 
     Parsed from the stored bytes with :data:`email.policy.default`, so RFC 2047 headers and
     quoted-printable, base64 or raw 8-bit UTF-8 bodies all come out as the sender wrote them
@@ -51,12 +52,18 @@ def read_message(row: CaughtMail) -> tuple[str, dict[str, str], str]:
     msg = message_from_bytes(row.raw.encode("utf-8", errors="replace"), policy=policy.default)
     headers = {name: _header(msg, name.capitalize()) for name in ("from", "to")}
     subject = _header(msg, "Subject") or row.subject
-    part = msg.get_body(preferencelist=("plain", "html"))
+    text = _content(msg.get_body(preferencelist=("plain", "html")))
+    html = _content(msg.get_body(preferencelist=("html",)))
+    return subject, headers, (text if text is not None else row.raw).replace("\r\n", "\n"), html
+
+
+def _content(part) -> str | None:
+    if part is None:
+        return None
     try:
-        text = part.get_content() if part is not None else row.raw
-    except (LookupError, ValueError):  # an unknown charset or a broken encoding: show it raw
-        text = row.raw
-    return subject, headers, text.replace("\r\n", "\n")
+        return part.get_content()
+    except (LookupError, ValueError):  # an unknown charset or a broken encoding
+        return None
 
 
 def _header(msg, name: str) -> str:

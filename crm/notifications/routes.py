@@ -78,10 +78,12 @@ def mailbox():
 @bp.route("/mailbox/<int:mail_id>")
 @requires("mailbox.view")
 def caught_mail(mail_id: int):
-    """One caught message: decoded headers and text body (token links masked)."""
+    """One caught message: decoded headers, text body and HTML part in a sandboxed iframe
+    (token links masked)."""
     m = db.get_or_404(CaughtMail, mail_id)
-    subject, headers, text = catcher.read_message(m)
-    return render_template("notifications/mail.html", m=m, subject=subject, headers=headers, text=text)
+    subject, headers, text, html = catcher.read_message(m)
+    return render_template("notifications/mail.html", m=m, subject=subject, headers=headers, text=text,
+                           html=html)
 
 
 @bp.route("/sms")

@@ -59,6 +59,9 @@ def test_mail_sent_by_the_app_reads_as_sent_in_the_mailbox(admin_client, catcher
     assert f"Hello {NAME}" in listing
     page = _page(admin_client, f"/admin/mailbox/{mail.id}")
     assert f"Dear {NAME}," in page and f"Hello {NAME}" in page
+    [srcdoc] = re.findall(r'<iframe[^>]* sandbox srcdoc="([^"]*)"', admin_client.get(
+        f"/admin/mailbox/{mail.id}").get_data(as_text=True))
+    assert unescape(srcdoc).strip() == f"<p>Dear {NAME}</p>"
     _assert_clean(page)
 
 
