@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from crm.api.openapi import ApiProblem, api_operation, request_body
 from crm.api.schemas import Body, Email, PasswordText, _text
@@ -17,7 +17,9 @@ from crm.auth.policy import public
 from crm.errors import ServiceError, problem
 
 TokenText = _text(min_length=1, max_length=200)
-PhoneText = _text(min_length=1, max_length=32)
+#: digits with an optional leading + and the usual separators; whether the number exists in
+#: a numbering plan is libphonenumber's call (crm.auth.phone), which no pattern can state.
+PhoneText = _text(min_length=1, max_length=32, json_schema_extra={"pattern": r"^\+?[0-9][0-9 ().\-]{3,31}$"})
 CodeText = Annotated[str, Field(pattern=r"^[0-9]{4,8}$", description="The digits of the SMS code.")]
 
 
@@ -31,11 +33,23 @@ class PasswordResetConfirmIn(Body):
     """Use the token from the emailed link (the last part of ``/auth/reset/<token>``)."""
 
     token: TokenText = Field(description="The token from the reset link.")
-    password: PasswordText = Field(description="The new password (8–128 characters).")
+    password: PasswordText = Field(description="The new password: 8–128 characters, not a common, "
+                                                    "breached or easily guessed one.")
+
+
+#: "exactly one of email and phone", as JSON Schema (so generated clients and schemathesis know).
+_ONE_IDENTIFIER = {
+    "anyOf": [{"required": ["email"], "properties": {"email": {"type": "string"}}},
+              {"required": ["phone"], "properties": {"phone": {"type": "string"}}}],
+    "not": {"required": ["email", "phone"],
+            "properties": {"email": {"type": "string"}, "phone": {"type": "string"}}},
+}
 
 
 class _Identifier(Body):
     """Exactly one of ``email`` and ``phone``."""
+
+    model_config = ConfigDict(json_schema_extra=_ONE_IDENTIFIER)
 
     email: Email | None = Field(None, description="The account's email address.")
     phone: PhoneText | None = Field(None, description="The account's verified mobile number "
@@ -61,7 +75,8 @@ class SmsResetConfirmIn(_Identifier):
     """The SMS code and the new password, with the same email or phone as the request."""
 
     code: CodeText
-    password: PasswordText = Field(description="The new password (8–128 characters).")
+    password: PasswordText = Field(description="The new password: 8–128 characters, not a common, "
+                                                    "breached or easily guessed one.")
 
 
 def _accepted():

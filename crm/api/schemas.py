@@ -54,18 +54,31 @@ def _text(**constraints):
 SubjectText = _text(min_length=1, max_length=MAX_SUBJECT)
 LongText = _text(min_length=1, max_length=MAX_TEXT)
 NameText = _text(min_length=1, max_length=MAX_NAME)
-PasswordText = _text(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD)
+#: a new password: 8–128 characters and not common, breached or easily guessed
+#: (:mod:`crm.auth.passwords`, which no JSON Schema can state: ``format: password``).
+PasswordText = _text(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD, json_schema_extra={"format": "password"},
+                     description="A new password: 8–128 characters, not a common or breached password "
+                                 "and not easily guessed (NIST SP 800-63B §5.1.1.2); a few unrelated "
+                                 "words work well.")
 LoginEmailText = _text(min_length=1, max_length=MAX_EMAIL)
 LoginPasswordText = _text(min_length=1, max_length=MAX_PASSWORD)
 TotpCodeText = _text(min_length=6, max_length=7)
-CursorText = _text(max_length=200)
+#: cursors are base64url text made by the API (``next_cursor``); others are a 422. The
+#: patterns below document the shape; the parsers give the friendlier messages.
+CursorText = _text(max_length=200, json_schema_extra={"pattern": r"^[A-Za-z0-9_-]+$"})
 SearchText = _text(max_length=200)
 ShortSearchText = _text(max_length=100)
-WhenText = _text(max_length=40)
+#: ``YYYY-MM-DD`` or an ISO 8601 date-time (naive = UTC), years 1–9999 (crm.tickets.filters).
+WHEN_PATTERN = (r"^(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+                r"(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?)?$")
+WhenText = _text(max_length=40, json_schema_extra={"pattern": WHEN_PATTERN})
 AssigneeText = _text(pattern=r"^(me|none|[0-9]{1,12})$")
 UserIdText = _text(pattern=r"^[0-9]{1,12}$")
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
-Email = Annotated[EmailStr, Field(max_length=MAX_EMAIL)]
+#: email_validator refuses special-use domains (RFC 6761: .test, .local, .invalid …); the
+#: pattern says so in the document (pydantic's check is the one that runs).
+EMAIL_PATTERN = r"^[^@\s]+@(?![^@]*\.(arpa|invalid|local|localhost|onion|test)$)[^@\s.]+(\.[^@\s.]+)+$"
+Email = Annotated[EmailStr, Field(max_length=MAX_EMAIL, json_schema_extra={"pattern": EMAIL_PATTERN})]
 Role = Literal[tuple(ROLES)]  # type: ignore[valid-type]
 RegistrableRole = Literal[tuple(r for r in ROLES if r != "admin")]  # type: ignore[valid-type]
 UserStatus = Literal[tuple(USER_STATUSES)]  # type: ignore[valid-type]
