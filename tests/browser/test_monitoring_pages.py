@@ -171,6 +171,18 @@ def test_overview_monitor_page_and_dashboard_read_well(people, snap, make_user):
     _no_horizontal_overflow(page)
     snap(page, "monitor-dashboard")
 
+    # on a phone the legend goes above the plot: still inside its chart, covering nothing
+    page.set_viewport_size({"width": 400, "height": 800})
+    page.reload(wait_until="domcontentloaded")
+    chart = page.locator("#chart-by-monitor")
+    expect(chart.locator("g.legend")).to_be_attached(timeout=20_000)
+    legend, plot = chart.locator("g.legend").bounding_box(), chart.locator(".nsewdrag").first.bounding_box()
+    assert _inside(legend, chart.bounding_box()) and not _boxes_overlap(legend, plot)
+    assert legend["y"] + legend["height"] <= plot["y"] + 1  # above the plot
+    assert plot["width"] > 200
+    _no_horizontal_overflow(page)
+    snap(page, "monitor-dashboard-phone")
+
     assert person.errors == [], person.errors
     assert person.bad_responses == [], person.bad_responses
 

@@ -9,6 +9,7 @@
     return;
   }
   var loading = null;
+  var NARROW = 440;  // px: narrower charts get their legend above the plot, not beside it
 
   function loadPlotly(src) {
     if (window.Plotly) { return Promise.resolve(window.Plotly); }
@@ -30,6 +31,12 @@
     var fig = JSON.parse(el.dataset.figure);
     var layout = fig.layout || {};
     layout.autosize = true;
+    if (layout.legend && el.clientWidth < NARROW) {
+      // A legend beside the plot would squeeze a narrow chart to nothing: put it above the
+      // plot instead (Plotly widens the top margin for it; it covers neither bars nor ticks).
+      layout.legend = {orientation: "h", x: 0, xanchor: "left", y: 1.02, yanchor: "bottom",
+                       font: layout.legend.font};
+    }
     Plotly.newPlot(el, fig.data || [], layout, {responsive: true, displaylogo: false, displayModeBar: false});
   }
 
