@@ -28,6 +28,14 @@ from crm.types import UTCDateTime
 #: visible ASCII, 1–255 characters (a UUID, a ULID, an order number …).
 _KEY_RE = re.compile(r"[\x21-\x7e]{1,255}")
 HEADER = "Idempotency-Key"
+#: the header as an OpenAPI parameter (without ``in``), for operations that accept it
+HEADER_PARAMETER = {
+    "name": HEADER,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^[\x21-\x7e]+$"},
+    "description": "Makes a retry safe: a repeat with the same key and body answers the first "
+                   "result again (header Idempotent-Replayed: true); the same key with another "
+                   "body is a 422.",
+}
 
 
 class IdempotencyKey(db.Model):

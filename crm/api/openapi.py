@@ -79,6 +79,8 @@ class Operation:
     errors: dict[int, str] = field(default_factory=dict)
     path_params: list[str] = field(default_factory=list)
     text_params: tuple[str, ...] = ()
+    #: request headers documented as parameters: ``({"name": …, "schema": …, "description": …}, …)``
+    header_params: tuple[dict, ...] = ()
 
     @property
     def rule(self) -> str:
@@ -96,7 +98,7 @@ def api_operation(method: str, path: str, *, summary: str, tag: str,
                   body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
                   response: type[BaseModel] | None = None, status: int = 200,
                   errors: tuple[int | tuple[int, str], ...] = (),
-                  text_params: tuple[str, ...] = ()) -> Callable:
+                  text_params: tuple[str, ...] = (), header_params: tuple[dict, ...] = ()) -> Callable:
     """Route and document an API operation.
 
     :param method: HTTP method (``GET``, ``POST``, ``PATCH`` …).
@@ -111,6 +113,8 @@ def api_operation(method: str, path: str, *, summary: str, tag: str,
     :param errors: extra error statuses the operation may answer: ``409``, or
         ``(401, "why")`` to say when it happens.
     :param text_params: path parameters that are text (a token), not ids.
+    :param header_params: optional request headers the operation reads, each an OpenAPI
+        parameter object without ``in`` (``{"name", "schema", "description"}``).
     :raises TypeError: at import, when the view declares no permission.
     """
     def decorate(view: Callable) -> Callable:
@@ -124,7 +128,8 @@ def api_operation(method: str, path: str, *, summary: str, tag: str,
                        description=inspect.cleandoc(view.__doc__ or ""), tag=tag, body=body, query=query,
                        response=response, status=status,
                        errors=dict(e if isinstance(e, tuple) else (e, "") for e in errors),
-                       path_params=_PARAM.findall(path), text_params=tuple(text_params))
+                       path_params=_PARAM.findall(path), text_params=tuple(text_params),
+                       header_params=tuple(header_params))
 
         @wraps(view)
         def run(*args, **kwargs):
@@ -254,6 +259,7 @@ def _operation_object(op: Operation, refs: dict, defs: dict) -> dict:
               for name in op.path_params]
     if op.query:
         params += _query_parameters(op.query, defs)
+    params += [{"in": "header", "required": False, **header} for header in op.header_params]
     if params:
         out["parameters"] = params
     if op.body:

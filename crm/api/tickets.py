@@ -89,7 +89,7 @@ def _ticket_filters():
 # ---------------------------------------------------------------- tickets
 
 @api_operation("POST", "/tickets", body=TicketIn, response=TicketOut, status=201, tag="Tickets",
-               summary="Raise a ticket")
+               summary="Raise a ticket", errors=(400,), header_params=(idempotency.HEADER_PARAMETER,))
 @requires("ticket.create", api=True)
 def create_ticket():
     """A customer raises a ticket; it is assigned at once to the least-loaded approved
