@@ -207,3 +207,40 @@ def test_a_200_character_word_never_makes_a_page_scroll_sideways(people, demo, s
         }""", LONG_WORD[:50])
         assert overflow == {"page": False, "found": True, "wide": []}, f"{path} at {width}px: {overflow}"
     snap(page, f"long-word-monitor-{width}px")
+
+
+def test_confirmation_pages_say_what_happens_and_are_accessible(people, demo, snap):
+    person = people("admin")
+    page = person.page
+    log_in(page, demo["admin"])
+    page.goto("/broadcasts/new")
+    page.get_by_label("Subject").fill("Planned maintenance")
+    page.get_by_label("Message").fill("The portal is offline on Sunday from 02:00 to 03:00 UTC.")
+    page.get_by_role("button", name="Review recipients").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text(re.compile(r"Send this broadcast to \d+ customers?\?"))
+    expect(page.locator("#broadcast-recipients")).to_contain_text("Customers in the segment")
+    snap(page, "broadcast-confirm")
+    assert serious_violations(page) == []
+    page.get_by_role("button", name=re.compile(r"^Send to \d+ customer")).click()
+    expect(page.get_by_role("alert")).to_contain_text("is being sent")
+
+    nav_to_registrations = page.get_by_role("navigation", name="Main navigation")
+    nav_to_registrations.get_by_role("button", name="Admin", exact=True).click()
+    nav_to_registrations.get_by_role("link", name="Registrations", exact=True).click()
+    page.get_by_role("link", name=re.compile("^Reject Penny Pending")).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Reject Penny Pending’s registration?")
+    assert serious_violations(page) == []
+    page.get_by_role("button", name="Reject registration").click()  # without the tick: asks again
+    expect(page.get_by_role("alert")).to_contain_text("Tick the box to confirm")
+    snap(page, "registration-reject-confirm")
+    page.get_by_label("Yes, reject Penny Pending").check()
+    page.get_by_role("button", name="Reject registration").click()
+    expect(page.get_by_role("alert")).to_contain_text("Penny Pending (engineer) rejected.")
+    assert person.errors == []
+
+
+def test_public_status_page_has_no_serious_violations(people, demo):
+    person = people("visitor")
+    person.page.goto("/status/demo")
+    expect(person.page.get_by_role("heading", level=1)).to_be_visible()
+    assert serious_violations(person.page) == []
