@@ -60,6 +60,8 @@ class Form:
                     out.append((c.name, c.value or "on"))
             elif c.type in ("file", "image", "reset", "button", "submit"):
                 continue
+            elif c.tag == "textarea":  # submitted with CRLF line breaks
+                out.append((c.name, c.value.replace("\n", "\r\n")))
             else:
                 out.append((c.name, c.value))
         if button is not None and button.name and not button.disabled:
@@ -100,7 +102,7 @@ class _PageParser(HTMLParser):
                 self.page.csrf_header = json.loads(attrs["hx-headers"]).get("X-CSRFToken")
             except ValueError:
                 pass
-        if tag == "a" and attrs.get("href"):
+        if tag in ("a", "link") and attrs.get("href"):  # links and stylesheets
             self.page.links.append((self._url(attrs["href"]), False))
         for name, value in attrs.items():  # <script src>, <img src>, data-plotly-src …
             if value and (name == "src" or (name.startswith("data-") and name.endswith("-src"))):
@@ -171,8 +173,8 @@ class _PageParser(HTMLParser):
         self.option = None
 
     def handle_data(self, data):
-        if self.textarea is not None:
-            self.textarea.value += data
+        if self.textarea is not None:  # the HTML input stream has LF line ends only
+            self.textarea.value += data.replace("\r\n", "\n").replace("\r", "\n")
         elif self.option is not None:
             self.option[2] += data
 

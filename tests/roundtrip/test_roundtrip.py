@@ -18,7 +18,8 @@ hand-made data. Here the data comes from the rendered HTML, as a browser sends i
   ordinary pass, on the throwaway data of this test.
 * Checks: no 5xx anywhere; no link on a page leads to a 404 or a 403 for the actor who
   sees it; an unchanged edit form (:data:`EDIT_FORMS`) is accepted (a
-  redirect, or a page without field errors); a form is never refused for its CSRF token;
+  redirect, or a page without field errors) and changes nothing in the database (a secret
+  the form does not show, a setting it forgets to render, would be lost); a form is never refused for its CSRF token;
   every GET console route was visited by some actor or is in :data:`SKIPPED` with a reason.
 
 Known defects still open elsewhere are listed in :data:`KNOWN_BROKEN` (``"METHOD rule"`` →
@@ -52,16 +53,22 @@ from tests.roundtrip.crawler import Form, local_path, parse_page
 
 ROLES = ("admin", "manager", "agent", "engineer", "customer")
 ANONYMOUS = "anonymous"
-ACTORS = ROLES + (ANONYMOUS,)
+UNVERIFIED = "unverified customer"  # a customer who has not confirmed the email address yet
+ACTORS = ROLES + (UNVERIFIED, ANONYMOUS)
+#: customers first: staff actions (accepting a ticket) end what a customer may still edit
+SUBMIT_ORDER = ("customer", UNVERIFIED, ANONYMOUS, "agent", "engineer", "manager", "admin")
 #: at most this many different URLs (ids, query strings) per route and actor
 VARIANTS_PER_RULE = 3
+#: routes and form endpoints visited for every object, not only a few: the monitor pages,
+#: whose forms differ by monitor type (data has one monitor of each type)
+ALL_VARIANTS = {"/monitors/<int:monitor_id>", "/monitors/<int:monitor_id>/edit", "monitoring.edit"}
+MAX_VARIANTS = 20
 #: at most this many GET requests per actor (a guard against a link loop)
 MAX_PAGES_PER_ACTOR = 250
 
 #: GET console routes no crawl reaches, and why they are left to other tests.
 SKIPPED: dict[str, str] = {
     "/auth/reset/<token>": "a one-time link sent by email (tests/accounts/test_reset_email.py)",
-    "/auth/verify/<token>": "a one-time link sent by email (tests/accounts/test_verification.py)",
     "/auth/sso/callback": "the identity provider's redirect back, needs its signed code (tests/sso/)",
     "/auth/sso/login": "shown only when single sign-on is configured; redirects to the identity "
                        "provider (tests/sso/)",
@@ -69,6 +76,17 @@ SKIPPED: dict[str, str] = {
     "/auth/reset/sms/code": "only after an SMS reset request found a phone (tests/accounts/test_reset_sms.py)",
     "/healthz": "the load balancer's probe, linked from no page (tests/test_smoke.py)",
     "/security/devconsole.json": "fetched by a script, not a link (tests/browser/test_devconsole.py)",
+}
+
+#: POST console endpoints that no rendered form of this test's data reaches, and why.
+FORMS_SKIPPED: dict[str, str] = {
+    "auth.phone_confirm": "shown after a phone number was entered and an SMS code sent (tests/accounts/test_phone.py)",
+    "auth.phone_resend": "shown with the phone confirmation form (tests/accounts/test_phone.py)",
+    "auth.reset_sms_code": "shown after an SMS reset request found a phone (tests/accounts/test_reset_sms.py)",
+    "auth.reset_sms_resend": "shown with the SMS code form (tests/accounts/test_reset_sms.py)",
+    "auth.reset_with_link": "behind a one-time emailed link (tests/accounts/test_reset_email.py)",
+    "auth.totp_disable": "shown once two-factor sign-in is on (tests/accounts/test_totp.py)",
+    "auth.totp_verify": "the second step of a log-in with two-factor sign-in (tests/accounts/test_totp.py)",
 }
 
 #: Forms whose submission destroys or ends something: submitted last (after every actor's
@@ -112,7 +130,7 @@ CSRF_REFUSAL = re.compile(r"CSRF", re.I)
 class Failure:
     """One thing that went wrong: what was sent, by whom, and the answer."""
 
-    kind: str  # "5xx", "edit refused", "csrf refused", "dead link", "forbidden link"
+    kind: str  # "5xx", "edit refused", "edit changed data", "csrf refused", "dead link", "forbidden link"
     actor: str
     method: str
     url: str
@@ -234,13 +252,13 @@ class RoundTrip:
             endpoint, rule = self.match("GET", path)
             if endpoint is None or endpoint == "static" or rule.startswith("/api/"):
                 continue
-            if actor.visited[rule] >= VARIANTS_PER_RULE or len(actor.seen_urls) >= MAX_PAGES_PER_ACTOR:
+            if actor.visited[rule] >= _cap(rule) or len(actor.seen_urls) >= MAX_PAGES_PER_ACTOR:
                 continue
             actor.seen_urls.add((path, htmx))
             resp = self.request(actor, "GET", path, htmx=htmx)
             if resp is None:
                 continue
-            if resp.status_code in (403, 404) and source is not None:
+            if resp.status_code in (403, 404) and source is not None and not _verify_first(actor, resp):
                 # a page offered this link: it must lead somewhere this actor may go
                 kind = "dead link" if resp.status_code == 404 else "forbidden link"
                 self._fail(kind, actor, "GET", path, resp.status_code, f"linked from {source}")
@@ -259,13 +277,32 @@ class RoundTrip:
 
     # ------------------------------------------------------------ forms
 
+    def current_form(self, actor: Actor, page: str, sig: tuple):
+        """(form, target) with signature ``sig`` on ``page`` reloaded now, or None."""
+        resp = self.request(actor, "GET", page)
+        if resp is None or resp.status_code != 200:
+            return None
+        for form in parse_page(_text(resp), page).forms:
+            for other, (_page, target) in ((s, (page, t)) for s, t in _submissions(form)):
+                if other == sig:
+                    return form, target
+        return None
+
     def submit_forms(self, actor: Actor, *, destructive: bool) -> None:
         """Submit ``actor``'s collected forms, the ordinary ones or only the destructive ones
         (log-out last of all)."""
         items = sorted(actor.forms.items(), key=lambda kv: LAST.get(kv[0][0], 0))
-        for (endpoint, _method, _names, _button), (page, form, target) in items:
-            if (endpoint in DESTRUCTIVE) != destructive:
+        sent: Counter = Counter()
+        for sig, (page, form, target) in items:
+            endpoint = sig[0]
+            if (endpoint in DESTRUCTIVE) != destructive or sent[endpoint] >= _cap(endpoint):
                 continue
+            if endpoint in EDIT_FORMS:  # as it is now, not as it was when crawled
+                current = self.current_form(actor, page, sig)
+                if current is None:
+                    continue
+                form, target = current
+            sent[endpoint] += 1
             button, (send_method, url), htmx = target
             entries = MultiDict(form.entries(button))
             path = local_path(url)
@@ -274,8 +311,14 @@ class RoundTrip:
             if send_method == "GET":
                 path = path.split("?", 1)[0]
             label = f"{form.method} form on {page} -> {path}" + (f" [{button.name}={button.value}]" if button and button.name else "")
+            before = _snapshot() if endpoint in EDIT_FORMS else None
             resp = self.request(actor, send_method, path, data=entries, htmx=htmx, form=label)
             self.submitted[endpoint] += 1
+            if before is not None and resp is not None and resp.status_code < 500:
+                changed = _diff(before, _snapshot())
+                if changed:
+                    self._fail("edit changed data", actor, send_method, path, resp.status_code,
+                               "; ".join(changed)[:400], label)
             if resp is None:
                 continue
             body = _text(resp) if resp.mimetype == "text/html" else ""
@@ -311,7 +354,8 @@ def _submissions(form: Form):
         endpoint = _endpoint_of(method, url)
         for button in buttons:
             key = (button.name, button.value) if button is not None else None
-            out.append(((endpoint, method, names, key), (button, (method, url), htmx)))
+            path = (local_path(url) or "").split("?", 1)[0]
+            out.append(((endpoint, method, path, names, key), (button, (method, url), htmx)))
     return out
 
 
@@ -327,6 +371,64 @@ def _endpoint_of(method: str, url: str) -> str | None:
         return rule.endpoint
     except (HTTPException, RequestRedirect):
         return None
+
+
+#: Tables an edit may legitimately write to (logs, sessions, outbox, measurements), and
+#: columns that record when or by whom rather than what.
+SNAPSHOT_SKIP_TABLES = {"check_results", "rollups", "flips", "incidents", "user_sessions", "notifications",
+                        "sms_messages", "caught_mail", "app_locks", "ticket_changes", "idempotency_keys",
+                        "otp_codes", "account_tokens", "refresh_tokens", "refresh_token_families"}
+SNAPSHOT_SKIP_COLUMNS = {"updated_by_id"}
+#: Tables where saving an unchanged form may store the defaults it showed as a row.
+SNAPSHOT_ADD_OK = {"site_settings", "email_templates"}
+
+
+def _snapshot() -> dict:
+    """{table: {primary key: {column: value}}} of the tables an edit form may touch, without
+    the when/by-whom columns (``*_at``, :data:`SNAPSHOT_SKIP_COLUMNS`)."""
+    fresh_request_state()
+    out = {}
+    for table in db.metadata.sorted_tables:
+        if table.name in SNAPSHOT_SKIP_TABLES:
+            continue
+        cols = [c for c in table.columns if not c.name.endswith("_at") and c.name not in SNAPSHOT_SKIP_COLUMNS]
+        pk = [c.name for c in table.primary_key.columns]
+        rows = db.session.execute(db.select(*cols)).mappings().all()
+        out[table.name] = {tuple(r[k] for k in pk): dict(r) for r in rows}
+    db.session.rollback()
+    return out
+
+
+def _diff(before: dict, after: dict) -> list[str]:
+    """What an edit changed: rows added, removed, or with other values, column by column."""
+    changes = []
+    for table, rows in before.items():
+        now = after.get(table, {})
+        for key in rows.keys() - now.keys():
+            changes.append(f"{table}{list(key)} deleted")
+        for key in now.keys() - rows.keys():
+            if table not in SNAPSHOT_ADD_OK:
+                changes.append(f"{table}{list(key)} added")
+        for key in rows.keys() & now.keys():
+            for col, value in rows[key].items():
+                if now[key][col] != value:
+                    changes.append(f"{table}{list(key)}.{col}: {_short(value)} -> {_short(now[key][col])}")
+    return changes
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _cap(rule_or_endpoint: str) -> int:
+    return MAX_VARIANTS if rule_or_endpoint in ALL_VARIANTS else VARIANTS_PER_RULE
+
+
+def _verify_first(actor: Actor, resp) -> bool:
+    """The 403 an unverified customer gets for a customer service, by design a page that
+    explains how to verify (crm.auth.verification), not a broken link."""
+    return actor.name == UNVERIFIED and 'data-testid="verify-required"' in _text(resp)
 
 
 def _text(resp) -> str:
@@ -346,6 +448,28 @@ def _field_errors(body: str) -> str:
 
 # ------------------------------------------------------------------ the data
 
+#: Monitors of the types the demo data does not have (it has http, tcp and heartbeat), with
+#: the optional settings set, so every variant of the monitor form is rendered and sent back.
+MONITORS = [
+    {"name": "Mail relay", "type": "smtp", "host": "mail.example.com", "port": 587, "starttls": True},
+    {"name": "File drop", "type": "ftp", "host": "ftp.example.com", "username": "probe", "password": "s3cret"},
+    {"name": "Apex record", "type": "dns", "host": "example.com", "expected_address": "93.184.216.34",
+     "resolver": "1.1.1.1"},
+    {"name": "Certificate", "type": "tls", "host": "example.com", "port": 443, "days_before": 21},
+    {"name": "Checkout flow", "type": "synthetic", "steps": [
+        {"name": "log in", "method": "POST", "url": "https://shop.example.com/api/login",
+         "headers": {"Content-Type": "application/json"}, "body": '{"user": "probe"}',
+         "assertions": [{"type": "status", "expected": "200"}, {"type": "body_contains", "text": "token"}],
+         "extract": {"token": "$.data.token"}},
+        {"name": "cart", "url": "https://shop.example.com/api/cart",
+         "headers": {"Authorization": "Bearer {{token}}"},
+         "assertions": [{"type": "json_path", "path": "$.items"}, {"type": "response_time", "max_ms": 800}]}]},
+    {"name": "Shop API", "type": "http", "url": "https://shop.example.com/health", "method": "POST",
+     "headers": {"Accept": "application/json"}, "body": "{}", "keyword": "ok",
+     "expected_status": "200-299,301", "max_response_ms": 900, "escalate_after_minutes": 30,
+     "remind_every_minutes": 60, "tags": ["shop", "api"]},
+]
+
 def _load_data(make_user):
     """Demo tickets and users, the matrix world, and monitoring history with an incident."""
     from crm.clock import utcnow
@@ -358,6 +482,9 @@ def _load_data(make_user):
     for arg in ("report_id", "window_id", "broadcast_id", "monitor_id", "contact_id", "group_id",
                 "page_id"):
         ARG_VALUES[arg](world)
+    from crm.monitoring import services
+    for spec in MONITORS:  # one of each type the demo lacks, through the service (validated)
+        services.create_monitor(spec)
     monitor = world.extra["monitor"]
     now = utcnow()
     outcomes = [CheckOutcome(status="up" if i % 7 else "down", response_time_ms=40.0 + i,
@@ -369,8 +496,11 @@ def _load_data(make_user):
     return world
 
 
-def _emails(world) -> dict[str, str]:
-    return {role: world.user(role).email for role in ROLES}
+def _emails(world, make_user) -> dict[str, str]:
+    """Actor -> email of the account it logs in with."""
+    emails = {role: world.user(role).email for role in ROLES}
+    emails[UNVERIFIED] = make_user("customer", verified=False).email
+    return emails
 
 
 # ------------------------------------------------------------------ the test
@@ -384,21 +514,23 @@ def test_every_console_page_and_form_round_trips(app, make_user, monkeypatch):
     got_request_exception.connect(trip.on_exception, app)
     try:
         actors = {name: Actor(name, app.test_client()) for name in ACTORS}
-        for role, email in _emails(world).items():
+        for role, email in _emails(world, make_user).items():
             trip.log_in(actors[role], email)
         from crm.broadcasts.services import unsubscribe_token
         trip.crawl(actors[ANONYMOUS], ["/", "/auth/login", "/docs",
                                        f"/status/{world.extra['status_page'].slug}",
                                        f"/broadcasts/unsubscribe/{unsubscribe_token(world.user('customer').email)}"])
-        for name in ACTORS:
+        for name in SUBMIT_ORDER:
             trip.submit_forms(actors[name], destructive=False)
-        for name in ACTORS:
+        for name in SUBMIT_ORDER:
             trip.submit_forms(actors[name], destructive=True)
     finally:
         got_request_exception.disconnect(trip.on_exception, app)
         _APP_FOR_MATCH.clear()
 
     unvisited = sorted(_console_get_rules(app) - set(trip.visited_rules) - set(SKIPPED))
+    unsubmitted = sorted(_console_write_endpoints(app) - set(trip.submitted) - set(FORMS_SKIPPED))
+    stale_edit = sorted(EDIT_FORMS - set(trip.submitted))
     report = _report(trip, actors, unvisited)
     if os.environ.get("CRM_ROUNDTRIP_REPORT"):
         with open(os.environ["CRM_ROUNDTRIP_REPORT"], "w") as fh:
@@ -409,6 +541,11 @@ def test_every_console_page_and_form_round_trips(app, make_user, monkeypatch):
     if unvisited:
         problems.append("GET console routes no actor visited (link them, or add them to SKIPPED "
                         "with a reason):\n  " + "\n  ".join(unvisited))
+    if unsubmitted:
+        problems.append("console write endpoints no rendered form reached (add to FORMS_SKIPPED "
+                        "with a reason if no page offers them):\n  " + "\n  ".join(unsubmitted))
+    if stale_edit:
+        problems.append("EDIT_FORMS never submitted (renamed or gone?):\n  " + "\n  ".join(stale_edit))
     if stale_skips:
         problems.append("SKIPPED routes that were visited after all (remove them):\n  " + "\n  ".join(stale_skips))
     if unexpected:
@@ -422,6 +559,12 @@ def _console_get_rules(app) -> set[str]:
     """Every GET rule of the console (not the API, not static files)."""
     return {r.rule for r in app.url_map.iter_rules()
             if "GET" in (r.methods or ()) and r.endpoint != "static" and not r.rule.startswith("/api/")}
+
+
+def _console_write_endpoints(app) -> set[str]:
+    """Endpoints of every POST console rule (not the API)."""
+    return {r.endpoint for r in app.url_map.iter_rules()
+            if "POST" in (r.methods or ()) and not r.rule.startswith("/api/")}
 
 
 def _line(f: Failure) -> str:
