@@ -31,6 +31,7 @@ Flask-style config mapping.
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import socket
@@ -133,18 +134,21 @@ class Policy:
         return None
 
     def _refusal_one(self, ip: IPAddress) -> str | None:
-        if any(ip in net for net in METADATA_NETWORKS):
+        # integer range checks (what ``ip in network`` does, without its per-call overhead:
+        # every connection of every check comes through here)
+        key = (ip.version, int(ip))
+        if _hit(_METADATA_RANGES, key):
             return "cloud metadata"
-        if any(ip in net for net in self.allowed if net.version == ip.version):
+        if self.allowed and _hit(_ranges(self.allowed), key):
             return None
-        for reason, nets in ALWAYS_BLOCKED:
-            if any(ip in net for net in nets if net.version == ip.version):
+        for reason, ranges in _ALWAYS_RANGES:
+            if _hit(ranges, key):
                 return reason
         if self.block_private:
-            for reason, nets in PRIVATE_NETWORKS:
-                if any(ip in net for net in nets if net.version == ip.version):
+            for reason, ranges in _PRIVATE_RANGES:
+                if _hit(ranges, key):
                     return reason
-        if any(ip in net for net in self.blocked if net.version == ip.version):
+        if self.blocked and _hit(_ranges(self.blocked), key):
             return "blocked network"
         return None
 
@@ -157,6 +161,25 @@ class Policy:
             if name == blocked or (blocked.startswith(".") and name.endswith(blocked)):
                 return "this application's own host name"
         return None
+
+
+@functools.lru_cache(maxsize=256)
+def _ranges(nets: tuple[IPNetwork, ...]) -> tuple[tuple[int, int, int], ...]:
+    """``(version, first, last)`` integer ranges of ``nets``."""
+    return tuple((n.version, int(n.network_address), int(n.broadcast_address)) for n in nets)
+
+
+def _hit(ranges: tuple[tuple[int, int, int], ...], key: tuple[int, int]) -> bool:
+    version, value = key
+    for v, first, last in ranges:
+        if v == version and first <= value <= last:
+            return True
+    return False
+
+
+_METADATA_RANGES = _ranges(METADATA_NETWORKS)
+_ALWAYS_RANGES = tuple((reason, _ranges(nets)) for reason, nets in ALWAYS_BLOCKED)
+_PRIVATE_RANGES = tuple((reason, _ranges(nets)) for reason, nets in PRIVATE_NETWORKS)
 
 
 def _embedded_ipv4(ip: IPAddress) -> list[ipaddress.IPv4Address]:
