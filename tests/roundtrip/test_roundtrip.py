@@ -13,7 +13,8 @@ hand-made data. Here the data comes from the rendered HTML, as a browser sends i
 * Each actor (:data:`ACTORS`) logs in through the form (GET it, POST it with its CSRF token:
   CSRF protection is switched on for this test), crawls same-origin links (``<a href>``,
   ``<script src>``, htmx ``hx-get``) breadth-first, at most :data:`VARIANTS_PER_RULE` URLs per
-  route, then submits each distinct form it saw (its action, and any ``hx-post`` inside it).
+  route, then submits each distinct form it saw (its action, and any ``hx-post`` inside it);
+  filter (GET) forms also with every option of each of their selects.
 * Destructive forms (:data:`DESTRUCTIVE`) are submitted last, after every actor's
   ordinary pass, on the throwaway data of this test.
 * Checks: no 5xx anywhere; no link on a page leads to a 404 or a 403 for the actor who
@@ -63,6 +64,8 @@ VARIANTS_PER_RULE = 3
 #: pages, whose forms differ by monitor type (the data has one monitor of each type)
 ALL_VARIANTS = {"/monitors/<int:monitor_id>", "/monitors/<int:monitor_id>/edit", "monitoring.edit"}
 MAX_VARIANTS = 20
+#: filter (GET) forms are also sent with each of the first this many options of each select
+OPTIONS_PER_SELECT = 12
 #: at most this many GET requests per actor (a guard against a link loop)
 MAX_PAGES_PER_ACTOR = 250
 
@@ -168,6 +171,7 @@ class RoundTrip:
         self.submitted: Counter = Counter()  # endpoint -> submissions
         self.last_exception: list[str] = []
         self.log: list[str] = []  # one line per form submission
+        self.options_tried: set = set()  # (path, select name, option) sent by some actor
 
     # ------------------------------------------------------------ routing
 
@@ -277,6 +281,23 @@ class RoundTrip:
 
     # ------------------------------------------------------------ forms
 
+    def each_option(self, actor: Actor, form: Form, path: str, entries: MultiDict, htmx: bool,
+                    label: str) -> None:
+        """A filter (GET) form sent again with each other option of each of its selects, one
+        select at a time (a period, a status, a sort order that 500s is found here)."""
+        for control in form.controls:
+            if control.tag != "select" or control.multiple or control.disabled:
+                continue
+            rendered = entries.getlist(control.name)
+            for value, _selected in control.options[:OPTIONS_PER_SELECT]:
+                if [value] == rendered or (path, control.name, value) in self.options_tried:
+                    continue
+                self.options_tried.add((path, control.name, value))  # by one actor is enough
+                varied = entries.copy()
+                varied.setlist(control.name, [value])
+                self.request(actor, "GET", path, data=varied, htmx=htmx,
+                             form=f"{label} with {control.name}={value}")
+
     def current_form(self, actor: Actor, page: str, sig: tuple):
         """(form, target) with signature ``sig`` on ``page`` reloaded now, or None."""
         resp = self.request(actor, "GET", page)
@@ -332,6 +353,8 @@ class RoundTrip:
                                              or (resp.status_code == 200 and FIELD_ERROR.search(body))):
                 self._fail("edit refused", actor, send_method, path, resp.status_code,
                            _field_errors(body), label)
+            if send_method == "GET":
+                self.each_option(actor, form, path, entries, htmx, label)
             follow = [resp.headers["Location"]] if resp.status_code in (302, 303) and resp.headers.get("Location") else []
             if (send_method != "GET" and self.match("GET", path)[0] is not None
                     and (path, False) not in actor.seen_urls):
