@@ -1,5 +1,5 @@
 """Monitor request secrets are write-only: masked in every read for every role (API, console
-list, page and edit form, export), kept when a client sends the mask back (API PATCH, the
+list, page and edit form, export, ``crm-monitor list``), kept when a client sends the mask back (API PATCH, the
 console's edit form saved as rendered), exported only with ``include_secrets=true`` by
 ``monitor.manage``, and still sent by the checks."""
 from __future__ import annotations
@@ -13,6 +13,7 @@ from crm.monitoring.runner import run_now
 from tests.api.conftest import assert_problem
 from tests.monitoring.forms_html import form_fields
 from tests.monitoring.peers import Route
+from tests.monitoring.test_cli_tool import live_url, run_cli  # noqa: F401 - the live-server fixture
 
 MASK = "********"
 SECRETS = ("pa55word", "K3Y-123", "SECRET-TOKEN", "abc123xyz", "hunter2", "ftp-s3cret", "STEP-TOKEN",
@@ -172,3 +173,12 @@ def test_importing_a_masked_export_is_refused_naming_the_secrets(api, make_user,
     problem = assert_problem(api.post("/monitors/import", admin, json=masked), 422)
     assert {"0.headers", "1.password", "2.steps.0.headers"} <= set(problem["errors"]), problem["errors"]
     assert db.session.query(Monitor).count() == 3
+
+
+# ---------------------------------------------------------------- crm-monitor (the API from outside)
+
+@pytest.mark.parametrize("role", ["agent", "admin"])
+def test_crm_monitor_list_shows_no_secret(live_url, make_user, token_for, monitors, role):  # noqa: F811
+    code, output = run_cli("list", "--server", live_url, "--token", token_for(make_user(role)))
+    assert code == 0 and "Shop API" in output and f"probe:{MASK}@shop.example.com" in output
+    _no_secret(output)
