@@ -70,7 +70,8 @@ def token():
     Wrong credentials are a 401; a staff account still pending, rejected or disabled is a
     403 whose ``detail`` says why. After repeated failures the account is locked with a
     growing delay: 429 with ``Retry-After`` (seconds), whether or not the password is right.
-    An account with two-factor log-in also sends ``totp_code`` (401 without a right one); a
+    An account with two-factor log-in also sends ``totp_code`` (401 without a right one); each
+    code works once, and a code older than one already used is refused too (RFC 6238 §5.2). A
     staff role that must use it but has not set it up gets 403."""
     data: TokenIn = request_body()
     try:
