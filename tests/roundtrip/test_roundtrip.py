@@ -64,6 +64,8 @@ VARIANTS_PER_RULE = 3
 #: pages, whose forms differ by monitor type (the data has one monitor of each type)
 ALL_VARIANTS = {"/monitors/<int:monitor_id>", "/monitors/<int:monitor_id>/edit", "monitoring.edit"}
 MAX_VARIANTS = 20
+#: and ones tried less often: "run now" really checks the monitor (a DNS look-up that fails)
+FEW_VARIANTS = {"monitoring.run_now": 1}
 #: filter (GET) forms are also sent with each of the first this many options of each select
 OPTIONS_PER_SELECT = 12
 #: at most this many GET requests per actor (a guard against a link loop)
@@ -448,7 +450,7 @@ def _cap(rule_or_endpoint: str, actor: Actor) -> int:
     """How many URLs of a route (or submissions to an endpoint) ``actor`` tries."""
     if actor.name == "admin" and rule_or_endpoint in ALL_VARIANTS:
         return MAX_VARIANTS
-    return VARIANTS_PER_RULE
+    return FEW_VARIANTS.get(rule_or_endpoint, VARIANTS_PER_RULE)
 
 
 def _verify_first(actor: Actor, resp) -> bool:
