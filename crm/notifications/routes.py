@@ -154,6 +154,14 @@ def email_template(name: str):
             db.session.commit()  # the outbox enqueues the send job after this commit
             flash(f"Test of “{name}” queued to {current_user.email} (outbox #{note.id}).", "success")
             return _editor(name, form, row, check), 200
+        if check.ok and services.is_built_in(name, subject, text, html):
+            # Identical to the shipped files: store no copy, so later changes to the shipped
+            # version keep reaching this template.
+            if row is not None:
+                db.session.delete(row)
+                db.session.commit()
+            flash(f"Template “{name}” is the built-in version; no edit stored.", "success")
+            return redirect(url_for("notifications.email_template", name=name))
         if check.ok:
             if row is None:
                 row = EmailTemplate(name=name)

@@ -200,6 +200,14 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}."
 
 
+def is_built_in(name: str, subject: str, body_text: str, body_html: str) -> bool:
+    """True when an edit of ``name`` is exactly the shipped file version (subject compared
+    without surrounding whitespace, bodies with LF line ends)."""
+    file_subject, file_text, file_html = template_source(name)
+    return (subject.strip(), body_text.replace("\r\n", "\n"), body_html.replace("\r\n", "\n")) == \
+        (file_subject.strip(), file_text, file_html)
+
+
 def template_source(name: str) -> tuple[str, str, str]:
     """The file version of email template ``name`` as (subject, text, html) source text,
     for the admin editor's starting point.
