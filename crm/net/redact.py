@@ -22,8 +22,8 @@ MASK = "********"
 ECHO_LIMIT = 64
 
 _SECRET_NAME = re.compile(
-    r"(auth|token|secret|passw|passwd|pwd|api[-_]?key|apikey|access[-_]?key|private|cookie|session|"
-    r"signature|credential|bearer|jwt|otp|pin\b|x-amz-security)", re.IGNORECASE)
+    r"(auth|token|secret|passw|passwd|pwd|api[-_]?key|apikey|access[-_]?key|(?:^|[-_.])key$|private|"
+    r"cookie|session|signature|credential|bearer|jwt|otp|pin\b|x-amz-security)", re.IGNORECASE)
 
 
 _PLACEHOLDER_ONLY = re.compile(r"\s*(?:[A-Za-z]+\s+)?(?:\{\{\s*[A-Za-z_]\w*\s*\}\}\s*)+")
