@@ -436,8 +436,16 @@ def _diff(before: dict, after: dict) -> list[str]:
                 changes.append(f"{table}{list(key)} added")
         for key in rows.keys() & now.keys():
             for col, value in rows[key].items():
-                if now[key][col] != value:
-                    changes.append(f"{table}{list(key)}.{col}: {_short(value)} -> {_short(now[key][col])}")
+                new = now[key][col]
+                if new == value:
+                    continue
+                if isinstance(value, dict) and isinstance(new, dict):  # JSON: the keys that differ
+                    for k in sorted(value.keys() | new.keys()):
+                        if value.get(k) != new.get(k):
+                            changes.append(f"{table}{list(key)}.{col}[{k!r}]: {_short(value.get(k))} -> "
+                                           f"{_short(new.get(k))}")
+                else:
+                    changes.append(f"{table}{list(key)}.{col}: {_short(value)} -> {_short(new)}")
     return changes
 
 
