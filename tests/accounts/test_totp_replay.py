@@ -93,3 +93,37 @@ def test_replay_through_the_console_after_a_console_login(app, client, login, ma
     fresh_request_state()
     assert other.post("/auth/2fa/verify", data={"code": now}).status_code == 422
     db.session.expire_all()
+
+
+def test_parallel_requests_with_one_code_get_one_token(app, make_user):
+    """The step is claimed with a guarded UPDATE: of eight simultaneous token requests with
+    the same code, against a real threaded server, exactly one succeeds."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+    from werkzeug.serving import make_server
+
+    user = make_user("agent")
+    secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+    user.totp_secret, user.totp_enabled_at = secret, clock.utcnow()
+    db.session.commit()
+    pin_mid_step()
+    now, email = code(secret), user.email
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    start = threading.Barrier(8)
+
+    def ask(_):
+        start.wait()
+        return requests.post(f"http://127.0.0.1:{server.server_port}/api/v1/auth/token", timeout=30,
+                             json={"email": email, "password": PASSWORD, "totp_code": now}).status_code
+
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            statuses = sorted(pool.map(ask, range(8)))
+    finally:
+        server.shutdown()
+        thread.join(5)
+    assert statuses == [200] + [401] * 7, statuses
