@@ -617,6 +617,26 @@ def _report(trip: RoundTrip, actors: dict, unvisited: list[str]) -> str:
     lines.append("")
     lines.extend(f"    {line}" for line in trip.log)
     lines.append("")
+    by_area: dict[str, list[Failure]] = {}
     for f in trip.failures:
-        lines.append(f"- {'KNOWN ' if f.key in KNOWN_BROKEN else ''}{_line(f)}")
+        by_area.setdefault(_area(f.rule), []).append(f)
+    for area, failures in sorted(by_area.items()):
+        lines.append(f"## {area}")
+        lines.extend(f"- {'KNOWN ' if f.key in KNOWN_BROKEN else ''}{_line(f)}" for f in failures)
+        lines.append("")
     return "\n".join(lines) + "\n"
+
+
+#: URL prefix -> area of the console (for grouping the report), most specific first
+AREAS = [
+    ("/admin/email-templates", "email templates and notifications"), ("/admin/outbox", "email templates and notifications"),
+    ("/admin/mailbox", "email templates and notifications"), ("/admin/sms", "email templates and notifications"),
+    ("/admin/security", "security and accounts"), ("/auth", "security and accounts"), ("/sessions", "security and accounts"),
+    ("/security", "security and accounts"), ("/admin", "administration"), ("/broadcasts", "broadcasts"),
+    ("/monitors", "monitoring"), ("/reports", "monitoring reports"), ("/maintenance", "maintenance windows"),
+    ("/status", "status pages"), ("/assets", "monitoring"), ("/tickets", "tickets"), ("/portal", "customer portal"),
+]
+
+
+def _area(rule: str) -> str:
+    return next((area for prefix, area in AREAS if rule.startswith(prefix)), "navigation and other pages")
