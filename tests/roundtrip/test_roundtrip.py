@@ -69,7 +69,7 @@ FEW_VARIANTS = {"monitoring.run_now": 1}
 #: filter (GET) forms are also sent with each of the first this many options of each select
 OPTIONS_PER_SELECT = 12
 #: at most this many GET requests per actor (a guard against a link loop)
-MAX_PAGES_PER_ACTOR = 250
+MAX_PAGES_PER_ACTOR = 400
 
 #: GET console routes no crawl reaches, and why they are left to other tests.
 SKIPPED: dict[str, str] = {
