@@ -264,7 +264,10 @@ def _drop_stale_pg_databases() -> list[str]:
         for name in names:
             match = _RUN_DATABASE.match(name)
             if match and not _pid_alive(int(match.group(1))):
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                try:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                except psycopg.Error:  # another worker of this run dropped it first
+                    continue
                 dropped.append(name)
     return dropped
 
