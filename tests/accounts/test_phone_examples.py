@@ -64,6 +64,20 @@ def test_every_example_on_the_sms_reset_page_is_accepted_by_it(client, region):
         assert resp.status_code == 302, f"{region}: the example {example!r} was refused"
 
 
+def test_every_example_on_a_contact_group_page_is_accepted_by_it(client, make_user, login, region):
+    from crm.monitoring import services
+    group = services.create_contact_group("On call")
+    login(make_user("engineer"))
+    shown = examples_in(client.get(f"/monitors/contact-groups/{group.id}").get_data(as_text=True))
+    refused = client.post(f"/monitors/contact-groups/{group.id}/contacts", data={"kind": "phone", "value": "12345"})
+    assert refused.status_code == 422
+    in_error = examples_in(refused.get_data(as_text=True), ERROR)
+    assert len(shown) == 1 and len(in_error) == 1, (shown, in_error)
+    for example in set(shown + in_error):
+        resp = client.post(f"/monitors/contact-groups/{group.id}/contacts", data={"kind": "phone", "value": example})
+        assert resp.status_code == 302, f"{region}: the example {example!r} was refused"
+
+
 def test_the_api_documents_a_phone_example_it_accepts(client):
     spec = client.get("/api/v1/openapi.json").get_data(as_text=True)
     shown = set(PHONE_LIKE.findall(" ".join(re.findall(r"E\.164 such as [^,\"]+", spec))))
