@@ -20,6 +20,7 @@ from playwright.sync_api import Page, expect
 from crm.extensions import db
 from crm.tickets import services
 from crm.tickets.models import Comment, Ticket
+from tests.browser.test_accessibility import serious_violations
 
 pytestmark = [pytest.mark.browser, pytest.mark.only_backend("sqlite")]
 
@@ -81,6 +82,7 @@ def test_long_subject_keeps_columns_and_heading_on_screen(people, snap, world, v
     for column in ("Status", "Priority", "Assignee"):
         assert_within_viewport(agent.page, cell(row, column), column)
     assert agent.page.evaluate("() => document.documentElement.scrollWidth") <= viewport["width"]
+    assert serious_violations(agent.page) == []
     filters = agent.page.locator("details.ticket-filters")
     if viewport is PHONE:
         # cards: each ticket a block, the filters folded behind their summary
@@ -141,6 +143,7 @@ def test_internal_note_is_amber_and_send_and_resolve_resolves(people, snap, worl
         "() => getComputedStyle(document.getElementById('reply-body')).backgroundColor")
     assert background != reply_bg and background == "rgb(255, 251, 235)"
     note.fill("Valve stock is low")
+    assert serious_violations(engineer.page) == []  # the amber tab keeps AA contrast
     snap(engineer.page, "staff-internal-note-before-sending")
     engineer.page.get_by_role("button", name="Add internal note").click()
     expect(engineer.page.get_by_role("alert")).to_contain_text("Internal note added.")
