@@ -2,7 +2,8 @@
 
 Registers :data:`crm.schedule.PERIODIC_JOBS` (replacing what it registered before, matched
 by stable job id) and runs rq-scheduler's loop, which holds a Redis lock so that two
-schedulers never enqueue the same job twice.
+schedulers never enqueue the same job twice. After a Redis outage it waits with back-off,
+registers again and resumes (:mod:`workers.resilience`).
 
 Notes on rq-scheduler 0.14 with RQ 3:
 
@@ -29,6 +30,7 @@ from rq_scheduler import Scheduler
 from crm import ConfigError, create_app
 from crm.queue import queue_name, redis_conn
 from crm.schedule import PERIODIC_JOBS, periodic_queue
+from workers.resilience import run_until_stopped
 
 log = logging.getLogger(__name__)
 JOB_PREFIX = "crm-periodic-"
@@ -98,11 +100,19 @@ def main(argv: list[str] | None = None) -> int:
         conn = redis_conn()
         if conn is None:
             sys.exit("configuration error: REDIS_URL must be set for the scheduler")
-        scheduler = Scheduler(queue_name=app.config["RQ_QUEUE"], connection=conn, interval=args.interval)
-        ids = register(scheduler)
-        log.info("registered periodic jobs: %s", ", ".join(ids))
-        if not args.register_only:
-            scheduler.run()
+
+        def run_once() -> bool:
+            """Register the schedules (again: a restarted Redis may have lost them) and run
+            the loop; it only ends by a signal (SystemExit) or a Redis error."""
+            scheduler = Scheduler(queue_name=app.config["RQ_QUEUE"], connection=conn,
+                                  interval=args.interval)
+            ids = register(scheduler)
+            log.info("registered periodic jobs: %s", ", ".join(ids))
+            if not args.register_only:
+                scheduler.run()
+            return True
+
+        run_until_stopped(run_once, conn, what="scheduler")
     return 0
 
 

@@ -13,6 +13,9 @@ worker serves, comma-separated, in priority order: ``default`` (mail, reports, t
 the worker serves all three (``periodic,default,monitoring``), which suits a single small
 worker; production runs at least one worker per kind so none waits behind another.
 
+A Redis outage of any length does not end the process: the worker waits for Redis with
+back-off and starts again (:mod:`workers.resilience`).
+
 A worker restarted under the name of one that was killed (SIGKILL, OOM, power loss) takes
 over the name: the dead worker's record is removed first (:func:`clear_stale_worker`)
 instead of failing with "There exists an active worker named …" until it expires.
@@ -34,6 +37,7 @@ from crm import ConfigError, create_app
 from crm.extensions import db
 from crm.queue import KINDS, queue_name, redis_conn
 from crm.workers_app import set_app
+from workers.resilience import REDIS_ERRORS, run_until_stopped
 
 log = logging.getLogger(__name__)
 
@@ -155,8 +159,29 @@ def main(argv: list[str] | None = None) -> int:
     _forget_inherited_connections(app)
     # No app context is held while working: every job pushes a fresh one (with_app_context),
     # so no session state leaks from one job to the next.
-    worker = build_worker(conn, app.config, kinds, args.name)
-    worker.work(burst=args.burst, with_scheduler=False)
+    def run_once() -> bool:
+        """One worker life; True when it ended on purpose (stop request, burst done)."""
+        worker = build_worker(conn, app.config, kinds, args.name)
+        stop_requested = []
+        warm_shutdown = worker.handle_warm_shutdown_request  # RQ's hook, called on SIGTERM/SIGINT
+
+        def on_warm_shutdown() -> None:
+            stop_requested.append(True)
+            warm_shutdown()
+
+        worker.handle_warm_shutdown_request = on_warm_shutdown
+        worker.work(burst=args.burst, with_scheduler=False)
+        if stop_requested:
+            return True
+        if args.burst:  # queues empty, unless Redis went away under it
+            try:
+                conn.ping()
+            except REDIS_ERRORS:
+                return False
+            return True
+        return False  # work() gave up: RQ quits on Redis errors outside its dequeue wait
+
+    run_until_stopped(run_once, conn, what=f"worker {args.name or os.getpid()}")
     return 0
 
 
