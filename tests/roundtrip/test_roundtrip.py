@@ -405,7 +405,7 @@ SNAPSHOT_SKIP_TABLES = {"check_results", "rollups", "flips", "incidents", "user_
                         "otp_codes", "account_tokens", "refresh_tokens", "refresh_token_families"}
 SNAPSHOT_SKIP_COLUMNS = {"updated_by_id"}
 #: Tables where saving an unchanged form may store the defaults it showed as a row.
-SNAPSHOT_ADD_OK = {"site_settings", "email_templates"}
+SNAPSHOT_ADD_OK = {"site_settings"}
 
 
 def _snapshot() -> dict:
