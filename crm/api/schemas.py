@@ -42,12 +42,27 @@ def _omit_null_default(schema: dict) -> None:
     schema.pop("default", None)
 
 
+#: JSON Schema pattern of "no NUL character", stated on text without a pattern of its own.
+NO_NUL_PATTERN = r"^[^\x00]*$"
+
+
+class _NoNulInSchema:
+    """Annotation that writes :data:`NO_NUL_PATTERN` into a string's JSON Schema unless it
+    has a pattern already (composes with any ``json_schema_extra``)."""
+
+    def __get_pydantic_json_schema__(self, core_schema, handler):
+        schema = handler(core_schema)
+        schema.setdefault("pattern", NO_NUL_PATTERN)
+        return schema
+
+
 def _text(**constraints):
     """A string type with ``constraints`` (documented) that also refuses NUL characters.
 
-    The constraints come first so pydantic keeps them in the JSON Schema.
+    The constraints come first so pydantic keeps them in the JSON Schema; text without a
+    ``pattern`` documents the NUL rule as :data:`NO_NUL_PATTERN`.
     """
-    return Annotated[str, Field(**constraints), AfterValidator(_no_nul)]
+    return Annotated[str, Field(**constraints), AfterValidator(_no_nul), _NoNulInSchema()]
 
 
 # Every string a client sends is one of these (constrained, free of NUL characters).
