@@ -89,6 +89,7 @@ def test_long_subject_keeps_columns_and_heading_on_screen(people, snap, world, v
         assert row.evaluate("el => getComputedStyle(el).display") == "block"
         expect(filters).not_to_have_attribute("open", re.compile(".*"))
         expect(agent.page.get_by_label("Search")).to_be_hidden()
+        snap(agent.page, "staff-list-phone-filters-folded")
         agent.page.get_by_text("Filters and sort").click()
         expect(agent.page.get_by_label("Search")).to_be_visible()
     else:
