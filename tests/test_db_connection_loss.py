@@ -10,12 +10,14 @@ import pytest
 import requests
 from flask import g
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import ProgrammingError
 from werkzeug.serving import make_server
 
-from crm import dbretry
+from crm import dbretry, workers_app
 from crm.extensions import db
 from crm.notifications.models import Notification
 from crm.tickets.models import Ticket
+from crm.workers_app import with_app_context
 from tests.conftest import PG_ADMIN_URL
 
 pytestmark = pytest.mark.only_backend("postgresql")
@@ -157,3 +159,35 @@ def test_burst_while_backends_are_terminated_loses_and_duplicates_nothing(app, m
     subjects = list(db.session.scalars(select(Ticket.subject)))
     assert len(subjects) == len(keys) == len(set(subjects))
     assert db.session.scalar(select(func.count()).select_from(Notification)) == 2 * len(keys)
+
+
+# ---------------------------------------------------------------- jobs
+
+@with_app_context
+def _job_losing_its_connection_once(calls: list) -> int:
+    """A job body: on its first run it ends its own backend, so its next query fails."""
+    calls.append(1)
+    if len(calls) == 1:
+        _terminate(db.session.scalar(text("SELECT pg_backend_pid()")))
+    return db.session.scalar(text("SELECT count(*) FROM tickets"))
+
+
+@with_app_context
+def _job_always_failing(calls: list) -> None:
+    calls.append(1)
+    db.session.execute(text("SELECT * FROM no_such_table_at_all"))
+
+
+def test_job_is_run_again_after_its_database_connection_is_lost(app, monkeypatch):
+    monkeypatch.setattr(workers_app, "DB_RETRY_FIRST_PAUSE", 0.01)
+    calls: list = []
+    assert _job_losing_its_connection_once(calls) == 0
+    assert len(calls) == 2
+
+
+def test_job_errors_other_than_operational_are_not_retried(app):
+    calls: list = []
+    with pytest.raises(ProgrammingError):
+        _job_always_failing(calls)
+    db.session.rollback()
+    assert len(calls) == 1
