@@ -118,6 +118,10 @@ class Config:
             "MAIL_PASSWORD": env_str("MAIL_PASSWORD"),
             "MAIL_DEFAULT_SENDER": env_str("MAIL_DEFAULT_SENDER", "CR Tracker <no-reply@crtracker.local>"),
             "MAIL_TIMEOUT": env_int("MAIL_TIMEOUT", 10, minimum=1),
+            # a send job delivers up to this many waiting mails over one SMTP connection,
+            # taking new ones for up to MAIL_BATCH_SECONDS (crm.notifications.jobs)
+            "MAIL_BATCH_SIZE": env_int("MAIL_BATCH_SIZE", 100, minimum=1),
+            "MAIL_BATCH_SECONDS": env_int("MAIL_BATCH_SECONDS", 20, minimum=1),
             # Flask-Mail would silently drop mail when TESTING; our tests use a real SMTP server.
             "MAIL_SUPPRESS_SEND": env_bool("MAIL_SUPPRESS_SEND", False),
             # Flask-Mail defaults MAIL_DEBUG to app.debug, which prints every SMTP conversation.

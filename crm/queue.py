@@ -126,3 +126,41 @@ def enqueue_once(func_path: str, *args, job_id: str, queue: str = DEFAULT, **kwa
     except RedisError as exc:
         log.warning("could not enqueue %s: %s (the sweeper will retry)", func_path, exc)
         return None
+
+
+#: LREM the job id from the queue and, only if this caller removed it, delete the job's hash:
+#: one atomic step, so exactly one caller takes each job and no job is left half-taken.
+_TAKE_SCRIPT = """
+if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 then
+  redis.call('DEL', KEYS[2])
+  return 1
+end
+return 0
+"""
+
+
+def take_waiting(queue: Queue, func_path: str, limit: int, peek: int = 20) -> list[Job]:
+    """Take up to ``limit`` jobs of ``func_path`` that wait among the first ``peek`` jobs of
+    ``queue`` off the queue, so that the running job does their work (e.g. several mails
+    over one SMTP connection).
+
+    Each job is removed from the queue and its hash deleted in one atomic step (a Lua
+    script): when several workers try, each job goes to exactly one of them, and it never
+    runs on its own afterwards. The caller owns the work from then on; it must be
+    recoverable elsewhere if the caller dies (the outbox sweeper re-queues such rows).
+
+    :returns: the jobs taken (their ``args`` and ``id`` as loaded), oldest first.
+    """
+    if limit <= 0:
+        return []
+    take = queue.connection.register_script(_TAKE_SCRIPT)
+    taken: list[Job] = []
+    ids = queue.get_job_ids(0, peek - 1)
+    for job in Job.fetch_many(ids, connection=queue.connection):
+        if job is None or job.func_name != func_path:
+            continue
+        if take(keys=[queue.key, job.key], args=[job.id]) == 1:
+            taken.append(job)
+            if len(taken) >= limit:
+                break
+    return taken
