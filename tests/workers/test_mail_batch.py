@@ -109,3 +109,30 @@ def test_a_failed_send_stops_the_batch_and_puts_the_rest_back(app, counting_smtp
     assert {fresh(n.id).status for n in notes[4:]} == {SENT}
     assert len(counting_smtp.per_message_id()) == 11
     assert fresh(notes[3].id).attempts == 1
+
+
+def test_a_kept_connection_the_server_closed_is_checked_and_replaced(app, monkeypatch):
+    """After idling, a kept SMTP connection is checked with NOOP before reuse; one the server
+    has closed meanwhile (restart, idle timeout) is replaced instead of failing the mail."""
+    from crm.notifications import jobs
+    from crm.notifications.models import Notification
+    monkeypatch.setattr(jobs, "NOOP_AFTER_SECONDS", 0.0)
+    port = free_port()
+    sink = CountingSMTP()
+    monkeypatch.setitem(app.config, "MAIL_PORT", port)
+    monkeypatch.setattr(app.extensions["mail"], "port", port)
+    first, second = _burst(2)
+    session = jobs.SMTPSession()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        session.send(jobs.build_message(db.session.get(Notification, first.id)))
+        controller.stop()  # the server goes away and comes back: the kept connection is dead
+        controller = Controller(sink, hostname="127.0.0.1", port=port)
+        controller.start()
+        session.send(jobs.build_message(db.session.get(Notification, second.id)))
+    finally:
+        session.close()
+        controller.stop()
+    assert sink.per_message_id() == Counter([first.message_id, second.message_id])
+    assert sink.connections() == 2
