@@ -1,6 +1,6 @@
 # CR Tracker: the commands a fresh machine needs (only python3 3.11+ is required).
 #
-#   make run     create .venv, install, migrate, load demo data, start web + worker + scheduler
+#   make run     create .venv, install, migrate, load demo data, start web, a worker per queue, scheduler
 #   make test    the whole suite on SQLite and PostgreSQL (needs PostgreSQL and Redis on 127.0.0.1)
 #   make lint    ruff
 #   make bench   the ticket and monitoring benchmarks (bench/README.md)
