@@ -87,6 +87,7 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     templating.init_app(app)
     import crm.api.tokens  # noqa: F401  (models, event handlers)
     import crm.auth.tokens  # noqa: F401  (models)
+    import crm.monitoring.alerts  # noqa: F401  (registers the monitoring alert handlers)
     import crm.notifications.subscribers  # noqa: F401  (registers event handlers)
     import crm.settings  # noqa: F401  (models)
     return app

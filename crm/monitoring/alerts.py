@@ -1,18 +1,24 @@
 """Alerts through the outbox: email (templates ``email/monitor_down.*`` and
 ``email/monitor_up.*``) and SMS to every contact of the monitor's contact group.
 
-Exactly once: alerts are written in the transaction that opens or closes the incident (the
-results pipeline holds the monitor's row lock, and opens an incident only when none is open),
-and reminders/escalations claim their incident with a guarded UPDATE before queueing; the
-outbox then guarantees delivery. Nothing is sent for incidents opened in maintenance.
+The alerts are subscribers of the monitoring events (:mod:`crm.events`, ``in_transaction``):
+
+| event              | published by                                   | alert (outbox event)      |
+|--------------------|------------------------------------------------|---------------------------|
+| monitor.down       | :mod:`crm.monitoring.results` opens an incident | down → contact group       |
+| monitor.up         | :mod:`crm.monitoring.results` closes it         | recovery → contact group, and the escalation group if escalated |
+| monitor.reminded   | :func:`crm.monitoring.incidents.incident_followups` | still down → contact group |
+| monitor.escalated  | :func:`crm.monitoring.incidents.incident_followups` | escalation → escalation group |
+
+Payload: ``monitor_id`` and ``incident_id``. Exactly once: the handlers run in the transaction
+that opens or closes the incident (the results pipeline holds the monitor's row lock, and opens
+an incident only when none is open) or that claimed it for a reminder/escalation (a guarded
+UPDATE), so the outbox rows commit or roll back with it; the outbox then guarantees delivery.
+Nothing is sent for incidents opened in maintenance.
 """
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
-
-from sqlalchemy import select, update
-from sqlalchemy.orm import selectinload
 
 from crm import events
 from crm.clock import utcnow
@@ -57,13 +63,16 @@ def _send(group: ContactGroup | None, template: str, sms_text: str, event: str, 
 
 
 def _context(monitor: Monitor, incident: Incident, kind: str) -> dict:
-    # plain values only (crm.notifications.variables): templates never see ORM objects
+    # plain values only (crm.notifications.variables): templates never see ORM objects.
+    # A down/reminder/escalation alert shows the incident as open even when the same batch
+    # closed it again before the commit ran the handlers.
     stamp = "%Y-%m-%d %H:%M:%S"
+    closed = incident.closed_at is not None and kind == "up"
     return {"monitor": {"id": monitor.id, "name": monitor.name, "type": monitor.type},
             "incident": {"opened_at": incident.opened_at.strftime(stamp), "cause": incident.cause or "",
-                         "closed_at": incident.closed_at.strftime(stamp) if incident.closed_at else ""},
+                         "closed_at": incident.closed_at.strftime(stamp) if closed else ""},
             "kind": kind, "cause": incident.cause or "",
-            "downtime": human_duration(incident.duration_seconds if incident.closed_at else
+            "downtime": human_duration(incident.duration_seconds if closed else
                                        (utcnow() - incident.opened_at).total_seconds())}
 
 
@@ -95,50 +104,41 @@ def queue_up(monitor: Monitor, incident: Incident) -> int:
     return count
 
 
-def _claim(incident: Incident, column, old) -> bool:
-    """Guarded UPDATE: set ``column`` to now only if it still holds ``old`` (exactly once)."""
-    guard = column.is_(None) if old is None else column == old
-    result = db.session.execute(update(Incident).where(Incident.id == incident.id,
-                                                       Incident.closed_at.is_(None), guard)
-                                .values({column.key: utcnow()}).execution_options(synchronize_session=False))
-    return result.rowcount == 1
+def _subjects(ev: events.DomainEvent) -> tuple[Monitor | None, Incident | None]:
+    """The event's monitor and incident from the publishing session (already flushed)."""
+    return db.session.get(Monitor, ev.payload["monitor_id"]), db.session.get(Incident, ev.payload["incident_id"])
 
 
-def incident_followups() -> dict:
-    """Reminders and escalations of open incidents (outside maintenance).
+@events.in_transaction("monitor.down")
+def on_monitor_down(ev: events.DomainEvent) -> None:
+    """An incident was opened: the down alert to the monitor's contact group (none when the
+    incident was opened during maintenance)."""
+    monitor, incident = _subjects(ev)
+    if monitor is not None and incident is not None and not incident.in_maintenance:
+        queue_down(monitor, incident)
 
-    * reminder every ``remind_every_minutes`` after the last alert (the opening counts);
-    * escalation to ``escalation_group`` once, ``escalate_after_minutes`` after opening.
 
-    Each one commits on its own, after claiming the incident with a guarded UPDATE.
+@events.in_transaction("monitor.up")
+def on_monitor_up(ev: events.DomainEvent) -> None:
+    """An incident was closed: the recovery alert (see :func:`queue_up`); none when the
+    incident was opened during maintenance."""
+    monitor, incident = _subjects(ev)
+    if monitor is not None and incident is not None and not incident.in_maintenance:
+        queue_up(monitor, incident)
 
-    :returns: ``{"reminders": n, "escalations": n}``.
-    """
-    from crm.monitoring import maintenance
 
-    now = utcnow()
-    maint = maintenance.snapshot(now)
-    done = {"reminders": 0, "escalations": 0}
-    open_rows = list(db.session.scalars(
-        select(Incident).where(Incident.closed_at.is_(None), Incident.in_maintenance.is_(False))
-        .options(selectinload(Incident.monitor))))
-    for incident in open_rows:
-        monitor = incident.monitor
-        if monitor is None or monitor.paused or maint.covers(monitor.id):
-            continue
-        if monitor.remind_every_minutes:
-            last = incident.last_reminded_at or incident.opened_at
-            if now - last >= timedelta(minutes=monitor.remind_every_minutes):
-                if _claim(incident, Incident.last_reminded_at, incident.last_reminded_at):
-                    queue_down(monitor, incident, kind="reminder")
-                    done["reminders"] += 1
-                db.session.commit()
-        if monitor.escalate_after_minutes and monitor.escalation_group_id and incident.escalated_at is None \
-                and now - incident.opened_at >= timedelta(minutes=monitor.escalate_after_minutes):
-            if _claim(incident, Incident.escalated_at, None):
-                queue_down(monitor, incident, kind="escalation", group=monitor.escalation_group)
-                events.publish(db.session, "monitor.escalated", monitor_id=monitor.id,
-                               incident_id=incident.id)
-                done["escalations"] += 1
-            db.session.commit()
-    return done
+@events.in_transaction("monitor.reminded")
+def on_monitor_reminded(ev: events.DomainEvent) -> None:
+    """A reminder is due (claimed by the follow-up job): ``STILL DOWN`` to the contact group."""
+    monitor, incident = _subjects(ev)
+    if monitor is not None and incident is not None:
+        queue_down(monitor, incident, kind="reminder")
+
+
+@events.in_transaction("monitor.escalated")
+def on_monitor_escalated(ev: events.DomainEvent) -> None:
+    """The incident was escalated (claimed by the follow-up job): ``ESCALATED`` to the
+    monitor's escalation group."""
+    monitor, incident = _subjects(ev)
+    if monitor is not None and incident is not None and monitor.escalation_group is not None:
+        queue_down(monitor, incident, kind="escalation", group=monitor.escalation_group)

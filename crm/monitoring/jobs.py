@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from crm.clock import utcnow
 from crm.extensions import db
-from crm.monitoring import alerts, heartbeat, results, scheduler
+from crm.monitoring import heartbeat, incidents, results, scheduler
 from crm.monitoring.checks import Target
 from crm.monitoring.models import HEARTBEAT, Monitor
 from crm.monitoring.runner import engine_settings, run_blocking, run_session
@@ -192,8 +192,8 @@ def check_heartbeats() -> int:
 
 @with_app_context
 def incident_followups() -> dict:
-    """Reminders and escalations of open incidents (see :func:`crm.monitoring.alerts.incident_followups`)."""
-    return alerts.incident_followups()
+    """Reminders and escalations of open incidents (see :func:`crm.monitoring.incidents.incident_followups`)."""
+    return incidents.incident_followups()
 
 
 @with_app_context

@@ -1,16 +1,18 @@
 """Recording check outcomes: raw results in bulk, rollups, runtime state, confirmation,
-flips, incidents and alerts — one transaction per batch.
+flips and incidents — one transaction per batch. Opening an incident publishes
+``monitor.down``, closing it ``monitor.up`` (payload ``monitor_id``, ``incident_id``); the
+alerts subscribe to them in the transaction (:mod:`crm.monitoring.alerts`).
 
 State rules (per monitor, outcomes applied in ``checked_at`` order):
 
 * an *up* outcome resets ``consecutive_failures``; if the monitor was down (it has an open
-  incident) the incident is closed, a ``down → up`` flip stored and the recovery alert queued;
+  incident) the incident is closed and a ``down → up`` flip stored;
 * a *down* outcome increments ``consecutive_failures``; the monitor is declared down only when
   that reaches ``retries`` (confirmation) — then a flip ``<old> → down`` is stored, an
-  incident opened (cause = the error, for synthetic checks the step and assertion) and the
-  alert queued. Before confirmation the status stays what it was (``pending`` for a new one);
+  incident opened (cause = the error, for synthetic checks the step and assertion). Before
+  confirmation the status stays what it was (``pending`` for a new one);
 * during maintenance the status shows ``maintenance``, incidents opened then are marked
-  ``in_maintenance`` and nothing is sent.
+  ``in_maintenance`` and the alerts send nothing for them.
 
 The monitor rows are locked (``SELECT … FOR UPDATE`` on PostgreSQL, ordered by id) before the
 open incidents are read, so concurrent batches for one monitor cannot open two incidents nor
@@ -28,7 +30,7 @@ from sqlalchemy import delete, insert, select
 from crm import events
 from crm.clock import utcnow
 from crm.extensions import db
-from crm.monitoring import alerts, incidents, maintenance, rollups
+from crm.monitoring import incidents, maintenance, rollups
 from crm.monitoring.checks import CheckOutcome
 from crm.monitoring.models import DOWN, MAINTENANCE, PAUSED, PENDING, UP, CheckResult, Flip, Monitor
 
@@ -62,8 +64,6 @@ def _apply(monitor: Monitor, outcome: CheckOutcome, at: datetime, open_incident,
         if open_incident is not None:
             incidents.close_incident(open_incident, at)
             _flip(monitor, at, DOWN, UP, "recovered")
-            if not open_incident.in_maintenance:
-                alerts.queue_up(monitor, open_incident)
             events.publish(db.session, "monitor.up", monitor_id=monitor.id, incident_id=open_incident.id)
             open_incident = None
         elif old != UP:
@@ -75,8 +75,6 @@ def _apply(monitor: Monitor, outcome: CheckOutcome, at: datetime, open_incident,
         if confirmed and open_incident is None:
             open_incident = incidents.open_incident(monitor.id, at, outcome.error, in_maintenance=in_maint)
             _flip(monitor, at, old, DOWN, outcome.error)
-            if not in_maint:
-                alerts.queue_down(monitor, open_incident)
             events.publish(db.session, "monitor.down", monitor_id=monitor.id, incident_id=open_incident.id)
         if open_incident is not None:
             new = DOWN

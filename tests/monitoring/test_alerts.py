@@ -1,16 +1,19 @@
 """Alerts through the outbox: down and recovery emails over real SMTP, SMS rows, reminders,
-escalation — each exactly once."""
+escalation — each exactly once, written by subscribers of the monitoring events in the
+transaction that recorded the result."""
 from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
-from crm import clock
+from crm import clock, events
 from crm.extensions import db
-from crm.monitoring import alerts, jobs
+from crm.monitoring import alerts, incidents, jobs, results
 from crm.monitoring.alerts import human_duration
-from crm.monitoring.models import Incident
+from crm.monitoring.checks import CheckOutcome
+from crm.monitoring.models import DOWN, CheckResult, Flip, Incident
 from crm.notifications.models import Notification, SmsMessage
 from tests.monitoring.peers import Route
 
@@ -94,3 +97,68 @@ def test_monitor_without_contacts_opens_incident_without_alerts(http_peer, make_
     assert db.session.scalar(select(func.count(Incident.id))) == 1
     assert db.session.scalar(select(func.count(Notification.id))) == 0
     assert alerts.recipients(None) == ([], [])
+
+
+@pytest.fixture
+def failing_subscriber():
+    """Register an in-transaction subscriber of ``monitor.down`` that records how many outbox
+    rows the transaction held when it ran, then raises (the whole recording must roll back)."""
+    seen: list[int] = []
+
+    def boom(ev: events.DomainEvent) -> None:
+        seen.append(db.session.scalar(select(func.count(Notification.id))))
+        raise RuntimeError("subscriber failed")
+
+    events.in_transaction("monitor.down")(boom)
+    yield seen
+    events._in_tx["monitor.down"].remove(boom)
+
+
+def test_alerts_roll_back_with_the_result_recording(make_monitor, make_group, failing_subscriber):
+    group = make_group("ops", emails=["ops@example.com"], phones=["+447700900123"])
+    m = make_monitor("http", url="http://127.0.0.1:9/x", retries=1, contact_group=group)
+    with pytest.raises(RuntimeError, match="subscriber failed"):
+        results.record_outcomes([(m.id, CheckOutcome(DOWN, error="connection refused"))])
+    db.session.rollback()
+    # the alert subscriber had queued the mail and the SMS in that very transaction ...
+    assert failing_subscriber == [2]
+    # ... and they went with it: no result, no incident, no flip, no outbox row
+    assert db.session.scalar(select(func.count(CheckResult.id))) == 0
+    assert db.session.scalar(select(func.count(Incident.id))) == 0
+    assert db.session.scalar(select(func.count(Flip.id))) == 0
+    assert db.session.scalar(select(func.count(Notification.id))) == 0
+    assert db.session.scalar(select(func.count(SmsMessage.id))) == 0
+
+
+def test_escalation_is_published_and_handled(make_monitor, make_group):
+    ops = make_group("ops", emails=["ops@example.com"])
+    bosses = make_group("bosses", emails=["boss@example.com"])
+    m = make_monitor("http", url="http://127.0.0.1:9/x", contact_group=ops, escalation_group=bosses,
+                     escalate_after_minutes=15)
+    results.record_outcomes([(m.id, CheckOutcome(DOWN, error="connection refused"))])
+    seen: list[events.DomainEvent] = []
+    events.after_commit("monitor.escalated")(seen.append)
+    try:
+        clock.set_offset(timedelta(minutes=16))
+        assert incidents.incident_followups() == {"reminders": 0, "escalations": 1}
+    finally:
+        events._after["monitor.escalated"].remove(seen.append)
+    incident = db.session.scalar(select(Incident))
+    assert [(e.name, e.payload) for e in seen] == [
+        ("monitor.escalated", {"monitor_id": m.id, "incident_id": incident.id})]
+    escalation = db.session.scalar(select(Notification).where(Notification.event == "monitor.escalation"))
+    assert escalation is not None and escalation.to == ["boss@example.com"]
+
+
+def test_alerts_answer_the_events_whoever_publishes_them(make_monitor, make_group):
+    group = make_group("ops", emails=["ops@example.com"])
+    m = make_monitor("http", url="http://127.0.0.1:9/x", contact_group=group)
+    incident = incidents.open_incident(m.id, clock.utcnow(), "by hand")
+    events.publish(db.session, "monitor.down", monitor_id=m.id, incident_id=incident.id)
+    db.session.commit()
+    incidents.close_incident(incident, clock.utcnow())
+    events.publish(db.session, "monitor.up", monitor_id=m.id, incident_id=incident.id)
+    db.session.commit()
+    sent = db.session.execute(select(Notification.event, Notification.to).order_by(Notification.id)).all()
+    assert [(e, list(to)) for e, to in sent] == [("monitor.down", ["ops@example.com"]),
+                                                  ("monitor.up", ["ops@example.com"])]
