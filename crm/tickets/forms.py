@@ -14,6 +14,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 from wtforms.widgets import HiddenInput
 
+from crm.errors import ServiceError
 from crm.tickets.models import PRIORITIES, STATUS_LABELS
 from crm.tickets.search import MAX_QUERY_LENGTH
 
@@ -22,6 +23,28 @@ SORT_CHOICES = [("-updated", "Updated (newest first)"), ("updated", "Updated (ol
                 ("-created", "Created (newest first)"), ("created", "Created (oldest first)"),
                 ("-priority", "Priority (urgent first)"), ("priority", "Priority (low first)"),
                 ("status", "Status (open first)"), ("-status", "Status (closed first)")]
+
+
+def show_refusal(exc: ServiceError, form: FlaskForm | None = None,
+                 fields: tuple[str, ...] = (), default: str | None = None) -> str:
+    """Handle a service's refusal in a console or portal view (the one place that does).
+
+    A 403 (:class:`~crm.errors.NotAllowed`) is raised again, so the app's error handler
+    answers "forbidden"; any other refusal goes on ``form``'s field it names when that field
+    is one of ``fields`` (the visible ones), else on ``default`` (else on no field), and its
+    message is returned for the page's flash.
+
+    :param exc: the refusal from :mod:`crm.tickets.services`.
+    :raises ServiceError: ``exc`` itself when its status is 403.
+    :returns: ``exc.message``.
+    """
+    if exc.status == 403:
+        raise exc
+    name = exc.field if exc.field in fields else default
+    if form is not None and name and hasattr(form, name):
+        field = getattr(form, name)
+        field.errors = [*field.errors, exc.message]
+    return exc.message
 
 
 class TicketForm(FlaskForm):
@@ -81,10 +104,21 @@ class PriorityForm(FlaskForm):
     submit = SubmitField("Change priority")
 
 
-class AssignForm(FlaskForm):
-    """Reassign to an engineer (choices filled by the view)."""
+def optional_id(value) -> int | None:
+    """A select's value as a user id: ``""`` or None (the "Unassigned" choice) → None.
 
-    assignee_id = SelectField("Assignee", coerce=int, choices=[])
+    :raises ValueError: for text that is not a whole number.
+    """
+    if value is None or value == "":
+        return None
+    return int(value)
+
+
+class AssignForm(FlaskForm):
+    """Reassign to an engineer (choices filled by the view; ``""`` is "Unassigned", offered
+    only while the ticket has nobody, so the form sent back unchanged changes nothing)."""
+
+    assignee_id = SelectField("Assignee", coerce=optional_id, choices=[])
     submit = SubmitField("Reassign")
 
 

@@ -25,6 +25,7 @@ from crm.tickets.forms import (
     PriorityForm,
     ReplyForm,
     StatusForm,
+    show_refusal,
 )
 from crm.tickets.models import STATUS_LABELS, Ticket
 from crm.tickets.workflow import allowed_next
@@ -113,15 +114,38 @@ def requester_suggestions():
     return render_template("tickets/_requester_options.html", people=people)
 
 
-def _detail_context(ticket, reply_form=None, note_form=None, tab="reply"):
-    status_form = StatusForm(formdata=None)
+def _status_choices(ticket) -> list[tuple[str, str]]:
+    """The status select: the current status first (preselected, so the form sent back as
+    rendered changes nothing), then the statuses the workflow allows next; empty when there
+    is no next status (the form is not shown)."""
     next_statuses = allowed_next(ticket.status)
-    status_form.status.choices = ([("", "Choose…")] + [(s, STATUS_LABELS[s]) for s in next_statuses]
-                                  if next_statuses else [])
+    if not next_statuses:
+        return []
+    return ([(ticket.status, f"{STATUS_LABELS[ticket.status]} (current)")]
+            + [(s, STATUS_LABELS[s]) for s in next_statuses])
+
+
+def _assignee_choices(ticket) -> list[tuple]:
+    """The assignee select: approved engineers by name, plus the ticket's current value when
+    it is not one of them ("Unassigned", or an assignee no longer approved), so the form
+    preselects what the ticket has now. Empty when no engineer is approved."""
+    choices: list[tuple] = [(e.id, e.name) for e in _engineers()]
+    if not choices:
+        return []
+    if ticket.assignee_id is None:
+        choices.insert(0, ("", "Unassigned"))
+    elif ticket.assignee_id not in {value for value, _label in choices}:
+        current = db.session.get(User, ticket.assignee_id)
+        choices.insert(0, (ticket.assignee_id, f"{current.name if current else '?'} (not approved)"))
+    return choices
+
+
+def _detail_context(ticket, reply_form=None, note_form=None, tab="reply"):
+    status_form = StatusForm(formdata=None, status=ticket.status)
+    status_form.status.choices = _status_choices(ticket)
     assign_form = AssignForm(formdata=None)
-    assign_form.assignee_id.choices = [(e.id, e.name) for e in _engineers()]
-    if ticket.assignee_id:
-        assign_form.assignee_id.data = ticket.assignee_id
+    assign_form.assignee_id.choices = _assignee_choices(ticket)
+    assign_form.assignee_id.data = ticket.assignee_id
     priority_form = PriorityForm(formdata=None, priority=ticket.priority)
     can_update = services.can_update(current_user, ticket)
     return {
@@ -168,6 +192,18 @@ def _refuse(ticket, message: str, **forms):
     return rerender_at(url_for("tickets.detail", ticket_id=ticket.id), render_template(template, **ctx))
 
 
+def _refused(ticket, exc: ServiceError, form=None, **forms):
+    """A service refused a console action: 403 raised again, otherwise the ticket page
+    re-rendered with the message (the comment form's ``body`` marked), see :func:`_refuse`."""
+    return _refuse(ticket, show_refusal(exc, form, fields=("body",)), **forms)
+
+
+def _nothing_changed(ticket_id: int):
+    """An action form sent back with the ticket's current value: no change, no refusal."""
+    flash("Nothing changed.", "info")
+    return _back(ticket_id)
+
+
 def _action_page(ticket_id: int):
     """A GET on an action's address (a reload, a bookmark, a pasted address): the ticket page.
 
@@ -188,9 +224,7 @@ def accept(ticket_id: int):
     try:
         services.accept(t, current_user)
     except ServiceError as exc:
-        if exc.status == 403:
-            raise
-        return _refuse(t, exc.message)
+        return _refused(t, exc)
     flash(f"Ticket #{t.id} accepted.", "success")
     return _back(t.id)
 
@@ -206,12 +240,12 @@ def change_status(ticket_id: int):
     form.status.choices = list(STATUS_LABELS.items())
     if not form.validate_on_submit():
         return _refuse(t, "Choose a valid status.")
+    if form.status.data == t.status:
+        return _nothing_changed(t.id)
     try:
         services.change_status(t, current_user, form.status.data)
     except ServiceError as exc:
-        if exc.status == 403:
-            raise
-        return _refuse(t, exc.message)
+        return _refused(t, exc)
     flash(f"Ticket #{t.id} is now {t.status_label.lower()}.", "success")
     return _back(t.id)
 
@@ -226,12 +260,12 @@ def change_priority(ticket_id: int):
     form = PriorityForm()
     if not form.validate_on_submit():
         return _refuse(t, "Choose a valid priority.")
+    if form.priority.data == t.priority:
+        return _nothing_changed(t.id)
     try:
         services.change_priority(t, current_user, form.priority.data)
     except ServiceError as exc:
-        if exc.status == 403:
-            raise
-        return _refuse(t, exc.message)
+        return _refused(t, exc)
     flash(f"Priority set to {t.priority}.", "success")
     return _back(t.id)
 
@@ -271,10 +305,7 @@ def comment(ticket_id: int):
         else:
             services.add_comment(t, current_user, form.body.data, public=public)
     except ServiceError as exc:
-        if exc.status == 403:
-            raise
-        form.body.errors = [exc.message] if exc.field == "body" else []
-        return _refuse(t, exc.message, **forms)
+        return _refused(t, exc, form, **forms)
     what = "Reply sent to the requester" if public else "Internal note added"
     flash(f"{what} and ticket #{t.id} resolved." if resolve else f"{what}.", "success")
     return _back(t.id)
@@ -288,14 +319,14 @@ def assign(ticket_id: int):
         return _action_page(ticket_id)
     t = get_ticket_or_404(ticket_id, current_user)
     form = AssignForm()
-    form.assignee_id.choices = [(e.id, e.name) for e in _engineers()]
+    form.assignee_id.choices = _assignee_choices(t)
     if not form.validate_on_submit():
         return _refuse(t, "Choose an approved engineer.")
+    if form.assignee_id.data == t.assignee_id:
+        return _nothing_changed(t.id)
     try:
         services.reassign(t, current_user, form.assignee_id.data)
     except ServiceError as exc:
-        if exc.status == 403:
-            raise
-        return _refuse(t, exc.message)
+        return _refused(t, exc)
     flash(f"Ticket #{t.id} reassigned.", "success")
     return _back(t.id)
