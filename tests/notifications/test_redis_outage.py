@@ -109,7 +109,10 @@ def test_worker_and_scheduler_resume_after_redis_outage_and_deliver_once(
         time.sleep(3)  # later sweeps must not send it again
         assert len(messages_with_id(smtp_server, message_id)) == 1
         assert worker.poll() is None and scheduler.poll() is None
-        assert "Redis unreachable (attempt 1" in _log(worker)
+        # The worker rode it out: RQ's own retry while waiting for a job, or our loop
+        # (workers/resilience.py) when RQ gave up elsewhere, depending on where it was.
+        assert ("Redis unreachable (attempt 1" in _log(worker)
+                or "could not connect to Redis instance" in _log(worker)), _log(worker)[-3000:]
         assert "Redis is back" in _log(scheduler)
     finally:
         for proc in (worker, scheduler):
