@@ -41,7 +41,6 @@ import multiprocessing
 import os
 import random
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -50,6 +49,8 @@ from datetime import UTC, datetime, timedelta
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench.common import free_port, log  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "bench", "results")
@@ -61,18 +62,6 @@ LAG_TARGET_S = 2.0
 PAGE_TARGET_MS = 300.0
 SLOW_SECONDS = 2.0
 ADMIN_EMAIL, ADMIN_PASSWORD = "admin@bench.example.com", "bench-pass-123"
-
-
-def log(msg: str) -> None:
-    """Progress line on stderr (results go to stdout)."""
-    print(f"[{datetime.now(UTC):%H:%M:%S}] {msg}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ---------------------------------------------------------------- the HTTP target server

@@ -65,24 +65,18 @@ def dispatch_with_retry(dispatch):
     """
     from crm.extensions import db
 
-    try:
-        return dispatch()
-    except DBAPIError as exc:
-        if not lost_connection(exc):
-            raise
-        db.session.rollback()
-        if g.get(_WROTE) or g.get(_RETRIED):
-            return unavailable()
-        setattr(g, _RETRIED, True)
-        log.warning("database connection lost before any write on %s %s; retrying once",
-                    request.method, request.path)
-    try:
-        return dispatch()
-    except DBAPIError as exc:
-        if not lost_connection(exc):
-            raise
-        db.session.rollback()
-        return unavailable()
+    while True:
+        try:
+            return dispatch()
+        except DBAPIError as exc:
+            if not lost_connection(exc):
+                raise
+            db.session.rollback()
+            if g.get(_WROTE) or g.get(_RETRIED):
+                return unavailable()
+            setattr(g, _RETRIED, True)
+            log.warning("database connection lost before any write on %s %s; retrying once",
+                        request.method, request.path)
 
 
 def unavailable():
