@@ -73,6 +73,9 @@ class ContactGroup(db.Model):
 
     Each monitor alerts its ``contact_group`` (the API's ``/monitors/<id>/contacts`` manage
     the monitor's own group, created on first use) and may escalate to a second group.
+    ``owner_monitor_id`` marks a monitor's own group (None for a named, shareable group); the
+    group goes when its monitor is deleted (unless :func:`crm.monitoring.services.delete_monitor`
+    kept it for other monitors that use it, unowned).
     ``report_periods`` lists the health reports this group receives (daily, weekly, monthly).
     """
 
@@ -80,6 +83,10 @@ class ContactGroup(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(120), unique=True)
+    # use_alter: monitors reference contact_groups too (a cycle PostgreSQL resolves by ALTER)
+    owner_monitor_id: Mapped[int | None] = mapped_column(
+        ForeignKey("monitors.id", ondelete="CASCADE", use_alter=True,
+                   name="fk_contact_groups_owner_monitor_id"), index=True)
     report_periods: Mapped[list] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

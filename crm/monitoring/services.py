@@ -3,10 +3,11 @@ delete, contacts, named contact groups, export and import.
 
 Contact groups: every monitor alerts one contact group (``contact_group_id``) and may
 escalate to a second (``escalation_group_id`` after ``escalate_after_minutes``). A monitor
-created without ``contact_group_id`` gets its *own* group (named ``Monitor #<id>: <name>``)
-when its first contact is added through :func:`add_contact`; named groups
-(:func:`create_contact_group`) can be shared by many monitors. Names starting
-``Monitor #<digits>:`` are reserved for own groups.
+created without ``contact_group_id`` gets its *own* group (``owner_monitor_id`` = the
+monitor; named ``Monitor #<id>: <name>`` for people) when its first contact is added through
+:func:`add_contact`; named groups (:func:`create_contact_group`) can be shared by many
+monitors. Names starting ``Monitor #<digits>:`` are reserved for own groups, so a named group
+never looks like one.
 
 Every function validates with :mod:`crm.monitoring.schemas`, commits, and raises
 :class:`crm.errors.ServiceError` for bad input (status 422, ``field`` = the first field at
@@ -229,8 +230,9 @@ _OWN_GROUP_NAME = re.compile(r"^Monitor #\d+:")
 
 
 def _own_group_name(monitor: Monitor) -> str:
-    """``Monitor #<id>: <name>`` (120 characters at most), with `` (2)`` … when taken (an id
-    SQLite reused after a delete)."""
+    """The display name of a new own group: ``Monitor #<id>: <name>`` (120 characters at
+    most), with `` (2)`` … when taken (names are unique; a group kept for other monitors when
+    its monitor was deleted keeps its name, and SQLite may reuse the id)."""
     base = f"Monitor #{monitor.id}: {monitor.name}"[:112]
     name, n = base, 1
     while db.session.scalar(select(ContactGroup.id).where(ContactGroup.name == name)) is not None:
@@ -240,32 +242,38 @@ def _own_group_name(monitor: Monitor) -> str:
 
 
 def is_own_group(monitor: Monitor, group: ContactGroup | None) -> bool:
-    """True when ``group`` is ``monitor``'s own group (the one :func:`add_contact` created)."""
-    return group is not None and monitor.id is not None and group.name.startswith(f"Monitor #{monitor.id}:")
+    """True when ``group`` is ``monitor``'s own group (the one :func:`add_contact` created:
+    its ``owner_monitor_id``)."""
+    return group is not None and monitor.id is not None and group.owner_monitor_id == monitor.id
 
 
 def own_group(monitor: Monitor) -> ContactGroup | None:
     """``monitor``'s own contact group, attached or not (None when it never had one)."""
     if monitor.contact_group is not None and is_own_group(monitor, monitor.contact_group):
         return monitor.contact_group
-    return db.session.scalar(select(ContactGroup).where(
-        ContactGroup.name.startswith(f"Monitor #{monitor.id}:", autoescape=True)).order_by(ContactGroup.id).limit(1))
+    if monitor.id is None:
+        return None
+    return db.session.scalar(select(ContactGroup).where(ContactGroup.owner_monitor_id == monitor.id)
+                             .order_by(ContactGroup.id).limit(1))
 
 
 def delete_monitor(monitor: Monitor, by=None) -> None:
     """Delete ``monitor`` with its results, flips, rollups and incidents (database cascades)
     and its own contact group (the one :func:`add_contact` created, even when the monitor
-    now alerts a shared group, if no other monitor uses it); commit. Shared groups stay."""
+    now alerts a shared group, if no other monitor uses it); commit. Shared groups stay, and
+    so does an own group other monitors use (no longer owned)."""
     group = own_group(monitor)  # attached or not (the monitor may alert a shared group now)
     monitor_id = monitor.id
-    own = group is not None
-    db.session.delete(monitor)
-    db.session.flush()
-    if own:
-        used = db.session.scalar(select(Monitor.id).where(or_(
+    if group is not None:
+        used = db.session.scalar(select(Monitor.id).where(Monitor.id != monitor_id, or_(
             Monitor.contact_group_id == group.id, Monitor.escalation_group_id == group.id)).limit(1))
         if used is None:
             db.session.delete(group)
+        else:
+            group.owner_monitor_id = None  # else the database's cascade would delete it
+        db.session.flush()
+    db.session.delete(monitor)
+    db.session.flush()
     events.publish(db.session, "monitor.deleted", monitor_id=monitor_id, by_id=getattr(by, "id", None))
     db.session.commit()
 
@@ -307,7 +315,7 @@ def _add_contact(monitor: Monitor, *, email: str | None, phone: str | None) -> C
     email, phone = _recipient(email, phone)
     group = monitor.contact_group
     if group is None:
-        group = ContactGroup(name=_own_group_name(monitor), report_periods=[])
+        group = ContactGroup(name=_own_group_name(monitor), report_periods=[], owner_monitor_id=monitor.id)
         db.session.add(group)
         db.session.flush()
         monitor.contact_group_id = group.id
@@ -410,7 +418,7 @@ def shareable_groups(monitor: Monitor | None = None) -> list[ContactGroup]:
     ``monitor`` uses now (not its own group: the form's empty choice stands for it)."""
     current = {monitor.contact_group_id, monitor.escalation_group_id} if monitor is not None else set()
     return [g for g in list_contact_groups()
-            if (not _OWN_GROUP_NAME.match(g.name) or g.id in current)
+            if (g.owner_monitor_id is None or g.id in current)
             and not (monitor is not None and is_own_group(monitor, g) and g.id != monitor.escalation_group_id)]
 
 
