@@ -8,7 +8,7 @@ from crm.htmx import poll_unchanged, render_page_or_fragment, rerender_at
 from crm.portal import bp
 from crm.tickets import services
 from crm.tickets.access import get_ticket_or_404
-from crm.tickets.forms import CommentForm, EditTicketForm, TicketForm
+from crm.tickets.forms import CommentForm, EditTicketForm, TicketForm, show_refusal
 from crm.tickets.services import TicketFilters
 
 
@@ -42,8 +42,7 @@ def new_ticket():
                                                 form.priority.data,
                                                 idempotency_key=form.idempotency_key.data or None)
         except ServiceError as exc:
-            shown = exc.field if exc.field in ("subject", "description", "priority") else "subject"
-            getattr(form, shown).errors.append(exc.message)
+            show_refusal(exc, form, fields=("subject", "description", "priority"), default="subject")
         else:
             flash(f"Ticket #{ticket.id} created. We will keep you posted by email.", "success")
             return redirect(url_for("portal.ticket", ticket_id=ticket.id))
@@ -84,7 +83,7 @@ def comment(ticket_id: int):
         try:
             services.add_comment(t, current_user, form.body.data, public=True)
         except ServiceError as exc:
-            form.body.errors.append(exc.message)
+            show_refusal(exc, form, default="body")
         else:
             flash("Reply sent. The ticket is open again." if t.status == "open" and reopening
                   else "Reply sent.", "success")
@@ -106,7 +105,7 @@ def edit(ticket_id: int):
         try:
             services.edit_content(t, current_user, form.subject.data, form.description.data)
         except ServiceError as exc:
-            getattr(form, exc.field or "subject").errors.append(exc.message)
+            show_refusal(exc, form, fields=("subject", "description"), default="subject")
         else:
             flash("Ticket updated.", "success")
             return redirect(url_for("portal.ticket", ticket_id=t.id))

@@ -163,8 +163,7 @@ def _detail_context(ticket, reply_form=None, note_form=None, tab="reply"):
         "assign_form": assign_form,
         "action_form": ActionForm(formdata=None),
         "can_update": can_update,
-        "can_accept": current_user.role == ENGINEER and ticket.assignee_id == current_user.id
-        and ticket.status == "open",
+        "can_accept": services.can_accept(current_user, ticket),
         "can_reassign": has_permission(current_user, "ticket.reassign"),
     }
 

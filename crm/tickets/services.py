@@ -56,6 +56,50 @@ def can_update(user: User, ticket: Ticket) -> bool:
     return user.role in (AGENT, MANAGER, ADMIN)
 
 
+def can_accept(user: User, ticket: Ticket) -> bool:
+    """The assigned engineer may accept the ticket while it is open (see :func:`accept`)."""
+    return _accept_refusal(user, ticket) is None
+
+
+def _accept_refusal(user: User, ticket: Ticket) -> ServiceError | None:
+    """Why ``user`` may not accept ``ticket`` now (403 not the assignee, 409 not open), or None."""
+    if user.role != ENGINEER or ticket.assignee_id != user.id:
+        return NotAllowed("Only the assigned engineer can accept this ticket.")
+    if ticket.status != OPEN:
+        return ServiceError("Only an open ticket can be accepted.")
+    return None
+
+
+#: The refusal of a status or priority change (see :func:`can_update`).
+UPDATE_REFUSAL = "Only the assigned engineer, an agent, a manager or an admin can change this ticket."
+
+
+def _require_update(actor: User, ticket: Ticket) -> None:
+    """:raises NotAllowed: ``actor`` may not change ``ticket``'s status or priority."""
+    if not can_update(actor, ticket):
+        raise NotAllowed(UPDATE_REFUSAL)
+
+
+def _require_reassign(actor: User) -> None:
+    """:raises NotAllowed: only managers and admins reassign tickets."""
+    if actor.role not in (MANAGER, ADMIN):
+        raise NotAllowed("Only managers and admins can reassign tickets.")
+
+
+def _require_requester(actor: User, ticket: Ticket) -> None:
+    """:raises NotAllowed: only the requester edits the ticket's text."""
+    if actor.role != CUSTOMER or ticket.requester_id != actor.id:
+        raise NotAllowed("Only the requester can edit the ticket's text.")
+
+
+def _require_transition(ticket: Ticket, new_status: str) -> None:
+    """:raises ServiceError: 409 (field ``status``) with the workflow's explanation."""
+    try:
+        check_transition(ticket.status, new_status)
+    except TransitionError as exc:
+        raise ServiceError(str(exc), field="status") from None
+
+
 def can_edit_content(user: User, ticket: Ticket) -> bool:
     """The requester edits subject/description while the ticket is still open."""
     return user.role == CUSTOMER and ticket.requester_id == user.id and ticket.status == OPEN
@@ -255,8 +299,7 @@ def _reassign(ticket: Ticket, actor: User, assignee_id: int | None) -> Ticket:
 
     :raises ServiceError: 422 when ``assignee_id`` is not an active engineer.
     """
-    if actor.role not in (MANAGER, ADMIN):
-        raise NotAllowed("Only managers and admins can reassign tickets.")
+    _require_reassign(actor)
     engineer = db.session.get(User, assignee_id) if assignee_id else None
     if engineer is None or engineer.role != ENGINEER or engineer.status != ACTIVE:
         raise ServiceError("Choose an approved engineer.", field="assignee_id", status=422)
@@ -281,10 +324,9 @@ def accept(ticket: Ticket, actor: User) -> Ticket:
 
     :raises NotAllowed: the actor is not the assignee. :raises ServiceError: not open.
     """
-    if actor.role != ENGINEER or ticket.assignee_id != actor.id:
-        raise NotAllowed("Only the assigned engineer can accept this ticket.")
-    if ticket.status != OPEN:
-        raise ServiceError("Only an open ticket can be accepted.")
+    refusal = _accept_refusal(actor, ticket)
+    if refusal is not None:
+        raise refusal
     _set_status(ticket, actor, IN_PROGRESS, announce=False)
     events.publish(db.session, "ticket.accepted", ticket_id=ticket.id, actor_id=actor.id)
     db.session.commit()
@@ -292,10 +334,9 @@ def accept(ticket: Ticket, actor: User) -> Ticket:
 
 
 def reassign(ticket: Ticket, actor: User, assignee_id: int | None) -> Ticket:
-    """Give ``ticket`` to another approved engineer. Commits; see :func:`_reassign` for the rules and errors."""
-    _reassign(ticket, actor, assignee_id)
-    db.session.commit()
-    return ticket
+    """Give ``ticket`` to another approved engineer: :func:`update_ticket` with the assignee
+    only (commits; nothing is saved on a refusal); see :func:`_reassign` for the rules."""
+    return update_ticket(ticket, actor, assignee_id=assignee_id, fields={"assignee_id"})
 
 
 def _change_status(ticket: Ticket, actor: User, new_status: str) -> Ticket:
@@ -304,20 +345,15 @@ def _change_status(ticket: Ticket, actor: User, new_status: str) -> Ticket:
     :raises NotAllowed: the actor may not change this ticket.
     :raises ServiceError: 409 with the workflow's explanation.
     """
-    if not can_update(actor, ticket):
-        raise NotAllowed("Only the assigned engineer, an agent, a manager or an admin can change this ticket.")
-    try:
-        check_transition(ticket.status, new_status)
-    except TransitionError as exc:
-        raise ServiceError(str(exc), field="status") from None
+    _require_update(actor, ticket)
+    _require_transition(ticket, new_status)
     _set_status(ticket, actor, new_status)
     return ticket
 
 def change_status(ticket: Ticket, actor: User, new_status: str) -> Ticket:
-    """Move ``ticket`` to ``new_status``. Commits; see :func:`_change_status` for the rules and errors."""
-    _change_status(ticket, actor, new_status)
-    db.session.commit()
-    return ticket
+    """Move ``ticket`` to ``new_status``: :func:`update_ticket` with the status only (commits;
+    nothing is saved on a refusal); see :func:`_change_status` for the rules."""
+    return update_ticket(ticket, actor, status=new_status, fields={"status"})
 
 
 def _set_status(ticket: Ticket, actor: User, new_status: str, announce: bool = True) -> None:
@@ -340,8 +376,7 @@ def _change_priority(ticket: Ticket, actor: User, priority: str) -> Ticket:
 
     :raises NotAllowed / ServiceError: as :func:`change_status`; 422 for an unknown value.
     """
-    if not can_update(actor, ticket):
-        raise NotAllowed("You cannot change this ticket.")
+    _require_update(actor, ticket)
     priority = _check_priority(priority)
     if priority == ticket.priority:
         raise ServiceError(f"The priority is already {priority}.", field="priority")
@@ -351,10 +386,9 @@ def _change_priority(ticket: Ticket, actor: User, priority: str) -> Ticket:
     return ticket
 
 def change_priority(ticket: Ticket, actor: User, priority: str) -> Ticket:
-    """Set the priority. Commits; see :func:`_change_priority` for the rules and errors."""
-    _change_priority(ticket, actor, priority)
-    db.session.commit()
-    return ticket
+    """Set the priority: :func:`update_ticket` with the priority only (commits; nothing is
+    saved on a refusal); see :func:`_change_priority` for the rules."""
+    return update_ticket(ticket, actor, priority=priority, fields={"priority"})
 
 
 def _edit_content(ticket: Ticket, actor: User, subject: str | None, description: str | None) -> Ticket:
@@ -362,8 +396,7 @@ def _edit_content(ticket: Ticket, actor: User, subject: str | None, description:
 
     :raises NotAllowed: not the requester. :raises ServiceError: no longer open; bad values.
     """
-    if actor.role != CUSTOMER or ticket.requester_id != actor.id:
-        raise NotAllowed("Only the requester can edit the ticket's text.")
+    _require_requester(actor, ticket)
     if ticket.status != OPEN:
         raise ServiceError("The ticket can no longer be edited: work on it has started.")
     changed = False
@@ -384,10 +417,12 @@ def _edit_content(ticket: Ticket, actor: User, subject: str | None, description:
     return ticket
 
 def edit_content(ticket: Ticket, actor: User, subject: str | None, description: str | None) -> Ticket:
-    """The requester edits subject and/or description. Commits; see :func:`_edit_content` for the rules and errors."""
-    _edit_content(ticket, actor, subject, description)
-    db.session.commit()
-    return ticket
+    """The requester edits subject and/or description (None leaves one as it is):
+    :func:`update_ticket` with those members (commits; nothing is saved on a refusal, not
+    even a valid subject beside a refused description); see :func:`_edit_content`."""
+    fields = {name for name, value in (("subject", subject), ("description", description))
+              if value is not None} or {"subject", "description"}  # neither: the rules still apply
+    return update_ticket(ticket, actor, subject=subject, description=description, fields=fields)
 
 
 def update_ticket(ticket: Ticket, actor: User, *, subject: str | None = None,
@@ -396,12 +431,23 @@ def update_ticket(ticket: Ticket, actor: User, *, subject: str | None = None,
                   fields: set[str] | frozenset[str] = frozenset()) -> Ticket:
     """Apply several changes at once, all or nothing (one transaction).
 
-    Order: text (requester, while open), priority, assignee, status — the same rules as the
-    single-change functions. Only members named in ``fields`` are applied.
+    Every permission is checked first (403: text, then status/priority, then assignee), then
+    the status's workflow step (409), before anything is applied in this order: text
+    (requester, while open), priority, assignee, status — the same rules as the single-change
+    functions, which refuse values (422) and no-ops (409). Only members named in ``fields``
+    are applied.
 
-    :raises NotAllowed / ServiceError: from the first refused change; nothing is saved.
+    :raises NotAllowed / ServiceError: the first refusal in that order; nothing is saved.
     """
     try:
+        if fields & {"subject", "description"}:
+            _require_requester(actor, ticket)
+        if fields & {"status", "priority"}:
+            _require_update(actor, ticket)
+        if "assignee_id" in fields:
+            _require_reassign(actor)
+        if "status" in fields:
+            _require_transition(ticket, status)
         if fields & {"subject", "description"}:
             _edit_content(ticket, actor, subject if "subject" in fields else None,
                           description if "description" in fields else None)
@@ -485,13 +531,8 @@ def reply_and_resolve(ticket: Ticket, actor: User, body: str, public: bool = Tru
         body. Nothing is saved then.
     """
     try:
-        if not can_update(actor, ticket):
-            raise NotAllowed("Only the assigned engineer, an agent, a manager or an admin can "
-                             "resolve this ticket.")
-        try:
-            check_transition(ticket.status, RESOLVED)
-        except TransitionError as exc:
-            raise ServiceError(str(exc), field="status") from None
+        _require_update(actor, ticket)
+        _require_transition(ticket, RESOLVED)
         comment = _add_comment(ticket, actor, body, public)
         _change_status(ticket, actor, RESOLVED)
     except ServiceError:
@@ -630,9 +671,10 @@ def _decode_cursor(cursor: str) -> tuple[datetime, int, str | None]:
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, int]:
-    """Inverse of :func:`encode_cursor`: (time, ticket id).
+    """Inverse of :func:`encode_cursor`: (aware UTC time, ticket id in 1..2**63-1).
 
-    :raises ServiceError: 422 for a malformed cursor.
+    :raises ServiceError: 422 naming ``cursor`` for every bad cursor: not base64/JSON, not a
+        ``[time, id(, rank)]`` list, a naive or out-of-range time, an id out of range.
     """
     when, ticket_id, _group = _decode_cursor(cursor)
     return when, ticket_id
