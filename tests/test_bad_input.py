@@ -439,6 +439,15 @@ def _sample(doc: dict, schema: dict, name: str, world) -> object:
     return "x"
 
 
+def _off_pattern(pattern: str) -> str | None:
+    """A short text that ``pattern`` (a JSON Schema regex) refuses, or None when none of the
+    candidates is refused (a pattern that only forbids, say, NUL accepts ``!!``)."""
+    for candidate in ("!!", "\x00", "a\x00b", "", " "):
+        if re.search(pattern, candidate) is None:
+            return candidate
+    return None
+
+
 def _wrong_values(doc: dict, schema: dict) -> list[tuple[str, object]]:
     """(label, value) pairs of the wrong type for ``schema``."""
     schema = _resolve(doc, schema)
@@ -450,8 +459,8 @@ def _wrong_values(doc: dict, schema: dict) -> list[tuple[str, object]]:
             out.append(("an unknown enum value", "galactic"))
         if schema.get("format") == "email":
             out.append(("a malformed email", "not-an-email"))
-        if schema.get("pattern"):
-            out.append(("text off the pattern", "!!"))
+        if schema.get("pattern") and (off := _off_pattern(schema["pattern"])) is not None:
+            out.append(("text off the pattern", off))
     elif t in ("integer", "number"):
         out += [("text", "abc"), ("a list", [1])]
         if t == "integer":
@@ -551,8 +560,8 @@ def _query_cases(doc: dict, params: list[dict]) -> list[tuple[str, dict]]:
         elif t == "string":
             if "enum" in schema:
                 cases.append((f"{name} unknown value", {name: "galactic"}))
-            if schema.get("pattern"):
-                cases.append((f"{name} off the pattern", {name: "!!"}))
+            if schema.get("pattern") and (off := _off_pattern(schema["pattern"])) is not None:
+                cases.append((f"{name} off the pattern", {name: off}))
             if schema.get("maxLength"):
                 cases.append((f"{name} oversized", {name: "9" * (schema["maxLength"] + 1)}))
             cases.append((f"{name} {BIG} chars", {name: "9" * BIG}))
