@@ -350,6 +350,7 @@ def _change_status(ticket: Ticket, actor: User, new_status: str) -> Ticket:
     _set_status(ticket, actor, new_status)
     return ticket
 
+
 def change_status(ticket: Ticket, actor: User, new_status: str) -> Ticket:
     """Move ``ticket`` to ``new_status``: :func:`update_ticket` with the status only (commits;
     nothing is saved on a refusal); see :func:`_change_status` for the rules."""
@@ -385,6 +386,7 @@ def _change_priority(ticket: Ticket, actor: User, priority: str) -> Ticket:
     _touch(ticket)
     return ticket
 
+
 def change_priority(ticket: Ticket, actor: User, priority: str) -> Ticket:
     """Set the priority: :func:`update_ticket` with the priority only (commits; nothing is
     saved on a refusal); see :func:`_change_priority` for the rules."""
@@ -415,6 +417,7 @@ def _edit_content(ticket: Ticket, actor: User, subject: str | None, description:
     if changed:
         _touch(ticket)
     return ticket
+
 
 def edit_content(ticket: Ticket, actor: User, subject: str | None, description: str | None) -> Ticket:
     """The requester edits subject and/or description (None leaves one as it is):
