@@ -419,6 +419,28 @@ def token_for(client):
 
 
 @pytest.fixture
+def worker_env(app, smtp_server, tmp_path) -> dict:
+    """Environment for a real ``python -m workers.worker`` (or scheduler) process on this
+    test's database, Redis db, queues and SMTP sink (``WORKER_QUEUES`` unset: all queues)."""
+    env = dict(os.environ)
+    env.pop("WORKER_QUEUES", None)
+    env.update({
+        "CRM_ENV": "testing",
+        "CRM_INSTANCE_PATH": str(tmp_path / "worker-instance"),
+        "CRM_DOTENV": os.devnull,
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "REDIS_URL": app.config["REDIS_URL"],
+        "RQ_QUEUE": app.config["RQ_QUEUE"],
+        "MAIL_SERVER": smtp_server.host,
+        "MAIL_PORT": str(smtp_server.port),
+        "MAIL_DEFAULT_SENDER": app.config["MAIL_DEFAULT_SENDER"],
+        "MAIL_TIMEOUT": "60",
+        "PUBLIC_URL": app.config["SERVER_NAME_FOR_LINKS"],
+    })
+    return env
+
+
+@pytest.fixture
 def run_jobs(app):
     """``run_jobs()`` runs every queued RQ job with a real (non-forking) worker in burst mode.
 

@@ -98,27 +98,6 @@ def smtp_down(app, monkeypatch):
 
 
 @pytest.fixture
-def worker_env(app, smtp_server, tmp_path) -> dict:
-    """Environment for a real ``python -m workers.worker`` process on this test's database,
-    Redis db, queue and SMTP sink."""
-    env = dict(os.environ)
-    env.update({
-        "CRM_ENV": "testing",
-        "CRM_INSTANCE_PATH": str(tmp_path / "worker-instance"),
-        "CRM_DOTENV": os.devnull,
-        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-        "REDIS_URL": app.config["REDIS_URL"],
-        "RQ_QUEUE": app.config["RQ_QUEUE"],
-        "MAIL_SERVER": smtp_server.host,
-        "MAIL_PORT": str(smtp_server.port),
-        "MAIL_DEFAULT_SENDER": app.config["MAIL_DEFAULT_SENDER"],
-        "MAIL_TIMEOUT": "60",
-        "PUBLIC_URL": app.config["SERVER_NAME_FOR_LINKS"],
-    })
-    return env
-
-
-@pytest.fixture
 def start_worker(worker_env, tmp_path):
     """``start_worker(*args)`` starts ``python -m workers.worker --burst *args`` in its own
     process group (RQ forks a work-horse per job; kill the group to kill both). Every
