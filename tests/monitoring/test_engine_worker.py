@@ -15,7 +15,7 @@ from crm.monitoring import scheduler
 from crm.monitoring.models import CheckResult
 from crm.queue import enqueue
 from tests.monitoring.peers import Route
-from tests.notifications.conftest import start_worker, worker_env, worker_log  # noqa: F401 (fixtures)
+from tests.notifications.conftest import start_worker, worker_log  # noqa: F401 (fixtures)
 
 
 def _results() -> int:
