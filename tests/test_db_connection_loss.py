@@ -191,3 +191,22 @@ def test_job_errors_other_than_operational_are_not_retried(app):
         _job_always_failing(calls)
     db.session.rollback()
     assert len(calls) == 1
+
+
+def test_sent_mail_is_recorded_even_when_the_batch_connection_died(app):
+    """The SMTP server has the message; the batch's outcome connection is gone: the row is
+    still marked sent (on a fresh connection), so no sweeper sends it again."""
+    from crm.notifications import jobs
+    from crm.notifications.models import SENDING, SENT
+    from crm.notifications.services import queue_email
+
+    note = queue_email(["once@example.com"], "Once", "Body")
+    note.status = SENDING
+    db.session.commit()
+    note_id = note.id
+    with db.engine.connect() as raw:
+        outcomes = raw.execution_options(isolation_level="AUTOCOMMIT")
+        _terminate(outcomes.exec_driver_sql("SELECT pg_backend_pid()").scalar())
+        jobs._record_sent(note_id, outcomes)
+    db.session.expire_all()
+    assert db.session.get(Notification, note_id).status == SENT

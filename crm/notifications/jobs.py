@@ -42,6 +42,7 @@ from flask import current_app
 from flask_mail import Message, email_dispatched
 from rq import get_current_job
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import OperationalError
 
 from crm.clock import utcnow
 from crm.extensions import db, mail
@@ -229,19 +230,44 @@ def _record_failure(notification_id: int, token: int, exc: Exception) -> None:
                 "" if next_at else ", giving up", error)
 
 
+#: tries to record "sent" when the database connection fails (the mail is already out)
+RECORD_SENT_TRIES = 4
+
+
 def _record_sent(notification_id: int, conn=None) -> None:
     """Mark the row sent, in the session (and commit) or on ``conn``, an AUTOCOMMIT
-    connection a batch keeps for its outcomes (one round trip per mail)."""
+    connection a batch keeps for its outcomes (one round trip per mail).
+
+    The server already has the message, so a database error here would make the sweeper send
+    it again after the lease: a lost connection is retried on a fresh one, up to
+    :data:`RECORD_SENT_TRIES` times with a doubling pause from 0.1 s.
+
+    :raises sqlalchemy.exc.OperationalError: the database stayed unreachable.
+    """
     # Unconditional (but idempotent): the server has the message, so whatever another
     # attempt did meanwhile, the row must end up sent to stop further copies.
     stmt = (update(Notification)
             .where(Notification.id == notification_id, Notification.status != SENT)
             .values(status=SENT, sent_at=utcnow(), last_error=None, next_attempt_at=None))
-    if conn is not None:
-        conn.execute(stmt)
-        return
-    db.session.execute(stmt)
-    db.session.commit()
+    for attempt in range(RECORD_SENT_TRIES):
+        try:
+            if conn is not None and attempt == 0:
+                conn.execute(stmt)
+            elif conn is not None:
+                with db.engine.begin() as fresh:
+                    fresh.execute(stmt)
+            else:
+                db.session.execute(stmt)
+                db.session.commit()
+            return
+        except OperationalError:
+            if attempt == RECORD_SENT_TRIES - 1:
+                raise
+            if conn is None:
+                db.session.rollback()
+            log.warning("notification %s: recording 'sent' failed (try %d); trying again",
+                        notification_id, attempt + 1)
+            time.sleep(0.1 * 2 ** attempt)
 
 
 @with_app_context
