@@ -10,15 +10,15 @@
     monitors at a 60 s interval, first due times spread over the first minute, are checked
     by ONE RQ worker (``rq.SimpleWorker`` in a subprocess: jobs run in the worker process,
     so its CPU and memory are the engine's) while the bench enqueues the engine's
-    ``crm.monitoring.jobs.tick`` every ``--tick`` seconds, as the ``monitoring.tick``
+    ``crm.monitoring.engine.jobs.tick`` every ``--tick`` seconds, as the ``monitoring.tick``
     periodic job does. After ``--minutes``: checks per second (rows in ``check_results``),
-    scheduling lag p50/p99 (:func:`crm.monitoring.scheduler.lag_stats`), the worker's CPU %
+    scheduling lag p50/p99 (:func:`crm.monitoring.engine.scheduler.lag_stats`), the worker's CPU %
     and RSS (psutil, sampled every second), the queue backlog, and the baseline: a plain
     sequential loop (httpx, one new connection per request, like a check) over
     ``--baseline-sample`` of the same URLs, extrapolated to checks/s → ratio.
     Target: lag p99 ≤ 2 s with one worker.
 (b) History at scale. ``--history-monitors`` monitors with one year of 1-minute results
-    as rollups (hour + day rows, the values :mod:`crm.monitoring.rollups` produces from those
+    as rollups (hour + day rows, the values :mod:`crm.monitoring.engine.rollups` produces from those
     results: each hour is one of 400 hour profiles computed from 60 synthetic results with
     the engine's own histogram buckets; a day is the sum of its 24 hours), a few incidents
     and flips per monitor, and the last 24 h as raw results. The app runs in the werkzeug
@@ -207,7 +207,7 @@ def run_engine(args, kind: str) -> dict:
     from sqlalchemy import func, select
 
     from crm.extensions import db
-    from crm.monitoring import scheduler
+    from crm.monitoring.engine import scheduler
     from crm.monitoring.models import CheckResult
 
     port, refused_port = free_port(), free_port()
@@ -246,7 +246,7 @@ def run_engine(args, kind: str) -> dict:
     while time.monotonic() < deadline:
         now = time.monotonic()
         if now >= next_tick:
-            queue.enqueue("crm.monitoring.jobs.tick", job_timeout=600)
+            queue.enqueue("crm.monitoring.engine.jobs.tick", job_timeout=600)
             next_tick += args.tick
         time.sleep(max(0.0, min(1.0, next_tick - time.monotonic())))
         try:
@@ -285,8 +285,8 @@ def run_engine(args, kind: str) -> dict:
 
 def hour_profiles(n: int, rng: random.Random) -> list[dict]:
     """``n`` hour rollups, each from 60 synthetic 1-minute results aggregated exactly as
-    :func:`crm.monitoring.rollups.apply_results` does (same histogram buckets)."""
-    from crm.monitoring.rollups import empty_histogram, histogram_index
+    :func:`crm.monitoring.engine.rollups.apply_results` does (same histogram buckets)."""
+    from crm.monitoring.engine.rollups import empty_histogram, histogram_index
     profiles = []
     for p in range(n):
         up = down = errors = 0

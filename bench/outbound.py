@@ -32,8 +32,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import httpx  # noqa: E402
 
-from crm.monitoring.checks.base import CheckContext  # noqa: E402
-from crm.monitoring.checks.http import send as guarded_check_send  # noqa: E402
+from crm.monitoring.engine.checks.base import CheckContext  # noqa: E402
+from crm.monitoring.engine.checks.http import send as guarded_check_send  # noqa: E402
 from crm.net import Guard, Policy, vet_host  # noqa: E402
 from crm.net.guard import guarded_client  # noqa: E402
 

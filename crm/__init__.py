@@ -141,7 +141,7 @@ def _register_blueprints(app: Flask) -> None:
     from crm.api import bp as api_bp
     from crm.auth import bp as auth_bp
     from crm.dashboard import bp as dashboard_bp
-    from crm.monitoring import bp as monitoring_bp
+    from crm.monitoring.pages import bp as monitoring_bp
     from crm.notifications import bp as notifications_bp
     from crm.portal import bp as portal_bp
     from crm.sessions import bp as sessions_bp
@@ -151,11 +151,11 @@ def _register_blueprints(app: Flask) -> None:
         app.register_blueprint(bp)
     # health reports, maintenance windows and broadcasts (uptime monitoring)
     from crm.broadcasts import bp as broadcasts_bp
-    from crm.monitoring.maintenance_routes import bp as maintenance_bp
-    from crm.monitoring.report_routes import bp as reports_bp
+    from crm.monitoring.pages.maintenance import bp as maintenance_bp
+    from crm.monitoring.pages.reports import bp as reports_bp
     for bp in (reports_bp, maintenance_bp, broadcasts_bp):
         app.register_blueprint(bp)
-    from crm.monitoring.status_pages import bp as status_pages_bp  # public /status/<slug>
+    from crm.monitoring.pages.status_pages import bp as status_pages_bp  # public /status/<slug>
     app.register_blueprint(status_pages_bp)
 
 

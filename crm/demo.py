@@ -5,7 +5,7 @@
 * uptime monitoring: an HTTP monitor of the app's own ``/healthz`` (at ``PUBLIC_URL``), a TCP
   monitor of a closed port (down: an open incident) and a heartbeat, each with
   :data:`HISTORY_DAYS` days of results recorded through
-  :func:`crm.monitoring.results.record_outcomes` — so rollups, flips and incidents are
+  :func:`crm.monitoring.engine.results.record_outcomes` — so rollups, flips and incidents are
   exactly what the check engine would have written (one closed incident in the health
   check's history, the open one of the closed port); a contact group for alerts from now on;
 * a public status page (``/status/demo``) and an announced maintenance window.
@@ -134,10 +134,11 @@ def seed_monitoring(rng: random.Random, by: User | None = None, alert_emails: li
     """
     from flask import current_app
 
-    from crm.monitoring import services, status_pages
-    from crm.monitoring.checks import CheckOutcome
+    from crm.monitoring import services
+    from crm.monitoring.engine.checks import CheckOutcome
+    from crm.monitoring.engine.results import record_outcomes
     from crm.monitoring.models import MaintenanceWindow
-    from crm.monitoring.results import record_outcomes
+    from crm.monitoring.pages import status_pages
 
     base = current_app.config.get("SERVER_NAME_FOR_LINKS", "http://127.0.0.1:5000").rstrip("/")
     health = services.create_monitor({

@@ -28,11 +28,11 @@ PERIODIC_JOBS: list[tuple[str, int, str]] = [
     ("auth.purge_tokens", 900, "crm.auth.jobs.purge_tokens"),
     ("auth.purge_otp_codes", 3600, "crm.auth.otp.purge_codes_job"),
     ("api.purge_refresh_tokens", 3600, "crm.api.jobs.purge_refresh_tokens"),
-    # uptime monitoring engine (crm/monitoring/jobs.py)
-    ("monitoring.tick", _MONITOR_TICK_SECONDS, "crm.monitoring.jobs.tick"),
-    ("monitoring.check_heartbeats", 10, "crm.monitoring.jobs.check_heartbeats"),
-    ("monitoring.incident_followups", 30, "crm.monitoring.jobs.incident_followups"),
-    ("monitoring.prune_results", 3600, "crm.monitoring.jobs.prune_results"),
+    # uptime monitoring engine (crm/monitoring/engine/jobs.py)
+    ("monitoring.tick", _MONITOR_TICK_SECONDS, "crm.monitoring.engine.jobs.tick"),
+    ("monitoring.check_heartbeats", 10, "crm.monitoring.engine.jobs.check_heartbeats"),
+    ("monitoring.incident_followups", 30, "crm.monitoring.engine.jobs.incident_followups"),
+    ("monitoring.prune_results", 3600, "crm.monitoring.engine.jobs.prune_results"),
 ]
 
 #: queue kind of the periodic jobs that do not run on the ``periodic`` queue: pruning a year of

@@ -2,8 +2,8 @@
 uptime, heartbeat pings, export/import and results pushed by remote ``crm-monitor run`` agents.
 
 Validation and the rules live in :mod:`crm.monitoring.services` (definitions, shared with the
-console) and E's engine (:mod:`crm.monitoring.results`, :mod:`crm.monitoring.rollups`,
-:mod:`crm.monitoring.heartbeat`); these handlers authorise, parse, call them and serialise.
+console) and E's engine (:mod:`crm.monitoring.engine.results`, :mod:`crm.monitoring.engine.rollups`,
+:mod:`crm.monitoring.engine.heartbeat`); these handlers authorise, parse, call them and serialise.
 Permissions: ``monitor.view`` to read, ``monitor.manage`` to change (and to export, since
 definitions carry credentials such as FTP passwords and request headers); contact groups
 follow the same two permissions.
@@ -34,7 +34,8 @@ from crm.clock import utcnow
 from crm.errors import ServiceError
 from crm.extensions import db
 from crm.monitoring import services
-from crm.monitoring.checks.base import CheckOutcome
+from crm.monitoring.access import get_group_or_404, get_monitor_or_404
+from crm.monitoring.engine.checks.base import CheckOutcome
 from crm.monitoring.models import (
     MONITOR_STATUSES,
     MONITOR_TYPES,
@@ -344,11 +345,6 @@ def _refused(exc: ServiceError) -> ApiProblem:
     return ApiProblem(exc.status, detail, errors)
 
 
-def _monitor_or_404(monitor_id: int) -> Monitor:
-    monitor = db.session.get(Monitor, monitor_id)
-    if monitor is None:
-        raise ApiProblem(404, "No such monitor.")
-    return monitor
 
 
 def _monitor_answer(monitor_id: int, status: int = 200):
@@ -492,7 +488,7 @@ def import_monitors():
 @requires("monitor.view", api=True)
 def get_monitor(monitor_id: int):
     """One monitor with its current state."""
-    return _monitor_answer(_monitor_or_404(monitor_id).id)
+    return _monitor_answer(get_monitor_or_404(monitor_id, acting_user()).id)
 
 
 @api_operation("PATCH", "/monitors/{monitor_id}", body=MonitorPatch, response=MonitorOut, tag=TAG,
@@ -501,7 +497,7 @@ def get_monitor(monitor_id: int):
 def update_monitor(monitor_id: int):
     """Change any fields (``paused: true`` pauses, ``false`` resumes and checks at once). The
     result must be a valid definition; changing ``type`` drops the old type's fields."""
-    monitor = _monitor_or_404(monitor_id)
+    monitor = get_monitor_or_404(monitor_id, acting_user())
     data = _json_object()
     if not data:
         raise ApiProblem(422, "Send at least one member to change.", {"body": ["Send at least one field."]})
@@ -516,7 +512,7 @@ def update_monitor(monitor_id: int):
 @requires("monitor.manage", api=True)
 def delete_monitor(monitor_id: int):
     """Delete the monitor with its history, incidents and own contact group."""
-    services.delete_monitor(_monitor_or_404(monitor_id), by=acting_user())
+    services.delete_monitor(get_monitor_or_404(monitor_id, acting_user()), by=acting_user())
     return "", 204
 
 
@@ -527,7 +523,7 @@ def delete_monitor(monitor_id: int):
 @requires("monitor.view", api=True)
 def list_contacts(monitor_id: int):
     """Who is alerted when the monitor goes down or recovers."""
-    monitor = _monitor_or_404(monitor_id)
+    monitor = get_monitor_or_404(monitor_id, acting_user())
     return answer(ContactList, {"items": services.monitor_contacts(monitor)})
 
 
@@ -537,7 +533,7 @@ def list_contacts(monitor_id: int):
 def add_contact(monitor_id: int):
     """Add an ``email`` address or a ``phone`` number (SMS; normalised to E.164, national
     numbers read in ``PHONE_DEFAULT_REGION``). 409 when already a contact."""
-    monitor = _monitor_or_404(monitor_id)
+    monitor = get_monitor_or_404(monitor_id, acting_user())
     data: ContactIn = request_body()
     try:
         contact = services.add_contact(monitor, email=data.email, phone=data.phone)
@@ -551,7 +547,7 @@ def add_contact(monitor_id: int):
 @requires("monitor.manage", api=True)
 def remove_contact(monitor_id: int, contact_id: int):
     """Stop alerting this recipient about this monitor."""
-    monitor = _monitor_or_404(monitor_id)
+    monitor = get_monitor_or_404(monitor_id, acting_user())
     try:
         services.remove_contact(monitor, contact_id)
     except ServiceError as exc:
@@ -561,11 +557,6 @@ def remove_contact(monitor_id: int, contact_id: int):
 
 # ---------------------------------------------------------------- contact groups
 
-def _group_or_404(group_id: int) -> ContactGroup:
-    group = db.session.get(ContactGroup, group_id)
-    if group is None:
-        raise ApiProblem(404, "No such contact group.")
-    return group
 
 
 def _group_answer(group_id: int, status: int = 200):
@@ -607,7 +598,7 @@ def create_contact_group():
 @requires("monitor.view", api=True)
 def get_contact_group(group_id: int):
     """One contact group with its recipients and the monitors using it."""
-    return _group_answer(_group_or_404(group_id).id)
+    return _group_answer(get_group_or_404(group_id, acting_user()).id)
 
 
 @api_operation("PATCH", "/contact-groups/{group_id}", body=ContactGroupPatch, response=ContactGroupOut,
@@ -617,7 +608,7 @@ def update_contact_group(group_id: int):
     """Rename the group (``name``) and/or replace its email recipients (``emails``) or SMS
     numbers (``phones``): the list given becomes the group's, recipients kept keep their
     ids. Send at least one member."""
-    group = _group_or_404(group_id)
+    group = get_group_or_404(group_id, acting_user())
     data: ContactGroupPatch = request_body()
     if not data.model_fields_set:
         raise ApiProblem(422, "Send at least one member to change.", {"body": ["Send at least one field."]})
@@ -637,7 +628,7 @@ def delete_contact_group(group_id: int):
     """Delete the group and its recipients. 409 while a monitor alerts it or escalates to
     it (the detail names them): point those monitors at another group first."""
     try:
-        services.delete_contact_group(_group_or_404(group_id))
+        services.delete_contact_group(get_group_or_404(group_id, acting_user()))
     except ServiceError as exc:
         raise ApiProblem(exc.status, exc.message) from None
     return "", 204
@@ -649,7 +640,7 @@ def delete_contact_group(group_id: int):
 def add_group_contact(group_id: int):
     """Add an ``email`` address or a ``phone`` number (SMS; normalised to E.164) to the
     group, so to every monitor alerting it. 409 when already in the group."""
-    group = _group_or_404(group_id)
+    group = get_group_or_404(group_id, acting_user())
     data: ContactIn = request_body()
     try:
         contact = services.add_group_contact(group, email=data.email, phone=data.phone)
@@ -663,7 +654,7 @@ def add_group_contact(group_id: int):
 @requires("monitor.manage", api=True)
 def remove_group_contact(group_id: int, contact_id: int):
     """Stop alerting this recipient through this group."""
-    group = _group_or_404(group_id)
+    group = get_group_or_404(group_id, acting_user())
     try:
         services.remove_group_contact(group, contact_id)
     except ServiceError as exc:
@@ -680,7 +671,7 @@ def monitor_logs(monitor_id: int):
     """Raw check results, newest first, between ``from`` (inclusive) and ``to`` (exclusive;
     a date means the end of that day), optionally only ``up`` or ``down``. Raw results are
     kept ``MONITOR_RESULT_RETENTION_DAYS`` days; use ``/uptime`` for longer periods."""
-    monitor = _monitor_or_404(monitor_id)
+    monitor = get_monitor_or_404(monitor_id, acting_user())
     query: LogQuery = request_query()
     start = _parse_when("from", query.from_)
     end = _parse_when("to", query.to, end_of_day=True)
@@ -707,9 +698,9 @@ def monitor_uptime(monitor_id: int):
     """Uptime percentage, incidents and downtime over the last day, week, month or year,
     computed from hourly/daily rollups and incidents (kept beyond the raw results).
     Incidents during maintenance do not count."""
-    from crm.monitoring import rollups
+    from crm.monitoring.engine import rollups
 
-    monitor = _monitor_or_404(monitor_id)
+    monitor = get_monitor_or_404(monitor_id, acting_user())
     query: UptimeQuery = request_query()
     end = utcnow()
     start = end - PERIODS[query.period]
@@ -728,9 +719,9 @@ def push_result(monitor_id: int):
     It goes through the same pipeline as the server's own checks. While an agent reports, the
     server postpones its own checks of the monitor (to two intervals after the result), so
     an agent that stops reporting is noticed by the server checking again."""
-    from crm.monitoring.results import record_outcomes
+    from crm.monitoring.engine.results import record_outcomes
 
-    monitor = _monitor_or_404(monitor_id)
+    monitor = get_monitor_or_404(monitor_id, acting_user())
     data: ResultIn = request_body()
     now = utcnow()
     checked_at = data.checked_at or now
@@ -754,7 +745,7 @@ def push_result(monitor_id: int):
 # ---------------------------------------------------------------- heartbeats (public)
 
 def _ping(token: str):
-    from crm.monitoring.heartbeat import record_ping
+    from crm.monitoring.engine.heartbeat import record_ping
 
     if record_ping(token) is None:
         raise ApiProblem(404, "No heartbeat monitor has this ping URL.")

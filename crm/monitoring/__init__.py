@@ -1,7 +1,15 @@
-"""Uptime monitoring (blueprint ``monitoring``): monitors and their checks, incidents,
-alerts, dashboards, status pages, synthetic transactions and health reports."""
-from flask import Blueprint
+"""Uptime monitoring: monitors and their checks, incidents, alerts, dashboards, status pages,
+synthetic transactions and health reports.
 
-bp = Blueprint("monitoring", __name__, url_prefix="/monitors")
+Layout (each sub-package has one role):
 
-from crm.monitoring import models, routes  # noqa: E402,F401  (models; console views on bp)
+- :mod:`crm.monitoring.models`, :mod:`~crm.monitoring.schemas`, :mod:`~crm.monitoring.services`
+  (the rules, used by the console, the API and the workers) and :mod:`~crm.monitoring.access`
+  (the one lookup helper per resource);
+- :mod:`crm.monitoring.engine`: scheduler, runner, checks, results, incidents, heartbeats,
+  rollups and the RQ jobs;
+- :mod:`crm.monitoring.alerts`: subscribers of the ``monitor.*`` domain events;
+- :mod:`crm.monitoring.pages`: the console (blueprints ``monitoring``, ``maintenance``,
+  ``reports`` and the public ``status_pages``), templates under ``templates/monitoring/``.
+"""
+from crm.monitoring import models  # noqa: F401  (mappers)

@@ -19,7 +19,7 @@ The TOML file lists checks in the API's monitor shape (see :mod:`crm.monitoring.
     keyword = "OK"
 
 ``check`` needs neither the web application nor a database: checks run with the engine's
-runner (:mod:`crm.monitoring.runner`) on snapshots built from the validated definitions.
+runner (:mod:`crm.monitoring.engine.runner`) on snapshots built from the validated definitions.
 ``run`` is for agents behind a firewall: each round's results go to
 ``POST /api/v1/monitors/<id>/results``. Server commands authenticate with a bearer token
 (``--token``, or ``--email``/``--password`` exchanged at ``POST /api/v1/auth/token``);
@@ -81,7 +81,7 @@ def load_checks(path: str) -> list[Check]:
         message names the check's index and name, and the field).
     """
     from crm.monitoring import schemas
-    from crm.monitoring.checks import Target
+    from crm.monitoring.engine.checks import Target
 
     try:
         with open(path, "rb") as fh:
@@ -125,9 +125,9 @@ def load_checks(path: str) -> list[Check]:
 def run_checks(checks: Sequence[Check], ca_file: str | None = None, concurrency: int = 100) -> list:
     """Run every active check once, concurrently (heartbeat checks have nothing to run).
 
-    :returns: one :class:`~crm.monitoring.checks.CheckOutcome` per check, in order.
+    :returns: one :class:`~crm.monitoring.engine.checks.CheckOutcome` per check, in order.
     """
-    from crm.monitoring.runner import run_blocking, run_targets
+    from crm.monitoring.engine.runner import run_blocking, run_targets
 
     return run_blocking(run_targets([c.target for c in checks], concurrency=concurrency, ca_file=ca_file))
 

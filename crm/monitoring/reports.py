@@ -3,7 +3,7 @@ and PDF, emailed with the PDF attached.
 
 Figures come only from :class:`~crm.monitoring.models.Rollup` and
 :class:`~crm.monitoring.models.Incident` rows, through the engine's
-:func:`crm.monitoring.rollups.uptime` — never from raw check results, which are pruned — so a
+:func:`crm.monitoring.engine.rollups.uptime` — never from raw check results, which are pruned — so a
 report of last year costs the same as one of yesterday and matches the dashboards:
 
 * uptime % = 1 − downtime / the period (clipped to the monitor's life), downtime being the
@@ -241,7 +241,7 @@ def report_monitors(group_id: int | None) -> list[Monitor]:
 
 
 def monitor_figures(monitor: Monitor, start: datetime, end: datetime) -> dict:
-    """One monitor's figures for ``[start, end)``: :func:`crm.monitoring.rollups.uptime`
+    """One monitor's figures for ``[start, end)``: :func:`crm.monitoring.engine.rollups.uptime`
     (rollups and incidents only) plus the list of incidents overlapping the period.
 
     :returns: dict with ``name``, ``type``, ``checks``, ``failed_checks``, ``no_response``,
@@ -250,7 +250,7 @@ def monitor_figures(monitor: Monitor, start: datetime, end: datetime) -> dict:
         cause, in_maintenance}) and pre-formatted ``*_label`` strings for templates (an
         admin-edited template then needs no number formatting).
     """
-    from crm.monitoring.rollups import uptime
+    from crm.monitoring.engine.rollups import uptime
     figures = uptime(monitor.id, start, end)
     incidents = []
     for inc in db.session.scalars(select(Incident).where(

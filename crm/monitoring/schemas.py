@@ -209,7 +209,7 @@ _JSON_PATH = re.compile(r"^\$(?:\.[A-Za-z_][\w-]*|\[-?\d+\]|\['[^'\]]+'\]|\[\"[^
 
 def _json_path(value: str) -> str:
     """A JSONPath of dotted members and indexes: ``$``, ``$.data.items[0].id``,
-    ``$.items[-1]``, ``$['odd.key']`` (the subset :func:`crm.monitoring.checks.base.json_path_get`
+    ``$.items[-1]``, ``$['odd.key']`` (the subset :func:`crm.monitoring.engine.checks.base.json_path_get`
     reads: no wildcards, filters or slices). ``data.id`` is stored as ``$.data.id``."""
     value = value.strip()
     if not value.startswith("$"):

@@ -30,8 +30,9 @@ from sqlalchemy import delete, insert, select
 from crm import events
 from crm.clock import utcnow
 from crm.extensions import db
-from crm.monitoring import incidents, maintenance, rollups
-from crm.monitoring.checks import CheckOutcome
+from crm.monitoring import maintenance
+from crm.monitoring.engine import incidents, rollups
+from crm.monitoring.engine.checks import CheckOutcome
 from crm.monitoring.models import DOWN, MAINTENANCE, PAUSED, PENDING, UP, CheckResult, Flip, Monitor
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from crm.monitoring.checks.base import (
+from crm.monitoring.engine.checks.base import (
     CheckContext,
     CheckOutcome,
     Target,

@@ -15,7 +15,14 @@ import dns.asyncresolver
 import dns.exception
 import dns.resolver
 
-from crm.monitoring.checks.base import CheckContext, CheckOutcome, Target, down, split_host_port, up
+from crm.monitoring.engine.checks.base import (
+    CheckContext,
+    CheckOutcome,
+    Target,
+    down,
+    split_host_port,
+    up,
+)
 from crm.net import AddressRefused, vet_host
 
 

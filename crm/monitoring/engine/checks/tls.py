@@ -13,7 +13,7 @@ import time
 from cryptography import x509
 
 from crm.clock import utcnow
-from crm.monitoring.checks.base import (
+from crm.monitoring.engine.checks.base import (
     CheckContext,
     CheckOutcome,
     Target,
@@ -21,7 +21,7 @@ from crm.monitoring.checks.base import (
     down,
     up,
 )
-from crm.monitoring.checks.tcp import close
+from crm.monitoring.engine.checks.tcp import close
 
 DEFAULT_DAYS_BEFORE = 14
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from crm.monitoring.checks.base import (
+from crm.monitoring.engine.checks.base import (
     CheckContext,
     CheckOutcome,
     Target,
@@ -17,7 +17,7 @@ from crm.monitoring.checks.base import (
     read_reply,
     up,
 )
-from crm.monitoring.checks.tcp import close
+from crm.monitoring.engine.checks.tcp import close
 from crm.net.redact import echo
 
 

@@ -1,28 +1,11 @@
-"""Alerts through the outbox: email (templates ``email/monitor_down.*`` and
-``email/monitor_up.*``) and SMS to every contact of the monitor's contact group.
-
-The alerts are subscribers of the monitoring events (:mod:`crm.events`, ``in_transaction``):
-
-| event              | published by                                   | alert (outbox event)      |
-|--------------------|------------------------------------------------|---------------------------|
-| monitor.down       | :mod:`crm.monitoring.results` opens an incident | down → contact group       |
-| monitor.up         | :mod:`crm.monitoring.results` closes it         | recovery → contact group, and the escalation group if escalated |
-| monitor.reminded   | :func:`crm.monitoring.incidents.incident_followups` | still down → contact group |
-| monitor.escalated  | :func:`crm.monitoring.incidents.incident_followups` | escalation → escalation group |
-
-Payload: ``monitor_id`` and ``incident_id``. Exactly once: the handlers run in the transaction
-that opens or closes the incident (the results pipeline holds the monitor's row lock, and opens
-an incident only when none is open) or that claimed it for a reminder/escalation (a guarded
-UPDATE), so the outbox rows commit or roll back with it; the outbox then guarantees delivery.
-Nothing is sent for incidents opened in maintenance.
-"""
+"""Alert delivery through the outbox: email (templates ``email/monitor_down.*`` and
+``email/monitor_up.*``) and SMS to every contact of a contact group, queued in the caller's
+transaction (:func:`crm.notifications.services.queue_templated`, :func:`~crm.notifications.services.queue_sms`)."""
 from __future__ import annotations
 
 import logging
 
-from crm import events
 from crm.clock import utcnow
-from crm.extensions import db
 from crm.monitoring.models import ContactGroup, Incident, Monitor
 from crm.notifications.services import queue_sms, queue_templated
 
@@ -102,43 +85,3 @@ def queue_up(monitor: Monitor, incident: Incident) -> int:
             and monitor.escalation_group_id != monitor.contact_group_id:
         count += _send(monitor.escalation_group, UP_TEMPLATE, sms, "monitor.up", **context)
     return count
-
-
-def _subjects(ev: events.DomainEvent) -> tuple[Monitor | None, Incident | None]:
-    """The event's monitor and incident from the publishing session (already flushed)."""
-    return db.session.get(Monitor, ev.payload["monitor_id"]), db.session.get(Incident, ev.payload["incident_id"])
-
-
-@events.in_transaction("monitor.down")
-def on_monitor_down(ev: events.DomainEvent) -> None:
-    """An incident was opened: the down alert to the monitor's contact group (none when the
-    incident was opened during maintenance)."""
-    monitor, incident = _subjects(ev)
-    if monitor is not None and incident is not None and not incident.in_maintenance:
-        queue_down(monitor, incident)
-
-
-@events.in_transaction("monitor.up")
-def on_monitor_up(ev: events.DomainEvent) -> None:
-    """An incident was closed: the recovery alert (see :func:`queue_up`); none when the
-    incident was opened during maintenance."""
-    monitor, incident = _subjects(ev)
-    if monitor is not None and incident is not None and not incident.in_maintenance:
-        queue_up(monitor, incident)
-
-
-@events.in_transaction("monitor.reminded")
-def on_monitor_reminded(ev: events.DomainEvent) -> None:
-    """A reminder is due (claimed by the follow-up job): ``STILL DOWN`` to the contact group."""
-    monitor, incident = _subjects(ev)
-    if monitor is not None and incident is not None:
-        queue_down(monitor, incident, kind="reminder")
-
-
-@events.in_transaction("monitor.escalated")
-def on_monitor_escalated(ev: events.DomainEvent) -> None:
-    """The incident was escalated (claimed by the follow-up job): ``ESCALATED`` to the
-    monitor's escalation group."""
-    monitor, incident = _subjects(ev)
-    if monitor is not None and incident is not None and monitor.escalation_group is not None:
-        queue_down(monitor, incident, kind="escalation", group=monitor.escalation_group)

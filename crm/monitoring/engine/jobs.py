@@ -17,16 +17,16 @@ from sqlalchemy import select
 
 from crm.clock import utcnow
 from crm.extensions import db
-from crm.monitoring import heartbeat, incidents, results, scheduler
-from crm.monitoring.checks import Target
+from crm.monitoring.engine import heartbeat, incidents, results, scheduler
+from crm.monitoring.engine.checks import Target
+from crm.monitoring.engine.runner import engine_settings, run_blocking, run_session
 from crm.monitoring.models import HEARTBEAT, Monitor
-from crm.monitoring.runner import engine_settings, run_blocking, run_session
 from crm.queue import MONITORING, get_queue
 from crm.workers_app import with_app_context
 
 log = logging.getLogger(__name__)
 
-TICK_JOB = "crm.monitoring.jobs.tick"
+TICK_JOB = "crm.monitoring.engine.jobs.tick"
 RUN_JOB = scheduler.RUN_JOB
 #: seconds between a session's rounds (record what finished, claim what came due)
 SESSION_POLL_SECONDS = 0.25
@@ -36,7 +36,7 @@ QUEUE_PEEK = 20
 
 @with_app_context
 def tick() -> dict:
-    """Claim the due monitors and enqueue ``run_checks`` jobs (see :mod:`crm.monitoring.scheduler`)."""
+    """Claim the due monitors and enqueue ``run_checks`` jobs (see :mod:`crm.monitoring.engine.scheduler`)."""
     return scheduler.tick()
 
 
@@ -45,9 +45,9 @@ def run_checks(monitor_ids: list[int], due_at_iso: str | None = None) -> int:
     """Check ``monitor_ids`` concurrently and record the outcomes as they arrive.
 
     Paused, deleted and heartbeat monitors are skipped. The scheduling lag (start − ``due_at``)
-    is recorded for :func:`crm.monitoring.scheduler.lag_stats`. While slow checks are in
+    is recorded for :func:`crm.monitoring.engine.scheduler.lag_stats`. While slow checks are in
     flight the job claims and runs monitors that come due meanwhile
-    (:func:`crm.monitoring.runner.run_session`), so one hanging target does not hold back the
+    (:func:`crm.monitoring.engine.runner.run_session`), so one hanging target does not hold back the
     monitors due after it. It stops claiming after ``MONITOR_SESSION_SECONDS`` (0: never
     claims) or as soon as a job other than ticks and check chunks waits in the queue
     (:func:`_other_work_waiting`), then drains. While it claims, ticks leave the due monitors
@@ -79,7 +79,7 @@ def run_checks(monitor_ids: list[int], due_at_iso: str | None = None) -> int:
 def _other_work_waiting() -> bool:
     """True when one of the next :data:`QUEUE_PEEK` jobs waiting in the monitoring queue is
     neither a due-time tick (a tick defers to a running session, see
-    :func:`crm.monitoring.scheduler.tick`) nor a check chunk (the session takes those over,
+    :func:`crm.monitoring.engine.scheduler.tick`) nor a check chunk (the session takes those over,
     :func:`_take_queued_chunks`), when a job waits in another queue this session's worker
     serves (a single worker for every queue), or when the worker is shutting down; then the
     session stops claiming and hands the worker back. Also renews the session mark."""
@@ -186,13 +186,13 @@ def _claim_more(window_seconds: float) -> list[Target]:
 
 @with_app_context
 def check_heartbeats() -> int:
-    """Declare late heartbeat monitors down (see :mod:`crm.monitoring.heartbeat`)."""
+    """Declare late heartbeat monitors down (see :mod:`crm.monitoring.engine.heartbeat`)."""
     return heartbeat.check_heartbeats()
 
 
 @with_app_context
 def incident_followups() -> dict:
-    """Reminders and escalations of open incidents (see :func:`crm.monitoring.incidents.incident_followups`)."""
+    """Reminders and escalations of open incidents (see :func:`crm.monitoring.engine.incidents.incident_followups`)."""
     return incidents.incident_followups()
 
 

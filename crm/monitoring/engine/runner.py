@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterable
 from flask import current_app, has_app_context
 
 from crm.clock import utcnow
-from crm.monitoring.checks import CHECKS, CheckContext, CheckOutcome, Target
-from crm.monitoring.checks.base import down
+from crm.monitoring.engine.checks import CHECKS, CheckContext, CheckOutcome, Target
+from crm.monitoring.engine.checks.base import down
 from crm.monitoring.models import HEARTBEAT, SYNTHETIC
 from crm.net import Guard, staff_policy
 

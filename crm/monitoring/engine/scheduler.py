@@ -27,8 +27,8 @@ from sqlalchemy import select, update
 
 from crm.clock import utcnow
 from crm.extensions import db
+from crm.monitoring.engine.runner import SAFETY_MARGIN_SECONDS
 from crm.monitoring.models import HEARTBEAT, SYNTHETIC, Monitor
-from crm.monitoring.runner import SAFETY_MARGIN_SECONDS
 from crm.queue import MONITORING, enqueue, redis_conn
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ CHUNK_SIZE = 500
 MAX_CHECK_SECONDS = 600
 CLAIM_LIMIT = 20000
 LAG_SAMPLES = 50000  # one sample per check: five minutes of 10,000 monitors at 60 s
-RUN_JOB = "crm.monitoring.jobs.run_checks"
+RUN_JOB = "crm.monitoring.engine.jobs.run_checks"
 
 
 def next_due(old_due: datetime, interval_seconds: int, now: datetime) -> datetime:

@@ -2,7 +2,7 @@
 
 Each page shows its monitors' current state, a 90-day strip of daily uptime bars (from
 daily rollups) and announced maintenance windows, current and upcoming. The staff edit
-pages under ``/monitors/status-pages`` (see :mod:`crm.monitoring.routes`) call
+pages under ``/monitors/status-pages`` (see :mod:`crm.monitoring.pages.monitors`) call
 :func:`save_status_page`.
 """
 from __future__ import annotations
@@ -18,8 +18,8 @@ from crm.auth.policy import public
 from crm.clock import utcnow
 from crm.errors import ServiceError
 from crm.extensions import db
-from crm.monitoring import dashboards
 from crm.monitoring.models import MaintenanceWindow, Monitor, StatusPage
+from crm.monitoring.pages import dashboards
 
 bp = Blueprint("status_pages", __name__, url_prefix="/status")
 
@@ -101,7 +101,7 @@ def show(slug: str):
         set(ids) if any(w.all_monitors for w, _s, _e in current) else set())
     states = {m.id: _public_state(m, m.id in in_maintenance) for m in monitors}
     overall = _overall(states.values())
-    return render_template("status/page.html", page=page, monitors=monitors, bars=bars,
+    return render_template("monitoring/status/page.html", page=page, monitors=monitors, bars=bars,
                            uptime={mid: dashboards.period_uptime(b) for mid, b in bars.items()},
                            states=states, overall=overall, current=current, upcoming=upcoming, now=now)
 

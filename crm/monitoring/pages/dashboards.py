@@ -1,7 +1,7 @@
 """Read models for the monitoring console: uptime, sparklines, charts and the dashboard.
 
 Everything here reads :class:`~crm.monitoring.models.Rollup` (hourly and daily aggregates),
-:class:`~crm.monitoring.models.Incident` (counted by :func:`crm.monitoring.rollups.downtime_by_monitor`,
+:class:`~crm.monitoring.models.Incident` (counted by :func:`crm.monitoring.engine.rollups.downtime_by_monitor`,
 as the API does) and :class:`~crm.monitoring.models.Monitor` — never the raw
 ``check_results`` table, so pages stay fast however long results are kept. Sums are
 done in SQL (``GROUP BY``); Python only shapes the grouped rows into Plotly figures.
@@ -24,8 +24,8 @@ from sqlalchemy import Integer, and_, case, cast, func, literal_column, or_, sel
 
 from crm.clock import utcnow
 from crm.extensions import db
+from crm.monitoring.engine.rollups import downtime_by_monitor, percentile
 from crm.monitoring.models import DAY, HOUR, CheckResult, Monitor, Rollup
-from crm.monitoring.rollups import downtime_by_monitor, percentile
 
 #: Range presets offered by the dashboard and the monitor page: key -> (label, length).
 PRESETS: dict[str, tuple[str, timedelta]] = {
@@ -90,7 +90,7 @@ def uptime_percent(up: int | None, down: int | None) -> float | None:
 
 def histogram_percentile(histogram: list | None, q: float) -> float | None:
     """The ``q``-th percentile (0–100) of a rollup histogram in ms (the upper bound of the
-    bucket holding it), using the engine's :func:`crm.monitoring.rollups.percentile` so the
+    bucket holding it), using the engine's :func:`crm.monitoring.engine.rollups.percentile` so the
     console and the reports agree. None for an empty histogram."""
     return percentile(histogram or [], q)
 
@@ -571,7 +571,7 @@ def uptime_table(rng: Range) -> list[UptimeRow]:
     incidents overlapping it and their downtime clipped to the period (and to now, for an
     incident still open or a period ending in the future).
 
-    Incidents are counted by :func:`crm.monitoring.rollups.downtime_by_monitor` (one query), the
+    Incidents are counted by :func:`crm.monitoring.engine.rollups.downtime_by_monitor` (one query), the
     function behind the
     API's ``/monitors/{id}/uptime``, so both agree: incidents opened during maintenance are
     not counted, nor is their downtime.
@@ -587,7 +587,7 @@ def uptime_table(rng: Range) -> list[UptimeRow]:
             .group_by(Monitor.id, Monitor.name)):
         rows[mid] = UptimeRow(mid, name, protocol or "", int((up or 0) + (down or 0)), int(down or 0),
                               int(errors or 0), uptime_percent(up, down))
-    # The API's uptime (crm.monitoring.rollups.uptime) counts incidents through the same
+    # The API's uptime (crm.monitoring.engine.rollups.uptime) counts incidents through the same
     # function: those opened in maintenance are left out, open ones end at "now".
     end = min(rng.end, utcnow())
     for mid, (count, seconds) in downtime_by_monitor(rows, rng.start, end).items():

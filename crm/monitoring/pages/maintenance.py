@@ -33,8 +33,8 @@ from wtforms.validators import DataRequired, Length, Optional
 from crm.auth.policy import requires
 from crm.clock import utcnow
 from crm.extensions import db
-from crm.monitoring.forms import normalise_newlines
 from crm.monitoring.models import MaintenanceWindow, Monitor
+from crm.monitoring.pages.forms import normalise_newlines
 from crm.security.params import multi_valued
 
 bp = Blueprint("maintenance", __name__, url_prefix="/maintenance")
@@ -153,7 +153,7 @@ def index():
     for w in windows:
         groups[window_state(w, now, active_ids)].append(w)
     groups["upcoming"].reverse()  # soonest first
-    return render_template("maintenance/index.html", groups=groups, delete_form=_delete_form())
+    return render_template("monitoring/maintenance/index.html", groups=groups, delete_form=_delete_form())
 
 
 def _delete_form():
@@ -171,7 +171,7 @@ def new():
         window = save_window(MaintenanceWindow(), form)
         flash(f"Maintenance window “{window.title}” created.", "success")
         return redirect(url_for("maintenance.index"))
-    return render_template("maintenance/form.html", form=form, window=None), 422 if form.is_submitted() else 200
+    return render_template("monitoring/maintenance/form.html", form=form, window=None), 422 if form.is_submitted() else 200
 
 
 @bp.route("/<int:window_id>", methods=["GET", "POST"])
@@ -188,8 +188,8 @@ def edit(window_id: int):
             save_window(window, form)
             flash(f"Maintenance window “{window.title}” saved.", "success")
             return redirect(url_for("maintenance.index"))
-        return render_template("maintenance/form.html", form=form, window=window), 422
-    return render_template("maintenance/form.html", form=form, window=window)
+        return render_template("monitoring/maintenance/form.html", form=form, window=window), 422
+    return render_template("monitoring/maintenance/form.html", form=form, window=window)
 
 
 @bp.route("/<int:window_id>/delete", methods=["POST"])

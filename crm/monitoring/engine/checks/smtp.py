@@ -11,7 +11,7 @@ import socket
 import ssl
 import time
 
-from crm.monitoring.checks.base import (
+from crm.monitoring.engine.checks.base import (
     CheckContext,
     CheckOutcome,
     Target,
@@ -20,7 +20,7 @@ from crm.monitoring.checks.base import (
     read_reply,
     up,
 )
-from crm.monitoring.checks.tcp import close
+from crm.monitoring.engine.checks.tcp import close
 from crm.net.redact import echo
 
 

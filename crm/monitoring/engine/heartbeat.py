@@ -12,9 +12,9 @@ from sqlalchemy import select
 
 from crm.clock import utcnow
 from crm.extensions import db
-from crm.monitoring.checks.base import down, up
+from crm.monitoring.engine.checks.base import down, up
+from crm.monitoring.engine.results import record_outcomes
 from crm.monitoring.models import HEARTBEAT, Incident, Monitor
-from crm.monitoring.results import record_outcomes
 
 DEFAULT_GRACE_SECONDS = 60
 

@@ -3,7 +3,7 @@ page, create/edit forms, run now, pause/resume, delete, contacts, named contact 
 uptime dashboard and the status-page editor.
 
 Views only authorise, parse, call :mod:`crm.monitoring.services` (or the engine's
-``runner.run_now``) and render; the numbers come from :mod:`crm.monitoring.dashboards`,
+``runner.run_now``) and render; the numbers come from :mod:`crm.monitoring.pages.dashboards`,
 which reads rollups, never raw results (except the monitor page's "recent results" table).
 """
 from __future__ import annotations
@@ -21,8 +21,19 @@ from crm.clock import utcnow
 from crm.errors import ServiceError
 from crm.extensions import db
 from crm.htmx import is_htmx_partial, poll_unchanged, render_page_or_fragment, rerender_at
-from crm.monitoring import bp, dashboards, services, status_pages
-from crm.monitoring.forms import (
+from crm.monitoring import services
+from crm.monitoring.access import get_group_or_404, get_monitor_or_404
+from crm.monitoring.models import (
+    DAY,
+    HEARTBEAT,
+    CheckResult,
+    ContactGroup,
+    Incident,
+    Monitor,
+    StatusPage,
+)
+from crm.monitoring.pages import bp, dashboards, status_pages
+from crm.monitoring.pages.forms import (
     TYPE_FIELDS,
     TYPE_LABELS,
     ActionForm,
@@ -37,15 +48,6 @@ from crm.monitoring.forms import (
     error_target,
     group_choices,
 )
-from crm.monitoring.models import (
-    DAY,
-    HEARTBEAT,
-    CheckResult,
-    ContactGroup,
-    Incident,
-    Monitor,
-    StatusPage,
-)
 from crm.monitoring.schemas import monitor_to_spec_dict
 from crm.pagination import id_keyset_page
 from crm.security.params import multi_valued
@@ -53,12 +55,6 @@ from crm.security.params import multi_valued
 CHART_RANGES = ("24h", "7d", "30d", "90d")
 
 
-def get_monitor_or_404(monitor_id: int) -> Monitor:
-    """The monitor with this id (every staff member may see every monitor) or 404."""
-    monitor = db.session.get(Monitor, monitor_id)
-    if monitor is None:
-        abort(404)
-    return monitor
 
 
 def _has_tag(tag: str):
@@ -162,7 +158,7 @@ def _monitor_version(monitor: Monitor) -> str:
 def detail(monitor_id: int):
     """A monitor: status, settings, response-time chart, incidents, recent results and
     contacts; the live part polls every 10 s (204 when nothing changed)."""
-    monitor = get_monitor_or_404(monitor_id)
+    monitor = get_monitor_or_404(monitor_id, current_user)
     if poll_unchanged(_monitor_version(monitor)):
         return "", 204
     return render_page_or_fragment("monitoring/detail.html", "monitoring/_live.html",
@@ -174,9 +170,9 @@ def detail(monitor_id: int):
 def run_now(monitor_id: int):
     """Run the check once now (nothing recorded) and show the outcome; for synthetic
     monitors each step with its assertions."""
-    from crm.monitoring import runner
+    from crm.monitoring.engine import runner
 
-    monitor = get_monitor_or_404(monitor_id)
+    monitor = get_monitor_or_404(monitor_id, current_user)
     if not ActionForm().validate_on_submit():
         abort(400, "The form expired; please try again.")
     outcome = runner.run_now(monitor)
@@ -201,7 +197,7 @@ def resume(monitor_id: int):
 
 
 def _set_paused(monitor_id: int, paused: bool):
-    monitor = get_monitor_or_404(monitor_id)
+    monitor = get_monitor_or_404(monitor_id, current_user)
     if not ActionForm().validate_on_submit():
         abort(400, "The form expired; please try again.")
     services.update_monitor(monitor, {"paused": paused}, by=current_user)
@@ -213,7 +209,7 @@ def _set_paused(monitor_id: int, paused: bool):
 @requires("monitor.manage")
 def delete(monitor_id: int):
     """Ask to confirm (GET), then delete the monitor with its history (POST)."""
-    monitor = get_monitor_or_404(monitor_id)
+    monitor = get_monitor_or_404(monitor_id, current_user)
     form = ActionForm()
     if request.method == "POST":
         if not form.validate_on_submit():
@@ -252,14 +248,14 @@ def _add_contact_from_form(form: ContactForm, add, reraise_404: bool = False) ->
 @requires("monitor.manage")
 def add_contact(monitor_id: int):
     """Add an email address or phone number that receives this monitor's alerts."""
-    monitor = get_monitor_or_404(monitor_id)
+    monitor = get_monitor_or_404(monitor_id, current_user)
     form = ContactForm()
     value = _add_contact_from_form(form, lambda **recipient: services.add_contact(monitor, **recipient),
                                    reraise_404=True)
     if value is not None:
         flash(f"{value} will receive this monitor's alerts.", "success")
         return redirect(url_for("monitoring.detail", monitor_id=monitor.id) + "#contacts")
-    monitor = get_monitor_or_404(monitor_id)
+    monitor = get_monitor_or_404(monitor_id, current_user)
     return rerender_at(url_for("monitoring.detail", monitor_id=monitor.id),
                        render_template("monitoring/detail.html", **_detail_context(monitor, contact_form=form)))
 
@@ -268,7 +264,7 @@ def add_contact(monitor_id: int):
 @requires("monitor.manage")
 def remove_contact(monitor_id: int, contact_id: int):
     """Stop sending this monitor's alerts to one contact."""
-    monitor = get_monitor_or_404(monitor_id)
+    monitor = get_monitor_or_404(monitor_id, current_user)
     if not ActionForm().validate_on_submit():
         abort(400, "The form expired; please try again.")
     try:
@@ -356,7 +352,7 @@ def create():
 @requires("monitor.manage")
 def edit(monitor_id: int):
     """Change a monitor's settings (an empty FTP password keeps the stored one)."""
-    monitor = get_monitor_or_404(monitor_id)
+    monitor = get_monitor_or_404(monitor_id, current_user)
     if request.method == "GET":
         form = MonitorForm(formdata=None)
         form.fill_from(monitor_to_spec_dict(monitor))
@@ -366,12 +362,6 @@ def edit(monitor_id: int):
 
 # ---------------------------------------------------------------- contact groups
 
-def get_group_or_404(group_id: int) -> ContactGroup:
-    """The contact group with this id (every staff member may see every group) or 404."""
-    group = db.session.get(ContactGroup, group_id)
-    if group is None:
-        abort(404)
-    return group
 
 
 def _groups_page(form: ContactGroupForm, status: int = 200):
@@ -423,14 +413,14 @@ def contact_group_create():
 def contact_group(group_id: int):
     """One group: its recipients, the monitors using it, and (to managers of monitors) the
     rename, add/remove recipient and delete forms."""
-    return _group_page(get_group_or_404(group_id))
+    return _group_page(get_group_or_404(group_id, current_user))
 
 
 @bp.route("/contact-groups/<int:group_id>/rename", methods=["POST"])
 @requires("monitor.manage")
 def contact_group_rename(group_id: int):
     """Rename the group; 422 with the field's message (blank, taken, reserved)."""
-    group = get_group_or_404(group_id)
+    group = get_group_or_404(group_id, current_user)
     form = ContactGroupForm(prefix="group")
     if form.validate_on_submit():
         try:
@@ -442,28 +432,28 @@ def contact_group_rename(group_id: int):
             flash(f"Contact group renamed to {group.name}.", "success")
             return redirect(url_for("monitoring.contact_group", group_id=group.id))
     return rerender_at(url_for("monitoring.contact_group", group_id=group_id),
-                       *_group_page(get_group_or_404(group_id), rename_form=form, status=422))
+                       *_group_page(get_group_or_404(group_id, current_user), rename_form=form, status=422))
 
 
 @bp.route("/contact-groups/<int:group_id>/contacts", methods=["POST"])
 @requires("monitor.manage")
 def contact_group_add_contact(group_id: int):
     """Add an email address or phone number (normalised to E.164) to the group."""
-    group = get_group_or_404(group_id)
+    group = get_group_or_404(group_id, current_user)
     form = ContactForm()
     value = _add_contact_from_form(form, lambda **recipient: services.add_group_contact(group, **recipient))
     if value is not None:
         flash(f"{value} added to {group.name}.", "success")
         return redirect(url_for("monitoring.contact_group", group_id=group.id) + "#contacts")
     return rerender_at(url_for("monitoring.contact_group", group_id=group_id),
-                       *_group_page(get_group_or_404(group_id), contact_form=form, status=422))
+                       *_group_page(get_group_or_404(group_id, current_user), contact_form=form, status=422))
 
 
 @bp.route("/contact-groups/<int:group_id>/contacts/<int:contact_id>/delete", methods=["POST"])
 @requires("monitor.manage")
 def contact_group_remove_contact(group_id: int, contact_id: int):
     """Remove one recipient from the group."""
-    group = get_group_or_404(group_id)
+    group = get_group_or_404(group_id, current_user)
     if not ActionForm().validate_on_submit():
         abort(400, "The form expired; please try again.")
     try:
@@ -478,7 +468,7 @@ def contact_group_remove_contact(group_id: int, contact_id: int):
 @requires("monitor.manage")
 def contact_group_delete(group_id: int):
     """Delete the group; refused (409, the page says which monitors) while monitors use it."""
-    group = get_group_or_404(group_id)
+    group = get_group_or_404(group_id, current_user)
     if not ActionForm().validate_on_submit():
         abort(400, "The form expired; please try again.")
     name = group.name
@@ -487,7 +477,7 @@ def contact_group_delete(group_id: int):
     except ServiceError as exc:
         db.session.rollback()
         return rerender_at(url_for("monitoring.contact_group", group_id=group_id),
-                           *_group_page(get_group_or_404(group_id), error=exc.message, status=exc.status))
+                           *_group_page(get_group_or_404(group_id, current_user), error=exc.message, status=exc.status))
     flash(f"Contact group {name} deleted.", "success")
     return redirect(url_for("monitoring.contact_groups"))
 

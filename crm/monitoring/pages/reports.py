@@ -55,7 +55,7 @@ def _generate_form(formdata=None) -> GenerateForm:
 
 def _index_page(form: GenerateForm, status: int = 200):
     rows, next_before = id_keyset_page(select(HealthReport), HealthReport)
-    return render_template("reports/index.html", reports=rows, next_before=next_before, form=form), status
+    return render_template("monitoring/reports/index.html", reports=rows, next_before=next_before, form=form), status
 
 
 @bp.route("/")
@@ -91,8 +91,8 @@ def show(report_id: int):
     """One report: its progress bar (polls until done), downloads and the preview."""
     report = db.get_or_404(HealthReport, report_id)
     if is_htmx_partial():
-        return render_template("reports/_progress.html", report=report)
-    return render_template("reports/show.html", report=report)
+        return render_template("monitoring/reports/_progress.html", report=report)
+    return render_template("monitoring/reports/show.html", report=report)
 
 
 @bp.route("/<int:report_id>.pdf")
@@ -146,5 +146,5 @@ def subscriptions():
             db.session.commit()
             flash("Report subscriptions saved.", "success")
             return redirect(url_for("reports.subscriptions"))
-    return render_template("reports/subscriptions.html", groups=groups, periods=REPORT_PERIODS,
+    return render_template("monitoring/reports/subscriptions.html", groups=groups, periods=REPORT_PERIODS,
                            form=form, errors=errors), 422 if errors else 200

@@ -25,7 +25,7 @@ import re
 
 import httpx
 
-from crm.monitoring.checks.base import (
+from crm.monitoring.engine.checks.base import (
     CheckContext,
     CheckOutcome,
     Target,
@@ -36,7 +36,7 @@ from crm.monitoring.checks.base import (
     status_matches,
     up,
 )
-from crm.monitoring.checks.http import send
+from crm.monitoring.engine.checks.http import send
 from crm.net.redact import echo
 
 _VAR = re.compile(r"\{\{\s*([A-Za-z_][\w]*)\s*\}\}")

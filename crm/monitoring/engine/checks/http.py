@@ -13,7 +13,7 @@ import time
 
 import httpx
 
-from crm.monitoring.checks.base import (
+from crm.monitoring.engine.checks.base import (
     CheckContext,
     CheckOutcome,
     Target,
