@@ -10,9 +10,10 @@ from sqlalchemy import func, select
 
 from crm import clock, events
 from crm.extensions import db
-from crm.monitoring import alerts, incidents, jobs, results
+from crm.monitoring import alerts
 from crm.monitoring.alerts import human_duration
-from crm.monitoring.checks import CheckOutcome
+from crm.monitoring.engine import incidents, jobs, results
+from crm.monitoring.engine.checks import CheckOutcome
 from crm.monitoring.models import DOWN, CheckResult, Flip, Incident
 from crm.notifications.models import Notification, SmsMessage
 from tests.monitoring.peers import Route

@@ -16,9 +16,9 @@ from sqlalchemy import event
 
 from crm import clock
 from crm.extensions import db
-from crm.monitoring import dashboards
-from crm.monitoring.dashboards import PALETTE, SERIES_COLOURS
 from crm.monitoring.models import DAY, HOUR, CheckResult, Monitor, Rollup
+from crm.monitoring.pages import dashboards
+from crm.monitoring.pages.dashboards import PALETTE, SERIES_COLOURS
 
 NOW = datetime(2026, 3, 18, 12, 30, 17, 654321, tzinfo=UTC)  # seconds and microseconds on purpose
 CSS = Path(__file__).resolve().parents[2] / "crm" / "static" / "css" / "monitoring.css"

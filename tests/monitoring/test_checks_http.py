@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from crm.monitoring.checks.base import json_path_get, parse_status_ranges
-from crm.monitoring.runner import run_batch, run_now
+from crm.monitoring.engine.checks.base import json_path_get, parse_status_ranges
+from crm.monitoring.engine.runner import run_batch, run_now
 from tests.monitoring.peers import Route
 
 

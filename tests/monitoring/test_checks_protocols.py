@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from crm.monitoring.runner import run_batch, run_now
+from crm.monitoring.engine.runner import run_batch, run_now
 from tests.conftest import free_port
 
 

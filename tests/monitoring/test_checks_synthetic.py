@@ -7,10 +7,10 @@ import json
 from sqlalchemy import select
 
 from crm.extensions import db
-from crm.monitoring import jobs
-from crm.monitoring.checks.synthetic import substitute
+from crm.monitoring.engine import jobs
+from crm.monitoring.engine.checks.synthetic import substitute
+from crm.monitoring.engine.runner import run_now
 from crm.monitoring.models import CheckResult, Flip, Incident
-from crm.monitoring.runner import run_now
 from tests.monitoring.peers import Route
 
 

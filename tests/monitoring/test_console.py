@@ -12,14 +12,14 @@ from sqlalchemy import select
 from crm.clock import utcnow
 from crm.extensions import db
 from crm.monitoring import services
-from crm.monitoring.forms import (
+from crm.monitoring.models import HOUR, Monitor, Rollup
+from crm.monitoring.pages.forms import (
     FormInputError,
     format_assertions,
     parse_assertions,
     parse_extractions,
     parse_headers,
 )
-from crm.monitoring.models import HOUR, Monitor, Rollup
 from tests.helpers_matrix import visible_text
 from tests.monitoring.peers import Route
 

@@ -149,7 +149,7 @@ def test_maintenance_form_saves_unchanged(client, staff, make_monitor):
 
 def test_status_page_form_saves_unchanged(client, staff, make_monitor):
     from crm.monitoring.models import StatusPage
-    from crm.monitoring.status_pages import save_status_page
+    from crm.monitoring.pages.status_pages import save_status_page
 
     a, b = make_monitor("tcp", name="Alpha"), make_monitor("tcp", name="Beta")
     make_monitor("tcp", name="Gamma")

@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 
 from crm import clock
 from crm.extensions import db
-from crm.monitoring import jobs, services
+from crm.monitoring import services
+from crm.monitoring.engine import jobs
 from crm.monitoring.models import Contact, ContactGroup, Incident, Monitor
 from crm.notifications.models import SmsMessage
 from tests.api.conftest import assert_problem

@@ -13,8 +13,8 @@ from sqlalchemy import event
 
 from crm import clock
 from crm.extensions import db
-from crm.monitoring import dashboards
 from crm.monitoring.models import DAY, HOUR, Incident, Monitor, Rollup
+from crm.monitoring.pages import dashboards
 from tests.api.conftest import Api
 from tests.helpers_matrix import visible_text
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from crm import clock
 from crm.extensions import db
-from crm.monitoring import jobs, scheduler
+from crm.monitoring.engine import jobs, scheduler
 from crm.monitoring.models import CheckResult, Flip, Incident, Monitor, Rollup
 from tests.monitoring.peers import Route
 
@@ -154,8 +154,8 @@ def test_prune_results_keeps_rollups(app, http_peer, make_monitor):
 def test_periodic_jobs_are_registered():
     from crm.schedule import PERIODIC_JOBS
     paths = {path for _, _, path in PERIODIC_JOBS}
-    assert {"crm.monitoring.jobs.tick", "crm.monitoring.jobs.prune_results",
-            "crm.monitoring.jobs.check_heartbeats", "crm.monitoring.jobs.incident_followups"} <= paths
+    assert {"crm.monitoring.engine.jobs.tick", "crm.monitoring.engine.jobs.prune_results",
+            "crm.monitoring.engine.jobs.check_heartbeats", "crm.monitoring.engine.jobs.incident_followups"} <= paths
 
 
 def test_a_hanging_target_does_not_hold_back_monitors_due_while_it_runs(app, http_peer, make_monitor):
@@ -224,11 +224,11 @@ def test_a_session_hands_the_worker_back_when_other_jobs_wait(app):
     (pruning, say) makes it stop claiming and drain. Mail waits in another queue."""
     from crm.queue import MONITORING, enqueue, get_queue
     get_queue(MONITORING).empty()
-    enqueue("crm.monitoring.jobs.tick", queue=MONITORING)
+    enqueue("crm.monitoring.engine.jobs.tick", queue=MONITORING)
     enqueue("crm.notifications.jobs.sweep_notifications")  # default queue: another worker's
     assert jobs._other_work_waiting() is False
     assert scheduler.session_active()  # the check renews the session mark
-    enqueue("crm.monitoring.jobs.prune_results", queue=MONITORING)
+    enqueue("crm.monitoring.engine.jobs.prune_results", queue=MONITORING)
     assert jobs._other_work_waiting() is True
     get_queue(MONITORING).empty()
     get_queue().empty()
@@ -261,8 +261,8 @@ def test_a_session_drops_waiting_ticks_but_keeps_rq_scheduler_jobs(app):
     from crm.queue import MONITORING, enqueue, get_queue
     queue = get_queue(MONITORING)
     queue.empty()
-    plain = enqueue("crm.monitoring.jobs.tick", queue=MONITORING)
-    scheduled = enqueue("crm.monitoring.jobs.tick", queue=MONITORING)
+    plain = enqueue("crm.monitoring.engine.jobs.tick", queue=MONITORING)
+    scheduled = enqueue("crm.monitoring.engine.jobs.tick", queue=MONITORING)
     scheduled.meta["interval"] = 5
     scheduled.save_meta()
     assert jobs._claim_more(float("inf")) == []

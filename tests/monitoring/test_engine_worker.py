@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from crm import clock
 from crm.extensions import db
-from crm.monitoring import scheduler
+from crm.monitoring.engine import scheduler
 from crm.monitoring.models import CheckResult
 from crm.queue import enqueue
 from tests.monitoring.peers import Route

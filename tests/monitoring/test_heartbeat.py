@@ -7,8 +7,8 @@ from sqlalchemy import func, select
 
 from crm import clock
 from crm.extensions import db
-from crm.monitoring import jobs
-from crm.monitoring.heartbeat import record_ping
+from crm.monitoring.engine import jobs
+from crm.monitoring.engine.heartbeat import record_ping
 from crm.monitoring.models import CheckResult, Flip, Incident
 from crm.notifications.models import Notification
 

@@ -7,7 +7,8 @@ from sqlalchemy import func, select
 
 from crm import clock
 from crm.extensions import db
-from crm.monitoring import jobs, maintenance
+from crm.monitoring import maintenance
+from crm.monitoring.engine import jobs
 from crm.monitoring.models import CheckResult, Incident, MaintenanceWindow
 from crm.notifications.models import Notification
 from tests.monitoring.peers import Route

@@ -8,10 +8,10 @@ from sqlalchemy import select
 
 from crm import clock
 from crm.extensions import db
-from crm.monitoring import results
-from crm.monitoring.checks.base import CheckOutcome
+from crm.monitoring.engine import results
+from crm.monitoring.engine.checks.base import CheckOutcome
+from crm.monitoring.engine.rollups import histogram_index, percentile, uptime
 from crm.monitoring.models import HISTOGRAM_BOUNDS_MS, CheckResult, Rollup
-from crm.monitoring.rollups import histogram_index, percentile, uptime
 
 DAY0 = datetime(2025, 3, 10, tzinfo=UTC)
 

@@ -8,8 +8,8 @@ import pytest
 
 from crm.extensions import db
 from crm.monitoring import services
+from crm.monitoring.engine.runner import run_now
 from crm.monitoring.models import Monitor
-from crm.monitoring.runner import run_now
 from tests.api.conftest import assert_problem
 from tests.monitoring.forms_html import form_fields
 from tests.monitoring.peers import Route

@@ -18,10 +18,10 @@ from sqlalchemy import select
 
 from crm.config import Config, ConfigError
 from crm.extensions import db
-from crm.monitoring import jobs
-from crm.monitoring.checks import Target
+from crm.monitoring.engine import jobs
+from crm.monitoring.engine.checks import Target
+from crm.monitoring.engine.runner import run_blocking, run_now, run_targets
 from crm.monitoring.models import CheckResult, Flip, Incident, Monitor
-from crm.monitoring.runner import run_blocking, run_now, run_targets
 from crm.net import AddressRefused, DnsResolver, Guard, Policy, customer_policy, vet_host
 from crm.net.policy import normalise_host, staff_policy
 from tests.api.conftest import assert_problem

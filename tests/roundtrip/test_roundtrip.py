@@ -510,8 +510,8 @@ def _load_data(make_user):
     """Demo tickets and users, the matrix world, and monitoring history with an incident."""
     from crm.clock import utcnow
     from crm.demo import seed_demo
-    from crm.monitoring import results
-    from crm.monitoring.checks.base import CheckOutcome
+    from crm.monitoring.engine import results
+    from crm.monitoring.engine.checks.base import CheckOutcome
 
     world = build_world(make_user)
     seed_demo(force=True)

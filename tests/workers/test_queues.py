@@ -9,7 +9,7 @@ from rq_scheduler import Scheduler
 
 from crm import clock
 from crm.extensions import db
-from crm.monitoring import scheduler as monitoring_scheduler
+from crm.monitoring.engine import scheduler as monitoring_scheduler
 from crm.monitoring.models import Monitor
 from crm.notifications.models import SENT
 from crm.notifications.services import SEND_JOB, queue_email
@@ -101,7 +101,7 @@ def test_a_real_worker_refuses_an_unknown_queue(spawn_worker):
 
 def session_would_hand_back() -> bool:
     """Job used below: what a check session running in this job would decide."""
-    from crm.monitoring import jobs
+    from crm.monitoring.engine import jobs
     try:
         return jobs._other_work_waiting()
     finally:
