@@ -29,6 +29,7 @@ from email import message_from_bytes, policy
 import psycopg
 import pytest
 from aiosmtpd.controller import Controller
+from flask.testing import FlaskClient
 from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import text
@@ -406,6 +407,35 @@ def login(client):
         assert resp.status_code == 302, resp.get_data(as_text=True)[:500]
         return resp
     return do
+
+
+@pytest.fixture
+def login_as(app, make_user):
+    """``login_as(role_or_user, password=PASSWORD)`` → a new test client logged in through the
+    real log-in form as a fresh active user of ``role`` (``"customer"``, ``"engineer"`` …) or
+    as the given :class:`User`; ``client.user`` is that user (``login_as(None)``: a client
+    that stays anonymous, ``client.user`` None).
+
+    Each client has its own cookie jar, and each of its requests starts with a clean request
+    state (:func:`tests.helpers_matrix.fresh_request_state`: no cached log-in, CSRF token or
+    failed transaction from an earlier request), so several personas can act in one test.
+    """
+    from tests.helpers_matrix import fresh_request_state
+
+    class FreshClient(app.test_client_class or FlaskClient):
+        def open(self, *args, **kwargs):
+            fresh_request_state()
+            return super().open(*args, **kwargs)
+
+    def log_in(role_or_user: str | User | None, password: str = PASSWORD):
+        user = make_user(role_or_user) if isinstance(role_or_user, str) else role_or_user
+        persona = FreshClient(app, app.response_class, use_cookies=True)
+        if user is not None:
+            resp = persona.post("/auth/login", data={"email": user.email, "password": password})
+            assert resp.status_code == 302, f"log-in as {user.role}: {resp.status_code}"
+        persona.user = user
+        return persona
+    return log_in
 
 
 @pytest.fixture
