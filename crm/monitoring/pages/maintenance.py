@@ -98,13 +98,11 @@ def _utc(value: datetime | None) -> datetime | None:
 def window_state(window: MaintenanceWindow, now: datetime, active_ids: set[int]) -> str:
     """``current`` (an occurrence covers ``now``), ``past`` (no occurrence will start again)
     or ``upcoming``."""
+    from crm.monitoring.maintenance import next_occurrence
+
     if window.id in active_ids:
         return "current"
-    if not window.recurrence:
-        return "past" if window.ends_at <= now else "upcoming"
-    if window.recurrence_until is not None and window.recurrence_until + (window.ends_at - window.starts_at) <= now:
-        return "past"
-    return "upcoming"
+    return "upcoming" if next_occurrence(window, now) is not None else "past"
 
 
 def _form(window: MaintenanceWindow | None = None, formdata=True) -> WindowForm:
