@@ -628,6 +628,7 @@ SORTS: dict[str, tuple[str, bool]] = {
     "-created": ("created_at", True), "created": ("created_at", False),
     "-priority": ("priority", True), "priority": ("priority", False),
     "status": ("status", False), "-status": ("status", True),
+    "relevance": ("relevance", True),
 }
 DEFAULT_SORT = "-updated"
 #: Ranked columns in ascending order: priority low → urgent, status in workflow order.
@@ -710,7 +711,7 @@ def _filtered(user: User, filters: TicketFilters, scope: str | None):
     if filters.created_before:
         stmt = stmt.where(Ticket.created_at < filters.created_before)
     if filters.q:
-        cond = search.search_condition(db.session.connection(), filters.q)
+        cond = search.search_condition(db.session.connection(), filters.q, user)
         if cond is not None:
             stmt = stmt.where(cond)
     return stmt
@@ -740,6 +741,8 @@ def list_tickets(user: User, filters: TicketFilters, cursor: str | None = None,
     if sort not in SORTS:
         raise ServiceError(f"Sort must be one of: {', '.join(SORTS)}.", field="sort", status=422)
     limit = max(1, min(limit, 100))
+    if sort == "relevance":
+        return _list_by_relevance(user, filters, cursor, limit, scope)
     column, descending = SORTS[sort]
     base = _filtered(user, filters, scope).options(selectinload(Ticket.requester),
                                                    selectinload(Ticket.assignee))
@@ -777,6 +780,25 @@ def list_tickets(user: User, filters: TicketFilters, cursor: str | None = None,
                 break
     next_cursor = encode_cursor(rows[limit - 1], sort) if len(rows) > limit else None
     return rows[:limit], next_cursor
+
+
+def _list_by_relevance(user: User, filters: TicketFilters, cursor: str | None, limit: int,
+                       scope: str | None) -> tuple[list[Ticket], str | None]:
+    """``sort=relevance``: best match first (:meth:`TicketSearch.rank`), then newest id,
+    keyset on (rank, id); a search without words to rank lists in :data:`DEFAULT_SORT`."""
+    found = search.compile_for(db.session.connection(), filters.q, user)
+    if not found.query.positive:
+        return list_tickets(user, filters, cursor, limit, scope, DEFAULT_SORT)
+    rank = found.rank()
+    stmt = (_filtered(user, filters, scope).add_columns(rank)
+            .options(selectinload(Ticket.requester), selectinload(Ticket.assignee)))
+    if cursor:
+        score, last_id = search.decode_rank_cursor(cursor)
+        stmt = stmt.where(or_(rank < score, and_(rank == score, Ticket.id < last_id)))
+    rows = list(db.session.execute(stmt.order_by(rank.desc(), Ticket.id.desc()).limit(limit + 1)))
+    next_cursor = (search.encode_rank_cursor(rows[limit - 1][1], rows[limit - 1][0].id)
+                   if len(rows) > limit else None)
+    return [row[0] for row in rows[:limit]], next_cursor
 
 
 #: Lists count matching tickets exactly up to this many, then say "1,000+".
