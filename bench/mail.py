@@ -10,7 +10,10 @@ not timed); then ``--mails`` outbox rows (pending, one recipient, a short text a
 body) are written and their send jobs enqueued the way a burst of ticket events does
 (``crm.notifications.jobs.enqueue_send`` after commit), and the clock runs until every row
 is ``sent``. Printed per run: mails/s overall and per worker, and whether the SMTP server
-received each Message-ID exactly once.
+received each Message-ID exactly once; also the workers' CPU seconds (their start-up
+included) and mails per worker CPU-second, the capacity of one worker on a core of its own,
+which a busy machine does not distort the way it distorts the wall-clock rate (the 1-minute
+load average is printed beside it).
 
 ``--batch`` sets ``MAIL_BATCH_SIZE`` for the workers (1: one mail per job and one SMTP
 connection per mail, the behaviour before send jobs shared connections).
@@ -184,6 +187,7 @@ def run(args, kind: str, workers: int) -> dict:
     redis = Redis.from_url(args.redis)
     queue = Queue(QUEUE, connection=redis)
     queue.empty()
+    cpu_before = children_cpu_seconds()
     procs = [subprocess.Popen([sys.executable, "-m", "workers.worker", "--queues", "default"],
                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, start_new_session=True)
              for _ in range(workers)]
@@ -216,6 +220,7 @@ def run(args, kind: str, workers: int) -> dict:
                 p.wait(60)
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
+        worker_cpu = children_cpu_seconds() - cpu_before  # before the SMTP process is reaped
         smtp.terminate()
         smtp.join(10)
     with open(ids_path) as fh:
@@ -226,7 +231,17 @@ def run(args, kind: str, workers: int) -> dict:
             "exactly_once": received.value == len(set(message_ids)) == done,
             "enqueue_s": round(enqueued_s, 2), "seconds": round(elapsed, 2),
             "mails_per_s": round(rate, 1), "mails_per_s_per_worker": round(rate / workers, 1),
+            "worker_cpu_s": round(worker_cpu, 2), "load_avg_1m": round(os.getloadavg()[0], 2),
+            "mails_per_worker_cpu_s": round(done / worker_cpu, 1) if worker_cpu else None,
             "verdict": "PASS" if rate / workers >= TARGET_PER_WORKER else "FAIL"}
+
+
+def children_cpu_seconds() -> float:
+    """User + system CPU seconds of this process's ended and reaped children, and theirs (the
+    workers and the work-horses they forked and waited for), from ``getrusage``."""
+    import resource
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main(argv: list[str] | None = None) -> int:

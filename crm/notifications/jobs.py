@@ -341,12 +341,14 @@ def _send_many(notification_ids: list[int], session: SMTPSession) -> dict[int, s
     tokens = claim_many(notification_ids)
     if not tokens:
         return statuses
-    notes = {n.id: n for n in db.session.scalars(
-        select(Notification).where(Notification.id.in_(list(tokens))))}
-    db.session.commit()  # end the read transaction: hold no snapshot or lock during SMTP
     session_obj = db.session()
     expire_on_commit, session_obj.expire_on_commit = session_obj.expire_on_commit, False
     try:
+        notes = {n.id: n for n in db.session.scalars(
+            select(Notification).where(Notification.id.in_(list(tokens))))}
+        # end the read transaction (no snapshot or lock held during SMTP); the rows stay
+        # loaded, so building each mail costs no query (they are ours: claimed above)
+        db.session.commit()
         with db.engine.connect() as raw:
             outcomes = raw.execution_options(isolation_level="AUTOCOMMIT")
             _send_claimed(notification_ids, tokens, notes, session, outcomes, statuses)

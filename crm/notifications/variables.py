@@ -143,6 +143,21 @@ TEMPLATE_VARIABLES: dict[str, dict[str, Variable]] = {
         "unsubscribe_url": Variable("The recipient's one-click unsubscribe link.",
                                     "https://crm.example.com/broadcasts/unsubscribe/SAMPLE-TOKEN"),
     },
+    "error_issue": {
+        "kind": Variable("new (the first event of a new issue) or regression (an event after the "
+                         "issue was resolved).", "new"),
+        "issue": Variable("The issue: id, title, culprit (top in-app frame), exception_type, "
+                          "event_count, first_seen, last_seen (UTC), project (name).",
+                          {"id": 17, "title": "KeyError: 'customer'",
+                           "culprit": "crm.tickets.services.create",
+                           "exception_type": "KeyError", "event_count": 1,
+                           "first_seen": "2026-12-03 14:02:11", "last_seen": "2026-12-03 14:02:11",
+                           "project": "cr-tracker"}),
+        "occurrence": Variable("The event that caused this mail: message, path, release, "
+                               "received_at.",
+                               {"message": "'customer'", "path": "/tickets/new", "release": "0.1.0",
+                                "received_at": "2026-12-03 14:02:11"}),
+    },
 }
 
 
