@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import re
 import secrets
+from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from pydantic import ValidationError
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, exists, func, or_, select
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import selectinload
 
 from crm import events
@@ -104,6 +106,66 @@ def vet_destinations(spec: schemas.MonitorSpec) -> None:
         raise MonitorInvalid(problems)
 
 
+# ---------------------------------------------------------------- listing
+
+@dataclass
+class MonitorFilters:
+    """Filters of the monitor lists (the console's overview and ``GET /api/v1/monitors``).
+    Every member is optional; None or ``""`` means "any".
+
+    ``text``: text in the name (case-insensitive; ``%`` and ``_`` match themselves);
+    ``status``/``type``: a monitor status or type (another value matches no monitor);
+    ``tag``: a tag the monitor carries.
+    """
+
+    text: str | None = None
+    status: str | None = None
+    type: str | None = None
+    tag: str | None = None
+
+
+def _has_tag(tag: str):
+    """SQL condition: the monitor's JSON ``tags`` list contains ``tag`` (``@>`` on
+    PostgreSQL, ``json_each`` on SQLite)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return func.cast(Monitor.tags, JSONB).contains([tag])
+    values = func.json_each(Monitor.tags).table_valued("value").alias("tag_values")
+    return exists(select(1).select_from(values).where(values.c.value == tag))
+
+
+def all_tags() -> list[str]:
+    """Every tag some monitor carries, sorted (unnested in SQL)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        values = func.json_array_elements_text(Monitor.tags).table_valued("value")
+    else:
+        values = func.json_each(Monitor.tags).table_valued("value")
+    values = values.alias("tag_values")
+    stmt = select(values.c.value).select_from(Monitor).join(values, db.true()).distinct()
+    return sorted(str(v) for v in db.session.scalars(stmt))
+
+
+def list_monitors(filters: MonitorFilters) -> Select:
+    """The monitors matching ``filters``, as a statement the door pages in its own order
+    (the console newest first with :func:`crm.pagination.id_keyset_page`, the API by id
+    with a cursor).
+
+    :returns: ``select(Monitor)`` with the filters applied, unordered and unlimited.
+    """
+    stmt = select(Monitor)
+    if filters.status:
+        stmt = stmt.where(Monitor.status == filters.status)
+    if filters.type:
+        stmt = stmt.where(Monitor.type == filters.type)
+    if filters.tag:
+        stmt = stmt.where(_has_tag(filters.tag))
+    if filters.text:
+        escaped = filters.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        stmt = stmt.where(Monitor.name.ilike(f"%{escaped}%", escape="\\"))
+    return stmt
+
+
+# ---------------------------------------------------------------- definitions
+
 def ping_url(monitor: Monitor) -> str | None:
     """The URL a heartbeat monitor's job calls (``PUBLIC_URL`` + ``/api/v1/heartbeat/<token>``),
     None for other types."""
@@ -162,7 +224,8 @@ def _new_monitor(spec: schemas.MonitorSpec, by) -> Monitor:
         try:
             _add_contact(monitor, email=contact.email, phone=contact.phone)
         except ServiceError as exc:
-            raise MonitorInvalid([(f"contacts.{index}.{exc.field or 'email'}", exc.message)]) from None
+            path = f"contacts.{index}.{exc.field or 'email'}"
+            raise MonitorInvalid([(path, exc.message)]) from None
     events.publish(db.session, "monitor.created", monitor_id=monitor.id)
     return monitor
 
@@ -266,7 +329,8 @@ def delete_monitor(monitor: Monitor, by=None) -> None:
     monitor_id = monitor.id
     if group is not None:
         used = db.session.scalar(select(Monitor.id).where(Monitor.id != monitor_id, or_(
-            Monitor.contact_group_id == group.id, Monitor.escalation_group_id == group.id)).limit(1))
+            Monitor.contact_group_id == group.id, Monitor.escalation_group_id == group.id))
+            .limit(1))
         if used is None:
             db.session.delete(group)
         else:
@@ -274,7 +338,8 @@ def delete_monitor(monitor: Monitor, by=None) -> None:
         db.session.flush()
     db.session.delete(monitor)
     db.session.flush()
-    events.publish(db.session, "monitor.deleted", monitor_id=monitor_id, by_id=getattr(by, "id", None))
+    events.publish(db.session, "monitor.deleted", monitor_id=monitor_id,
+                   by_id=getattr(by, "id", None))
     db.session.commit()
 
 
@@ -299,7 +364,8 @@ def _recipient(email: str | None, phone: str | None) -> tuple[str | None, str | 
 def _find_contact(group: ContactGroup, email: str | None, phone: str | None) -> Contact | None:
     """The contact of ``group`` with this (normalised) email (case-insensitively) or phone."""
     for existing in group.contacts:
-        if (email and (existing.email or "").lower() == email.lower()) or (phone and existing.phone == phone):
+        if ((email and (existing.email or "").lower() == email.lower())
+                or (phone and existing.phone == phone)):
             return existing
     return None
 
@@ -315,7 +381,8 @@ def _add_contact(monitor: Monitor, *, email: str | None, phone: str | None) -> C
     email, phone = _recipient(email, phone)
     group = monitor.contact_group
     if group is None:
-        group = ContactGroup(name=_own_group_name(monitor), report_periods=[], owner_monitor_id=monitor.id)
+        group = ContactGroup(name=_own_group_name(monitor), report_periods=[],
+                             owner_monitor_id=monitor.id)
         db.session.add(group)
         db.session.flush()
         monitor.contact_group_id = group.id
@@ -362,7 +429,8 @@ def remove_contact(monitor: Monitor, contact_id: int) -> None:
 
 # ---------------------------------------------------------------- named contact groups
 
-def _group_name(name: str | None, group: ContactGroup | None = None, *, reserved_ok: bool = False) -> str:
+def _group_name(name: str | None, group: ContactGroup | None = None, *,
+                reserved_ok: bool = False) -> str:
     """``name`` stripped, checked non-blank, not reserved, and free (case-insensitively).
 
     :raises ServiceError: 422 (field ``name``) for a blank or reserved name, 409 when another
@@ -372,13 +440,16 @@ def _group_name(name: str | None, group: ContactGroup | None = None, *, reserved
     if not name or len(name) > schemas.MAX_GROUP_NAME:
         raise ServiceError(f"Give the group a name of 1 to {schemas.MAX_GROUP_NAME} characters.",
                            field="name", status=422)
-    if _OWN_GROUP_NAME.match(name) and not reserved_ok and not (group is not None and group.name == name):
+    kept = group is not None and group.name == name
+    if _OWN_GROUP_NAME.match(name) and not reserved_ok and not kept:
         raise ServiceError("Names starting 'Monitor #<number>:' are kept for monitors' own groups; "
                            "choose another name.", field="name", status=422)
-    taken = db.session.scalar(select(ContactGroup.id).where(func.lower(ContactGroup.name) == name.lower(),
-                                                             ContactGroup.id != (group.id if group else 0)))
+    taken = db.session.scalar(select(ContactGroup.id).where(
+        func.lower(ContactGroup.name) == name.lower(),
+        ContactGroup.id != (group.id if group else 0)))
     if taken is not None:
-        raise ServiceError(f"A contact group named {name} already exists.", field="name", status=409)
+        raise ServiceError(f"A contact group named {name} already exists.", field="name",
+                           status=409)
     return name
 
 
@@ -416,10 +487,12 @@ def list_contact_groups() -> list[ContactGroup]:
 def shareable_groups(monitor: Monitor | None = None) -> list[ContactGroup]:
     """The groups a monitor form offers, by name: named groups, plus any other group
     ``monitor`` uses now (not its own group: the form's empty choice stands for it)."""
-    current = {monitor.contact_group_id, monitor.escalation_group_id} if monitor is not None else set()
+    if monitor is None:
+        return [g for g in list_contact_groups() if g.owner_monitor_id is None]
+    current = {monitor.contact_group_id, monitor.escalation_group_id}
     return [g for g in list_contact_groups()
             if (g.owner_monitor_id is None or g.id in current)
-            and not (monitor is not None and is_own_group(monitor, g) and g.id != monitor.escalation_group_id)]
+            and not (is_own_group(monitor, g) and g.id != monitor.escalation_group_id)]
 
 
 def group_usage(groups: list[ContactGroup]) -> dict[int, tuple[list[Monitor], list[Monitor]]]:
@@ -430,7 +503,8 @@ def group_usage(groups: list[ContactGroup]) -> dict[int, tuple[list[Monitor], li
     if not ids:
         return usage
     rows = db.session.scalars(select(Monitor).where(or_(
-        Monitor.contact_group_id.in_(ids), Monitor.escalation_group_id.in_(ids))).order_by(Monitor.name, Monitor.id))
+        Monitor.contact_group_id.in_(ids), Monitor.escalation_group_id.in_(ids)))
+        .order_by(Monitor.name, Monitor.id))
     for monitor in rows:
         if monitor.contact_group_id in usage:
             usage[monitor.contact_group_id][0].append(monitor)
@@ -444,7 +518,8 @@ def group_monitors(group: ContactGroup) -> tuple[list[Monitor], list[Monitor]]:
     return group_usage([group])[group.id]
 
 
-def create_contact_group(name: str, emails=(), phones=(), *, reserved_ok: bool = False) -> ContactGroup:
+def create_contact_group(name: str, emails=(), phones=(), *,
+                         reserved_ok: bool = False) -> ContactGroup:
     """Create a named contact group with its recipients and commit.
 
     :param name: unique (case-insensitively), 1–120 characters, not ``Monitor #<n>:…``.
@@ -473,7 +548,8 @@ def _new_group(name: str, emails=(), phones=(), *, reserved_ok: bool = False) ->
     return group
 
 
-def update_contact_group(group: ContactGroup, *, name: str | None = None, emails=None, phones=None) -> ContactGroup:
+def update_contact_group(group: ContactGroup, *, name: str | None = None, emails=None,
+                         phones=None) -> ContactGroup:
     """Rename ``group`` and/or replace its recipients of one kind, and commit.
 
     :param name: the new name (None: unchanged); rules of :func:`create_contact_group`.
@@ -485,7 +561,8 @@ def update_contact_group(group: ContactGroup, *, name: str | None = None, emails
     replace = {}
     for kind, values in (("emails", emails), ("phones", phones)):
         if values is not None:  # every value checked before anything changes
-            replace[kind] = _recipients(values, None) if kind == "emails" else _recipients(None, values)
+            replace[kind] = (_recipients(values, None) if kind == "emails"
+                             else _recipients(None, values))
     group.name = new_name
     for kind, pairs in replace.items():
         wanted = {(e or "").lower() or p for e, p in pairs}
@@ -511,12 +588,14 @@ def delete_contact_group(group: ContactGroup) -> None:
     if users:
         shown = ", ".join(users[:5]) + (f" and {len(users) - 5} more" if len(users) > 5 else "")
         raise ServiceError(f"{group.name} is in use by {shown}: choose another group for "
-                           f"{'them' if len(users) > 1 else 'it'} first.", field="group_id", status=409)
+                           f"{'them' if len(users) > 1 else 'it'} first.", field="group_id",
+                           status=409)
     db.session.delete(group)
     db.session.commit()
 
 
-def add_group_contact(group: ContactGroup, *, email: str | None = None, phone: str | None = None) -> Contact:
+def add_group_contact(group: ContactGroup, *, email: str | None = None,
+                      phone: str | None = None) -> Contact:
     """Add a recipient to ``group`` (so to every monitor alerting it) and commit.
 
     :raises ServiceError: 422 for neither/both or an invalid value (field ``email``/``phone``;
@@ -544,7 +623,8 @@ def remove_group_contact(group: ContactGroup, contact_id: int) -> None:
     db.session.commit()
 
 
-def contact_group_to_dict(group: ContactGroup, usage: tuple[list[Monitor], list[Monitor]] | None = None) -> dict:
+def contact_group_to_dict(group: ContactGroup,
+                          usage: tuple[list[Monitor], list[Monitor]] | None = None) -> dict:
     """The API representation of a group: ``id``, ``name``, ``contacts`` ([Contact]),
     ``monitor_ids`` (monitors alerting it), ``escalation_monitor_ids``, ``created_at``.
 
@@ -553,7 +633,8 @@ def contact_group_to_dict(group: ContactGroup, usage: tuple[list[Monitor], list[
     alerting, escalating = usage if usage is not None else group_monitors(group)
     return {"id": group.id, "name": group.name, "contacts": list(group.contacts),
             "monitor_ids": sorted(m.id for m in alerting),
-            "escalation_monitor_ids": sorted(m.id for m in escalating), "created_at": group.created_at}
+            "escalation_monitor_ids": sorted(m.id for m in escalating),
+            "created_at": group.created_at}
 
 
 def _contact_dict(contact: Contact) -> dict:
@@ -578,7 +659,8 @@ def monitor_to_dict(monitor: Monitor) -> dict:
     if monitor.type == FTP:
         out["password_set"] = bool(out.pop("password", None))
     out.update({
-        "contacts": [{"id": c.id, "email": c.email, "phone": c.phone} for c in monitor_contacts(monitor)],
+        "contacts": [{"id": c.id, "email": c.email, "phone": c.phone}
+                     for c in monitor_contacts(monitor)],
         "ping_url": ping_url(monitor),
         "protocol": monitor.protocol,
         "status": monitor.status,
@@ -597,7 +679,9 @@ def monitor_to_dict(monitor: Monitor) -> dict:
 
 
 def _group_ref(group: ContactGroup | None) -> dict | None:
-    return None if group is None else {"name": group.name, "contacts": [_contact_dict(c) for c in group.contacts]}
+    if group is None:
+        return None
+    return {"name": group.name, "contacts": [_contact_dict(c) for c in group.contacts]}
 
 
 def export_monitors(include_secrets: bool = False) -> list[dict]:
@@ -619,10 +703,11 @@ def export_monitors(include_secrets: bool = False) -> list[dict]:
         selectinload(Monitor.escalation_group).selectinload(ContactGroup.contacts)))
     out = []
     for m in monitors:
-        spec = {k: v for k, v in schemas.monitor_to_spec_dict(m, reveal_secrets=include_secrets).items()
-                if k not in schemas.GROUP_FIELDS}
+        definition = schemas.monitor_to_spec_dict(m, reveal_secrets=include_secrets)
+        spec = {k: v for k, v in definition.items() if k not in schemas.GROUP_FIELDS}
         own = m.contact_group is None or is_own_group(m, m.contact_group)
-        out.append({**spec, "contacts": [_contact_dict(c) for c in monitor_contacts(m)] if own else [],
+        contacts = [_contact_dict(c) for c in monitor_contacts(m)] if own else []
+        out.append({**spec, "contacts": contacts,
                     "contact_group": None if own else _group_ref(m.contact_group),
                     "escalation_group": _group_ref(m.escalation_group)})
     return out
@@ -664,21 +749,23 @@ def _resolve_refs(index: int, item: dict, created: dict[str, ContactGroup]) -> t
             continue
         name = ref.name.strip()
         by_name_only = "contacts" not in raw
-        new_name = f"Imported {name}"[:schemas.MAX_GROUP_NAME] if _OWN_GROUP_NAME.match(name) else name
+        new_name = (f"Imported {name}"[:schemas.MAX_GROUP_NAME] if _OWN_GROUP_NAME.match(name)
+                    else name)
         keys = {name.lower(), new_name.lower()}
         group = next((created[k] for k in keys if k in created), None) or db.session.scalar(
             select(ContactGroup).where(func.lower(ContactGroup.name).in_(keys)).order_by(ContactGroup.id).limit(1))
         if group is None and by_name_only:
-            problems.append((path, f"Item {index}: no contact group is named {name}; create it first "
-                                   "or give {name, contacts}"))
+            problems.append((path, f"Item {index}: no contact group is named {name}; create it "
+                                   "first or give {name, contacts}"))
             continue
         if group is None:
             try:
                 group = _new_group(new_name, [c.email for c in ref.contacts if c.email],
                                    [c.phone for c in ref.contacts if c.phone])
             except ServiceError as exc:
-                problems += [(f"{path}.contacts" if "." in (f or "") else f"{path}.{f or 'name'}", f"Item {index}: {m}")
-                             for f, ms in (exc.errors or {exc.field: [exc.message]}).items() for m in ms]
+                found = exc.errors or {exc.field: [exc.message]}
+                problems += [(f"{path}.contacts" if "." in (f or "") else f"{path}.{f or 'name'}",
+                              f"Item {index}: {m}") for f, ms in found.items() for m in ms]
                 continue
             created[name.lower()] = group
         item[id_field] = group.id
@@ -717,9 +804,9 @@ def import_monitors(items: list[dict], by=None) -> list[Monitor]:
                     path = f"{index}.{field}" if field != "body" else str(index)
                     problems += [(path, f"Item {index}: {msg}") for msg in messages]
         if problems:
-            raise MonitorInvalid(problems, detail=f"{len({p.split('.')[0] for p, _ in problems})} of "
-                                                  f"{len(items)} monitors are invalid; nothing was imported. "
-                                                  f"{problems[0][1]}")
+            bad = len({p.split('.')[0] for p, _ in problems})
+            raise MonitorInvalid(problems, detail=f"{bad} of {len(items)} monitors are invalid; "
+                                                  f"nothing was imported. {problems[0][1]}")
         for index, spec in enumerate(specs):
             try:
                 created.append(_new_monitor(spec, by))

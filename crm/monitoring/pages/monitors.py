@@ -12,8 +12,7 @@ from datetime import timedelta
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import exists, func, select
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from crm.auth.policy import has_permission, requires
@@ -57,25 +56,6 @@ CHART_RANGES = ("24h", "7d", "30d", "90d")
 
 
 
-def _has_tag(tag: str):
-    """SQL condition: the monitor's JSON ``tags`` list contains ``tag`` (``@>`` on
-    PostgreSQL, ``json_each`` on SQLite)."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        return func.cast(Monitor.tags, JSONB).contains([tag])
-    values = func.json_each(Monitor.tags).table_valued("value").alias("tag_values")
-    return exists(select(1).select_from(values).where(values.c.value == tag))
-
-
-def _all_tags() -> list[str]:
-    """Every tag used by some monitor, sorted (unnested in SQL)."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        values = func.json_array_elements_text(Monitor.tags).table_valued("value").alias("tag_values")
-    else:
-        values = func.json_each(Monitor.tags).table_valued("value").alias("tag_values")
-    stmt = select(values.c.value).select_from(Monitor).join(values, db.true()).distinct()
-    return sorted(str(v) for v in db.session.scalars(stmt))
-
-
 def _overview_version() -> str:
     """Changes whenever a monitor is added, removed, edited or checked (the poll's ``since``)."""
     count, checked, updated = db.session.execute(
@@ -93,19 +73,11 @@ def index():
     if poll_unchanged(version):
         return "", 204
     form = FilterForm(request.args)
-    form.tag.choices = [("", "Any tag")] + [(t, t) for t in _all_tags()]
-    stmt = select(Monitor)
-    if form.status.data:
-        stmt = stmt.where(Monitor.status == form.status.data)
-    if form.type.data:
-        stmt = stmt.where(Monitor.type == form.type.data)
-    if form.tag.data:
-        stmt = stmt.where(_has_tag(form.tag.data))
-    q = (form.q.data or "").strip()[:120]
-    if q:
-        escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        stmt = stmt.where(Monitor.name.ilike(f"%{escaped}%", escape="\\"))
-    monitors, next_before = id_keyset_page(stmt, Monitor, size=25)
+    form.tag.choices = [("", "Any tag")] + [(t, t) for t in services.all_tags()]
+    filters = services.MonitorFilters(text=(form.q.data or "").strip()[:120],
+                                      status=form.status.data, type=form.type.data,
+                                      tag=form.tag.data)
+    monitors, next_before = id_keyset_page(services.list_monitors(filters), Monitor, size=25)
     stats = dashboards.overview_stats([m.id for m in monitors], utcnow())
     beats = dashboards.recent_beats([m.id for m in monitors], dashboards.OVERVIEW_BEATS)
     any_monitor = version.split("-", 1)[0] != "0"
@@ -570,8 +542,7 @@ def status_page_delete(page_id: int):
     if not ActionForm().validate_on_submit():
         abort(400, "The form expired; please try again.")
     title = page.title
-    db.session.delete(page)
-    db.session.commit()
+    status_pages.delete_status_page(page)
     flash(f"Status page {title} deleted.", "success")
     return redirect(url_for("monitoring.status_page_list"))
 

@@ -3,7 +3,7 @@
 Each page shows its monitors' current state, a 90-day strip of daily uptime bars (from
 daily rollups) and announced maintenance windows, current and upcoming. The staff edit
 pages under ``/monitors/status-pages`` (see :mod:`crm.monitoring.pages.monitors`) call
-:func:`save_status_page`.
+:func:`save_status_page` and :func:`delete_status_page`.
 """
 from __future__ import annotations
 
@@ -55,6 +55,12 @@ def save_status_page(page: StatusPage | None, *, slug: str, title: str, descript
     page.monitors = monitors
     db.session.commit()
     return page
+
+
+def delete_status_page(page: StatusPage) -> None:
+    """Delete a status page and commit; its monitors stay (``/status/<slug>`` becomes a 404)."""
+    db.session.delete(page)
+    db.session.commit()
 
 
 def announced_maintenance(monitor_ids: set[int], now) -> tuple[list, list]:
