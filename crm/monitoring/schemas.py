@@ -103,7 +103,8 @@ COLUMN_FIELDS = {"name": "name", "type": "type", "interval": "interval_seconds",
                  "timeout": "timeout_seconds", "retries": "retries", "tags": "tags",
                  "paused": "paused", "escalate_after_minutes": "escalate_after_minutes",
                  "remind_every_minutes": "remind_every_minutes",
-                 "contact_group_id": "contact_group_id", "escalation_group_id": "escalation_group_id"}
+                 "contact_group_id": "contact_group_id",
+                 "escalation_group_id": "escalation_group_id"}
 #: The group fields of a definition (ids; export/import carry group names instead).
 GROUP_FIELDS = ("contact_group_id", "escalation_group_id")
 
@@ -209,8 +210,9 @@ _JSON_PATH = re.compile(r"^\$(?:\.[A-Za-z_][\w-]*|\[-?\d+\]|\['[^'\]]+'\]|\[\"[^
 
 def _json_path(value: str) -> str:
     """A JSONPath of dotted members and indexes: ``$``, ``$.data.items[0].id``,
-    ``$.items[-1]``, ``$['odd.key']`` (the subset :func:`crm.monitoring.engine.checks.base.json_path_get`
-    reads: no wildcards, filters or slices). ``data.id`` is stored as ``$.data.id``."""
+    ``$.items[-1]``, ``$['odd.key']`` (the subset
+    :func:`crm.monitoring.engine.checks.base.json_path_get` reads: no wildcards, filters or
+    slices). ``data.id`` is stored as ``$.data.id``."""
     value = value.strip()
     if not value.startswith("$"):
         value = "$." + value if not value.startswith("[") else "$" + value
@@ -306,8 +308,10 @@ class ContactGroupPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: _text(min_length=1, max_length=MAX_GROUP_NAME) | None = None
-    emails: list[_text(min_length=3, max_length=254)] | None = Field(None, max_length=MAX_GROUP_MEMBERS)
-    phones: list[_text(min_length=3, max_length=32)] | None = Field(None, max_length=MAX_GROUP_MEMBERS)
+    emails: list[_text(min_length=3, max_length=254)] | None = Field(
+        None, max_length=MAX_GROUP_MEMBERS)
+    phones: list[_text(min_length=3, max_length=32)] | None = Field(
+        None, max_length=MAX_GROUP_MEMBERS)
 
 
 class GroupRef(BaseModel):
@@ -331,8 +335,9 @@ class MonitorSpec(BaseModel):
     name: Name
     type: Literal[MONITOR_TYPES]  # type: ignore[valid-type]
     interval: int = Field(DEFAULT_INTERVAL_SECONDS, le=MAX_INTERVAL_SECONDS,
-                          description="Seconds between checks (minimum MONITOR_MIN_INTERVAL_SECONDS, "
-                                      "20 by default). Heartbeats: the expected ping period.")
+                          description="Seconds between checks (minimum "
+                                      "MONITOR_MIN_INTERVAL_SECONDS, 20 by default). "
+                                      "Heartbeats: the expected ping period.")
     timeout: float = Field(DEFAULT_TIMEOUT_SECONDS, gt=0, le=MAX_TIMEOUT_SECONDS,
                            description="Seconds a check may take; less than interval.")
     retries: int = Field(1, ge=0, le=MAX_RETRIES,
@@ -341,7 +346,8 @@ class MonitorSpec(BaseModel):
     tags: list[Tag] = Field(default_factory=list, max_length=MAX_TAGS)
     paused: bool = False
     escalate_after_minutes: Minutes | None = Field(
-        None, description="Alert the escalation group when an incident is still open after this long.")
+        None,
+        description="Alert the escalation group when an incident is still open after this long.")
     remind_every_minutes: Minutes | None = Field(
         None, description="Repeat the alert this often while the incident stays open.")
     contact_group_id: GroupId | None = Field(
@@ -352,8 +358,9 @@ class MonitorSpec(BaseModel):
         None, description="The group alerted too once an incident is open escalate_after_minutes "
                           "(which it needs); must differ from contact_group_id.")
     contacts: list[ContactSpec] = Field(default_factory=list, max_length=50,
-                                        description="Alert recipients (create and import only), in "
-                                                    "the monitor's own group: not with contact_group_id.")
+                                        description="Alert recipients (create and import "
+                                                    "only), in the monitor's own group: not "
+                                                    "with contact_group_id.")
 
     @field_validator("tags")
     @classmethod
@@ -380,7 +387,8 @@ class MonitorSpec(BaseModel):
         if self.escalation_group_id is not None and not self.escalate_after_minutes:
             raise ValueError("escalate_after_minutes is needed with an escalation group "
                              "(how long an incident stays open before it escalates)")
-        if self.escalation_group_id is not None and self.escalation_group_id == self.contact_group_id:
+        escalation = self.escalation_group_id
+        if escalation is not None and escalation == self.contact_group_id:
             raise ValueError("escalation_group_id must be another group than contact_group_id")
         if self.contact_group_id is not None and self.contacts:
             raise ValueError("contacts are for the monitor's own group: add them to the contact "
@@ -408,8 +416,10 @@ class HttpMonitorIn(MonitorSpec):
     expected_status: ExpectedStatus = "200-299"
     keyword: ShortText | None = Field(None, description="Text the body must contain.")
     keyword_absent: bool = Field(False, description="Down when the keyword IS present instead.")
-    json_path: JsonPath | None = Field(None, description="JSONPath into a JSON body, e.g. $.status.")
-    json_expected: ShortText | None = Field(None, description="Expected value at json_path (as text).")
+    json_path: JsonPath | None = Field(
+        None, description="JSONPath into a JSON body, e.g. $.status.")
+    json_expected: ShortText | None = Field(
+        None, description="Expected value at json_path (as text).")
     max_response_ms: int | None = Field(None, ge=1, le=MAX_TIMEOUT_SECONDS * 1000,
                                         description="Down when slower than this (milliseconds).")
     follow_redirects: bool = True
@@ -491,7 +501,8 @@ class _Assertion(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def _one_value(expected: str | None, alias: str | None, alias_name: str) -> tuple[str | None, str | None]:
+def _one_value(expected: str | None, alias: str | None,
+               alias_name: str) -> tuple[str | None, str | None]:
     """``expected`` and its alias hold the same value (either may be given, not two different)."""
     if expected is not None and alias is not None and expected != alias:
         raise ValueError(f"expected and {alias_name} differ: give one of them")
@@ -620,7 +631,8 @@ MonitorIn = Annotated[(HttpMonitorIn | TcpMonitorIn | SmtpMonitorIn | FtpMonitor
                       Field(discriminator="type")]
 MODELS: dict[str, type[MonitorSpec]] = {
     HTTP: HttpMonitorIn, TCP: TcpMonitorIn, SMTP: SmtpMonitorIn, FTP: FtpMonitorIn,
-    DNS: DnsMonitorIn, TLS: TlsMonitorIn, HEARTBEAT: HeartbeatMonitorIn, SYNTHETIC: SyntheticMonitorIn,
+    DNS: DnsMonitorIn, TLS: TlsMonitorIn, HEARTBEAT: HeartbeatMonitorIn,
+    SYNTHETIC: SyntheticMonitorIn,
 }
 _ADAPTER: TypeAdapter = TypeAdapter(MonitorIn)
 
@@ -739,7 +751,8 @@ def mask_secrets(spec: dict) -> dict:
     return out
 
 
-def _restore_pairs(incoming: list[tuple[str, str]], stored: list[tuple[str, str]]) -> list[tuple[str, str]]:
+def _restore_pairs(incoming: list[tuple[str, str]],
+                   stored: list[tuple[str, str]]) -> list[tuple[str, str]]:
     known = {}
     for key, value in stored:
         known.setdefault(key.lower(), value)
@@ -757,7 +770,8 @@ def _restore_url(incoming: str, stored: str) -> str:
     if new.password == redact.MASK and old.password is not None and new.username == old.username:
         netloc = old.netloc.rpartition("@")[0] + "@" + new.netloc.rpartition("@")[2]
     if redact.MASK in query:
-        pairs = _restore_pairs(parse_qsl(query, keep_blank_values=True), parse_qsl(old.query, keep_blank_values=True))
+        pairs = _restore_pairs(parse_qsl(query, keep_blank_values=True),
+                               parse_qsl(old.query, keep_blank_values=True))
         query = urlencode(pairs, quote_via=quote, safe="{}")
     if (netloc, query) == (new.netloc, new.query):
         return incoming
@@ -779,7 +793,8 @@ def _restore_body(incoming: str, stored: str) -> str:
     if redact.MASK not in incoming:
         return incoming
     try:
-        return json.dumps(_restore_json(json.loads(incoming), json.loads(stored)), ensure_ascii=False)
+        restored = _restore_json(json.loads(incoming), json.loads(stored))
+        return json.dumps(restored, ensure_ascii=False)
     except ValueError:
         pass
     if "=" in incoming:
@@ -819,7 +834,8 @@ def keep_masked_secrets(incoming: dict, stored: dict) -> dict:
         steps = []
         for index, step in enumerate(out["steps"]):
             if isinstance(step, dict):
-                old = by_name.get(step.get("name")) or (old_steps[index] if index < len(old_steps) else {})
+                same_place = old_steps[index] if index < len(old_steps) else {}
+                old = by_name.get(step.get("name")) or same_place
                 step = _restore_request(step, old)
             steps.append(step)
         out["steps"] = steps
@@ -833,14 +849,18 @@ def masked_leftovers(spec: dict) -> list[tuple[str, str]]:
     def scan(item: dict, prefix: str) -> list[tuple[str, str]]:
         found = []
         if item.get("password") == redact.MASK:
-            found.append((f"{prefix}password", "password is the masked placeholder: type the password"))
-        for name, value in (item.get("headers") or {}).items() if isinstance(item.get("headers"), dict) else ():
+            found.append((f"{prefix}password",
+                          "password is the masked placeholder: type the password"))
+        headers = item.get("headers")
+        for name, value in headers.items() if isinstance(headers, dict) else ():
             if isinstance(value, str) and redact.MASK in value:
-                found.append((f"{prefix}headers", f"header {name} is the masked placeholder: type its value"))
+                found.append((f"{prefix}headers",
+                              f"header {name} is the masked placeholder: type its value"))
         for field in ("url", "body"):
             if isinstance(item.get(field), str) and redact.MASK in item[field]:
-                found.append((f"{prefix}{field}", f"{field} contains the masked placeholder {redact.MASK}: "
-                                                  "type the secret it stands for"))
+                found.append((f"{prefix}{field}",
+                              f"{field} contains the masked placeholder {redact.MASK}: "
+                              "type the secret it stands for"))
         return found
     problems = scan(spec, "")
     for index, step in enumerate(spec.get("steps") or []):
@@ -862,7 +882,8 @@ def outbound_hosts(spec: MonitorSpec) -> list[tuple[str, str]]:
     elif spec.type == DNS and spec.resolver:
         value = spec.resolver.strip()
         match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\](?::\d+)?", value)
-        out.append(("resolver", match.group(1) if match else value.split(":")[0] if value.count(":") == 1 else value))
+        host = value.split(":")[0] if value.count(":") == 1 else value
+        out.append(("resolver", match.group(1) if match else host))
     elif spec.type == SYNTHETIC:
         for index, step in enumerate(spec.steps):
             try:
