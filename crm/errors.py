@@ -1,7 +1,9 @@
 """Errors raised by services, and the app's error handlers (HTML page or problem+json).
 
 API errors follow RFC 9457 (Problem Details for HTTP APIs): ``application/problem+json``
-with ``type``, ``title``, ``status``, ``detail`` and, for validation, ``errors`` per field.
+with one shape for every error: ``type``, ``title`` (by status, :data:`TITLES`), ``status``,
+``detail`` and, for validation (every 422) and other refusals naming fields, ``errors``
+(``{field: [messages]}``).
 """
 from __future__ import annotations
 
@@ -39,18 +41,29 @@ class NotAllowed(ServiceError):
         super().__init__(message, status=403)
 
 
-def problem(status: int, title: str, detail: str | None = None, **extra) -> Response:
-    """Build an RFC 9457 ``application/problem+json`` response.
+#: The one title of each status (RFC 9110 reason phrases), so a client can rely on it.
+TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+          405: "Method Not Allowed", 409: "Conflict", 410: "Gone", 413: "Content Too Large",
+          414: "URI Too Long", 415: "Unsupported Media Type", 422: "Unprocessable Content",
+          429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
+
+
+def problem(status: int, title: str | None = None, detail: str | None = None,
+            **extra) -> Response:
+    """Build an RFC 9457 ``application/problem+json`` response of the one shape.
 
     :param status: HTTP status code (4xx/5xx).
-    :param title: short, stable summary of the problem type.
-    :param detail: explanation of this occurrence for the client.
-    :param extra: extension members (e.g. ``errors={field: [messages]}``).
+    :param title: used only for a status without an entry in :data:`TITLES`; the table's
+        title wins, so every problem of one status has the same title.
+    :param detail: explanation of this occurrence for the client (the title when omitted).
+    :param extra: extension members (``errors={field: [messages]}``; a 422 without
+        ``errors`` gets ``{"body": [detail]}``).
     """
-    body = {"type": "about:blank", "title": title, "status": status}
-    if detail:
-        body["detail"] = detail
-    body.update(extra)
+    title = TITLES.get(status) or title or "Error"
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail or title}
+    body.update({name: value for name, value in extra.items() if value is not None})
+    if status == 422 and not body.get("errors"):
+        body["errors"] = {"body": [body["detail"]]}
     resp = Response(json.dumps(body), status=status, mimetype="application/problem+json")
     return resp
 
@@ -73,7 +86,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         if _is_api():
-            resp = problem(exc.code or 500, exc.name, exc.description)
+            resp = problem(exc.code or 500, exc.name, exc.description or exc.name)
             if exc.code == 401:
                 resp.headers["WWW-Authenticate"] = 'Bearer realm="api"'
             if exc.code == 429 and getattr(exc, "retry_after", None):
@@ -88,9 +101,8 @@ def register_error_handlers(app: Flask) -> None:
         from crm.extensions import db
         db.session.rollback()  # a refused change must leave nothing half-applied behind
         if _is_api():
-            errors = getattr(exc, "errors", None) or ({exc.field: [exc.message]} if exc.field else None)
-            extra = {"errors": errors} if errors else {}
-            return problem(exc.status, "Request refused", exc.message, **extra)
+            fields = exc.errors or ({exc.field: [exc.message]} if exc.field else None)
+            return problem(exc.status, detail=exc.message, errors=fields)
         return render_template("errors/error.html", error=exc, code=exc.status), exc.status
 
     @app.errorhandler(Exception)

@@ -22,13 +22,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import wraps
 
-from flask import Response, g, request
+from flask import g, request
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 
 from crm.api.schemas import MAX_ID, Problem
 from crm.auth.policy import POLICY, PUBLIC
-from crm.errors import problem
+from crm.errors import TITLES, ServiceError
 from crm.security import jsonsafe
 
 PREFIX = "/api/v1"
@@ -40,25 +40,18 @@ _ID_CONVERTER = f"int(min=1, max={MAX_ID})"
 MAX_TEXT_PARAM = 128
 _TEXT_CONVERTER = f"string(maxlength={MAX_TEXT_PARAM})"
 
-TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-          409: "Conflict", 413: "Content Too Large", 414: "URI Too Long", 415: "Unsupported Media Type",
-          422: "Unprocessable Content"}
+class ApiProblem(ServiceError):
+    """A request the parsing helpers refuse: a :class:`ServiceError` without a field, so the
+    app's one handler (:func:`crm.errors.register_error_handlers`) renders it like any other
+    refusal (problem+json of the one shape).
 
-
-class ApiProblem(Exception):
-    """Raised by the parsing helpers; rendered as problem+json by the operation wrapper."""
+    :param status: HTTP status (400, 415, 422 …). :param detail: sentence for the client.
+    :param errors: ``{field: [messages]}`` (validation).
+    """
 
     def __init__(self, status: int, detail: str, errors: dict[str, list[str]] | None = None):
-        super().__init__(detail)
-        self.status = status
+        super().__init__(detail, status=status, errors=errors)
         self.detail = detail
-        self.errors = errors
-
-    def response(self) -> Response:
-        """The ``application/problem+json`` response for this problem."""
-        extra = {"errors": self.errors} if self.errors else {}
-        title = "Validation failed" if self.status == 422 else TITLES.get(self.status, "Error")
-        return problem(self.status, title, self.detail, **extra)
 
 
 @dataclass
@@ -134,10 +127,7 @@ def api_operation(method: str, path: str, *, summary: str, tag: str,
         @wraps(view)
         def run(*args, **kwargs):
             g.api_operation = op
-            try:
-                return view(*args, **kwargs)
-            except ApiProblem as exc:
-                return exc.response()
+            return view(*args, **kwargs)
 
         bp.add_url_rule(op.rule, endpoint=op.endpoint, view_func=run, methods=[op.method])
         OPERATIONS.append(op)
@@ -172,6 +162,25 @@ def parse_json_body():
         raise ApiProblem(400, "The request body is not valid JSON.") from None
 
 
+def request_document(kinds: tuple[type, ...] = (dict,)):
+    """The request's JSON document, checked but not validated against the operation's
+    ``body`` model: for operations whose service validates the document itself (monitor
+    definitions, which the console and ``crm-monitor`` send too).
+
+    :param kinds: the JSON types accepted (``(dict, list)`` for an object or an array).
+    :returns: the parsed document (a dict, or a list when ``kinds`` allows it).
+    :raises ApiProblem: 415 when the body is not declared JSON, 400 for malformed JSON, a
+        document nested too deep, a duplicate key or a document of another type.
+    """
+    if not request.is_json:
+        raise ApiProblem(415, "Send a JSON object with Content-Type: application/json.")
+    data = parse_json_body()
+    if not isinstance(data, kinds):
+        wanted = "object" if kinds == (dict,) else "object or array"
+        raise ApiProblem(400, f"The request body must be a JSON {wanted}.")
+    return data
+
+
 def request_body():
     """Parse the JSON body with the current operation's ``body`` model.
 
@@ -181,11 +190,7 @@ def request_body():
         with ``errors`` per field for invalid members.
     """
     model = g.api_operation.body
-    if not request.is_json:
-        raise ApiProblem(415, "Send a JSON object with Content-Type: application/json.")
-    data = parse_json_body()
-    if not isinstance(data, dict):
-        raise ApiProblem(400, "The request body must be a JSON object.")
+    data = request_document()
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -234,6 +239,7 @@ def _query_parameters(model: type[BaseModel], defs: dict) -> list[dict]:
     for name, prop in schema["properties"].items():
         prop = dict(prop)
         description = prop.pop("description", None)
+        deprecated = prop.pop("deprecated", False)  # a parameter object's member in OpenAPI
         prop.pop("title", None)
         # An optional parameter is simply left out: drop pydantic's "or null" and null default.
         variants = prop.get("anyOf", [])
@@ -245,6 +251,8 @@ def _query_parameters(model: type[BaseModel], defs: dict) -> list[dict]:
         param = {"name": name, "in": "query", "required": name in required, "schema": prop}
         if description:
             param["description"] = description
+        if deprecated:
+            param["deprecated"] = True
         params.append(param)
     return params
 
