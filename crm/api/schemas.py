@@ -88,6 +88,10 @@ WHEN_PATTERN = (r"^(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-(0[1-9]|
                 r"(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?)?$")
 WhenText = _text(max_length=40, json_schema_extra={"pattern": WHEN_PATTERN})
 AssigneeText = _text(pattern=r"^(me|none|[0-9]{1,12})$")
+TagText = _text(max_length=32)
+ContactEmailText = _text(min_length=3, max_length=MAX_EMAIL)
+PhoneText = _text(min_length=3, max_length=32)
+ErrorText = _text(max_length=4000)
 UserIdText = _text(pattern=r"^[0-9]{1,12}$")
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 #: email_validator refuses special-use domains (RFC 6761: .test, .local, .invalid …); the

@@ -36,7 +36,8 @@ def _monitor(created_at=None) -> Monitor:
     return monitor
 
 
-def _results(monitor: Monitor, start: datetime, count: int, step=timedelta(minutes=5), down_every: int = 0):
+def _results(monitor: Monitor, start: datetime, count: int, step=timedelta(minutes=5),
+             down_every: int = 0):
     rows = []
     for i in range(count):
         down = down_every and i % down_every == 0
@@ -52,30 +53,74 @@ def _results(monitor: Monitor, start: datetime, count: int, step=timedelta(minut
 
 # ---------------------------------------------------------------- logs
 
-def test_logs_newest_first_with_page_numbers_and_links(api, viewer, at_now):
+def api_path(link: str) -> str:
+    return link.removeprefix("/api/v1")
+
+
+def walk_pages(api, user, path: str, **query) -> list[dict]:
+    """Every item of ``path`` with ``query`` (``limit`` …), page by page along ``next_cursor``."""
+    items, cursor = [], None
+    for _ in range(100):
+        after = {"cursor": cursor} if cursor else {}
+        body = api.get(path, user, query_string={**query, **after}).json
+        assert body["has_more"] == (body["next_cursor"] is not None)
+        assert body["page"] is None and body["total"] is None  # no page-number members
+        items += body["items"]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return items
+    raise AssertionError("the cursor never ran out")
+
+
+def test_logs_newest_first_in_cursor_pages(api, viewer, at_now):
+    monitor = _monitor()
+    rows = _results(monitor, NOW - timedelta(hours=1), 12)
+    # a second result at one instant: the id breaks the tie, neither is skipped nor repeated
+    rows += _results(monitor, NOW - timedelta(hours=1) + 3 * timedelta(minutes=5), 1)
+    body = api.get(f"/monitors/{monitor.id}/logs?limit=5", viewer).json
+    assert body["limit"] == 5 and body["has_more"] is True and len(body["items"]) == 5
+    times = [item["checked_at"] for item in body["items"]]
+    newest = datetime.fromisoformat(times[0])
+    assert newest == NOW - timedelta(hours=1) + 11 * timedelta(minutes=5)
+    assert newest.utcoffset() == timedelta(0) and times[0].endswith(("Z", "+00:00"))
+    assert body["items"][0] == {"checked_at": times[0], "status": "up", "response_time_ms": 111.0,
+                                "status_code": 200, "error": None, "protocol": "https"}
+    walked = walk_pages(api, viewer, f"/monitors/{monitor.id}/logs", limit=5)
+    expected = sorted(rows, key=lambda r: (r.checked_at, r.id), reverse=True)
+    assert len(walked) == 13
+    assert [datetime.fromisoformat(i["checked_at"]) for i in walked] == \
+        [r.checked_at for r in expected]
+    assert [i["response_time_ms"] for i in walked] == [r.response_time_ms for r in expected]
+
+
+def test_logs_still_page_by_number_for_one_release(api, viewer, at_now):
     monitor = _monitor()
     _results(monitor, NOW - timedelta(hours=1), 12)
-    first = api.get(f"/monitors/{monitor.id}/logs?per_page=5", viewer)
-    assert first.status_code == 200
-    body = first.json
+    body = api.get(f"/monitors/{monitor.id}/logs?page=1&per_page=5", viewer).json
     assert (body["total"], body["pages"], body["page"], body["prev"]) == (12, 3, 1, None)
     times = [item["checked_at"] for item in body["items"]]
     assert times == sorted(times, reverse=True)
-    newest = datetime.fromisoformat(times[0])
-    assert newest == NOW - timedelta(hours=1) + 11 * timedelta(minutes=5) and newest.utcoffset() == timedelta(0)
-    assert times[0].endswith(("Z", "+00:00"))
-    assert body["items"][0] == {"checked_at": times[0], "status": "up", "response_time_ms": 111.0,
-                                "status_code": 200, "error": None, "protocol": "https"}
     third = api.get(api_path(body["next"]).replace("page=2", "page=3"), viewer).json
     assert len(third["items"]) == 2 and third["next"] is None and "page=2" in third["prev"]
     second = api.get(api_path(body["next"]), viewer).json
     assert second["page"] == 2 and "per_page=5" in second["next"]
-    all_times = times + [i["checked_at"] for i in second["items"]] + [i["checked_at"] for i in third["items"]]
-    assert len(set(all_times)) == 12
+    pages = [times, [i["checked_at"] for i in second["items"]],
+             [i["checked_at"] for i in third["items"]]]
+    assert len({t for page in pages for t in page}) == 12
+    # a numbered page hands over a cursor too: the next page by cursor is page 2
+    rest = api.get(f"/monitors/{monitor.id}/logs", viewer,
+                   query_string={"limit": 5, "cursor": body["next_cursor"]}).json
+    assert [i["checked_at"] for i in rest["items"]] == pages[1]
 
 
-def api_path(link: str) -> str:
-    return link.removeprefix("/api/v1")
+def test_bad_log_cursors_are_422_problems_naming_the_cursor(api, viewer, at_now):
+    monitor, other = _monitor(), _monitor()
+    _results(monitor, NOW - timedelta(hours=1), 3)
+    _results(other, NOW - timedelta(hours=1), 3)
+    foreign = api.get(f"/monitors/{other.id}/logs?limit=1", viewer).json["next_cursor"]
+    for cursor in ("not-a-cursor", "aWQ6MA", foreign):  # aWQ6MA: "id:0"
+        resp = api.get(f"/monitors/{monitor.id}/logs", viewer, query_string={"cursor": cursor})
+        assert list(assert_problem(resp, 422)["errors"]) == ["cursor"], cursor
 
 
 def test_logs_filter_by_status_and_time_range(api, viewer, at_now):
@@ -84,25 +129,24 @@ def test_logs_filter_by_status_and_time_range(api, viewer, at_now):
     _results(monitor, start, 48, step=timedelta(hours=1), down_every=4)  # 12 down
     other = _monitor()
     _results(other, start, 5)
-    base = f"/monitors/{monitor.id}/logs?per_page=100"
-    assert api.get(base, viewer).json["total"] == 48
-    down = api.get(base + "&status=down", viewer).json
-    assert down["total"] == 12 and {i["status"] for i in down["items"]} == {"down"}
-    assert down["items"][0]["error"] == "timed out after 10 s" and down["items"][0]["response_time_ms"] is None
+    logs = f"/monitors/{monitor.id}/logs"
+
+    def items(**query):
+        return api.get(logs, viewer, query_string={"limit": 100, **query}).json["items"]
+
+    assert len(items()) == 48
+    down = items(status="down")
+    assert len(down) == 12 and {i["status"] for i in down} == {"down"}
+    assert down[0]["error"] == "timed out after 10 s" and down[0]["response_time_ms"] is None
     # from inclusive, to exclusive; offsets converted to UTC
     frm = (start + timedelta(hours=10)).isoformat()
     to = (start + timedelta(hours=20)).isoformat().replace("+00:00", "Z")
-    logs = f"/monitors/{monitor.id}/logs"
-    ranged = api.get(logs, viewer, query_string={"from": frm, "to": to, "per_page": 100}).json
-    assert ranged["total"] == 10
-    assert ranged["items"][-1]["checked_at"].startswith("2026-03-08T22:00:00")
-    shifted = api.get(logs, viewer, query_string={"from": "2026-03-09T00:00:00+02:00", "per_page": 100}).json
-    assert shifted["total"] == 48 - 10
+    ranged = items(**{"from": frm, "to": to})
+    assert len(ranged) == 10 and ranged[-1]["checked_at"].startswith("2026-03-08T22:00:00")
+    assert len(items(**{"from": "2026-03-09T00:00:00+02:00"})) == 48 - 10
     # a date is that whole day (UTC)
-    day = api.get(logs, viewer, query_string={"from": "2026-03-09", "to": "2026-03-09", "per_page": 100}).json
-    assert day["total"] == 24
-    naive = api.get(logs, viewer, query_string={"from": "2026-03-09T00:00:00", "to": "2026-03-09T06:00:00"}).json
-    assert naive["total"] == 6
+    assert len(items(**{"from": "2026-03-09", "to": "2026-03-09"})) == 24
+    assert len(items(**{"from": "2026-03-09T00:00:00", "to": "2026-03-09T06:00:00"})) == 6
 
 
 @pytest.mark.parametrize("query,field", [
@@ -113,10 +157,13 @@ def test_logs_filter_by_status_and_time_range(api, viewer, at_now):
     ({"status": "sideways"}, "status"),
     ({"page": "0"}, "page"),
     ({"per_page": "1000"}, "per_page"),
+    ({"limit": "0"}, "limit"),
+    ({"limit": "101"}, "limit"),
 ])
 def test_bad_log_queries_are_422_problems(api, viewer, query, field):
     monitor = _monitor()
-    problem = assert_problem(api.get(f"/monitors/{monitor.id}/logs", viewer, query_string=query), 422)
+    resp = api.get(f"/monitors/{monitor.id}/logs", viewer, query_string=query)
+    problem = assert_problem(resp, 422)
     assert field in problem["errors"]
 
 
@@ -132,7 +179,8 @@ def test_logs_need_monitor_view(api, make_user):
 def _rollup(monitor, start, period, up, down):
     db.session.add(Rollup(monitor_id=monitor.id, period=period, bucket_start=start, count_up=up,
                           count_down=down, errors=down, sum_ms=100.0 * up, min_ms=90, max_ms=110,
-                          histogram=[0] * 6 + [up] + [0] * 16, status_codes={"200": up}, protocol="https"))
+                          histogram=[0] * 6 + [up] + [0] * 16, status_codes={"200": up},
+                          protocol="https"))
 
 
 def test_uptime_from_incidents_and_rollups(api, viewer, at_now):
@@ -146,18 +194,19 @@ def test_uptime_from_incidents_and_rollups(api, viewer, at_now):
     # a 36-minute incident yesterday-ish (inside the day), a 2-hour one 5 days ago, and one in
     # maintenance that does not count
     db.session.add_all([
-        Incident(monitor_id=monitor.id, opened_at=NOW - timedelta(hours=3), closed_at=NOW - timedelta(hours=2, minutes=24),
-                 duration_seconds=36 * 60),
-        Incident(monitor_id=monitor.id, opened_at=NOW - timedelta(days=5), closed_at=NOW - timedelta(days=5) + timedelta(hours=2),
-                 duration_seconds=7200),
-        Incident(monitor_id=monitor.id, opened_at=NOW - timedelta(hours=5), closed_at=NOW - timedelta(hours=4),
-                 duration_seconds=3600, in_maintenance=True),
+        Incident(monitor_id=monitor.id, opened_at=NOW - timedelta(hours=3),
+                 closed_at=NOW - timedelta(hours=2, minutes=24), duration_seconds=36 * 60),
+        Incident(monitor_id=monitor.id, opened_at=NOW - timedelta(days=5),
+                 closed_at=NOW - timedelta(days=5) + timedelta(hours=2), duration_seconds=7200),
+        Incident(monitor_id=monitor.id, opened_at=NOW - timedelta(hours=5),
+                 closed_at=NOW - timedelta(hours=4), duration_seconds=3600, in_maintenance=True),
     ])
     db.session.commit()
     day = api.get(f"/monitors/{monitor.id}/uptime?period=day", viewer)
     assert day.status_code == 200, day.json
     body = day.json
-    assert body["period"] == "day" and body["incidents"] == 1 and body["downtime_seconds"] == 36 * 60
+    assert body["period"] == "day" and body["incidents"] == 1
+    assert body["downtime_seconds"] == 36 * 60
     assert body["uptime_percent"] == pytest.approx(100 * (1 - 2160 / 86400), abs=1e-3)
     end = datetime.fromisoformat(body["end"])
     assert abs(end - NOW) < timedelta(seconds=30)  # the product clock keeps running
@@ -165,7 +214,8 @@ def test_uptime_from_incidents_and_rollups(api, viewer, at_now):
     assert body["checks"] == 24 and body["failed_checks"] == 2
     week = api.get(f"/monitors/{monitor.id}/uptime?period=week", viewer).json
     assert week["incidents"] == 2 and week["downtime_seconds"] == 36 * 60 + 7200
-    assert week["uptime_percent"] == pytest.approx(100 * (1 - (2160 + 7200) / (7 * 86400)), abs=1e-3)
+    expected = 100 * (1 - (2160 + 7200) / (7 * 86400))
+    assert week["uptime_percent"] == pytest.approx(expected, abs=1e-3)
     assert week["checks"] == 24 + 5 * 288 and week["failed_checks"] == 2 + 5 * 8
     month = api.get(f"/monitors/{monitor.id}/uptime?period=month", viewer).json
     assert month["incidents"] == 2
@@ -178,5 +228,6 @@ def test_uptime_defaults_to_a_day_and_refuses_unknown_periods(api, viewer, at_no
     monitor = _monitor(created_at=NOW - timedelta(days=2))
     body = api.get(f"/monitors/{monitor.id}/uptime", viewer).json
     assert body["period"] == "day" and body["uptime_percent"] == 100.0 and body["incidents"] == 0
-    assert "period" in assert_problem(api.get(f"/monitors/{monitor.id}/uptime?period=decade", viewer), 422)["errors"]
+    decade = api.get(f"/monitors/{monitor.id}/uptime?period=decade", viewer)
+    assert "period" in assert_problem(decade, 422)["errors"]
     assert_problem(api.get("/monitors/424242/uptime", viewer), 404)

@@ -8,12 +8,9 @@ from crm.extensions import db
 from crm.monitoring import services
 from crm.monitoring.models import CheckResult, Contact, Flip, Incident, Monitor
 from tests.api.conftest import assert_problem
+from tests.monitoring.test_api_history import walk_pages
 
 HTTP = {"name": "Shop", "type": "http", "url": "https://shop.example.com/health"}
-
-
-
-
 
 
 def _monitor(**overrides):
@@ -82,7 +79,8 @@ def test_malformed_bodies_are_problems(api, engineer, kwargs, status):
 
 def test_reading_needs_monitor_view_and_writing_monitor_manage(api, make_user):
     monitor = _monitor()
-    customer, agent, engineer, manager = (make_user(r) for r in ("customer", "agent", "engineer", "manager"))
+    customer, agent, engineer, manager = (make_user(r)
+                                          for r in ("customer", "agent", "engineer", "manager"))
     assert_problem(api.get("/monitors"), 401)
     assert_problem(api.get("/monitors", customer), 403)
     assert_problem(api.get(f"/monitors/{monitor.id}", customer), 403)
@@ -91,11 +89,13 @@ def test_reading_needs_monitor_view_and_writing_monitor_manage(api, make_user):
     assert_problem(api.post("/monitors", agent, json=HTTP), 403)
     assert_problem(api.patch(f"/monitors/{monitor.id}", agent, json={"name": "x"}), 403)
     assert_problem(api.open("DELETE", f"/monitors/{monitor.id}", agent), 403)
-    assert_problem(api.post(f"/monitors/{monitor.id}/contacts", agent, json={"email": "a@example.com"}), 403)
+    assert_problem(api.post(f"/monitors/{monitor.id}/contacts", agent,
+                            json={"email": "a@example.com"}), 403)
     assert_problem(api.get("/monitors/export", agent), 403)
     assert_problem(api.post(f"/monitors/{monitor.id}/results", agent, json={"status": "up"}), 403)
     for user in (engineer, manager):
-        assert api.patch(f"/monitors/{monitor.id}", user, json={"name": f"by {user.role}"}).status_code == 200
+        resp = api.patch(f"/monitors/{monitor.id}", user, json={"name": f"by {user.role}"})
+        assert resp.status_code == 200
 
 
 def test_unknown_monitor_is_404(api, engineer):
@@ -114,7 +114,7 @@ def test_get_hides_ftp_passwords(api, agent):
     assert "s3cret" not in api.get("/monitors", agent).get_data(as_text=True)
 
 
-def test_list_filters_and_pages(api, agent):
+def test_list_filters(api, agent):
     web = [_monitor(name=f"web {i}", tags=["web"]) for i in range(3)]
     db_mon = services.create_monitor({"name": "Database", "type": "tcp", "host": "db.example.com",
                                       "port": 5432, "tags": ["db", "web-ish"]})
@@ -126,15 +126,51 @@ def test_list_filters_and_pages(api, agent):
     assert ids(api.get("/monitors?status=paused", agent)) == [paused.id]
     assert ids(api.get("/monitors?q=DATA", agent)) == [db_mon.id]
     assert ids(api.get("/monitors?q=%25", agent)) == []
-    first = api.get("/monitors?per_page=2", agent).json
+    for bad in ("type=gopher", "status=sad", "page=0", "per_page=101", "page=x", "limit=0",
+                "limit=101"):
+        assert_problem(api.get(f"/monitors?{bad}", agent), 422)
+
+
+def test_list_pages_by_cursor_reaching_every_monitor_once_in_order(api, agent):
+    monitors = [_monitor(name=f"web {i}", tags=["web"] if i % 3 else []) for i in range(7)]
+    walked = walk_pages(api, agent, "/monitors", limit=2)
+    assert [m["id"] for m in walked] == [m.id for m in monitors]
+    first = api.get("/monitors?limit=2", agent).json
+    assert first["limit"] == 2 and first["has_more"] is True and len(first["items"]) == 2
+    # filters hold along the cursor
+    tagged = walk_pages(api, agent, "/monitors", limit=1, tag="web")
+    assert [m["id"] for m in tagged] == [m.id for i, m in enumerate(monitors) if i % 3]
+    # the default page holds 25; the last page has no cursor
+    assert api.get("/monitors", agent).json["next_cursor"] is None
+
+
+def test_list_still_pages_by_number_for_one_release(api, agent):
+    monitors = [_monitor(name=f"web {i}") for i in range(5)]
+    first = api.get("/monitors?page=1&per_page=2", agent).json
     assert first["total"] == 5 and first["pages"] == 3 and first["prev"] is None
-    assert [m["id"] for m in first["items"]] == [web[0].id, web[1].id]
+    assert [m["id"] for m in first["items"]] == [monitors[0].id, monitors[1].id]
     second = api.get(first["next"].removeprefix("/api/v1"), agent).json
-    assert [m["id"] for m in second["items"]] == [web[2].id, db_mon.id]
+    assert [m["id"] for m in second["items"]] == [monitors[2].id, monitors[3].id]
     assert second["page"] == 2 and second["prev"] and "per_page=2" in second["next"]
     assert api.get("/monitors?per_page=2&page=9", agent).json["items"] == []
-    for bad in ("type=gopher", "status=sad", "page=0", "per_page=101", "page=x"):
-        assert_problem(api.get(f"/monitors?{bad}", agent), 422)
+    by_cursor = api.get("/monitors", agent, query_string={"limit": 2,
+                                                          "cursor": first["next_cursor"]}).json
+    assert by_cursor["items"] == second["items"]
+
+
+def test_bad_monitor_cursors_are_422_problems_naming_the_cursor(api, agent):
+    _monitor()
+    for cursor in ("not-a-cursor", "aWQ6MA", "eyJ4IjoxfQ"):  # "id:0", '{"x":1}'
+        resp = api.get("/monitors", agent, query_string={"cursor": cursor})
+        assert list(assert_problem(resp, 422)["errors"]) == ["cursor"], cursor
+
+
+def test_page_parameters_are_deprecated_in_the_document(client):
+    paths = client.get("/api/v1/openapi.json").json["paths"]
+    for path in ("/api/v1/monitors", "/api/v1/monitors/{monitor_id}/logs"):
+        params = {p["name"]: p for p in paths[path]["get"]["parameters"]}
+        assert params["page"]["deprecated"] is True and params["per_page"]["deprecated"] is True
+        assert "deprecated" not in params["cursor"] and "deprecated" not in params["limit"]
 
 
 def test_patch_changes_fields_and_validates(api, engineer):
@@ -142,10 +178,13 @@ def test_patch_changes_fields_and_validates(api, engineer):
     resp = api.patch(f"/monitors/{monitor.id}", engineer, json={"interval": 120, "paused": True,
                                                                 "keyword": "Welcome"})
     assert resp.status_code == 200, resp.json
-    assert resp.json["interval"] == 120 and resp.json["status"] == "paused" and resp.json["keyword"] == "Welcome"
-    problem = assert_problem(api.patch(f"/monitors/{monitor.id}", engineer, json={"timeout": 120}), 422)
+    assert (resp.json["interval"], resp.json["status"], resp.json["keyword"]) == \
+        (120, "paused", "Welcome")
+    problem = assert_problem(api.patch(f"/monitors/{monitor.id}", engineer,
+                                       json={"timeout": 120}), 422)
     assert "timeout" in problem["errors"]
-    problem = assert_problem(api.patch(f"/monitors/{monitor.id}", engineer, json={"host": "db"}), 422)
+    problem = assert_problem(api.patch(f"/monitors/{monitor.id}", engineer,
+                                       json={"host": "db"}), 422)
     assert "host" in problem["errors"]
     assert_problem(api.patch(f"/monitors/{monitor.id}", engineer, json={}), 422)
     assert db.session.get(Monitor, monitor.id).interval_seconds == 120
@@ -164,21 +203,25 @@ def test_delete_removes_monitor_and_history(api, engineer):
 def test_contacts_email_and_phone(api, engineer, agent):
     monitor = _monitor()
     resp = api.post(f"/monitors/{monitor.id}/contacts", engineer, json={"email": "ops@example.com"})
-    assert resp.status_code == 201 and resp.json["email"] == "ops@example.com" and resp.json["phone"] is None
+    assert resp.status_code == 201
+    assert resp.json["email"] == "ops@example.com" and resp.json["phone"] is None
     resp = api.post(f"/monitors/{monitor.id}/contacts", engineer, json={"phone": "+44 7911 123456"})
     assert resp.status_code == 201 and resp.json["phone"] == "+447911123456"
     phone_id = resp.json["id"]
     listed = api.get(f"/monitors/{monitor.id}/contacts", agent).json["items"]
-    assert [(c["email"], c["phone"]) for c in listed] == [("ops@example.com", None), (None, "+447911123456")]
+    assert [(c["email"], c["phone"]) for c in listed] == \
+        [("ops@example.com", None), (None, "+447911123456")]
     assert api.get(f"/monitors/{monitor.id}", agent).json["contacts"][1]["phone"] == "+447911123456"
-    assert_problem(api.post(f"/monitors/{monitor.id}/contacts", engineer, json={"phone": "07911123456"}), 409)
+    assert_problem(api.post(f"/monitors/{monitor.id}/contacts", engineer,
+                            json={"phone": "07911123456"}), 409)
     assert "phone" in assert_problem(api.post(f"/monitors/{monitor.id}/contacts", engineer,
                                               json={"phone": "123"}), 422)["errors"]
     assert "email" in assert_problem(api.post(f"/monitors/{monitor.id}/contacts", engineer,
                                               json={"email": "nobody"}), 422)["errors"]
     assert_problem(api.post(f"/monitors/{monitor.id}/contacts", engineer, json={}), 422)
     assert_problem(api.post(f"/monitors/{monitor.id}/contacts", engineer, json={"fax": "1"}), 422)
-    assert api.open("DELETE", f"/monitors/{monitor.id}/contacts/{phone_id}", engineer).status_code == 204
+    removed = api.open("DELETE", f"/monitors/{monitor.id}/contacts/{phone_id}", engineer)
+    assert removed.status_code == 204
     assert len(api.get(f"/monitors/{monitor.id}/contacts", agent).json["items"]) == 1
     assert_problem(api.open("DELETE", f"/monitors/{monitor.id}/contacts/{phone_id}", engineer), 404)
 
@@ -186,7 +229,8 @@ def test_contacts_email_and_phone(api, engineer, agent):
 # ---------------------------------------------------------------- heartbeat pings
 
 def test_heartbeat_ping_needs_no_login_and_records_an_up_result(api, client, engineer):
-    created = api.post("/monitors", engineer, json={"name": "cron", "type": "heartbeat", "interval": 600}).json
+    created = api.post("/monitors", engineer,
+                       json={"name": "cron", "type": "heartbeat", "interval": 600}).json
     path = created["ping_url"].split("/api/v1", 1)[1]
     resp = client.post("/api/v1" + path)
     assert resp.status_code == 200 and resp.json == {"ok": True}
@@ -206,14 +250,17 @@ def test_unknown_heartbeat_token_is_404_problem(client):
 
 def test_export_import_round_trip(api, engineer, make_user):
     admin = make_user("admin")
-    first = api.post("/monitors", engineer, json={**HTTP, "tags": ["web"], "headers": {"X-Key": "k"}}).json
+    first = api.post("/monitors", engineer,
+                     json={**HTTP, "tags": ["web"], "headers": {"X-Key": "k"}}).json
     api.post(f"/monitors/{first['id']}/contacts", engineer, json={"email": "ops@example.com"})
     api.post("/monitors", engineer, json={"name": "files", "type": "ftp", "host": "ftp.example.com",
                                           "username": "u", "password": "p"})
     api.post("/monitors", engineer, json={"name": "flow", "type": "synthetic", "steps": [
-        {"name": "home", "url": "https://shop.example.com/", "assertions": [{"type": "status", "expected": "200"}]}]})
+        {"name": "home", "url": "https://shop.example.com/",
+         "assertions": [{"type": "status", "expected": "200"}]}]})
     exported = api.get("/monitors/export?include_secrets=true", admin)  # secrets only when asked
-    assert exported.status_code == 200 and isinstance(exported.json, list) and len(exported.json) == 3
+    assert exported.status_code == 200
+    assert isinstance(exported.json, list) and len(exported.json) == 3
     assert exported.json[0]["contacts"] == [{"email": "ops@example.com"}]
     assert exported.json[1]["password"] == "p"
     # a second installation: wipe, import, export again -> the same document
@@ -229,7 +276,8 @@ def test_export_import_round_trip(api, engineer, make_user):
 
 def test_import_is_all_or_nothing(api, engineer):
     problem = assert_problem(api.post("/monitors/import", engineer, json=[
-        HTTP, {**HTTP, "url": "nope"}, {"name": "x", "type": "tcp", "host": "db.example.com"}]), 422)
+        HTTP, {**HTTP, "url": "nope"}, {"name": "x", "type": "tcp", "host": "db.example.com"}]),
+        422)
     assert problem["errors"]["1.url"][0].startswith("Item 1:")
     assert problem["errors"]["2.port"][0].startswith("Item 2:")
     assert db.session.query(Monitor).count() == 0
@@ -246,11 +294,14 @@ def test_pushed_results_go_through_the_pipeline(api, engineer):
     resp = api.post(base, engineer, json={"status": "down", "error": "connection refused",
                                           "checked_at": "2000-01-01T00:00:00Z"})
     assert "checked_at" in assert_problem(resp, 422)["errors"]
-    assert api.post(base, engineer, json={"status": "down", "error": "refused"}).json["status"] == "pending"
-    resp = api.post(base, engineer, json={"status": "down", "error": "refused", "response_time_ms": None})
+    resp = api.post(base, engineer, json={"status": "down", "error": "refused"})
+    assert resp.json["status"] == "pending"
+    resp = api.post(base, engineer,
+                    json={"status": "down", "error": "refused", "response_time_ms": None})
     assert resp.status_code == 201 and resp.json["status"] == "down"
     assert db.session.query(Incident).filter_by(monitor_id=monitor.id).count() == 1
-    resp = api.post(base, engineer, json={"status": "up", "response_time_ms": 42.5, "status_code": 200})
+    resp = api.post(base, engineer,
+                    json={"status": "up", "response_time_ms": 42.5, "status_code": 200})
     assert resp.json["status"] == "up"
     flips = [(f.old_status, f.new_status) for f in db.session.query(Flip).order_by(Flip.id)]
     assert flips == [("pending", "down"), ("down", "up")]
@@ -282,12 +333,14 @@ def test_openapi_documents_every_monitor_operation(client):
     for path, methods in expected.items():
         assert set(paths[path]) == methods, path
     create = paths["/api/v1/monitors"]["post"]
-    schema = doc["components"]["schemas"][create["requestBody"]["content"]["application/json"]["schema"]["$ref"].split("/")[-1]]
+    ref = create["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    schema = doc["components"]["schemas"][ref.split("/")[-1]]
     assert schema["discriminator"]["propertyName"] == "type"
-    assert set(schema["discriminator"]["mapping"]) == {"http", "tcp", "smtp", "ftp", "dns", "tls", "heartbeat",
-                                                       "synthetic"}
+    assert set(schema["discriminator"]["mapping"]) == {"http", "tcp", "smtp", "ftp", "dns", "tls",
+                                                       "heartbeat", "synthetic"}
     http = doc["components"]["schemas"]["HttpMonitorIn"]
-    assert {"name", "type", "url"} <= set(http["required"]) and http["additionalProperties"] is False
+    assert {"name", "type", "url"} <= set(http["required"])
+    assert http["additionalProperties"] is False
     ping = paths["/api/v1/heartbeat/{token}"]["post"]
     assert ping["security"] == [] and ping["parameters"][0]["schema"]["type"] == "string"
     assert "monitor.manage" in paths["/api/v1/monitors"]["post"]["description"]
