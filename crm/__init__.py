@@ -157,6 +157,8 @@ def _register_blueprints(app: Flask) -> None:
         app.register_blueprint(bp)
     from crm.monitoring.pages.status_pages import bp as status_pages_bp  # public /status/<slug>
     app.register_blueprint(status_pages_bp)
+    from crm import observability  # error tracker: Sentry-compatible ingest, console pages
+    observability.init_app(app)
 
 
 __all__ = ["create_app", "ConfigError", "__version__"]

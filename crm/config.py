@@ -186,6 +186,14 @@ class Config:
             "MONITOR_BLOCK_PRIVATE_FOR_STAFF": env_bool("MONITOR_BLOCK_PRIVATE_FOR_STAFF", False),
             "MONITOR_ALLOWED_NETWORKS": env_networks("MONITOR_ALLOWED_NETWORKS"),
             "WKHTMLTOPDF": env_str("WKHTMLTOPDF", "wkhtmltopdf"),
+            # ---- error tracker (crm/observability/errors)
+            "ERROR_INGEST_QUOTA_PER_MINUTE": env_int("ERROR_INGEST_QUOTA_PER_MINUTE", 6000,
+                                                     minimum=0),
+            "ERROR_INGEST_MAX_BYTES": env_int("ERROR_INGEST_MAX_BYTES", 5 * 1024 * 1024,
+                                              minimum=1024),
+            "ERROR_NOTIFY_THROTTLE_SECONDS": env_int("ERROR_NOTIFY_THROTTLE_SECONDS", 3600,
+                                                     minimum=0),
+            "ERROR_EVENT_RETENTION_DAYS": env_int("ERROR_EVENT_RETENTION_DAYS", 90, minimum=1),
         }
         if cfg["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
             cfg["SQLALCHEMY_ENGINE_OPTIONS"].update(

@@ -110,6 +110,8 @@ def register_error_handlers(app: Flask) -> None:
         log.exception("unhandled error on %s %s", request.method, request.path)
         from crm.extensions import db
         db.session.rollback()  # the error page reads current_user: the session must be usable
+        from crm.observability.errors.capture import record_request_error
+        record_request_error(exc)  # the error tracker's built-in project; never raises
         if app.config.get("PROPAGATE_EXCEPTIONS"):
             raise exc
         if _is_api():

@@ -66,6 +66,9 @@ GROUPS: tuple[Group, ...] = (
         Entry("Contact groups", "monitoring.contact_groups", "monitor.view", ("monitoring.contact_group",)),
         Entry("Maintenance", "maintenance.index", "maintenance.manage", ("maintenance.",)),
         Entry("Reports", "reports.index", "report.view", ("reports.",)),
+        # the error tracker (crm/observability/errors)
+        Entry("Errors", "errors.index", "error.view", ("errors.index", "errors.issue")),
+        Entry("Error projects", "errors.projects", "error.manage", ("errors.projects",)),
     )),
     Group("Admin", (
         Entry("Users", "admin.users", "user.administer", ("admin.user", "admin.new_user")),

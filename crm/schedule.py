@@ -33,6 +33,7 @@ PERIODIC_JOBS: list[tuple[str, int, str]] = [
     ("monitoring.check_heartbeats", 10, "crm.monitoring.engine.jobs.check_heartbeats"),
     ("monitoring.incident_followups", 30, "crm.monitoring.engine.jobs.incident_followups"),
     ("monitoring.prune_results", 3600, "crm.monitoring.engine.jobs.prune_results"),
+    ("errors.prune_events", 3600, "crm.observability.errors.jobs.prune_events"),
 ]
 
 #: queue kind of the periodic jobs that do not run on the ``periodic`` queue: pruning a year of

@@ -235,7 +235,15 @@ ARG_VALUES: dict[str, Callable[[World], object]] = {
     # status pages (tests/monitoring/console_matrix_objects.py)
     "page_id": lambda w: _console_objects().status_page(w).id,
     "slug": lambda w: _console_objects().status_page(w).slug,
+    # error tracker (tests/observability/matrix_objects.py)
+    "project_id": lambda w: _error_objects().project(w).id,
+    "issue_id": lambda w: _error_objects().issue(w).id,
 }
+
+
+def _error_objects():
+    from tests.observability import matrix_objects
+    return matrix_objects
 
 
 def _console_objects():

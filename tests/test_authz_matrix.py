@@ -112,6 +112,14 @@ def _check(route, role: str, permission: str, resp) -> str | None:
     return None if resp.status_code == 403 else "expected 403"
 
 
+def _check_key_auth(resp) -> str | None:
+    """A public route authenticated by a key of its own (``view.crm_key_auth``: the error
+    ingest's DSN key), sent without one: a 401 problem+json whatever the role."""
+    if resp.status_code != 401 or not resp.content_type.startswith(PROBLEM_JSON):
+        return "expected a 401 problem+json without the route's key"
+    return None
+
+
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.id)
 def test_route_answers_every_role_as_policy_says(app, token_for, world, route):
     """One route × the five roles and anonymous (one test per route: per-test database
@@ -123,12 +131,13 @@ def test_route_answers_every_role_as_policy_says(app, token_for, world, route):
         pytest.fail(f"{route.id} ({route.endpoint}) declares no permission: add @requires(...) "
                     "or @public and, for a new permission, a POLICY entry")
     path = url_for_route(app, route, world)
+    key_auth = getattr(app.view_functions[route.endpoint], "crm_key_auth", False)
     failures = []
     for role in ACTORS:
         actor = act_as(app, ANONYMOUS if role == ANONYMOUS else world.user(role),
                        api=route.is_api, token_for=token_for)
         resp = actor.send(route.method, path, api=route.is_api)
-        problem = _check(route, role, permission, resp)
+        problem = _check_key_auth(resp) if key_auth else _check(route, role, permission, resp)
         if problem:
             failures.append(f"{route.method} {path} × {role} (needs {permission!r}): {problem}; "
                             f"got {describe(resp, 200)}")

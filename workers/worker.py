@@ -130,11 +130,14 @@ def clear_stale_worker(conn: Redis, name: str, *, now: datetime | None = None) -
 
 def build_worker(conn: Redis, config, kinds: list[str], name: str | None = None) -> Worker:
     """An RQ worker on the queues of ``kinds`` (in priority order), named ``name``; a stale
-    record of the same name is removed first (:func:`clear_stale_worker`)."""
+    record of the same name is removed first (:func:`clear_stale_worker`). Failed jobs are
+    recorded in the error tracker (:func:`crm.observability.errors.capture.record_job_failure`)."""
     if name:
         clear_stale_worker(conn, name)
     queues = [Queue(queue_name(kind, config), connection=conn) for kind in kinds]
-    return Worker(queues, connection=conn, name=name)
+    from crm.observability.errors.capture import record_job_failure
+    # a failed job's error is recorded in the error tracker, then RQ moves it to "failed"
+    return Worker(queues, connection=conn, name=name, exception_handlers=[record_job_failure])
 
 
 def main(argv: list[str] | None = None) -> int:

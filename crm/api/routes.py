@@ -17,6 +17,7 @@ from crm.api import (  # noqa: E402,F401  (register operations)
     accounts,
     monitors,
     notifications,
+    observability,
     password_reset,  # noqa: E402,F401  (register operations)
     tickets,
 )

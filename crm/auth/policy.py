@@ -48,6 +48,11 @@ POLICY: dict[str, frozenset[str]] = {
     "report.view": frozenset({MANAGER, ADMIN}),
     "report.manage": frozenset({MANAGER, ADMIN}),
     "broadcast.send": frozenset({MANAGER, ADMIN}),
+    # error tracker: engineers see issues (and their events) and turn one into a ticket;
+    # resolving, ignoring, assigning and projects (DSNs) are for managers and admins
+    "error.view": frozenset({ENGINEER, MANAGER, ADMIN}),
+    "error.ticket": frozenset({ENGINEER, MANAGER, ADMIN}),
+    "error.manage": frozenset({MANAGER, ADMIN}),
 }
 
 #: Permissions that are services for customers: an account whose email address is not yet

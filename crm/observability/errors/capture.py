@@ -1,0 +1,130 @@
+"""CR Tracker's own unhandled errors (web requests, RQ jobs) into the built-in project.
+
+:func:`record_request_error` is called by the app's last-resort error handler
+(:mod:`crm.errors`), :func:`record_job_failure` by the RQ worker as an exception handler.
+Neither ever raises: a failure to record is logged and the request (or the worker) goes on.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import traceback as tb
+
+from flask import has_request_context, request
+
+import crm
+from crm.observability.errors.event import EventData
+from crm.observability.errors.scrub import FILTERED, is_sensitive, scrub, scrub_query
+
+log = logging.getLogger(__name__)
+
+_APP_ROOT = os.path.dirname(os.path.abspath(crm.__file__))
+_PROJECT_ROOT = os.path.dirname(_APP_ROOT)
+
+
+def _frames(exc: BaseException) -> list[dict]:
+    """The exception's traceback as Sentry-style frames (outermost first); frames in the
+    ``crm`` package are in-app."""
+    frames = []
+    for frame in tb.extract_tb(exc.__traceback__):
+        path = os.path.abspath(frame.filename)
+        in_app = path.startswith(_APP_ROOT + os.sep)
+        name = os.path.relpath(path, _PROJECT_ROOT) if in_app else frame.filename
+        module = name[:-3].replace(os.sep, ".") if in_app and name.endswith(".py") else None
+        frames.append({"filename": name[:300], "module": module, "function": frame.name,
+                       "lineno": frame.lineno, "context_line": (frame.line or "")[:500],
+                       "in_app": in_app})
+    return frames[-60:]
+
+
+def event_from_exception(exc: BaseException) -> EventData:
+    """An event (type, message, full traceback, frames, release) for ``exc``; the request's
+    method, path, client IP, user and user agent when called during a request."""
+    etype = type(exc)
+    name = etype.__qualname__ if etype.__module__ == "builtins" else \
+        f"{etype.__module__}.{etype.__qualname__}"
+    text = "".join(tb.format_exception(exc))
+    data = EventData(exception_type=name[:200], message=str(exc)[:10_000],
+                     traceback=text[:100_000], frames=_frames(exc), release=crm.__version__,
+                     platform="python", environment=None)
+    data.data = {"frames": data.frames}
+    if has_request_context():
+        _add_request(data)
+    return data
+
+
+def _add_request(data: EventData) -> None:
+    """Fill the request members of ``data``: the client address is ``remote_addr``, which
+    ProxyFix (``PROXY_FIX_HOPS``) takes from the trusted proxies only."""
+    from flask import current_app
+    from flask_login import current_user
+
+    data.environment = current_app.config.get("ENV_NAME")
+    data.client_ip = request.remote_addr
+    data.method = request.method
+    data.path = request.path[:2000]
+    data.user_agent = (request.headers.get("User-Agent") or "")[:500] or None
+    try:
+        user = current_user._get_current_object()
+        if getattr(user, "is_authenticated", False):
+            data.user_id, data.user_label = user.id, user.email
+    except Exception:  # noqa: BLE001 - the user lookup itself may be what failed
+        log.warning("error capture: could not read the current user", exc_info=True)
+    headers = {k: FILTERED if is_sensitive(k) else v[:1000] for k, v in request.headers.items()}
+    form = scrub(request.form.to_dict()) if request.mimetype in (
+        "application/x-www-form-urlencoded", "multipart/form-data") else None
+    data.data["request"] = {"url": request.base_url[:2000],
+                            "query": scrub_query(request.query_string.decode("latin-1")),
+                            "headers": headers, "data": form}
+
+
+def _store(data: EventData) -> None:
+    from crm.extensions import db
+    from crm.observability.errors import services
+
+    db.session.rollback()
+    project = services.built_in_project()
+    services.record_event(project.id, data)
+
+
+def record_request_error(exc: BaseException) -> None:
+    """Record an unhandled error of the current request; never raises (logs instead)."""
+    try:
+        _store(event_from_exception(exc))
+    except Exception:  # noqa: BLE001 - recording must never break the error page
+        log.exception("could not record the unhandled error")
+        _rollback_quietly()
+
+
+def record_job_failure(job, exc_type, exc_value, traceback) -> bool:
+    """RQ exception handler: record a failed job's error (job id, function, queue) in the
+    built-in project, then let RQ's own handling go on (returns True).
+
+    Runs in the worker's work-horse, in the app the worker registered
+    (:mod:`crm.workers_app`); never raises.
+    """
+    try:
+        from crm.workers_app import get_app
+
+        with get_app().app_context():
+            try:
+                if exc_value.__traceback__ is None:
+                    exc_value = exc_value.with_traceback(traceback)
+                data = event_from_exception(exc_value)
+                data.method, data.path = "JOB", (job.func_name or "")[:2000]
+                data.data["job"] = {"id": job.id, "func": job.func_name, "origin": job.origin}
+                _store(data)
+            finally:
+                from crm.extensions import db
+                db.session.remove()
+    except Exception:  # noqa: BLE001 - the worker must go on
+        log.exception("could not record the failed job's error")
+    return True
+
+
+def _rollback_quietly() -> None:
+    try:
+        from crm.extensions import db
+        db.session.rollback()
+    except Exception:  # noqa: BLE001
+        log.warning("rollback after a failed error capture failed too", exc_info=True)
