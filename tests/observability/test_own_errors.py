@@ -73,6 +73,16 @@ def test_the_same_failure_twice_is_one_issue(app_config, make_user):
     assert issues[0].title == "RuntimeError: no stock for item 1"
 
 
+def test_a_failure_to_record_is_logged_and_the_error_page_still_answers(app_config, tmp_path,
+                                                                         caplog):
+    empty = "sqlite:///" + str(tmp_path / "no-tables.sqlite3")  # the tracker cannot write here
+    failing = _app_with_a_failing_route({**app_config, "SQLALCHEMY_DATABASE_URI": empty}, 0)
+    resp = failing.test_client().post("/test-failure", data={"item": "3"})
+    assert resp.status_code == 500 and "text/html" in resp.content_type
+    assert "could not record the unhandled error" in caplog.text
+    assert db.session.scalar(select(ErrorEvent)) is None
+
+
 def test_a_failed_worker_job_is_recorded(app, worker_env):
     from crm.queue import enqueue
     enqueue("operator.truediv", 1, 0)

@@ -125,7 +125,8 @@ def _ingest(project_id: int, read_events: Callable[[bytes], tuple[list, int]]):
             resp.headers["Retry-After"] = str(exc.retry_after)
             resp.headers["X-Sentry-Rate-Limits"] = f"{exc.retry_after}::organization"
         return resp
-    ids = [services.record_event(project.id, data)[0].event_id for data in events]
+    project_id = project.id  # each record_event commits (expiring the row): read it once
+    ids = [services.record_event(project_id, data)[0].event_id for data in events]
     g.error_ingest_count = len(ids)
     return jsonify({"id": ids[0] if ids else None, "stored": len(ids), "ignored": ignored})
 

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 
 from flask import current_app
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, case, literal, null, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -39,6 +39,7 @@ from crm.observability.errors.models import (
     ErrorIssue,
     ErrorProject,
 )
+from crm.types import UTCDateTime
 
 NEW, REGRESSION = "new", "regression"
 #: largest id a row can have (PostgreSQL ``integer``): larger ones name nothing
@@ -106,43 +107,69 @@ def dsn_for(project: ErrorProject) -> str:
 
 # ---------------------------------------------------------------- events and issues
 
-def _issue_for(project_id: int, key: str, data: EventData, now: datetime
-               ) -> tuple[ErrorIssue, bool]:
-    """The issue of fingerprint ``key`` and whether this call created it."""
-    stmt = select(ErrorIssue).where(ErrorIssue.project_id == project_id,
-                                    ErrorIssue.fingerprint == key)
-    issue = db.session.scalar(stmt)
-    if issue is not None:
-        return issue, False
-    try:
-        with db.session.begin_nested():
-            issue = ErrorIssue(project_id=project_id, fingerprint=key, title=data.title,
-                               exception_type=data.exception_type[:200],
-                               culprit=top_frame(data.frames), level=data.level,
-                               status=UNRESOLVED, event_count=0, first_seen=now, last_seen=now)
-            db.session.add(issue)
-        return issue, True
-    except IntegrityError:  # a concurrent event created it
-        return db.session.scalar(stmt), False
+@dataclass(frozen=True)
+class Recorded:
+    """What :func:`record_event` stored: the event's row ``id``, its Sentry ``event_id`` (32
+    hex) and its ``issue_id`` (plain values: nothing to reload after the commit)."""
+
+    id: int
+    event_id: str
+    issue_id: int
 
 
-def record_event(project_id: int, data: EventData) -> tuple[ErrorEvent, str | None]:
+def _count_event(project_id: int, key: str, now: datetime) -> tuple[int, bool] | None:
+    """Count one more event on the issue of fingerprint ``key`` and reopen it when it was
+    resolved, in one UPDATE (every SET reads the row as it was, so the CASEs see the old
+    status; concurrent events queue on the row lock and lose no count).
+
+    :returns: (issue id, True when this event reopened it), or None when no issue has the
+        fingerprint yet.
+    """
+    was_resolved = ErrorIssue.status == RESOLVED
+    at = literal(now, UTCDateTime())
+    row = db.session.execute(
+        update(ErrorIssue)
+        .where(ErrorIssue.project_id == project_id, ErrorIssue.fingerprint == key)
+        .values(event_count=ErrorIssue.event_count + 1, last_seen=at,
+                status=case((was_resolved, UNRESOLVED), else_=ErrorIssue.status),
+                regressed_at=case((was_resolved, at), else_=ErrorIssue.regressed_at),
+                resolved_at=case((was_resolved, null()), else_=ErrorIssue.resolved_at))
+        .returning(ErrorIssue.id, ErrorIssue.regressed_at)
+        .execution_options(synchronize_session=False)).first()
+    return None if row is None else (row.id, row.regressed_at == now)
+
+
+def _group(project_id: int, data: EventData, now: datetime) -> tuple[int, str | None]:
+    """The id of the event's issue (counted, created or reopened) and ``"new"``,
+    ``"regression"`` or None."""
+    key = fingerprint(data.exception_type, data.message, data.frames)
+    counted = _count_event(project_id, key, now)
+    if counted is None:
+        try:
+            with db.session.begin_nested():
+                issue = ErrorIssue(project_id=project_id, fingerprint=key, title=data.title,
+                                   exception_type=data.exception_type[:200],
+                                   culprit=top_frame(data.frames), level=data.level,
+                                   status=UNRESOLVED, event_count=1, first_seen=now,
+                                   last_seen=now)
+                db.session.add(issue)
+                db.session.flush()
+            return issue.id, NEW
+        except IntegrityError:  # a concurrent event created it: count on it
+            counted = _count_event(project_id, key, now)
+    issue_id, reopened = counted
+    return issue_id, REGRESSION if reopened else None
+
+
+def record_event(project_id: int, data: EventData) -> tuple[Recorded, str | None]:
     """Store ``data`` in project ``project_id``, grouped into its issue; committed.
 
-    :returns: (the event, ``"new"`` for a new issue, ``"regression"`` for an event that
-        reopened a resolved issue, else None).
+    :returns: (what was stored, ``"new"`` for a new issue, ``"regression"`` for an event
+        that reopened a resolved issue, else None).
     """
     now = utcnow()
-    issue, created = _issue_for(project_id, fingerprint(data.exception_type, data.message,
-                                                        data.frames), data, now)
-    kind = NEW if created else None
-    if not created and db.session.execute(
-            update(ErrorIssue).where(ErrorIssue.id == issue.id, ErrorIssue.status == RESOLVED)
-            .values(status=UNRESOLVED, regressed_at=now, resolved_at=None)).rowcount:
-        kind = REGRESSION
-    db.session.execute(update(ErrorIssue).where(ErrorIssue.id == issue.id).values(
-        event_count=ErrorIssue.event_count + 1, last_seen=now))
-    event = ErrorEvent(issue_id=issue.id, project_id=project_id, event_id=data.event_id,
+    issue_id, kind = _group(project_id, data, now)
+    event = ErrorEvent(issue_id=issue_id, project_id=project_id, event_id=data.event_id,
                        received_at=now, occurred_at=data.occurred_at, level=data.level,
                        exception_type=data.exception_type[:200], message=data.message,
                        traceback=data.traceback, release=data.release,
@@ -152,10 +179,11 @@ def record_event(project_id: int, data: EventData) -> tuple[ErrorEvent, str | No
                        user_agent=data.user_agent, data=data.data)
     db.session.add(event)
     db.session.flush()
+    recorded = Recorded(event.id, data.event_id, issue_id)
     if kind:
-        _notify(issue.id, kind, event, now)
+        _notify(issue_id, kind, event, now)
     db.session.commit()
-    return event, kind
+    return recorded, kind
 
 
 def should_notify(issue_id: int, now: datetime) -> bool:
