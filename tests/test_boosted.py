@@ -65,11 +65,15 @@ def world(fast_passwords, make_user):  # noqa: F811
 
 
 def _visit(app, token_for, world, route, headers):
+    """GET ``route`` as :func:`_actor_role` says, each role logged in once per test (kept in
+    ``world.extra``; a GET changes nobody's session)."""
     permission = app.view_functions[route.endpoint].crm_permission
     role = _actor_role(route.endpoint, permission)
-    actor = act_as(app, ANONYMOUS if role == ANONYMOUS else world.user(role), api=False,
-                   token_for=token_for)
-    return actor.send("GET", url_for_route(app, route, world), api=False, headers=headers)
+    actors = world.extra.setdefault("boosted_actors", {})
+    if role not in actors:
+        actors[role] = act_as(app, ANONYMOUS if role == ANONYMOUS else world.user(role),
+                              api=False, token_for=token_for)
+    return actors[role].send("GET", url_for_route(app, route, world), api=False, headers=headers)
 
 
 def test_boosted_requests_get_the_whole_page(app, token_for, world):

@@ -35,41 +35,34 @@ def _queued_chunks() -> list[tuple[list[int], str]]:
 
 # ---------------------------------------------------------------- claiming
 
-def test_only_unpaused_scheduled_non_heartbeat_monitors_are_claimed(app, make_monitor):
+def test_which_monitors_are_claimed(app, make_monitor):
+    """Unpaused, scheduled, due, not heartbeats; a bounded claim only checks that fit."""
     due = _due(make_monitor)
     _due(make_monitor, paused=True)
     _due(make_monitor, type_="heartbeat", grace_seconds=60)
     make_monitor("tcp", host="127.0.0.1", port=9)  # never scheduled
     _due(make_monitor, minutes_ago=-5)  # due in five minutes
-    now = clock.utcnow()
-    assert [mid for mid, _ in scheduler.claim_due(now)] == [due.id]
-    assert scheduler.claim_due(now) == []  # claimed once
-
-
-def test_claims_oldest_due_first_up_to_the_limit(app, make_monitor):
-    monitors = [_due(make_monitor, minutes_ago=m) for m in (1, 3, 2)]
-    claimed = scheduler.claim_due(clock.utcnow(), limit=2)
-    assert [mid for mid, _ in claimed] == [monitors[1].id, monitors[2].id]
-    assert [mid for mid, _ in scheduler.claim_due(clock.utcnow())] == [monitors[0].id]
-
-
-def test_a_bounded_claim_leaves_synthetic_and_slow_checks(app, make_monitor):
     quick = _due(make_monitor, timeout=2)
     _due(make_monitor, timeout=30)
     _due(make_monitor, type_="synthetic", timeout=2, steps=[])
-    bound = 2 + scheduler.SAFETY_MARGIN_SECONDS
-    assert [mid for mid, _ in scheduler.claim_due(clock.utcnow(), max_seconds=bound)] == [quick.id]
-    assert len(scheduler.claim_due(clock.utcnow())) == 2  # unbounded: the rest
+    now = clock.utcnow()
+    bound = 2 + scheduler.SAFETY_MARGIN_SECONDS  # a draining session: checks that fit only
+    assert {mid for mid, _ in scheduler.claim_due(now, max_seconds=bound)} == {due.id, quick.id}
+    assert len(scheduler.claim_due(now)) == 2  # unbounded: the slow and the synthetic one
+    assert scheduler.claim_due(now) == []  # each claimed once
 
 
-def test_a_claim_moves_the_due_time_on_by_one_interval_keeping_the_phase(app, make_monitor):
+def test_claims_go_oldest_first_up_to_the_limit_and_keep_the_phase(app, make_monitor):
     on_time = _due(make_monitor, minutes_ago=0.5, interval=60)
     behind = _due(make_monitor, minutes_ago=10, interval=60)
+    middle = _due(make_monitor, minutes_ago=5, interval=60)
     now = clock.utcnow()
-    due_times = dict(scheduler.claim_due(now))
+    claimed = scheduler.claim_due(now, limit=2)
+    assert [mid for mid, _ in claimed] == [behind.id, middle.id]
+    due_times = dict(claimed + scheduler.claim_due(now))
     db.session.expire_all()
     assert db.session.get(Monitor, on_time.id).next_check_at == \
-        due_times[on_time.id] + timedelta(seconds=60)
+        due_times[on_time.id] + timedelta(seconds=60)  # one interval on: the phase is kept
     assert db.session.get(Monitor, behind.id).next_check_at == now + timedelta(seconds=60)
 
 
@@ -83,6 +76,7 @@ def test_tick_enqueues_chunks_each_with_its_earliest_due_time(app, make_monitor)
     assert jobs.tick() == {"claimed": 0, "jobs": 0}
 
 
+@pytest.mark.only_backend("sqlite")  # configuration only
 def test_a_job_timeout_covers_the_session_and_the_longest_check(app):
     app.config["MONITOR_SESSION_SECONDS"] = 120
     try:
@@ -93,6 +87,7 @@ def test_a_job_timeout_covers_the_session_and_the_longest_check(app):
 
 # ---------------------------------------------------------------- lag statistics
 
+@pytest.mark.only_backend("sqlite")  # Redis only
 def test_lag_statistics(app):
     assert scheduler.lag_stats() == {"p50": None, "p99": None, "max": None, "samples": 0}
     scheduler.record_lag([])
