@@ -194,6 +194,8 @@ class Config:
             "ERROR_NOTIFY_THROTTLE_SECONDS": env_int("ERROR_NOTIFY_THROTTLE_SECONDS", 3600,
                                                      minimum=0),
             "ERROR_EVENT_RETENTION_DAYS": env_int("ERROR_EVENT_RETENTION_DAYS", 90, minimum=1),
+            # also send our own errors to this external Sentry DSN (needs sentry-sdk installed)
+            "ERROR_FORWARD_DSN": env_str("ERROR_FORWARD_DSN"),
         }
         if cfg["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
             cfg["SQLALCHEMY_ENGINE_OPTIONS"].update(

@@ -73,6 +73,24 @@ def test_the_same_failure_twice_is_one_issue(app_config, make_user):
     assert issues[0].title == "RuntimeError: no stock for item 1"
 
 
+def test_errors_are_also_forwarded_to_an_external_dsn(app_config, live_server, project):
+    from crm.observability.errors import capture
+
+    upstream = f"http://{project.public_key}@{live_server.split('//')[1]}/{project.id}"
+    failing = _app_with_a_failing_route({**app_config, "ERROR_FORWARD_DSN": upstream}, 0)
+    assert failing.test_client().post("/test-failure", data={"item": "5"}).status_code == 500
+    client = capture._forward_clients.pop(upstream)
+    client.flush(timeout=20)
+    client.close(timeout=5)
+    db.session.expire_all()
+    forwarded = db.session.scalar(select(ErrorEvent).where(ErrorEvent.project_id == project.id))
+    assert forwarded.exception_type == "RuntimeError"
+    assert forwarded.message == "no stock for item 5" and forwarded.release == crm.__version__
+    assert forwarded.data["tags"] == {"method": "POST", "path": "/test-failure"}
+    own = db.session.scalar(select(ErrorEvent).where(ErrorEvent.project_id != project.id))
+    assert own.message == "no stock for item 5"  # recorded here as well
+
+
 def test_a_failure_to_record_is_logged_and_the_error_page_still_answers(app_config, tmp_path,
                                                                          caplog):
     empty = "sqlite:///" + str(tmp_path / "no-tables.sqlite3")  # the tracker cannot write here

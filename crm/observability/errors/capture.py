@@ -3,6 +3,8 @@
 :func:`record_request_error` is called by the app's last-resort error handler
 (:mod:`crm.errors`), :func:`record_job_failure` by the RQ worker as an exception handler.
 Neither ever raises: a failure to record is logged and the request (or the worker) goes on.
+With ``ERROR_FORWARD_DSN`` set, each error is also sent to that external Sentry
+(:func:`forward`).
 """
 from __future__ import annotations
 
@@ -78,6 +80,42 @@ def _add_request(data: EventData) -> None:
                             "headers": headers, "data": form}
 
 
+#: external Sentry clients by DSN (one per process, made on the first forwarded error)
+_forward_clients: dict[str, object] = {}
+
+
+def forward(exc: BaseException, data: EventData, *, wait: bool = False) -> None:
+    """Also send ``exc`` to the external Sentry (or GlitchTip, or another CR Tracker) at
+    ``ERROR_FORWARD_DSN``, when one is configured, with the official ``sentry-sdk`` (an
+    optional dependency): release, environment, method and path as tags; no user data.
+
+    :param wait: block until sent (up to 5 s): a worker's work-horse exits right after.
+    """
+    from flask import current_app
+
+    dsn = current_app.config.get("ERROR_FORWARD_DSN")
+    if not dsn:
+        return
+    try:
+        import sentry_sdk
+    except ImportError:
+        log.warning("ERROR_FORWARD_DSN is set but sentry-sdk is not installed")
+        return
+    client = _forward_clients.get(dsn)
+    if client is None:
+        client = _forward_clients[dsn] = sentry_sdk.Client(
+            dsn, default_integrations=False, auto_enabling_integrations=False,
+            release=crm.__version__, environment=data.environment)
+    with sentry_sdk.isolation_scope() as scope:
+        scope.set_client(client)
+        for name in ("method", "path"):
+            if getattr(data, name):
+                scope.set_tag(name, getattr(data, name)[:200])
+        scope.capture_exception(exc)
+    if wait:
+        client.flush(timeout=5)
+
+
 def _store(data: EventData) -> None:
     from crm.extensions import db
     from crm.observability.errors import services
@@ -87,13 +125,24 @@ def _store(data: EventData) -> None:
     services.record_event(project.id, data)
 
 
+def _forward_quietly(exc: BaseException, data: EventData, wait: bool = False) -> None:
+    try:
+        forward(exc, data, wait=wait)
+    except Exception:  # noqa: BLE001 - forwarding is best effort
+        log.exception("could not forward the error to ERROR_FORWARD_DSN")
+
+
 def record_request_error(exc: BaseException) -> None:
     """Record an unhandled error of the current request; never raises (logs instead)."""
+    data = None
     try:
-        _store(event_from_exception(exc))
+        data = event_from_exception(exc)
+        _store(data)
     except Exception:  # noqa: BLE001 - recording must never break the error page
         log.exception("could not record the unhandled error")
         _rollback_quietly()
+    if data is not None:
+        _forward_quietly(exc, data)
 
 
 def record_job_failure(job, exc_type, exc_value, traceback) -> bool:
@@ -113,7 +162,10 @@ def record_job_failure(job, exc_type, exc_value, traceback) -> bool:
                 data = event_from_exception(exc_value)
                 data.method, data.path = "JOB", (job.func_name or "")[:2000]
                 data.data["job"] = {"id": job.id, "func": job.func_name, "origin": job.origin}
-                _store(data)
+                try:
+                    _store(data)
+                finally:
+                    _forward_quietly(exc_value, data, wait=True)
             finally:
                 from crm.extensions import db
                 db.session.remove()
