@@ -183,7 +183,8 @@ def test_staff_list_filters_search_and_htmx_fragment(client, make_user, login):
     body = text_of(client.get("/tickets/?view=all&status=in_progress"))
     assert "Login loop" in body and "Refund missing" not in body
     frag = text_of(client.get("/tickets/?view=all&q=refund", headers={"HX-Request": "true"}))
-    assert frag.lstrip().startswith('<div id="ticket-table">') and "Refund missing" in frag and "Login loop" not in frag
+    assert frag.lstrip().startswith('<div id="ticket-table">') and "Login loop" not in frag
+    assert "<mark>Refund</mark> missing" in frag  # the matched word highlighted
     body = text_of(client.get(f"/tickets/?view=all&priority=urgent&requester={customer.id}&assignee={engineer.id}"))
     assert "Refund missing" in body and "Login loop" not in body
     resp = client.get("/tickets/?view=all&created_after=yesterday")

@@ -4,9 +4,10 @@ from flask_login import current_user
 
 from crm.auth.policy import requires
 from crm.errors import ServiceError
+from crm.extensions import db
 from crm.htmx import poll_unchanged, render_page_or_fragment, rerender_at
 from crm.portal import bp
-from crm.tickets import services
+from crm.tickets import search, services
 from crm.tickets.access import get_ticket_or_404
 from crm.tickets.forms import CommentForm, EditTicketForm, TicketForm, show_refusal
 from crm.tickets.services import TicketFilters
@@ -15,10 +16,25 @@ from crm.tickets.services import TicketFilters
 @bp.route("/")
 @requires("portal.use")
 def index():
-    """The customer's tickets, newest update first, 25 a page."""
+    """The customer's tickets, newest update first (or best match first, ``sort=relevance``),
+    25 a page; ``q`` searches them: their text and public replies, never internal notes
+    (the search language of the staff list, without ``assignee:``/``requester:``)."""
     cursor = request.args.get("cursor") or None
-    tickets, next_cursor = services.list_tickets(current_user, TicketFilters(), cursor=cursor)
-    return render_template("portal/index.html", tickets=tickets, next_cursor=next_cursor)
+    q = (request.args.get("q") or "").strip()
+    sort = "relevance" if request.args.get("sort") == "relevance" else services.DEFAULT_SORT
+    tickets, next_cursor, marks, error = [], None, {}, None
+    try:
+        if len(q) > search.MAX_QUERY_LENGTH:
+            raise ServiceError(f"At most {search.MAX_QUERY_LENGTH} characters.", field="q")
+        tickets, next_cursor = services.list_tickets(current_user, TicketFilters(q=q or None),
+                                                     cursor=cursor, sort=sort)
+        marks = search.highlights(db.session.connection(), q, current_user,
+                                  [t.id for t in tickets])
+    except ServiceError as exc:
+        error = exc.message
+    html = render_template("portal/index.html", tickets=tickets, next_cursor=next_cursor, q=q,
+                           sort=sort, marks=marks, error=error, max_q=search.MAX_QUERY_LENGTH)
+    return html, 422 if error else 200
 
 
 @bp.route("/tickets/new", methods=["GET", "POST"])

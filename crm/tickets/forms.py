@@ -22,7 +22,8 @@ PRIORITY_CHOICES = [(p, p.capitalize()) for p in PRIORITIES]
 SORT_CHOICES = [("-updated", "Updated (newest first)"), ("updated", "Updated (oldest first)"),
                 ("-created", "Created (newest first)"), ("created", "Created (oldest first)"),
                 ("-priority", "Priority (urgent first)"), ("priority", "Priority (low first)"),
-                ("status", "Status (open first)"), ("-status", "Status (closed first)")]
+                ("status", "Status (open first)"), ("-status", "Status (closed first)"),
+                ("relevance", "Best match (search words)")]
 
 
 def show_refusal(exc: ServiceError, form: FlaskForm | None = None,

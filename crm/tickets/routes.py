@@ -75,7 +75,7 @@ def index():
     form = FilterForm(request.args)
     form.assignee.choices = [("", "Anyone"), ("none", "Unassigned")] + [(str(e.id), e.name) for e in engineers]
     error = None
-    tickets, next_cursor, count, jump = [], None, None, None
+    tickets, next_cursor, count, jump, marks = [], None, None, None, {}
     sort = request.args.get("sort") or services.DEFAULT_SORT
     try:
         wanted = search.ticket_id_from_query(request.args.get("q", ""))
@@ -91,6 +91,8 @@ def index():
         tickets, next_cursor = services.list_tickets(
             current_user, filters, cursor=request.args.get("cursor") or None, scope=scope, sort=sort)
         count = services.count_tickets(current_user, filters, scope=scope, bound=services.COUNT_BOUND)
+        marks = search.highlights(db.session.connection(), filters.q, current_user,
+                                  [t.id for t in tickets])
     except ServiceError as exc:
         error = exc.message
         if exc.field and hasattr(form, exc.field):
@@ -99,7 +101,7 @@ def index():
     html = render_page_or_fragment("tickets/index.html", "tickets/_ticket_table.html",
                                    tickets=tickets, next_cursor=next_cursor, form=form, view=view,
                                    error=error, count=count, count_bound=services.COUNT_BOUND,
-                                   jump=jump, max_q=search.MAX_QUERY_LENGTH,
+                                   jump=jump, max_q=search.MAX_QUERY_LENGTH, marks=marks,
                                    sort=sort if sort in services.SORTS else services.DEFAULT_SORT)
     return html, status
 

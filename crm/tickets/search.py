@@ -74,3 +74,12 @@ def encode_rank_cursor(rank: float, ticket_id: int) -> str:
 def decode_rank_cursor(cursor: str) -> tuple[float, int]:
     """(score, id) of a relevance cursor; :raises ServiceError: 422 naming ``cursor``."""
     return ticket_search.decode_rank_cursor(cursor)
+
+
+def highlights(conn: Connection, q: str | None, user: User,
+               ticket_ids: list[int]) -> dict[int, dict]:
+    """Highlighted subject and snippet of each listed ticket that ``q``'s words match, as
+    safe HTML (:func:`crm.search.tickets.highlights`); empty when ``q`` has no words."""
+    if not (q or "").strip() or not ticket_ids:
+        return {}
+    return ticket_search.highlights(compile_for(conn, q, user), ticket_ids)
