@@ -83,6 +83,17 @@ def test_log_and_other_items_are_accepted_and_ignored(client, project):
                                "ignored": 2}
 
 
+def test_the_dsn_in_the_envelope_header_authenticates_a_tunnelled_envelope(client, project):
+    dsn = f"https://{project.public_key}@crm.test/{project.id}"
+    body = envelope(event_payload()).replace(b"{", json.dumps({"dsn": dsn})[:-1].encode() + b", ",
+                                             1)
+    resp = client.post(f"/api/{project.id}/envelope/", data=body)
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    wrong = body.replace(project.public_key.encode(), b"0" * 32)
+    assert client.post(f"/api/{project.id}/envelope/", data=wrong).status_code == 403
+    assert _events() == 1
+
+
 @pytest.mark.parametrize("headers,query,expected", [
     ({}, "", 401),
     ({"X-Sentry-Auth": "Sentry sentry_version=7"}, "", 401),

@@ -3,8 +3,9 @@ with the official ``sentry-sdk`` reports into CR Tracker with its project's DSN.
 
 * ``POST /api/<project_id>/envelope/`` (current SDKs) and ``POST /api/<project_id>/store/``
   (older ones: one event as the body).
-* Authentication: the project's key in ``X-Sentry-Auth`` (``Sentry sentry_key=…``) or the
-  ``sentry_key`` query parameter. None: 401; a key that is not this project's: 403.
+* Authentication: the project's key in ``X-Sentry-Auth`` (``Sentry sentry_key=…``), the
+  ``sentry_key`` query parameter or (envelopes) the DSN in the envelope header, as browser
+  SDKs send through a tunnel. None: 401; a key that is not this project's: 403.
 * Bodies may be ``gzip``, ``deflate`` or ``br`` (brotli) encoded; more than
   ``MAX_CONTENT_LENGTH`` on the wire or ``ERROR_INGEST_MAX_BYTES`` decoded: 413.
 * Per project at most ``ERROR_INGEST_QUOTA_PER_MINUTE`` requests a minute (the project's own
@@ -20,8 +21,9 @@ import logging
 import time
 from collections.abc import Callable
 from functools import wraps
+from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 from redis.exceptions import RedisError
 from sqlalchemy import select
 
@@ -39,6 +41,8 @@ csrf.exempt(bp)
 
 #: Redis key prefix of the per-project, per-minute request counters
 QUOTA_PREFIX = "crm-errors-quota"
+#: WSGI environ key of the decoded body (read once per request)
+_BODY_KEY = "crm.error_ingest.body"
 
 
 def key_authenticated(view: Callable) -> Callable:
@@ -50,12 +54,28 @@ def key_authenticated(view: Callable) -> Callable:
     return view
 
 
-def _authenticate(project_id: int) -> ErrorProject:
-    """The project the request's key opens.
+def _envelope_key() -> str | None:
+    """The key of the DSN in the envelope header (``{"dsn": "https://<key>@…"}``): what
+    browser SDKs send through a tunnel, without ``X-Sentry-Auth``. None when the body has no
+    readable header or DSN."""
+    try:
+        header = envelope.load_json(_body().partition(b"\n")[0])
+        dsn = header.get("dsn") if isinstance(header, dict) else None
+        return (urlsplit(dsn).username or None) if isinstance(dsn, str) else None
+    except (envelope.BadPayload, IngestRefused, ValueError):
+        return None
+
+
+def _authenticate(project_id: int, from_body: Callable[[], str | None] | None = None
+                  ) -> ErrorProject:
+    """The project the request's key opens: ``X-Sentry-Auth``, else ``sentry_key``, else
+    ``from_body()`` (the envelope header's DSN).
 
     :raises IngestRefused: 401 without a key, 403 for a key that is not this project's.
     """
     key = envelope.auth_key(request.headers.get("X-Sentry-Auth"), request.args.get("sentry_key"))
+    if key is None and from_body is not None:
+        key = from_body()
     if key is None:
         raise IngestRefused(401, "Send the project's key in X-Sentry-Auth or sentry_key.")
     project = db.session.scalar(select(ErrorProject).where(ErrorProject.id == project_id))
@@ -97,20 +117,30 @@ def over_quota(project: ErrorProject, now: float | None = None) -> int | None:
 
 
 def _body() -> bytes:
-    raw = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH: werkzeug's 413
+    """The request body, decoded (read once per request).
+
+    :raises IngestRefused: 413 too large (on the wire: werkzeug's own 413), 400 unreadable.
+    """
+    cached = request.environ.get(_BODY_KEY)
+    if cached is not None:
+        return cached
+    raw = request.get_data(cache=True)
     limit = current_app.config["ERROR_INGEST_MAX_BYTES"]
     try:
-        return envelope.decompress(raw, request.headers.get("Content-Encoding"), limit)
+        body = envelope.decompress(raw, request.headers.get("Content-Encoding"), limit)
     except envelope.TooLarge as exc:
         raise IngestRefused(413, str(exc)) from None
     except envelope.BadPayload as exc:
         raise IngestRefused(400, str(exc)) from None
+    request.environ[_BODY_KEY] = body
+    return body
 
 
-def _ingest(project_id: int, read_events: Callable[[bytes], tuple[list, int]]):
+def _ingest(project_id: int, read_events: Callable[[bytes], tuple[list, int]],
+            key_in_body: bool = False):
     """Authenticate, check the quota, decode, store; the answer Sentry SDKs expect."""
     try:
-        project = _authenticate(project_id)
+        project = _authenticate(project_id, _envelope_key if key_in_body else None)
         retry_after = over_quota(project)
         if retry_after:
             raise IngestRefused(429, "This project's quota is used up for this minute.",
@@ -127,7 +157,6 @@ def _ingest(project_id: int, read_events: Callable[[bytes], tuple[list, int]]):
         return resp
     project_id = project.id  # each record_event commits (expiring the row): read it once
     ids = [services.record_event(project_id, data)[0].event_id for data in events]
-    g.error_ingest_count = len(ids)
     return jsonify({"id": ids[0] if ids else None, "stored": len(ids), "ignored": ignored})
 
 
@@ -156,17 +185,17 @@ def _store_events(body: bytes) -> tuple[list, int]:
     return [envelope.load_json(body)], 0
 
 
-def _ingest_view(read_events):
+def _ingest_view(read_events, key_in_body: bool = False):
     def decorate(view):
         @wraps(view)
         def run(project_id: int):
-            return _ingest(project_id, read_events)
+            return _ingest(project_id, read_events, key_in_body)
         return key_authenticated(run)
     return decorate
 
 
 @bp.route("/api/<int:project_id>/envelope/", methods=["POST"])
-@_ingest_view(_envelope_events)
+@_ingest_view(_envelope_events, key_in_body=True)
 def envelope_endpoint(project_id: int):
     """Sentry envelope endpoint (``sentry-sdk`` ≥ 1.x)."""
 
