@@ -23,19 +23,24 @@ STATUSES = ("open", "in_progress", "pending", "resolved", "closed")
 PRIORITIES = ("low", "normal", "high", "urgent")
 
 
-def fake_rows(n: int = 25, engineers: int = 50) -> tuple[list[SimpleNamespace], list[SimpleNamespace]]:
+def fake_rows(
+    n: int = 25, engineers: int = 50
+) -> tuple[list[SimpleNamespace], list[SimpleNamespace]]:
     """(tickets, engineers) shaped like what the real page gets, built in memory."""
     staff = [SimpleNamespace(id=2 + i, name=f"Engineer {i + 1:02d}") for i in range(engineers)]
     now = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-    tickets = [SimpleNamespace(
-        id=1_000_000 - i,
-        subject=f"Order {40_000 + i} arrived damaged, refund requested for invoice {i}",
-        requester=SimpleNamespace(name=f"Customer {10_000 + i}"),
-        assignee=staff[i % len(staff)] if staff else None,
-        status=STATUSES[i % len(STATUSES)],
-        priority=PRIORITIES[i % len(PRIORITIES)],
-        updated_at=now - timedelta(minutes=7 * i),
-    ) for i in range(n)]
+    tickets = [
+        SimpleNamespace(
+            id=1_000_000 - i,
+            subject=f"Order {40_000 + i} arrived damaged, refund requested for invoice {i}",
+            requester=SimpleNamespace(name=f"Customer {10_000 + i}"),
+            assignee=staff[i % len(staff)] if staff else None,
+            status=STATUSES[i % len(STATUSES)],
+            priority=PRIORITIES[i % len(PRIORITIES)],
+            updated_at=now - timedelta(minutes=7 * i),
+        )
+        for i in range(n)
+    ]
     return tickets, staff
 
 
@@ -50,11 +55,18 @@ def create_bench_app() -> Flask:
     def bench_baseline():
         """The ticket list page with rows from memory (no ticket/engineer queries)."""
         form = FilterForm(request.args)
-        form.assignee.choices = ([("", "Anyone"), ("none", "Unassigned")]
-                                 + [(str(e.id), e.name) for e in staff])
-        html = render_page_or_fragment("tickets/index.html", "tickets/_ticket_table.html",
-                                       tickets=tickets, next_cursor=next_cursor, form=form,
-                                       view="all", error=None)
+        form.assignee.choices = [("", "Anyone"), ("none", "Unassigned")] + [
+            (str(e.id), e.name) for e in staff
+        ]
+        html = render_page_or_fragment(
+            "tickets/index.html",
+            "tickets/_ticket_table.html",
+            tickets=tickets,
+            next_cursor=next_cursor,
+            form=form,
+            view="all",
+            error=None,
+        )
         return html, 200
 
     return app

@@ -12,7 +12,9 @@ from bench import datagen
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 RESULTS_DIR = os.path.join(BENCH_DIR, "results")
-SQLITE_PATH = os.environ.get("BENCH_SQLITE_PATH") or os.path.join(RESULTS_DIR, "tickets-bench.sqlite3")
+SQLITE_PATH = os.environ.get("BENCH_SQLITE_PATH") or os.path.join(
+    RESULTS_DIR, "tickets-bench.sqlite3"
+)
 PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 PG_DB = os.environ.get("BENCH_PG_DB", "crm_bench")
 
@@ -49,6 +51,7 @@ def _read_meta(kind: str) -> dict | None:
                 row = conn.execute("SELECT value FROM bench_meta WHERE key = 'sizes'").fetchone()
         else:
             import psycopg
+
             with psycopg.connect(pg_url(), autocommit=True) as conn:
                 row = conn.execute("SELECT value FROM bench_meta WHERE key = 'sizes'").fetchone()
     except Exception:  # no file, no database, no table: nothing reusable
@@ -66,11 +69,15 @@ def _write_meta(kind: str, sizes: datagen.Sizes, timings: dict) -> None:
             conn.executemany("INSERT OR REPLACE INTO bench_meta VALUES (?, ?)", rows)
     else:
         import psycopg
+
         with psycopg.connect(pg_url(), autocommit=True) as conn:
             conn.execute(ddl)
             for k, v in rows:
-                conn.execute("INSERT INTO bench_meta VALUES (%s, %s) ON CONFLICT (key) "
-                             "DO UPDATE SET value = excluded.value", (k, v))
+                conn.execute(
+                    "INSERT INTO bench_meta VALUES (%s, %s) ON CONFLICT (key) "
+                    "DO UPDATE SET value = excluded.value",
+                    (k, v),
+                )
 
 
 def _fresh_schema(kind: str) -> None:
@@ -82,6 +89,7 @@ def _fresh_schema(kind: str) -> None:
                 os.remove(SQLITE_PATH + suffix)
     else:
         import psycopg
+
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{PG_DB}"')
@@ -91,10 +99,12 @@ def _fresh_schema(kind: str) -> None:
         import flask_migrate
 
         from crm import create_app
+
         app = create_app()
         with app.app_context():
             flask_migrate.upgrade()
             from crm.extensions import db
+
             db.engine.dispose()
     finally:
         for k, v in saved.items():
@@ -117,14 +127,20 @@ def prepare(kind: str, sizes: datagen.Sizes, reuse: bool, log: Callable[[str], N
     log(f"{kind}: creating the schema (flask db upgrade) …")
     _fresh_schema(kind)
     t_schema = time.perf_counter() - t0
-    log(f"{kind}: generating {sizes.tickets:,} tickets, {sizes.customers:,} customers, "
-        f"{sizes.engineers} engineers, {sizes.comments_per_ticket} comments per ticket …")
+    log(
+        f"{kind}: generating {sizes.tickets:,} tickets, {sizes.customers:,} customers, "
+        f"{sizes.engineers} engineers, {sizes.comments_per_ticket} comments per ticket …"
+    )
     if kind == "sqlite":
         timings = datagen.load_sqlite(SQLITE_PATH, sizes, log)
     else:
         timings = datagen.load_postgresql(pg_url(), sizes, log)
     timings = {"schema": t_schema, **timings, "total": time.perf_counter() - t0}
     _write_meta(kind, sizes, timings)
-    log(f"{kind}: generated in {timings['total']:.1f} s  "
-        + " ".join(f"{k}={v:.1f}s" if isinstance(v, float) else f"{k}={v}" for k, v in timings.items()))
+    log(
+        f"{kind}: generated in {timings['total']:.1f} s  "
+        + " ".join(
+            f"{k}={v:.1f}s" if isinstance(v, float) else f"{k}={v}" for k, v in timings.items()
+        )
+    )
     return {"reused": False, "timings": timings}

@@ -66,7 +66,13 @@ class Sizes:
 # ---------------------------------------------------------------- text
 
 def _pseudo_words(n: int, rng: random.Random) -> list[str]:
-    syllables = [c + v for c in "bcdfghjklmnprstvz" for v in "aeiou"] + ["ar", "el", "in", "or", "us"]
+    syllables = [c + v for c in "bcdfghjklmnprstvz" for v in "aeiou"] + [
+        "ar",
+        "el",
+        "in",
+        "or",
+        "us",
+    ]
     planted = set(SEARCH_WORDS)
     words: list[str] = []
     seen: set[str] = set(planted)
@@ -97,7 +103,7 @@ class TextPool:
         """A text of ``lo``–``hi`` words."""
         n = self.rng.randint(lo, hi)
         start = self.rng.randrange(0, len(self.tokens) - n)
-        return " ".join(self.tokens[start:start + n])
+        return " ".join(self.tokens[start : start + n])
 
     def subject(self) -> str:
         """A capitalised 4–9 word subject."""
@@ -119,10 +125,32 @@ def ts(dt: datetime) -> str:
 
 # ---------------------------------------------------------------- rows
 
-USER_COLS = ("id", "email", "name", "password_hash", "role", "status", "created_at",
-             "decided_at", "decided_by_id", "last_assigned_at", "last_login_at")
-TICKET_COLS = ("id", "subject", "description", "priority", "status", "requester_id",
-               "assignee_id", "created_at", "updated_at", "assigned_at", "resolved_at")
+USER_COLS = (
+    "id",
+    "email",
+    "name",
+    "password_hash",
+    "role",
+    "status",
+    "created_at",
+    "decided_at",
+    "decided_by_id",
+    "last_assigned_at",
+    "last_login_at",
+)
+TICKET_COLS = (
+    "id",
+    "subject",
+    "description",
+    "priority",
+    "status",
+    "requester_id",
+    "assignee_id",
+    "created_at",
+    "updated_at",
+    "assigned_at",
+    "resolved_at",
+)
 COMMENT_COLS = ("id", "ticket_id", "author_id", "body", "public", "created_at")
 
 
@@ -130,19 +158,48 @@ def users(sizes: Sizes, now: datetime, fmt: Callable[[datetime], str]) -> list[t
     """Admin, engineers, customers. One password hash (scrypt is slow) is shared by all."""
     pw = generate_password_hash(PASSWORD)
     start = now - timedelta(days=800)
-    rows = [(1, ADMIN_EMAIL, "Bench Admin", pw, "admin", "active", fmt(start), None, None, None, None)]
+    rows = [
+        (1, ADMIN_EMAIL, "Bench Admin", pw, "admin", "active", fmt(start), None, None, None, None)
+    ]
     for i, uid in enumerate(sizes.engineer_ids, 1):
-        rows.append((uid, f"engineer{i}@bench.example.com", f"Engineer {i:02d}", pw, "engineer",
-                     "active", fmt(start), fmt(start), 1, fmt(now - timedelta(minutes=i)), None))
+        rows.append(
+            (
+                uid,
+                f"engineer{i}@bench.example.com",
+                f"Engineer {i:02d}",
+                pw,
+                "engineer",
+                "active",
+                fmt(start),
+                fmt(start),
+                1,
+                fmt(now - timedelta(minutes=i)),
+                None,
+            )
+        )
     first = sizes.first_customer_id
     for i in range(sizes.customers):
-        rows.append((first + i, f"customer{i + 1}@bench.example.com", f"Customer {i + 1}", pw,
-                     "customer", "active", fmt(start + timedelta(seconds=i * 60)), None, None, None, None))
+        rows.append(
+            (
+                first + i,
+                f"customer{i + 1}@bench.example.com",
+                f"Customer {i + 1}",
+                pw,
+                "customer",
+                "active",
+                fmt(start + timedelta(seconds=i * 60)),
+                None,
+                None,
+                None,
+                None,
+            )
+        )
     return rows
 
 
-def tickets_and_comments(sizes: Sizes, now: datetime, fmt: Callable[[datetime], str],
-                         pool: TextPool) -> Iterator[tuple[list[tuple], list[tuple]]]:
+def tickets_and_comments(
+    sizes: Sizes, now: datetime, fmt: Callable[[datetime], str], pool: TextPool
+) -> Iterator[tuple[list[tuple], list[tuple]]]:
     """Yield (ticket rows, comment rows) in chunks of :data:`CHUNK` tickets, ids ascending.
 
     Tickets are created evenly over two years; recent ones are mostly active, old ones mostly
@@ -171,17 +228,37 @@ def tickets_and_comments(sizes: Sizes, now: datetime, fmt: Callable[[datetime], 
         assignee = None if (status == "open" and rng.random() < 0.02) else rng.choice(engineers)
         assigned = created + timedelta(seconds=min(60, delay)) if assignee else None
         resolved = updated if status in ("resolved", "closed") else None
-        tickets.append((tid, pool.subject(), pool.text(15, 40), priority(), status, requester,
-                        assignee, fmt(created), fmt(updated), fmt(assigned) if assigned else None,
-                        fmt(resolved) if resolved else None))
+        tickets.append(
+            (
+                tid,
+                pool.subject(),
+                pool.text(15, 40),
+                priority(),
+                status,
+                requester,
+                assignee,
+                fmt(created),
+                fmt(updated),
+                fmt(assigned) if assigned else None,
+                fmt(resolved) if resolved else None,
+            )
+        )
         n_comments = sizes.comments_per_ticket
         gap = (updated - created) / (n_comments + 1) if n_comments else None
         for k in range(n_comments):
             comment_id += 1
             staff_turn = k % 2 == 1 and assignee is not None
             when = updated if k == n_comments - 1 else created + gap * (k + 1)
-            comments.append((comment_id, tid, assignee if staff_turn else requester,
-                             pool.text(8, 30), not (staff_turn and rng.random() < 0.3), fmt(when)))
+            comments.append(
+                (
+                    comment_id,
+                    tid,
+                    assignee if staff_turn else requester,
+                    pool.text(8, 30),
+                    not (staff_turn and rng.random() < 0.3),
+                    fmt(when),
+                )
+            )
         if len(tickets) >= CHUNK:
             yield tickets, comments
             tickets, comments = [], []
@@ -191,6 +268,7 @@ def tickets_and_comments(sizes: Sizes, now: datetime, fmt: Callable[[datetime], 
 
 # ---------------------------------------------------------------- SQLite
 
+
 def load_sqlite(path: str, sizes: Sizes, log: Callable[[str], None]) -> dict:
     """Fill the (migrated, empty) SQLite database at ``path``. :returns: timings in seconds."""
     t0 = time.perf_counter()
@@ -199,15 +277,27 @@ def load_sqlite(path: str, sizes: Sizes, log: Callable[[str], None]) -> dict:
     pool = TextPool(rng)
     timings = {"text_pool": time.perf_counter() - t0}
     conn = sqlite3.connect(path, isolation_level=None)
-    for pragma in ("journal_mode=WAL", "synchronous=OFF", "cache_size=-1000000",
-                   "temp_store=MEMORY", "foreign_keys=OFF"):
+    for pragma in (
+        "journal_mode=WAL",
+        "synchronous=OFF",
+        "cache_size=-1000000",
+        "temp_store=MEMORY",
+        "foreign_keys=OFF",
+    ):
         conn.execute(f"PRAGMA {pragma}")
     tables = ("users", "tickets", "comments")
     marks = ",".join("?" * len(tables))
-    indexes = conn.execute(f"SELECT name, sql FROM sqlite_master WHERE type='index' AND sql IS NOT NULL "
-                           f"AND tbl_name IN ({marks})", tables).fetchall()
-    triggers = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='trigger' "
-                                           f"AND tbl_name IN ({marks})", tables)]
+    indexes = conn.execute(
+        f"SELECT name, sql FROM sqlite_master WHERE type='index' AND sql IS NOT NULL "
+        f"AND tbl_name IN ({marks})",
+        tables,
+    ).fetchall()
+    triggers = [
+        r[0]
+        for r in conn.execute(
+            f"SELECT name FROM sqlite_master WHERE type='trigger' AND tbl_name IN ({marks})", tables
+        )
+    ]
     for name, _ in indexes:
         conn.execute(f'DROP INDEX "{name}"')
     for name in triggers:
@@ -215,11 +305,17 @@ def load_sqlite(path: str, sizes: Sizes, log: Callable[[str], None]) -> dict:
 
     t = time.perf_counter()
     conn.execute("BEGIN")
-    conn.executemany(f"INSERT INTO users ({','.join(USER_COLS)}) VALUES ({','.join('?' * len(USER_COLS))})",
-                     users(sizes, now, ts))
+    conn.executemany(
+        f"INSERT INTO users ({','.join(USER_COLS)}) VALUES ({','.join('?' * len(USER_COLS))})",
+        users(sizes, now, ts),
+    )
     conn.execute("COMMIT")
-    t_ins = "INSERT INTO tickets ({}) VALUES ({})".format(",".join(TICKET_COLS), ",".join("?" * len(TICKET_COLS)))
-    c_ins = "INSERT INTO comments ({}) VALUES ({})".format(",".join(COMMENT_COLS), ",".join("?" * len(COMMENT_COLS)))
+    t_ins = "INSERT INTO tickets ({}) VALUES ({})".format(
+        ",".join(TICKET_COLS), ",".join("?" * len(TICKET_COLS))
+    )
+    c_ins = "INSERT INTO comments ({}) VALUES ({})".format(
+        ",".join(COMMENT_COLS), ",".join("?" * len(COMMENT_COLS))
+    )
     gen_s = 0.0
     done = 0
     it = tickets_and_comments(sizes, now, ts, pool)
@@ -262,6 +358,7 @@ def load_sqlite(path: str, sizes: Sizes, log: Callable[[str], None]) -> dict:
 
 # ---------------------------------------------------------------- PostgreSQL
 
+
 def _pg_ts(dt: datetime) -> str:
     return dt.isoformat(" ", "microseconds") + "+00"
 
@@ -284,7 +381,9 @@ def load_postgresql(url: str, sizes: Sizes, log: Callable[[str], None]) -> dict:
             "SELECT c2.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i "
             "JOIN pg_class c ON c.oid = i.indrelid JOIN pg_class c2 ON c2.oid = i.indexrelid "
             "WHERE c.relname = ANY(%s) AND NOT EXISTS "
-            "(SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)", (tables,)).fetchall()
+            "(SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)",
+            (tables,),
+        ).fetchall()
         for name, _ in indexes:
             conn.execute(f'DROP INDEX "{name}"')
         t = time.perf_counter()
@@ -315,8 +414,10 @@ def load_postgresql(url: str, sizes: Sizes, log: Callable[[str], None]) -> dict:
                 if done % 200_000 == 0:
                     log(f"  postgresql: {done:,} tickets copied ({time.perf_counter() - t0:.0f} s)")
             for table in tables:
-                conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                             f"(SELECT coalesce(max(id), 1) FROM {table}))")
+                conn.execute(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"(SELECT coalesce(max(id), 1) FROM {table}))"
+                )
         timings["rows"] = time.perf_counter() - t
         timings["of_which_python_generation"] = gen_s
 
@@ -332,7 +433,9 @@ def load_postgresql(url: str, sizes: Sizes, log: Callable[[str], None]) -> dict:
     # Biggest first (the GIN indexes), two at a time on the two cores.
     order = sorted(indexes, key=lambda r: ("gin" not in r[1].lower(), "comments" not in r[1], r[0]))
     with ThreadPoolExecutor(max_workers=2) as ex:
-        per_index = dict(zip([n for n, _ in order], ex.map(build, [d for _, d in order]), strict=True))
+        per_index = dict(
+            zip([n for n, _ in order], ex.map(build, [d for _, d in order]), strict=True)
+        )
     timings["indexes"] = time.perf_counter() - t
     timings["slowest_index"] = max(per_index.items(), key=lambda kv: kv[1]) if per_index else None
     t = time.perf_counter()

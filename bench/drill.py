@@ -79,9 +79,21 @@ class Redis:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                                      "--save", "", "--appendonly", "no"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         for _ in range(100):
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
@@ -99,18 +111,29 @@ class Redis:
 def pg_database() -> str:
     """Recreate the drill database; :returns: its SQLAlchemy URL."""
     import psycopg
+
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{PG_DB}"')
-    return PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1) + "/" + PG_DB
+    return (
+        PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+        + "/"
+        + PG_DB
+    )
 
 
 def terminate_backends() -> int:
     """End every backend of the drill database. :returns: how many."""
     import psycopg
+
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        return len(conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                "WHERE datname = %s AND pid <> pg_backend_pid()", (PG_DB,)).fetchall())
+        return len(
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                (PG_DB,),
+            ).fetchall()
+        )
 
 
 def seed(env: dict) -> None:
@@ -121,21 +144,27 @@ def seed(env: dict) -> None:
         "from crm.extensions import db\n"
         "app = create_app()\n"
         "with app.app_context():\n"
-        "    for role, email in (('engineer', 'eng@drill.example.com'), ('customer', 'cust@drill.example.com')):\n"
-        "        u = User(email=email, name=role.title(), role=role, status=ACTIVE, email_verified_at=clock.utcnow())\n"
+        "    for role, email in (('engineer', 'eng@drill.example.com'),\n"
+        "                        ('customer', 'cust@drill.example.com')):\n"
+        "        u = User(email=email, name=role.title(), role=role, status=ACTIVE,\n"
+        "                 email_verified_at=clock.utcnow())\n"
         f"        u.set_password({PASSWORD!r})\n"
         "        db.session.add(u)\n"
-        "    db.session.commit()\n")
+        "    db.session.commit()\n"
+    )
     subprocess.run([PY, "-c", code], env=env, check=True, cwd=ROOT)
 
 
-def burst(base: str, token: str, keys: list[str], clients: int, stop_retrying_at: list[float]) -> Counter:
+def burst(
+    base: str, token: str, keys: list[str], clients: int, stop_retrying_at: list[float]
+) -> Counter:
     """POST one ticket per key from ``clients`` threads; retry 503s and refused connections
     with the same key until answered otherwise (or ``stop_retrying_at[0]`` passes).
 
     :returns: a Counter of every answer's status (``"refused"`` for connection errors).
     """
     import requests
+
     statuses: Counter = Counter()
     lock = threading.Lock()
 
@@ -144,9 +173,12 @@ def burst(base: str, token: str, keys: list[str], clients: int, stop_retrying_at
             for key in mine:
                 while True:
                     try:
-                        resp = http.post(f"{base}/api/v1/tickets", timeout=30,
-                                         json={"subject": f"Drill {key}", "description": "drill"},
-                                         headers={"Authorization": f"Bearer {token}", "Idempotency-Key": key})
+                        resp = http.post(
+                            f"{base}/api/v1/tickets",
+                            timeout=30,
+                            json={"subject": f"Drill {key}", "description": "drill"},
+                            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": key},
+                        )
                         status = resp.status_code
                     except requests.RequestException:
                         status = "refused"
@@ -167,11 +199,13 @@ def burst(base: str, token: str, keys: list[str], clients: int, stop_retrying_at
 def outcome(env: dict, keys: list[str]) -> tuple[int, int]:
     """(lost, duplicated) tickets for ``keys``, read from the database."""
     import psycopg
+
     url = env["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://", 1)
     with psycopg.connect(url) as conn:
-        rows = conn.execute("SELECT subject, count(*) FROM tickets WHERE subject LIKE 'Drill %' "
-                            "GROUP BY subject").fetchall()
-    counts = {subject[len("Drill "):]: n for subject, n in rows}
+        rows = conn.execute(
+            "SELECT subject, count(*) FROM tickets WHERE subject LIKE 'Drill %' GROUP BY subject"
+        ).fetchall()
+    counts = {subject[len("Drill ") :]: n for subject, n in rows}
     lost = sum(1 for k in keys if k not in counts)
     duplicated = sum(n - 1 for n in counts.values() if n > 1)
     return lost, duplicated
@@ -195,36 +229,81 @@ def main(argv: list[str] | None = None) -> int:
     redis = Redis(free_port())
     redis.start()
     web_port = free_port()
-    env = {**os.environ, "CRM_ENV": "production", "SECRET_KEY": uuid.uuid4().hex * 2,
-           "DATABASE_URL": pg_database(), "REDIS_URL": f"redis://127.0.0.1:{redis.port}/0",
-           "RQ_QUEUE": "drill", "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": str(smtp_port),
-           "MAIL_DEFAULT_SENDER": "drill@example.com", "PUBLIC_URL": f"http://127.0.0.1:{web_port}",
-           "RATELIMIT_ENABLED": "0", "NOTIFY_STALE_SECONDS": "20", "CRM_DOTENV": "/nonexistent"}
+    env = {
+        **os.environ,
+        "CRM_ENV": "production",
+        "SECRET_KEY": uuid.uuid4().hex * 2,
+        "DATABASE_URL": pg_database(),
+        "REDIS_URL": f"redis://127.0.0.1:{redis.port}/0",
+        "RQ_QUEUE": "drill",
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": str(smtp_port),
+        "MAIL_DEFAULT_SENDER": "drill@example.com",
+        "PUBLIC_URL": f"http://127.0.0.1:{web_port}",
+        "RATELIMIT_ENABLED": "0",
+        "NOTIFY_STALE_SECONDS": "20",
+        "CRM_DOTENV": "/nonexistent",
+    }
     log("migrating")
-    subprocess.run([PY, "-m", "flask", "--app", "wsgi", "db", "upgrade"], env=env, cwd=ROOT, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [PY, "-m", "flask", "--app", "wsgi", "db", "upgrade"],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     seed(env)
     procs = {
-        "web": subprocess.Popen([PY, "-m", "gunicorn", "-w", "2", "-k", "gthread", "--threads", "4",
-                                 "-b", f"127.0.0.1:{web_port}", "wsgi:app"], env=env, cwd=ROOT,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+        "web": subprocess.Popen(
+            [
+                PY,
+                "-m",
+                "gunicorn",
+                "-w",
+                "2",
+                "-k",
+                "gthread",
+                "--threads",
+                "4",
+                "-b",
+                f"127.0.0.1:{web_port}",
+                "wsgi:app",
+            ],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
     }
     for n in (1, 2):
-        procs[f"worker{n}"] = subprocess.Popen([PY, "-m", "workers.worker", "--name", f"drill-w{n}"],
-                                               env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                                               stderr=subprocess.DEVNULL)
-        procs[f"scheduler{n}"] = subprocess.Popen([PY, "-m", "workers.scheduler"], env=env, cwd=ROOT,
-                                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs[f"worker{n}"] = subprocess.Popen(
+            [PY, "-m", "workers.worker", "--name", f"drill-w{n}"],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        procs[f"scheduler{n}"] = subprocess.Popen(
+            [PY, "-m", "workers.scheduler"],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     base = f"http://127.0.0.1:{web_port}"
     import requests
+
     for _ in range(200):
         try:
             requests.get(f"{base}/healthz", timeout=1)
             break
         except requests.RequestException:
             time.sleep(0.1)
-    token = requests.post(f"{base}/api/v1/auth/token", timeout=10,
-                          json={"email": "cust@drill.example.com", "password": PASSWORD}).json()["access_token"]
+    token = requests.post(
+        f"{base}/api/v1/auth/token",
+        timeout=10,
+        json={"email": "cust@drill.example.com", "password": PASSWORD},
+    ).json()["access_token"]
     results = []
     try:
         for drill in ("redis-outage", "db-terminate"):
@@ -261,17 +340,26 @@ def main(argv: list[str] | None = None) -> int:
             recovery = (sink.last_at - fault_end[0]) if delivered >= expected else None
             lost, duplicated = outcome(env, keys)
             dead = [name for name, p in procs.items() if p.poll() is not None]
-            results.append({
-                "drill": drill, "requests": sum(statuses.values()),
-                "answers": dict(sorted((str(k), v) for k, v in statuses.items())),
-                "5xx other than 503": sum(v for k, v in statuses.items() if isinstance(k, int) and k >= 500 and k != 503),
-                "tickets lost": lost, "tickets duplicated": duplicated,
-                "mails expected": expected, "mails delivered": delivered,
-                "mails duplicated": sink.duplicated(),
-                "recovery s": None if recovery is None else round(max(recovery, 0.0), 1),
-                "dead processes": dead or "none",
-                **({"backends ended": sum(killed)} if killed else {}),
-            })
+            results.append(
+                {
+                    "drill": drill,
+                    "requests": sum(statuses.values()),
+                    "answers": dict(sorted((str(k), v) for k, v in statuses.items())),
+                    "5xx other than 503": sum(
+                        v
+                        for k, v in statuses.items()
+                        if isinstance(k, int) and k >= 500 and k != 503
+                    ),
+                    "tickets lost": lost,
+                    "tickets duplicated": duplicated,
+                    "mails expected": expected,
+                    "mails delivered": delivered,
+                    "mails duplicated": sink.duplicated(),
+                    "recovery s": None if recovery is None else round(max(recovery, 0.0), 1),
+                    "dead processes": dead or "none",
+                    **({"backends ended": sum(killed)} if killed else {}),
+                }
+            )
     finally:
         for p in procs.values():
             if p.poll() is None:

@@ -40,7 +40,9 @@ def _plan(conn, dialect: str, statement: str, params) -> list[str]:
             depth[node_id] = depth.get(parent, 0) + 1
             out.append("  " * (depth[node_id] - 1) + detail)
         return out
-    rows = conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + statement, params).fetchall()
+    rows = conn.exec_driver_sql(
+        "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + statement, params
+    ).fetchall()
     return [r[0] for r in rows]
 
 
@@ -71,8 +73,9 @@ def inspect(kind: str, urls: list[str], repeat: int = 30) -> list[dict]:
             for url in urls:
                 captured: list[tuple[str, object]] = []
 
-                def capture(conn, cursor, statement, parameters, context, executemany,
-                            _sink=captured):
+                def capture(
+                    conn, cursor, statement, parameters, context, executemany, _sink=captured
+                ):
                     _sink.append((statement, parameters))
 
                 def one_view(url=url):
@@ -96,22 +99,40 @@ def inspect(kind: str, urls: list[str], repeat: int = 30) -> list[dict]:
                 with engine.connect() as conn:
                     for sql, params in captured:
                         if sql.lstrip().upper().startswith("EXPLAIN"):  # the search's row estimate
-                            statements.append({"sql": sql, "params": repr(params)[:300], "ms": 0.0,
-                                               "plan": ["(planner row estimate, nothing executed)"],
-                                               "full_count": False})
+                            statements.append(
+                                {
+                                    "sql": sql,
+                                    "params": repr(params)[:300],
+                                    "ms": 0.0,
+                                    "plan": ["(planner row estimate, nothing executed)"],
+                                    "full_count": False,
+                                }
+                            )
                             continue
                         t = time.perf_counter()
                         conn.exec_driver_sql(sql, params).fetchall()
                         q_ms = (time.perf_counter() - t) * 1000
-                        statements.append({
-                            "sql": sql, "params": repr(params)[:300], "ms": q_ms,
-                            "plan": _plan(conn, dialect, sql, params),
-                            "full_count": bool(re.search(r"count\(", sql, re.I)) and " WHERE " not in sql.upper(),
-                        })
+                        statements.append(
+                            {
+                                "sql": sql,
+                                "params": repr(params)[:300],
+                                "ms": q_ms,
+                                "plan": _plan(conn, dialect, sql, params),
+                                "full_count": bool(re.search(r"count\(", sql, re.I))
+                                and " WHERE " not in sql.upper(),
+                            }
+                        )
                     conn.rollback()
                 rows = body.split("<tbody>", 1)[1].count("<tr>") if "<tbody>" in body else 0
-                results.append({"url": url, "status": status, "ms_per_view": ms, "rows": rows,
-                                "statements": statements})
+                results.append(
+                    {
+                        "url": url,
+                        "status": status,
+                        "ms_per_view": ms,
+                        "rows": rows,
+                        "statements": statements,
+                    }
+                )
             engine.dispose()
     return results
 
@@ -120,12 +141,16 @@ def report(kind: str, results: list[dict], show_sql: bool = True) -> str:
     """Human-readable text of :func:`inspect`'s results."""
     out = []
     for r in results:
-        out.append(f"--- {kind}: GET {r['url']}  -> {r['status']}, {r['rows']} rows, "
-                   f"{r['ms_per_view']:.2f} ms per view in-process, {len(r['statements'])} statements")
+        out.append(
+            f"--- {kind}: GET {r['url']}  -> {r['status']}, {r['rows']} rows, "
+            f"{r['ms_per_view']:.2f} ms per view in-process, {len(r['statements'])} statements"
+        )
         for i, s in enumerate(r["statements"], 1):
             sql = re.sub(r"\s+", " ", s["sql"]).strip()
-            out.append(f"  [{i}] {s['ms']:.2f} ms{'  FULL-TABLE COUNT!' if s['full_count'] else ''}  "
-                       + (sql if show_sql else sql[:160]))
+            out.append(
+                f"  [{i}] {s['ms']:.2f} ms{'  FULL-TABLE COUNT!' if s['full_count'] else ''}  "
+                + (sql if show_sql else sql[:160])
+            )
             out.append(f"      params: {s['params']}")
             out.extend("      | " + line for line in s["plan"])
     return "\n".join(out)

@@ -133,11 +133,21 @@ def insert_rows(app, n: int) -> list[int]:
     from crm.notifications.models import PENDING, Notification
     from crm.notifications.services import make_message_id
     now = utcnow()
-    rows = [{"channel": "email", "to": [f"customer{i}@example.com"], "subject": f"Ticket #{i} received",
-             "body_text": f"Hello,\n\nwe received your ticket #{i}.\n", "status": PENDING,
-             "body_html": f"<p>Hello,</p><p>we received your ticket #{i}.</p>", "attempts": 0,
-             "message_id": make_message_id(), "created_at": now, "next_attempt_at": now}
-            for i in range(n)]
+    rows = [
+        {
+            "channel": "email",
+            "to": [f"customer{i}@example.com"],
+            "subject": f"Ticket #{i} received",
+            "body_text": f"Hello,\n\nwe received your ticket #{i}.\n",
+            "status": PENDING,
+            "body_html": f"<p>Hello,</p><p>we received your ticket #{i}.</p>",
+            "attempts": 0,
+            "message_id": make_message_id(),
+            "created_at": now,
+            "next_attempt_at": now,
+        }
+        for i in range(n)
+    ]
     with app.app_context():
         db.session.execute(insert(Notification), rows)
         db.session.commit()
@@ -152,6 +162,7 @@ def sent_count(app) -> int:
 
     from crm.extensions import db
     from crm.notifications.models import SENT, Notification
+
     with app.app_context():
         try:
             return db.session.scalar(select(func.count()).where(Notification.status == SENT))
@@ -160,6 +171,7 @@ def sent_count(app) -> int:
 
 
 # ---------------------------------------------------------------- one run
+
 
 def run(args, kind: str, workers: int) -> dict:
     """Deliver ``args.mails`` with ``workers`` worker processes. :returns: the result record."""
@@ -174,8 +186,9 @@ def run(args, kind: str, workers: int) -> dict:
     if os.path.exists(ids_path):
         os.remove(ids_path)
     ready, received = multiprocessing.Event(), multiprocessing.Value("i", 0)
-    smtp = multiprocessing.Process(target=serve_smtp, args=(smtp_port, ready, received, ids_path),
-                                   daemon=True)
+    smtp = multiprocessing.Process(
+        target=serve_smtp, args=(smtp_port, ready, received, ids_path), daemon=True
+    )
     smtp.start()
     ready.wait(10)
     db_url = database_url(kind)
@@ -188,9 +201,16 @@ def run(args, kind: str, workers: int) -> dict:
     queue = Queue(QUEUE, connection=redis)
     queue.empty()
     cpu_before = children_cpu_seconds()
-    procs = [subprocess.Popen([sys.executable, "-m", "workers.worker", "--queues", "default"],
-                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, start_new_session=True)
-             for _ in range(workers)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "workers.worker", "--queues", "default"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        for _ in range(workers)
+    ]
     try:
         deadline = time.monotonic() + 120
         while len(Worker.all(queue=queue)) < workers:
@@ -200,6 +220,7 @@ def run(args, kind: str, workers: int) -> dict:
         ids = insert_rows(app, args.mails)
         log(f"{kind}: {workers} worker(s), {args.mails} mails, batch {args.batch or 'default'} …")
         from crm.notifications.jobs import enqueue_send
+
         t0 = time.perf_counter()
         with app.app_context():
             for notification_id in ids:
@@ -226,20 +247,31 @@ def run(args, kind: str, workers: int) -> dict:
     with open(ids_path) as fh:
         message_ids = [line.strip() for line in fh if line.strip()]
     rate = done / elapsed if elapsed else 0.0
-    return {"db": kind, "workers": workers, "batch": args.batch, "mails": args.mails, "sent": done,
-            "smtp_received": received.value, "distinct_message_ids": len(set(message_ids)),
-            "exactly_once": received.value == len(set(message_ids)) == done,
-            "enqueue_s": round(enqueued_s, 2), "seconds": round(elapsed, 2),
-            "mails_per_s": round(rate, 1), "mails_per_s_per_worker": round(rate / workers, 1),
-            "worker_cpu_s": round(worker_cpu, 2), "load_avg_1m": round(os.getloadavg()[0], 2),
-            "mails_per_worker_cpu_s": round(done / worker_cpu, 1) if worker_cpu else None,
-            "verdict": "PASS" if rate / workers >= TARGET_PER_WORKER else "FAIL"}
+    return {
+        "db": kind,
+        "workers": workers,
+        "batch": args.batch,
+        "mails": args.mails,
+        "sent": done,
+        "smtp_received": received.value,
+        "distinct_message_ids": len(set(message_ids)),
+        "exactly_once": received.value == len(set(message_ids)) == done,
+        "enqueue_s": round(enqueued_s, 2),
+        "seconds": round(elapsed, 2),
+        "mails_per_s": round(rate, 1),
+        "mails_per_s_per_worker": round(rate / workers, 1),
+        "worker_cpu_s": round(worker_cpu, 2),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+        "mails_per_worker_cpu_s": round(done / worker_cpu, 1) if worker_cpu else None,
+        "verdict": "PASS" if rate / workers >= TARGET_PER_WORKER else "FAIL",
+    }
 
 
 def children_cpu_seconds() -> float:
     """User + system CPU seconds of this process's ended and reaped children, and theirs (the
     workers and the work-horses they forked and waited for), from ``getrusage``."""
     import resource
+
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
 
@@ -252,7 +284,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, nargs="+", default=[1])
     parser.add_argument("--batch", type=int, default=None, help="MAIL_BATCH_SIZE for the workers")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/9")
-    parser.add_argument("--timeout", type=float, default=600.0, help="give up after this many seconds")
+    parser.add_argument(
+        "--timeout", type=float, default=600.0, help="give up after this many seconds"
+    )
     args = parser.parse_args(argv)
     for workers in args.workers:
         print(json.dumps(run(args, args.db, workers)), flush=True)

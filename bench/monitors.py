@@ -75,8 +75,13 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
                 await asyncio.sleep(SLOW_SECONDS)
             status = b"500 Internal Server Error" if path.startswith(b"/fail") else b"200 OK"
             close = b"connection: close" in head.lower()
-            writer.write(b"HTTP/1.1 " + status + b"\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n"
-                         + (b"Connection: close\r\n" if close else b"") + b"\r\nok")
+            writer.write(
+                b"HTTP/1.1 "
+                + status
+                + b"\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n"
+                + (b"Connection: close\r\n" if close else b"")
+                + b"\r\nok"
+            )
             await writer.drain()
             if close:
                 break
@@ -88,11 +93,13 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
 
 def serve_targets(port: int, ready) -> None:
     """Process body: the asyncio target server on 127.0.0.1:``port``."""
+
     async def main():
         server = await asyncio.start_server(_handle, "127.0.0.1", port, backlog=4096)
         ready.set()
         async with server:
             await server.serve_forever()
+
     asyncio.run(main())
 
 
@@ -109,6 +116,7 @@ def target_url(i: int, port: int, refused_port: int) -> str:
 
 # ---------------------------------------------------------------- app and database
 
+
 def database_url(kind: str) -> str:
     """Recreate the bench database of ``kind`` and return its SQLAlchemy URL."""
     if kind == "sqlite":
@@ -118,6 +126,7 @@ def database_url(kind: str) -> str:
                 os.remove(SQLITE_PATH + suffix)
         return f"sqlite:///{SQLITE_PATH}"
     import psycopg
+
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{PG_DB}"')
@@ -127,9 +136,17 @@ def database_url(kind: str) -> str:
 
 def overrides(db_url: str, redis_url: str, tick: int = 5) -> dict:
     """Config overrides of every app the bench builds (worker, server, loader)."""
-    return {"SQLALCHEMY_DATABASE_URI": db_url, "REDIS_URL": redis_url, "RQ_QUEUE": QUEUE,
-            "RATELIMIT_ENABLED": False, "RATELIMIT_STORAGE_URI": "memory://", "MAIL_SUPPRESS_SEND": True,
-            "CRM_DEMO_DATA": False, "MONITOR_TICK_SECONDS": tick, "TESTING": False}
+    return {
+        "SQLALCHEMY_DATABASE_URI": db_url,
+        "REDIS_URL": redis_url,
+        "RQ_QUEUE": QUEUE,
+        "RATELIMIT_ENABLED": False,
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "MAIL_SUPPRESS_SEND": True,
+        "CRM_DEMO_DATA": False,
+        "MONITOR_TICK_SECONDS": tick,
+        "TESTING": False,
+    }
 
 
 def make_app(db_url: str, redis_url: str, tick: int = 5):
@@ -137,6 +154,7 @@ def make_app(db_url: str, redis_url: str, tick: int = 5):
     import logging
 
     from crm import create_app
+
     app = create_app(overrides(db_url, redis_url, tick))
     logging.getLogger().setLevel(logging.WARNING)
     return app
@@ -145,6 +163,7 @@ def make_app(db_url: str, redis_url: str, tick: int = 5):
 def create_schema(app) -> None:
     """``db.create_all()`` on the bench database."""
     from crm.extensions import db
+
     with app.app_context():
         db.create_all()
 
@@ -155,6 +174,7 @@ def worker_main(db_url: str, redis_url: str) -> None:
 
     from crm.queue import redis_conn
     from crm.workers_app import set_app
+
     app = make_app(db_url, redis_url)
     set_app(app)
     with app.app_context():
@@ -164,22 +184,36 @@ def worker_main(db_url: str, redis_url: str) -> None:
 
 # ---------------------------------------------------------------- (a) engine throughput
 
+
 def insert_monitors(app, n: int, port: int, refused_port: int, first_due: datetime) -> None:
     """Bulk-insert ``n`` HTTP monitors at a 60 s interval, due times spread over a minute."""
     from sqlalchemy import insert
 
     from crm.extensions import db
     from crm.monitoring.models import Monitor
+
     now = datetime.now(UTC)
     with app.app_context():
-        rows = [{"name": f"bench-{i:05d}", "type": "http",
-                 "config": {"url": target_url(i, port, refused_port), "method": "GET"},
-                 "interval_seconds": 60, "timeout_seconds": 10.0, "retries": 1, "tags": ["bench"],
-                 "paused": False, "status": "pending", "consecutive_failures": 0,
-                 "next_check_at": first_due + timedelta(seconds=60.0 * i / n),
-                 "created_at": now, "updated_at": now} for i in range(n)]
+        rows = [
+            {
+                "name": f"bench-{i:05d}",
+                "type": "http",
+                "config": {"url": target_url(i, port, refused_port), "method": "GET"},
+                "interval_seconds": 60,
+                "timeout_seconds": 10.0,
+                "retries": 1,
+                "tags": ["bench"],
+                "paused": False,
+                "status": "pending",
+                "consecutive_failures": 0,
+                "next_check_at": first_due + timedelta(seconds=60.0 * i / n),
+                "created_at": now,
+                "updated_at": now,
+            }
+            for i in range(n)
+        ]
         for start in range(0, n, 5000):
-            db.session.execute(insert(Monitor), rows[start:start + 5000])
+            db.session.execute(insert(Monitor), rows[start : start + 5000])
         db.session.commit()
 
 
@@ -187,6 +221,7 @@ def baseline_checks_per_second(n_sample: int, port: int, refused_port: int) -> t
     """A plain sequential loop over ``n_sample`` monitors' URLs (same mix), one new
     connection per request. :returns: (checks/s, seconds taken)."""
     import httpx
+
     urls = [target_url(i, port, refused_port) for i in range(n_sample)]
     with httpx.Client(timeout=10.0, limits=httpx.Limits(max_keepalive_connections=0)) as client:
         t0 = time.perf_counter()
@@ -231,8 +266,18 @@ def run_engine(args, kind: str) -> dict:
     first_due = datetime.now(UTC) + timedelta(seconds=10)
     log(f"{kind}: inserting {args.monitors} monitors …")
     insert_monitors(app, args.monitors, port, refused_port, first_due)
-    worker = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--_worker", "--db-url", db_url,
-                               "--redis", args.redis], cwd=ROOT)
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            os.path.abspath(__file__),
+            "--_worker",
+            "--db-url",
+            db_url,
+            "--redis",
+            args.redis,
+        ],
+        cwd=ROOT,
+    )
     proc = psutil.Process(worker.pid)
     proc.cpu_percent(None)
     wait = (first_due - datetime.now(UTC)).total_seconds()
@@ -257,8 +302,11 @@ def run_engine(args, kind: str) -> dict:
     t_end = datetime.now(UTC)
     backlog = queue.count
     with app.app_context():
-        checks = db.session.scalar(select(func.count(CheckResult.id)).where(
-            CheckResult.checked_at >= t_start, CheckResult.checked_at < t_end))
+        checks = db.session.scalar(
+            select(func.count(CheckResult.id)).where(
+                CheckResult.checked_at >= t_start, CheckResult.checked_at < t_end
+            )
+        )
         lag = scheduler.lag_stats()
     worker.terminate()  # warm shutdown: RQ lets the running check job finish first
     try:
@@ -270,23 +318,37 @@ def run_engine(args, kind: str) -> dict:
     seconds = (t_end - t_start).total_seconds()
     cps = checks / seconds if seconds else 0.0
     demand = args.monitors / 60.0
-    verdict = "PASS" if lag["p99"] is not None and lag["p99"] <= LAG_TARGET_S and backlog <= 2 else "FAIL"
-    return {"db": kind, "monitors": args.monitors, "minutes": args.minutes, "tick_s": args.tick,
-            "checks": checks, "seconds": round(seconds, 1), "checks_per_s": round(cps, 1),
-            "demand_per_s": round(demand, 1), "lag": lag, "backlog_jobs": backlog,
-            "worker_cpu_mean": round(statistics.mean(cpu), 1) if cpu else None,
-            "worker_cpu_max": round(max(cpu), 1) if cpu else None,
-            "worker_rss_max_mb": round(max(rss), 1) if rss else None,
-            "baseline_checks_per_s": round(base_cps, 1), "ratio": round(cps / base_cps, 1) if base_cps else None,
-            "verdict": verdict}
+    verdict = (
+        "PASS" if lag["p99"] is not None and lag["p99"] <= LAG_TARGET_S and backlog <= 2 else "FAIL"
+    )
+    return {
+        "db": kind,
+        "monitors": args.monitors,
+        "minutes": args.minutes,
+        "tick_s": args.tick,
+        "checks": checks,
+        "seconds": round(seconds, 1),
+        "checks_per_s": round(cps, 1),
+        "demand_per_s": round(demand, 1),
+        "lag": lag,
+        "backlog_jobs": backlog,
+        "worker_cpu_mean": round(statistics.mean(cpu), 1) if cpu else None,
+        "worker_cpu_max": round(max(cpu), 1) if cpu else None,
+        "worker_rss_max_mb": round(max(rss), 1) if rss else None,
+        "baseline_checks_per_s": round(base_cps, 1),
+        "ratio": round(cps / base_cps, 1) if base_cps else None,
+        "verdict": verdict,
+    }
 
 
 # ---------------------------------------------------------------- (b) a year of history
+
 
 def hour_profiles(n: int, rng: random.Random) -> list[dict]:
     """``n`` hour rollups, each from 60 synthetic 1-minute results aggregated exactly as
     :func:`crm.monitoring.engine.rollups.apply_results` does (same histogram buckets)."""
     from crm.monitoring.engine.rollups import empty_histogram, histogram_index
+
     profiles = []
     for p in range(n):
         up = down = errors = 0
@@ -308,20 +370,42 @@ def hour_profiles(n: int, rng: random.Random) -> list[dict]:
             hi = ms if hi is None else max(hi, ms)
             hist[histogram_index(ms)] += 1
             codes[str(code)] = codes.get(str(code), 0) + 1
-        profiles.append({"count_up": up, "count_down": down, "errors": errors, "sum_ms": sum_ms,
-                         "min_ms": lo, "max_ms": hi, "histogram": hist, "status_codes": codes})
+        profiles.append(
+            {
+                "count_up": up,
+                "count_down": down,
+                "errors": errors,
+                "sum_ms": sum_ms,
+                "min_ms": lo,
+                "max_ms": hi,
+                "histogram": hist,
+                "status_codes": codes,
+            }
+        )
     return profiles
 
 
 def _merge(parts: list[dict]) -> dict:
-    out = {"count_up": 0, "count_down": 0, "errors": 0, "sum_ms": 0.0, "min_ms": None, "max_ms": None,
-           "histogram": [0] * len(parts[0]["histogram"]), "status_codes": {}}
+    out = {
+        "count_up": 0,
+        "count_down": 0,
+        "errors": 0,
+        "sum_ms": 0.0,
+        "min_ms": None,
+        "max_ms": None,
+        "histogram": [0] * len(parts[0]["histogram"]),
+        "status_codes": {},
+    }
     for p in parts:
         for key in ("count_up", "count_down", "errors", "sum_ms"):
             out[key] += p[key]
         if p["min_ms"] is not None:
-            out["min_ms"] = p["min_ms"] if out["min_ms"] is None else min(out["min_ms"], p["min_ms"])
-            out["max_ms"] = p["max_ms"] if out["max_ms"] is None else max(out["max_ms"], p["max_ms"])
+            out["min_ms"] = (
+                p["min_ms"] if out["min_ms"] is None else min(out["min_ms"], p["min_ms"])
+            )
+            out["max_ms"] = (
+                p["max_ms"] if out["max_ms"] is None else max(out["max_ms"], p["max_ms"])
+            )
         out["histogram"] = [a + b for a, b in zip(out["histogram"], p["histogram"], strict=True)]
         for code, n in p["status_codes"].items():
             out["status_codes"][code] = out["status_codes"].get(code, 0) + n
@@ -336,20 +420,44 @@ def fill_history(app, n_monitors: int, rng: random.Random) -> list[int]:
     from crm.auth.models import User
     from crm.extensions import db
     from crm.monitoring.models import DAY, HOUR, CheckResult, Flip, Incident, Monitor, Rollup
+
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     year_ago = (now - timedelta(days=366)).replace(hour=0)
     profiles = hour_profiles(400, rng)
     with app.app_context():
-        admin = User(email=ADMIN_EMAIL, name="Bench Admin", role="admin", status="active",
-                     email_verified_at=now)
+        admin = User(
+            email=ADMIN_EMAIL,
+            name="Bench Admin",
+            role="admin",
+            status="active",
+            email_verified_at=now,
+        )
         admin.set_password(ADMIN_PASSWORD)
         db.session.add(admin)
-        db.session.execute(insert(Monitor), [
-            {"name": f"service-{i:03d}", "type": "http", "config": {"url": f"https://svc{i}.example/"},
-             "interval_seconds": 60, "timeout_seconds": 10.0, "retries": 1, "tags": [f"team{i % 5}"],
-             "paused": False, "status": "up", "consecutive_failures": 0, "next_check_at": None,
-             "created_at": year_ago - timedelta(days=1), "updated_at": now, "last_checked_at": now,
-             "last_response_ms": 80.0, "last_status_code": 200} for i in range(n_monitors)])
+        db.session.execute(
+            insert(Monitor),
+            [
+                {
+                    "name": f"service-{i:03d}",
+                    "type": "http",
+                    "config": {"url": f"https://svc{i}.example/"},
+                    "interval_seconds": 60,
+                    "timeout_seconds": 10.0,
+                    "retries": 1,
+                    "tags": [f"team{i % 5}"],
+                    "paused": False,
+                    "status": "up",
+                    "consecutive_failures": 0,
+                    "next_check_at": None,
+                    "created_at": year_ago - timedelta(days=1),
+                    "updated_at": now,
+                    "last_checked_at": now,
+                    "last_response_ms": 80.0,
+                    "last_status_code": 200,
+                }
+                for i in range(n_monitors)
+            ],
+        )
         db.session.commit()
         ids = list(db.session.scalars(select(Monitor.id).order_by(Monitor.id)))
         hours = int((now - year_ago).total_seconds() // 3600)
@@ -358,32 +466,83 @@ def fill_history(app, n_monitors: int, rng: random.Random) -> list[int]:
             for h in range(hours):
                 at = year_ago + timedelta(hours=h)
                 prof = profiles[rng.randrange(len(profiles))]
-                rows.append({"monitor_id": mid, "period": HOUR, "bucket_start": at, "protocol": "https", **prof})
+                rows.append(
+                    {
+                        "monitor_id": mid,
+                        "period": HOUR,
+                        "bucket_start": at,
+                        "protocol": "https",
+                        **prof,
+                    }
+                )
                 if at.replace(hour=0) != day_start:
-                    rows.append({"monitor_id": mid, "period": DAY, "bucket_start": day_start, "protocol": "https",
-                                 **_merge(day_parts)})
+                    rows.append(
+                        {
+                            "monitor_id": mid,
+                            "period": DAY,
+                            "bucket_start": day_start,
+                            "protocol": "https",
+                            **_merge(day_parts),
+                        }
+                    )
                     day_parts, day_start = [], at.replace(hour=0)
                 day_parts.append(prof)
             if day_parts:
-                rows.append({"monitor_id": mid, "period": DAY, "bucket_start": day_start, "protocol": "https",
-                             **_merge(day_parts)})
+                rows.append(
+                    {
+                        "monitor_id": mid,
+                        "period": DAY,
+                        "bucket_start": day_start,
+                        "protocol": "https",
+                        **_merge(day_parts),
+                    }
+                )
             for start in range(0, len(rows), 5000):
-                db.session.execute(insert(Rollup), rows[start:start + 5000])
+                db.session.execute(insert(Rollup), rows[start : start + 5000])
             incidents, flips = [], []
             for _ in range(6):
                 opened = year_ago + timedelta(minutes=rng.randrange(365 * 1440))
                 duration = rng.randrange(120, 3600)
-                incidents.append({"monitor_id": mid, "opened_at": opened, "closed_at": opened + timedelta(seconds=duration),
-                                  "duration_seconds": duration, "cause": "HTTP 503", "in_maintenance": False})
-                flips += [{"monitor_id": mid, "created_at": opened, "old_status": "up", "new_status": "down",
-                           "reason": "HTTP 503"},
-                          {"monitor_id": mid, "created_at": opened + timedelta(seconds=duration),
-                           "old_status": "down", "new_status": "up", "reason": None}]
+                incidents.append(
+                    {
+                        "monitor_id": mid,
+                        "opened_at": opened,
+                        "closed_at": opened + timedelta(seconds=duration),
+                        "duration_seconds": duration,
+                        "cause": "HTTP 503",
+                        "in_maintenance": False,
+                    }
+                )
+                flips += [
+                    {
+                        "monitor_id": mid,
+                        "created_at": opened,
+                        "old_status": "up",
+                        "new_status": "down",
+                        "reason": "HTTP 503",
+                    },
+                    {
+                        "monitor_id": mid,
+                        "created_at": opened + timedelta(seconds=duration),
+                        "old_status": "down",
+                        "new_status": "up",
+                        "reason": None,
+                    },
+                ]
             db.session.execute(insert(Incident), incidents)
             db.session.execute(insert(Flip), flips)
-            raw = [{"monitor_id": mid, "checked_at": now - timedelta(minutes=m), "status": "up",
-                    "response_time_ms": rng.lognormvariate(4.3, 0.5), "status_code": 200, "error": None,
-                    "protocol": "https"} for m in range(1, 1441)]
+            raw = [
+                {
+                    "monitor_id": mid,
+                    "checked_at": now - timedelta(minutes=m),
+                    "status": "up",
+                    "response_time_ms": rng.lognormvariate(4.3, 0.5),
+                    "status_code": 200,
+                    "error": None,
+                    "protocol": "https",
+                }
+                for m in range(1, 1441)
+            ]
             db.session.execute(insert(CheckResult), raw)
             db.session.commit()
             if n % 10 == 0:
@@ -402,6 +561,7 @@ def serve_app(db_url: str, redis_url: str, port: int, ready) -> None:
     import logging
 
     from werkzeug.serving import make_server
+
     app = make_app(db_url, redis_url)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = make_server("127.0.0.1", port, app, threaded=True)
@@ -422,13 +582,19 @@ def time_requests(client, paths: list[str], n: int, headers: dict | None = None)
             errors += 1
     times.sort()
     p95 = times[min(len(times) - 1, int(0.95 * len(times)))]
-    return {"p50_ms": round(statistics.median(times), 1), "p95_ms": round(p95, 1), "errors": errors,
-            "n": n, "verdict": "PASS" if p95 <= PAGE_TARGET_MS and not errors else "FAIL"}
+    return {
+        "p50_ms": round(statistics.median(times), 1),
+        "p95_ms": round(p95, 1),
+        "errors": errors,
+        "n": n,
+        "verdict": "PASS" if p95 <= PAGE_TARGET_MS and not errors else "FAIL",
+    }
 
 
 def run_history(args, kind: str) -> dict:
     """Part (b). :returns: the result record."""
     import httpx
+
     db_url = database_url(kind)
     app = make_app(db_url, args.redis)
     create_schema(app)
@@ -438,7 +604,9 @@ def run_history(args, kind: str) -> dict:
     log(f"history: filled in {fill_s:.0f} s; starting the server …")
     port = free_port()
     ready = multiprocessing.Event()
-    server = multiprocessing.Process(target=serve_app, args=(db_url, args.redis, port, ready), daemon=True)
+    server = multiprocessing.Process(
+        target=serve_app, args=(db_url, args.redis, port, ready), daemon=True
+    )
     server.start()
     ready.wait(30)
     base = f"http://127.0.0.1:{port}"
@@ -447,26 +615,46 @@ def run_history(args, kind: str) -> dict:
         with httpx.Client(base_url=base, timeout=60.0, follow_redirects=False) as client:
             page = client.get("/auth/login").text
             token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
-            resp = client.post("/auth/login", data={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD,
-                                                    "csrf_token": token.group(1) if token else ""})
+            resp = client.post(
+                "/auth/login",
+                data={
+                    "email": ADMIN_EMAIL,
+                    "password": ADMIN_PASSWORD,
+                    "csrf_token": token.group(1) if token else "",
+                },
+            )
             if resp.status_code != 302:
                 raise RuntimeError(f"log-in failed: {resp.status_code}")
-            api = client.post("/api/v1/auth/token", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+            api = client.post(
+                "/api/v1/auth/token", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+            )
             bearer = {"Authorization": f"Bearer {api.json()['access_token']}"}
             sample = ids[:: max(1, len(ids) // 10)]
-            runs = [("overview /monitors/", ["/monitors/"], None),
-                    ("dashboard 365d by week", ["/monitors/dashboard?range=365d&unit=week"], None),
-                    ("dashboard 365d by month", ["/monitors/dashboard?range=365d&unit=month"], None),
-                    ("API uptime period=year", [f"/api/v1/monitors/{i}/uptime?period=year" for i in sample], bearer)]
+            runs = [
+                ("overview /monitors/", ["/monitors/"], None),
+                ("dashboard 365d by week", ["/monitors/dashboard?range=365d&unit=week"], None),
+                ("dashboard 365d by month", ["/monitors/dashboard?range=365d&unit=month"], None),
+                (
+                    "API uptime period=year",
+                    [f"/api/v1/monitors/{i}/uptime?period=year" for i in sample],
+                    bearer,
+                ),
+            ]
             for name, paths, headers in runs:
                 log(f"timing {name} …")
                 results[name] = time_requests(client, paths, args.requests, headers)
     finally:
         server.terminate()
-    return {"db": kind, "monitors": len(ids), "fill_seconds": round(fill_s, 1), "endpoints": results}
+    return {
+        "db": kind,
+        "monitors": len(ids),
+        "fill_seconds": round(fill_s, 1),
+        "endpoints": results,
+    }
 
 
 # ---------------------------------------------------------------- main
+
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -477,7 +665,9 @@ def main(argv=None) -> int:
     parser.add_argument("--baseline-sample", type=int, default=300)
     parser.add_argument("--history-monitors", type=int, default=100)
     parser.add_argument("--requests", type=int, default=40)
-    parser.add_argument("--redis", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"))
+    parser.add_argument(
+        "--redis", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+    )
     parser.add_argument("--skip-engine", action="store_true")
     parser.add_argument("--skip-history", action="store_true")
     parser.add_argument("--_worker", action="store_true", help=argparse.SUPPRESS)
@@ -491,25 +681,43 @@ def main(argv=None) -> int:
         r = run_engine(args, args.db)
         record["engine"] = r
         lag = r["lag"]
-        print(f"\n===== (a) engine: {r['monitors']} HTTP monitors / 60 s, one worker, {r['db']} =====")
-        print(f"checks/s              {r['checks_per_s']:8.1f}   (demand {r['demand_per_s']}/s; "
-              f"{r['checks']} checks in {r['seconds']} s)")
-        print(f"baseline loop         {r['baseline_checks_per_s']:8.1f}   checks/s (sequential httpx)  "
-              f"ratio {r['ratio']}x")
-        print(f"scheduling lag        p50 {lag['p50']} s  p99 {lag['p99']} s  max {lag['max']} s  "
-              f"({lag['samples']} samples, tick {r['tick_s']} s)")
+        print(
+            f"\n===== (a) engine: {r['monitors']} HTTP monitors / 60 s, one worker, {r['db']} ====="
+        )
+        print(
+            f"checks/s              {r['checks_per_s']:8.1f}   (demand {r['demand_per_s']}/s; "
+            f"{r['checks']} checks in {r['seconds']} s)"
+        )
+        print(
+            f"baseline loop         {r['baseline_checks_per_s']:8.1f}   "
+            "checks/s (sequential httpx)  "
+            f"ratio {r['ratio']}x"
+        )
+        print(
+            f"scheduling lag        p50 {lag['p50']} s  p99 {lag['p99']} s  max {lag['max']} s  "
+            f"({lag['samples']} samples, tick {r['tick_s']} s)"
+        )
         print(f"queue backlog at end  {r['backlog_jobs']} jobs")
-        print(f"worker CPU            mean {r['worker_cpu_mean']} %  max {r['worker_cpu_max']} %   "
-              f"RSS max {r['worker_rss_max_mb']} MiB")
+        print(
+            f"worker CPU            mean {r['worker_cpu_mean']} %  max {r['worker_cpu_max']} %   "
+            f"RSS max {r['worker_rss_max_mb']} MiB"
+        )
         print(f"target lag p99 <= {LAG_TARGET_S} s with one worker: {r['verdict']}")
     if not args.skip_history:
         h = run_history(args, args.db)
         record["history"] = h
-        print(f"\n===== (b) one year of 1-minute history, {h['monitors']} monitors, {h['db']} "
-              f"(filled in {h['fill_seconds']} s) =====")
-        print(f"{'endpoint':28} {'p50 ms':>8} {'p95 ms':>8} {'err':>4}  result (p95 <= {PAGE_TARGET_MS:.0f} ms)")
+        print(
+            f"\n===== (b) one year of 1-minute history, {h['monitors']} monitors, {h['db']} "
+            f"(filled in {h['fill_seconds']} s) ====="
+        )
+        print(
+            f"{'endpoint':28} {'p50 ms':>8} {'p95 ms':>8} {'err':>4}  "
+            f"result (p95 <= {PAGE_TARGET_MS:.0f} ms)"
+        )
         for name, e in h["endpoints"].items():
-            print(f"{name:28} {e['p50_ms']:8.1f} {e['p95_ms']:8.1f} {e['errors']:>4}  {e['verdict']}")
+            print(
+                f"{name:28} {e['p50_ms']:8.1f} {e['p95_ms']:8.1f} {e['errors']:>4}  {e['verdict']}"
+            )
     os.makedirs(RESULTS, exist_ok=True)
     out = os.path.join(RESULTS, f"monitors-{args.db}-{datetime.now(UTC):%Y%m%dT%H%M%S}.json")
     with open(out, "w") as fh:

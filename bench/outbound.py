@@ -83,7 +83,9 @@ async def _many(make_one, checks: int, concurrency: int) -> float:
 
 async def _http_round(url: str, checks: int, concurrency: int, keepalive: bool,
                       guarded_first: bool) -> tuple[float, float]:
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency if keepalive else 0)
+    limits = httpx.Limits(
+        max_connections=concurrency, max_keepalive_connections=concurrency if keepalive else 0
+    )
     ctx = CheckContext(concurrency=concurrency, guard=Guard(Policy()))
     # one client each, with the same limits (the engine shards clients of 10 connections)
     ctx._shards = 1
@@ -91,8 +93,9 @@ async def _http_round(url: str, checks: int, concurrency: int, keepalive: bool,
     plain = httpx.AsyncClient(limits=limits, trust_env=False, verify=ctx.ssl_context(True))
 
     async def guarded():
-        response, _ = await guarded_check_send(ctx, method="GET", url=url, headers=None, body=None,
-                                               timeout=TIMEOUT)
+        response, _ = await guarded_check_send(
+            ctx, method="GET", url=url, headers=None, body=None, timeout=TIMEOUT
+        )
         assert response.status_code == 200
 
     async def unguarded():
@@ -108,8 +111,9 @@ async def _http_round(url: str, checks: int, concurrency: int, keepalive: bool,
         await plain.aclose()
 
 
-async def _tcp_round(host: str, port: int, checks: int, concurrency: int,
-                     guarded_first: bool) -> tuple[float, float]:
+async def _tcp_round(
+    host: str, port: int, checks: int, concurrency: int, guarded_first: bool
+) -> tuple[float, float]:
     guard = Guard(Policy())
 
     async def guarded():
@@ -123,7 +127,9 @@ async def _tcp_round(host: str, port: int, checks: int, concurrency: int,
     return await _pair(guarded, unguarded, checks, concurrency, guarded_first)
 
 
-async def _pair(guarded, unguarded, checks: int, concurrency: int, guarded_first: bool) -> tuple[float, float]:
+async def _pair(
+    guarded, unguarded, checks: int, concurrency: int, guarded_first: bool
+) -> tuple[float, float]:
     """(guarded seconds, unguarded seconds), run in the order asked (rounds alternate it)."""
     if guarded_first:
         g = await _many(guarded, checks, concurrency)
@@ -158,22 +164,34 @@ def main(argv=None) -> None:
     server = multiprocessing.Process(target=_serve, args=(ports,), daemon=True)
     server.start()
     port = ports.get(timeout=10)
-    print(f"target 127.0.0.1:{port}; {args.checks} checks x {args.rounds} rounds, concurrency {args.concurrency}; "
-          f"localhost -> {socket.gethostbyname('localhost')}")
+    print(
+        f"target 127.0.0.1:{port}; {args.checks} checks x {args.rounds} rounds, "
+        f"concurrency {args.concurrency}; "
+        f"localhost -> {socket.gethostbyname('localhost')}"
+    )
     policy = Policy()
     print(f"vet_host(127.0.0.1)          {_micro(lambda: vet_host(policy, '127.0.0.1')):8.2f} us")
-    print(f"vet_host(shop.example.com)   {_micro(lambda: vet_host(policy, 'shop.example.com')):8.2f} us")
+    shop_us = _micro(lambda: vet_host(policy, "shop.example.com"))
+    print(f"vet_host(shop.example.com)   {shop_us:8.2f} us")
     print(f"resolve+vet localhost        {asyncio.run(_resolve_us()):8.2f} us")
     print(f"{'case':42} {'guarded':>10} {'unguarded':>10} {'overhead':>10}  (us per check)")
     cases = []
     for host in ("127.0.0.1", "localhost"):
         url = f"http://{host}:{port}/"
-        cases += [(f"HTTP pooled, {host}",
-                   lambda first, u=url: _http_round(u, args.checks, args.concurrency, True, first)),
-                  (f"HTTP new connection each, {host}",
-                   lambda first, u=url: _http_round(u, args.checks, args.concurrency, False, first)),
-                  (f"TCP connect, {host}",
-                   lambda first, h=host: _tcp_round(h, port, args.checks, args.concurrency, first))]
+        cases += [
+            (
+                f"HTTP pooled, {host}",
+                lambda first, u=url: _http_round(u, args.checks, args.concurrency, True, first),
+            ),
+            (
+                f"HTTP new connection each, {host}",
+                lambda first, u=url: _http_round(u, args.checks, args.concurrency, False, first),
+            ),
+            (
+                f"TCP connect, {host}",
+                lambda first, h=host: _tcp_round(h, port, args.checks, args.concurrency, first),
+            ),
+        ]
     for name, run in cases:
         guarded, unguarded = [], []
         for number in range(args.rounds):

@@ -73,7 +73,11 @@ def plotly_css() -> str:
         if match is None:
             raise ValueError(f"unexpected plotly.js style rule at {source[pos:pos + 60]!r}")
         key, value = (part[1:-1] if part[:1] in "\"'" else part for part in match.group(1, 2))
-        selector = re.sub(r"^,", " ,", key).replace("X", ".js-plotly-plot .plotly").replace("Y", ".plotly-notifier")
+        selector = (
+            re.sub(r"^,", " ,", key)
+            .replace("X", ".js-plotly-plot .plotly")
+            .replace("Y", ".plotly-notifier")
+        )
         rules.append(f"{selector}{{{value}}}")
         pos = match.end()
         if match.group(3) == "}":
@@ -94,5 +98,10 @@ def init_app(app: Flask) -> None:
     """Register the asset routes and ``plotly_js_url()`` for templates."""
     app.register_blueprint(bp)
     from flask import url_for
-    app.jinja_env.globals["plotly_js_url"] = lambda: url_for("assets.plotly_js", version=plotly_version())
-    app.jinja_env.globals["plotly_css_url"] = lambda: url_for("assets.plotly_stylesheet", version=plotly_version())
+
+    app.jinja_env.globals["plotly_js_url"] = lambda: url_for(
+        "assets.plotly_js", version=plotly_version()
+    )
+    app.jinja_env.globals["plotly_css_url"] = lambda: url_for(
+        "assets.plotly_stylesheet", version=plotly_version()
+    )

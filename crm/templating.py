@@ -46,8 +46,10 @@ def init_app(app: Flask) -> None:
 
     @app.template_filter("mask_tokens")
     def mask_tokens_filter(value: str | None) -> str:
-        """Token-bearing links with the secret hidden (:func:`crm.notifications.masking.mask_tokens`)."""
+        """Token-bearing links with the secret hidden
+        (:func:`crm.notifications.masking.mask_tokens`)."""
         from crm.notifications.masking import mask_tokens
+
         return mask_tokens(value)
 
     @app.template_filter("iso")

@@ -34,7 +34,9 @@ def live_server(app):
 
 def _session_for(base: str, email: str) -> requests.Session:
     s = requests.Session()
-    r = s.post(f"{base}/auth/login", data={"email": email, "password": PASSWORD}, allow_redirects=False)
+    r = s.post(
+        f"{base}/auth/login", data={"email": email, "password": PASSWORD}, allow_redirects=False
+    )
     assert r.status_code == 302, r.text[:300]
     return s
 
@@ -49,8 +51,11 @@ def test_parallel_ticket_creation_keeps_engineers_balanced(live_server, make_use
         start.wait()
         codes = []
         for i in range(TICKETS_PER_CUSTOMER):
-            r = session.post(f"{live_server}/portal/tickets/new", allow_redirects=False,
-                             data={"subject": f"Parallel {i}", "description": "race", "priority": "normal"})
+            r = session.post(
+                f"{live_server}/portal/tickets/new",
+                allow_redirects=False,
+                data={"subject": f"Parallel {i}", "description": "race", "priority": "normal"},
+            )
             codes.append(r.status_code)
         return codes
 
@@ -60,11 +65,21 @@ def test_parallel_ticket_creation_keeps_engineers_balanced(live_server, make_use
 
     db.session.remove()
     total = CUSTOMERS * TICKETS_PER_CUSTOMER
-    per_engineer = Counter(dict(db.session.execute(
-        select(Ticket.assignee_id, func.count(Ticket.id)).group_by(Ticket.assignee_id)).all()))
+    per_engineer = Counter(
+        dict(
+            db.session.execute(
+                select(Ticket.assignee_id, func.count(Ticket.id)).group_by(Ticket.assignee_id)
+            ).all()
+        )
+    )
     assert sum(per_engineer.values()) == total
     assert None not in per_engineer
     assert set(per_engineer) == engineer_ids
     assert set(per_engineer.values()) == {total // ENGINEERS}
     # Each ticket was assigned exactly once (one assignee change per ticket).
-    assert db.session.scalar(select(func.count(TicketChange.id)).where(TicketChange.field == "assignee")) == total
+    assert (
+        db.session.scalar(
+            select(func.count(TicketChange.id)).where(TicketChange.field == "assignee")
+        )
+        == total
+    )

@@ -85,153 +85,411 @@ REQUIRED = "this field is required"
 BAD_CHOICE = "not a valid choice"
 
 FORMS: dict[str, Form] = {
-    "login": Form(ANONYMOUS, "POST", "/auth/login", [
-        Case("nothing", {}, message=REQUIRED),
-        Case("no password", {"email": "someone@example.com"}, message=REQUIRED),
-        Case("no email", {"password": PASSWORD}, message=REQUIRED),
-        Case("email oversized", {"email": "a" * BIG + "@example.com", "password": PASSWORD},
-             message="longer than 254"),
-        Case("email malformed", {"email": "not-an-email", "password": PASSWORD}, message="invalid email"),
-        Case("email with NUL", {"email": "a\x00b@example.com", "password": PASSWORD}),
-        Case("password oversized", {"email": "someone@example.com", "password": "p" * BIG},
-             message="longer than 128"),
-        Case("password with NUL", {"email": "someone@example.com", "password": NUL}, expect=(400, 401, 422)),
-    ]),
-    "register": Form(ANONYMOUS, "POST", "/auth/register", [
-        Case("nothing", {}, message=REQUIRED),
-        Case("name oversized", {"name": "n" * BIG, "email": "r1@example.com", "password": PASSWORD,
-                                "confirm": PASSWORD, "role": "customer"}, message="longer than 120"),
-        Case("email malformed", {"name": "R", "email": "r2@", "password": PASSWORD,
-                                 "confirm": PASSWORD, "role": "customer"}, message="invalid email"),
-        Case("password too short", {"name": "R", "email": "r3@example.com", "password": "short",
-                                    "confirm": "short", "role": "customer"}, message="between 8 and 128"),
-        Case("password oversized", {"name": "R", "email": "r4@example.com", "password": "p" * BIG,
-                                    "confirm": "p" * BIG, "role": "customer"}, message="between 8 and 128"),
-        Case("confirm differs", {"name": "R", "email": "r5@example.com", "password": PASSWORD,
-                                 "confirm": PASSWORD + "x", "role": "customer"}, message="do not match"),
-        Case("role unknown", {"name": "R", "email": "r6@example.com", "password": PASSWORD,
-                              "confirm": PASSWORD, "role": "galactic"}, message=BAD_CHOICE),
-        Case("role admin", {"name": "R", "email": "r7@example.com", "password": PASSWORD,
-                            "confirm": PASSWORD, "role": "admin"}, message=BAD_CHOICE),
-        Case("name with NUL", {"name": NUL, "email": "r8@example.com", "password": PASSWORD,
-                               "confirm": PASSWORD, "role": "customer"}),
-    ]),
-    "new ticket": Form("customer", "POST", "/portal/tickets/new", [
-        Case("nothing", {}, message=REQUIRED),
-        Case("no description", {"subject": "Help", "priority": "normal"}, message=REQUIRED),
-        Case("blank subject", {"subject": "   ", "description": "x", "priority": "normal"},
-             message=REQUIRED),
-        Case("subject 201 chars", {"subject": "s" * 201, "description": "x", "priority": "normal"},
-             message="longer than 200"),
-        Case("subject oversized", {"subject": "s" * BIG, "description": "x", "priority": "normal"},
-             message="longer than 200"),
-        Case("description oversized", {"subject": "Help", "description": "d" * BIG, "priority": "normal"},
-             message="longer than 10000"),
-        Case("priority unknown", {"subject": "Help", "description": "x", "priority": "galactic"},
-             message=BAD_CHOICE),
-        Case("subject with NUL", {"subject": NUL, "description": "x", "priority": "normal"}),
-        Case("description with NUL", {"subject": "Help", "description": NUL, "priority": "normal"}),
-        Case("body over MAX_CONTENT_LENGTH", {"subject": "Help", "description": "d" * (2 * 1024 * 1024),
-                                              "priority": "normal"}, expect=(413,)),
-    ]),
-    "edit own ticket": Form("customer", "POST", "/portal/tickets/{ticket}/edit", [
-        # (A POST with no fields at all keeps the stored values: Flask-WTF treats an empty
-        # body as "no form data" and the form is filled from the ticket.)
-        Case("empty values", {"subject": "", "description": ""}, message=REQUIRED),
-        Case("subject oversized", {"subject": "s" * BIG, "description": "x"}, message="longer than 200"),
-        Case("description oversized", {"subject": "Help", "description": "d" * BIG},
-             message="longer than 10000"),
-        Case("subject with NUL", {"subject": NUL, "description": "x"}),
-    ]),
-    "customer reply": Form("customer", "POST", "/portal/tickets/{ticket}/comments", [
-        Case("nothing", {}, message=REQUIRED),
-        Case("blank body", {"body": " \n\t "}, message=REQUIRED),
-        Case("body oversized", {"body": "b" * BIG}, message="longer than 10000"),
-        Case("body with NUL", {"body": NUL}),
-    ]),
-    "staff reply": Form("engineer", "POST", "/tickets/{ticket}/comments", [
-        Case("nothing", {}, message="write a reply first"),
-        Case("body oversized", {"body": "b" * BIG}, message="write a reply first"),
-        Case("body with NUL", {"body": NUL, "internal": "y"}),
-    ]),
-    "change status": Form("engineer", "POST", "/tickets/{ticket}/status", [
-        Case("nothing", {}, message="choose a valid status"),
-        Case("status unknown", {"status": "nope"}, message="choose a valid status"),
-        Case("status oversized", {"status": "s" * BIG}, message="choose a valid status"),
-        Case("status not allowed next", {"status": "pending"}, expect=(409, 422), message="cannot become"),
-    ]),
-    "change priority": Form("engineer", "POST", "/tickets/{ticket}/priority", [
-        Case("nothing", {}, message="choose a valid priority"),
-        Case("priority unknown", {"priority": "galactic"}, message="choose a valid priority"),
-    ]),
-    "reassign": Form("manager", "POST", "/tickets/{ticket}/assign", [
-        Case("nothing", {}, message="choose an approved engineer"),
-        Case("assignee not a number", {"assignee_id": "abc"}, message="choose an approved engineer"),
-        Case("assignee huge", {"assignee_id": str(HUGE_ID)}, message="choose an approved engineer"),
-        Case("assignee negative", {"assignee_id": "-1"}, message="choose an approved engineer"),
-        Case("assignee is pending", {"assignee_id": "{pending}"}, message="choose an approved engineer"),
-        Case("assignee oversized", {"assignee_id": "9" * BIG}, message="choose an approved engineer"),
-    ]),
-    "admin edits user": Form("admin", "POST", "/admin/users/{pending}", [
-        Case("empty values", {"role": "", "status": ""}, message=BAD_CHOICE),
-        Case("role unknown", {"role": "galactic", "status": "active"}, message=BAD_CHOICE),
-        Case("status unknown", {"role": "engineer", "status": "nope"}, message=BAD_CHOICE),
-        Case("role oversized", {"role": "r" * BIG, "status": "active"}, message=BAD_CHOICE),
-    ]),
-    "staff ticket list": Form("agent", "GET", "/tickets/", [
-        Case("created_after not a date", query={"created_after": "notadate"}, message="use a date"),
-        Case("created_before impossible date", query={"created_before": "2024-13-45"}, message="use a date"),
-        # edge values: valid or refused, either is fine; a 500 is not
-        Case("created_before last day of year 9999", query={"created_before": "9999-12-31"},
-             expect=(200, 400, 422)),
-        Case("created_after year 1 with offset", query={"created_after": "0001-01-01T00:00:00+05:00"},
-             expect=(200, 400, 422)),
-        Case("created_after oversized", query={"created_after": "2" * BIG}),
-        Case("priority unknown", query={"priority": "galactic"}, message="priority must be one of"),
-        Case("status unknown", query={"status": "nope"}, message="status must be one of"),
-        Case("requester unknown", query={"requester": "x"}, message="no customer is called"),
-        Case("requester oversized", query={"requester": "9" * BIG}, message="at most 254 characters"),
-        Case("assignee not a number", query={"assignee": "abc"}, message="assignee must be"),
-        Case("active not a boolean", query={"active": "maybe"}, message="active must be true or false"),
-        Case("q oversized", query={"q": "q" * BIG}, message="at most 200"),
-        Case("cursor garbage", query={"cursor": "%%%"}, message="invalid cursor"),
-        Case("cursor not base64 json", query={"cursor": "bm90IGpzb24"}, message="invalid cursor"),
-        Case("cursor json object", query={"cursor": b64json({"a": 1})}, message="invalid cursor"),
-        Case("cursor json null", query={"cursor": b64json(None)}, message="invalid cursor"),
-        Case("cursor wrong types", query={"cursor": b64json([1, 2])}, message="invalid cursor"),
-        Case("cursor huge id", query={"cursor": b64json(["2024-01-01T00:00:00+00:00", HUGE_ID])},
-             message="invalid cursor"),
-        Case("cursor year 1 with offset", query={"cursor": b64json(["0001-01-01T00:00:00+05:00", 1])},
-             message="invalid cursor"),
-        Case("cursor oversized", query={"cursor": "A" * BIG}, message="invalid cursor"),
-    ]),
-    "customer ticket list": Form("customer", "GET", "/portal/", [
-        Case("cursor garbage", query={"cursor": "%%%"}, message="invalid cursor"),
-        Case("cursor huge id", query={"cursor": b64json(["2024-01-01T00:00:00+00:00", HUGE_ID])},
-             message="invalid cursor"),
-    ]),
-    "admin user list": Form("admin", "GET", "/admin/users", [
-        Case("before not a number", query={"before": "abc"}),
-        Case("before oversized", query={"before": "9" * BIG}),
-        Case("role unknown", query={"role": "galactic"}),
-        Case("status unknown", query={"status": "nope"}),
-        Case("q oversized", query={"q": "q" * BIG}),
-    ]),
-    "registrations list": Form("admin", "GET", "/admin/registrations", [
-        Case("before not a number", query={"before": "x1"}),
-        Case("status unknown", query={"status": "nope"}),
-    ]),
-    "customer list": Form("agent", "GET", "/admin/customers", [
-        Case("before not a number", query={"before": "-5"}),
-        Case("q oversized", query={"q": "q" * BIG}),
-    ]),
-    "outbox": Form("admin", "GET", "/admin/outbox", [
-        Case("before not a number", query={"before": "1.5"}),
-        Case("status unknown", query={"status": "nope"}),
-    ]),
-    "mailbox": Form("admin", "GET", "/admin/mailbox", [
-        Case("before not a number", query={"before": "abc"}),
-    ]),
+    "login": Form(
+        ANONYMOUS,
+        "POST",
+        "/auth/login",
+        [
+            Case("nothing", {}, message=REQUIRED),
+            Case("no password", {"email": "someone@example.com"}, message=REQUIRED),
+            Case("no email", {"password": PASSWORD}, message=REQUIRED),
+            Case(
+                "email oversized",
+                {"email": "a" * BIG + "@example.com", "password": PASSWORD},
+                message="longer than 254",
+            ),
+            Case(
+                "email malformed",
+                {"email": "not-an-email", "password": PASSWORD},
+                message="invalid email",
+            ),
+            Case("email with NUL", {"email": "a\x00b@example.com", "password": PASSWORD}),
+            Case(
+                "password oversized",
+                {"email": "someone@example.com", "password": "p" * BIG},
+                message="longer than 128",
+            ),
+            Case(
+                "password with NUL",
+                {"email": "someone@example.com", "password": NUL},
+                expect=(400, 401, 422),
+            ),
+        ],
+    ),
+    "register": Form(
+        ANONYMOUS,
+        "POST",
+        "/auth/register",
+        [
+            Case("nothing", {}, message=REQUIRED),
+            Case(
+                "name oversized",
+                {
+                    "name": "n" * BIG,
+                    "email": "r1@example.com",
+                    "password": PASSWORD,
+                    "confirm": PASSWORD,
+                    "role": "customer",
+                },
+                message="longer than 120",
+            ),
+            Case(
+                "email malformed",
+                {
+                    "name": "R",
+                    "email": "r2@",
+                    "password": PASSWORD,
+                    "confirm": PASSWORD,
+                    "role": "customer",
+                },
+                message="invalid email",
+            ),
+            Case(
+                "password too short",
+                {
+                    "name": "R",
+                    "email": "r3@example.com",
+                    "password": "short",
+                    "confirm": "short",
+                    "role": "customer",
+                },
+                message="between 8 and 128",
+            ),
+            Case(
+                "password oversized",
+                {
+                    "name": "R",
+                    "email": "r4@example.com",
+                    "password": "p" * BIG,
+                    "confirm": "p" * BIG,
+                    "role": "customer",
+                },
+                message="between 8 and 128",
+            ),
+            Case(
+                "confirm differs",
+                {
+                    "name": "R",
+                    "email": "r5@example.com",
+                    "password": PASSWORD,
+                    "confirm": PASSWORD + "x",
+                    "role": "customer",
+                },
+                message="do not match",
+            ),
+            Case(
+                "role unknown",
+                {
+                    "name": "R",
+                    "email": "r6@example.com",
+                    "password": PASSWORD,
+                    "confirm": PASSWORD,
+                    "role": "galactic",
+                },
+                message=BAD_CHOICE,
+            ),
+            Case(
+                "role admin",
+                {
+                    "name": "R",
+                    "email": "r7@example.com",
+                    "password": PASSWORD,
+                    "confirm": PASSWORD,
+                    "role": "admin",
+                },
+                message=BAD_CHOICE,
+            ),
+            Case(
+                "name with NUL",
+                {
+                    "name": NUL,
+                    "email": "r8@example.com",
+                    "password": PASSWORD,
+                    "confirm": PASSWORD,
+                    "role": "customer",
+                },
+            ),
+        ],
+    ),
+    "new ticket": Form(
+        "customer",
+        "POST",
+        "/portal/tickets/new",
+        [
+            Case("nothing", {}, message=REQUIRED),
+            Case("no description", {"subject": "Help", "priority": "normal"}, message=REQUIRED),
+            Case(
+                "blank subject",
+                {"subject": "   ", "description": "x", "priority": "normal"},
+                message=REQUIRED,
+            ),
+            Case(
+                "subject 201 chars",
+                {"subject": "s" * 201, "description": "x", "priority": "normal"},
+                message="longer than 200",
+            ),
+            Case(
+                "subject oversized",
+                {"subject": "s" * BIG, "description": "x", "priority": "normal"},
+                message="longer than 200",
+            ),
+            Case(
+                "description oversized",
+                {"subject": "Help", "description": "d" * BIG, "priority": "normal"},
+                message="longer than 10000",
+            ),
+            Case(
+                "priority unknown",
+                {"subject": "Help", "description": "x", "priority": "galactic"},
+                message=BAD_CHOICE,
+            ),
+            Case("subject with NUL", {"subject": NUL, "description": "x", "priority": "normal"}),
+            Case(
+                "description with NUL",
+                {"subject": "Help", "description": NUL, "priority": "normal"},
+            ),
+            Case(
+                "body over MAX_CONTENT_LENGTH",
+                {"subject": "Help", "description": "d" * (2 * 1024 * 1024), "priority": "normal"},
+                expect=(413,),
+            ),
+        ],
+    ),
+    "edit own ticket": Form(
+        "customer",
+        "POST",
+        "/portal/tickets/{ticket}/edit",
+        [
+            # (A POST with no fields at all keeps the stored values: Flask-WTF treats an empty
+            # body as "no form data" and the form is filled from the ticket.)
+            Case("empty values", {"subject": "", "description": ""}, message=REQUIRED),
+            Case(
+                "subject oversized",
+                {"subject": "s" * BIG, "description": "x"},
+                message="longer than 200",
+            ),
+            Case(
+                "description oversized",
+                {"subject": "Help", "description": "d" * BIG},
+                message="longer than 10000",
+            ),
+            Case("subject with NUL", {"subject": NUL, "description": "x"}),
+        ],
+    ),
+    "customer reply": Form(
+        "customer",
+        "POST",
+        "/portal/tickets/{ticket}/comments",
+        [
+            Case("nothing", {}, message=REQUIRED),
+            Case("blank body", {"body": " \n\t "}, message=REQUIRED),
+            Case("body oversized", {"body": "b" * BIG}, message="longer than 10000"),
+            Case("body with NUL", {"body": NUL}),
+        ],
+    ),
+    "staff reply": Form(
+        "engineer",
+        "POST",
+        "/tickets/{ticket}/comments",
+        [
+            Case("nothing", {}, message="write a reply first"),
+            Case("body oversized", {"body": "b" * BIG}, message="write a reply first"),
+            Case("body with NUL", {"body": NUL, "internal": "y"}),
+        ],
+    ),
+    "change status": Form(
+        "engineer",
+        "POST",
+        "/tickets/{ticket}/status",
+        [
+            Case("nothing", {}, message="choose a valid status"),
+            Case("status unknown", {"status": "nope"}, message="choose a valid status"),
+            Case("status oversized", {"status": "s" * BIG}, message="choose a valid status"),
+            Case(
+                "status not allowed next",
+                {"status": "pending"},
+                expect=(409, 422),
+                message="cannot become",
+            ),
+        ],
+    ),
+    "change priority": Form(
+        "engineer",
+        "POST",
+        "/tickets/{ticket}/priority",
+        [
+            Case("nothing", {}, message="choose a valid priority"),
+            Case("priority unknown", {"priority": "galactic"}, message="choose a valid priority"),
+        ],
+    ),
+    "reassign": Form(
+        "manager",
+        "POST",
+        "/tickets/{ticket}/assign",
+        [
+            Case("nothing", {}, message="choose an approved engineer"),
+            Case(
+                "assignee not a number",
+                {"assignee_id": "abc"},
+                message="choose an approved engineer",
+            ),
+            Case(
+                "assignee huge",
+                {"assignee_id": str(HUGE_ID)},
+                message="choose an approved engineer",
+            ),
+            Case("assignee negative", {"assignee_id": "-1"}, message="choose an approved engineer"),
+            Case(
+                "assignee is pending",
+                {"assignee_id": "{pending}"},
+                message="choose an approved engineer",
+            ),
+            Case(
+                "assignee oversized",
+                {"assignee_id": "9" * BIG},
+                message="choose an approved engineer",
+            ),
+        ],
+    ),
+    "admin edits user": Form(
+        "admin",
+        "POST",
+        "/admin/users/{pending}",
+        [
+            Case("empty values", {"role": "", "status": ""}, message=BAD_CHOICE),
+            Case("role unknown", {"role": "galactic", "status": "active"}, message=BAD_CHOICE),
+            Case("status unknown", {"role": "engineer", "status": "nope"}, message=BAD_CHOICE),
+            Case("role oversized", {"role": "r" * BIG, "status": "active"}, message=BAD_CHOICE),
+        ],
+    ),
+    "staff ticket list": Form(
+        "agent",
+        "GET",
+        "/tickets/",
+        [
+            Case(
+                "created_after not a date",
+                query={"created_after": "notadate"},
+                message="use a date",
+            ),
+            Case(
+                "created_before impossible date",
+                query={"created_before": "2024-13-45"},
+                message="use a date",
+            ),
+            # edge values: valid or refused, either is fine; a 500 is not
+            Case(
+                "created_before last day of year 9999",
+                query={"created_before": "9999-12-31"},
+                expect=(200, 400, 422),
+            ),
+            Case(
+                "created_after year 1 with offset",
+                query={"created_after": "0001-01-01T00:00:00+05:00"},
+                expect=(200, 400, 422),
+            ),
+            Case("created_after oversized", query={"created_after": "2" * BIG}),
+            Case(
+                "priority unknown",
+                query={"priority": "galactic"},
+                message="priority must be one of",
+            ),
+            Case("status unknown", query={"status": "nope"}, message="status must be one of"),
+            Case("requester unknown", query={"requester": "x"}, message="no customer is called"),
+            Case(
+                "requester oversized",
+                query={"requester": "9" * BIG},
+                message="at most 254 characters",
+            ),
+            Case("assignee not a number", query={"assignee": "abc"}, message="assignee must be"),
+            Case(
+                "active not a boolean",
+                query={"active": "maybe"},
+                message="active must be true or false",
+            ),
+            Case("q oversized", query={"q": "q" * BIG}, message="at most 200"),
+            Case("cursor garbage", query={"cursor": "%%%"}, message="invalid cursor"),
+            Case(
+                "cursor not base64 json", query={"cursor": "bm90IGpzb24"}, message="invalid cursor"
+            ),
+            Case(
+                "cursor json object", query={"cursor": b64json({"a": 1})}, message="invalid cursor"
+            ),
+            Case("cursor json null", query={"cursor": b64json(None)}, message="invalid cursor"),
+            Case("cursor wrong types", query={"cursor": b64json([1, 2])}, message="invalid cursor"),
+            Case(
+                "cursor huge id",
+                query={"cursor": b64json(["2024-01-01T00:00:00+00:00", HUGE_ID])},
+                message="invalid cursor",
+            ),
+            Case(
+                "cursor year 1 with offset",
+                query={"cursor": b64json(["0001-01-01T00:00:00+05:00", 1])},
+                message="invalid cursor",
+            ),
+            Case("cursor oversized", query={"cursor": "A" * BIG}, message="invalid cursor"),
+        ],
+    ),
+    "customer ticket list": Form(
+        "customer",
+        "GET",
+        "/portal/",
+        [
+            Case("cursor garbage", query={"cursor": "%%%"}, message="invalid cursor"),
+            Case(
+                "cursor huge id",
+                query={"cursor": b64json(["2024-01-01T00:00:00+00:00", HUGE_ID])},
+                message="invalid cursor",
+            ),
+        ],
+    ),
+    "admin user list": Form(
+        "admin",
+        "GET",
+        "/admin/users",
+        [
+            Case("before not a number", query={"before": "abc"}),
+            Case("before oversized", query={"before": "9" * BIG}),
+            Case("role unknown", query={"role": "galactic"}),
+            Case("status unknown", query={"status": "nope"}),
+            Case("q oversized", query={"q": "q" * BIG}),
+        ],
+    ),
+    "registrations list": Form(
+        "admin",
+        "GET",
+        "/admin/registrations",
+        [
+            Case("before not a number", query={"before": "x1"}),
+            Case("status unknown", query={"status": "nope"}),
+        ],
+    ),
+    "customer list": Form(
+        "agent",
+        "GET",
+        "/admin/customers",
+        [
+            Case("before not a number", query={"before": "-5"}),
+            Case("q oversized", query={"q": "q" * BIG}),
+        ],
+    ),
+    "outbox": Form(
+        "admin",
+        "GET",
+        "/admin/outbox",
+        [
+            Case("before not a number", query={"before": "1.5"}),
+            Case("status unknown", query={"status": "nope"}),
+        ],
+    ),
+    "mailbox": Form(
+        "admin",
+        "GET",
+        "/admin/mailbox",
+        [
+            Case("before not a number", query={"before": "abc"}),
+        ],
+    ),
 }
 
 # Markers of a human message on an HTML answer: a field error, a flashed or inline alert, or
@@ -245,7 +503,9 @@ def _html_has_message(resp, message: str | None) -> str | None:
     if message:
         return None if message.lower() in text else f"page does not say {message!r}"
     body = resp.get_data(as_text=True)
-    return None if any(m in body for m in _MESSAGE_MARKERS) and text else "no human-readable message"
+    return (
+        None if any(m in body for m in _MESSAGE_MARKERS) and text else "no human-readable message"
+    )
 
 
 def _fill(value, world):
@@ -309,24 +569,33 @@ def test_huge_ids_in_paths_answer_404_not_500(app, token_for, world):
         role = _acting_role(permission)
         key = (role, route.is_api)
         if key not in actors:
-            actors[key] = act_as(app, ANONYMOUS if role == ANONYMOUS else world.user(role),
-                                 api=route.is_api, token_for=token_for)
+            actors[key] = act_as(
+                app,
+                ANONYMOUS if role == ANONYMOUS else world.user(role),
+                api=route.is_api,
+                token_for=token_for,
+            )
         huge = {name: HUGE_ID for name in _INT_ARG.findall(route.rule)}
         # Werkzeug refuses to *build* a URL past an int converter's max; write it by hand.
         rule = find_rule(app, route)
-        path = rule.build({**_other_values(route, world), **{k: 1 for k in huge}}, append_unknown=False)[1]
+        path = rule.build(
+            {**_other_values(route, world), **{k: 1 for k in huge}}, append_unknown=False
+        )[1]
         for name in huge:
             path = _replace_arg(route.rule, path, name, world, HUGE_ID)
         resp = actors[key].send(route.method, path, api=route.is_api)
         # (the API's bounded int converter makes Werkzeug answer 405 for some methods)
         problem = _api_or_html_4xx(resp, route.is_api, (404, 405) if route.is_api else (404,))
         if problem:
-            failures.append(f"{route.method} {path} as {role}: {problem}; got {describe(resp, 160)}")
+            failures.append(
+                f"{route.method} {path} as {role}: {problem}; got {describe(resp, 160)}"
+            )
     assert not failures, "\n  ".join(["huge ids:"] + failures)
 
 
 def _other_values(route: Route, world) -> dict:
     from tests.helpers_matrix import url_values
+
     return url_values(route, world, overrides={n: 1 for n in _INT_ARG.findall(route.rule)})
 
 
@@ -360,6 +629,7 @@ def _api_or_html_4xx(resp, api: bool, expect: tuple[int, ...] | None = None) -> 
 
 
 # ------------------------------------------------------------------ the API, from OpenAPI
+
 
 def _resolve(doc: dict, schema: dict) -> dict:
     """Follow ``$ref`` (any local JSON pointer) and unwrap single ``allOf`` / nullable
@@ -435,7 +705,11 @@ def _sample(doc: dict, schema: dict, name: str, world) -> object:
         return [_sample(doc, item, name, world) for _ in range(max(1, schema.get("minItems", 1)))]
     if t == "object":
         props = schema.get("properties", {})
-        return {k: _sample(doc, v, k, world) for k, v in props.items() if k in schema.get("required", [])}
+        return {
+            k: _sample(doc, v, k, world)
+            for k, v in props.items()
+            if k in schema.get("required", [])
+        }
     return "x"
 
 
@@ -478,8 +752,12 @@ def _operations(doc: dict | None):
     """(method, path, operation) for every operation in ``doc``."""
     if not doc:
         return []
-    return [(m.upper(), p, op) for p, item in doc.get("paths", {}).items()
-            for m, op in item.items() if m.lower() in ("get", "post", "put", "patch", "delete")]
+    return [
+        (m.upper(), p, op)
+        for p, item in doc.get("paths", {}).items()
+        for m, op in item.items()
+        if m.lower() in ("get", "post", "put", "patch", "delete")
+    ]
 
 
 def _body_schema(doc: dict, op: dict) -> dict | None:
@@ -522,7 +800,12 @@ def _body_cases(doc: dict, schema: dict, world) -> list[tuple[str, dict]]:
             too_long = "x" * (limit + 1 if limit else BIG)
             if resolved.get("format") == "email" or name == "email":
                 too_long = "a" * (limit or BIG) + "@example.com"
-            cases.append((f"{name} oversized ({len(too_long)} chars)", {"json": {**baseline, name: too_long}}))
+            cases.append(
+                (
+                    f"{name} oversized ({len(too_long)} chars)",
+                    {"json": {**baseline, name: too_long}},
+                )
+            )
             if limit and limit + 1 < BIG:
                 cases.append((f"{name} {BIG} chars", {"json": {**baseline, name: "x" * BIG}}))
             if resolved.get("format") != "email":
@@ -549,8 +832,11 @@ def _query_cases(doc: dict, params: list[dict]) -> list[tuple[str, dict]]:
         schema = _resolve(doc, param.get("schema", {}))
         t = _type(schema)
         if t in ("integer", "number"):
-            cases += [(f"{name} text", {name: "abc"}), (f"{name} huge", {name: str(HUGE_ID)}),
-                      (f"{name} fraction", {name: "1.5"})]
+            cases += [
+                (f"{name} text", {name: "abc"}),
+                (f"{name} huge", {name: str(HUGE_ID)}),
+                (f"{name} fraction", {name: "1.5"}),
+            ]
             if "minimum" in schema:
                 cases.append((f"{name} below minimum", {name: str(schema["minimum"] - 1)}))
             if "maximum" in schema:
@@ -566,22 +852,30 @@ def _query_cases(doc: dict, params: list[dict]) -> list[tuple[str, dict]]:
                 cases.append((f"{name} oversized", {name: "9" * (schema["maxLength"] + 1)}))
             cases.append((f"{name} {BIG} chars", {name: "9" * BIG}))
         if name == "cursor":
-            cases += [("cursor garbage", {name: "%%%"}), ("cursor base64 garbage", {name: "bm90IGpzb24"}),
-                      ("cursor huge id", {name: b64json(["2024-01-01T00:00:00+00:00", HUGE_ID])}),
-                      ("cursor json object", {name: b64json({"a": 1})})]
+            cases += [
+                ("cursor garbage", {name: "%%%"}),
+                ("cursor base64 garbage", {name: "bm90IGpzb24"}),
+                ("cursor huge id", {name: b64json(["2024-01-01T00:00:00+00:00", HUGE_ID])}),
+                ("cursor json object", {name: b64json({"a": 1})}),
+            ]
         if name.startswith("created_") or schema.get("format") in ("date", "date-time"):
-            cases += [(f"{name} not a date", {name: "notadate"}),
-                      (f"{name} impossible date", {name: "2024-13-45"}),
-                      # edge values: valid or refused, either is fine; a 500 is not
-                      (f"{EDGE}{name} year 9999 end", {name: "9999-12-31"}),
-                      (f"{EDGE}{name} year 1 with offset", {name: "0001-01-01T00:00:00+05:00"})]
+            cases += [
+                (f"{name} not a date", {name: "notadate"}),
+                (f"{name} impossible date", {name: "2024-13-45"}),
+                # edge values: valid or refused, either is fine; a 500 is not
+                (f"{EDGE}{name} year 9999 end", {name: "9999-12-31"}),
+                (f"{EDGE}{name} year 1 with offset", {name: "0001-01-01T00:00:00+05:00"}),
+            ]
     return cases
 
 
 def _doc_operations() -> list:
     ops = _operations(collected_openapi())
-    picked = [(m, p) for m, p, op in ops
-              if _body_schema(collected_openapi(), op) or _query_params(collected_openapi(), op)]
+    picked = [
+        (m, p)
+        for m, p, op in ops
+        if _body_schema(collected_openapi(), op) or _query_params(collected_openapi(), op)
+    ]
     return picked or [("NONE", "openapi.json not available")]
 
 
@@ -594,7 +888,9 @@ def _fill_path(app, method: str, path: str, world) -> tuple[str, Route]:
 
 
 @pytest.mark.parametrize("method,path", _doc_operations(), ids=lambda v: v)
-def test_api_operation_refuses_bad_input_with_problem_json(app, client, token_for, world, method, path):
+def test_api_operation_refuses_bad_input_with_problem_json(
+    app, client, token_for, world, method, path
+):
     resp = client.get(OPENAPI_PATH)
     if resp.status_code == 404 or method == "NONE":
         pytest.skip("openapi.json not available")
@@ -604,7 +900,9 @@ def test_api_operation_refuses_bad_input_with_problem_json(app, client, token_fo
     concrete, route = _fill_path(app, method, path, world)
     permission = getattr(app.view_functions[route.endpoint], "crm_permission", PUBLIC)
     role = _acting_role(permission)
-    actor = act_as(app, ANONYMOUS if role == ANONYMOUS else world.user(role), api=True, token_for=token_for)
+    actor = act_as(
+        app, ANONYMOUS if role == ANONYMOUS else world.user(role), api=True, token_for=token_for
+    )
 
     cases: list[tuple[str, dict]] = []
     schema = _body_schema(doc, op)
@@ -628,29 +926,75 @@ def test_api_operation_refuses_bad_input_with_problem_json(app, client, token_fo
 
 def test_api_case_generator_understands_pydantic_schemas(world):
     """The generator itself, on a pydantic-shaped document (refs, nullable anyOf, enums)."""
-    doc = {"components": {"schemas": {
-        "Priority": {"enum": ["low", "high"], "type": "string"},
-        "In": {"type": "object", "additionalProperties": False, "required": ["subject", "to"],
-               "properties": {
-                   "subject": {"type": "string", "minLength": 1, "maxLength": 200},
-                   "note": {"anyOf": [{"type": "string", "maxLength": 10}, {"type": "null"}]},
-                   "priority": {"$ref": "#/components/schemas/Priority"},
-                   "assignee_id": {"type": "integer", "minimum": 1},
-                   "to": {"type": "array", "maxItems": 2, "items": {"type": "string", "format": "email"}},
-                   "urgent": {"type": "boolean"}}}}}}
+    doc = {
+        "components": {
+            "schemas": {
+                "Priority": {"enum": ["low", "high"], "type": "string"},
+                "In": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["subject", "to"],
+                    "properties": {
+                        "subject": {"type": "string", "minLength": 1, "maxLength": 200},
+                        "note": {"anyOf": [{"type": "string", "maxLength": 10}, {"type": "null"}]},
+                        "priority": {"$ref": "#/components/schemas/Priority"},
+                        "assignee_id": {"type": "integer", "minimum": 1},
+                        "to": {
+                            "type": "array",
+                            "maxItems": 2,
+                            "items": {"type": "string", "format": "email"},
+                        },
+                        "urgent": {"type": "boolean"},
+                    },
+                },
+            }
+        }
+    }
     schema = _resolve(doc, {"$ref": "#/components/schemas/In"})
     baseline = _sample(doc, schema, "", world)
     assert set(baseline) == {"subject", "to"} and baseline["to"][0].endswith("@example.com")
     labels = {label for label, _ in _body_cases(doc, schema, world)}
-    for expected in ("no body", "not JSON", "JSON array", "subject missing", "to missing",
-                     "subject oversized (201 chars)", "note oversized (11 chars)", "subject is a number",
-                     "priority is an unknown enum value", "assignee_id is text", "urgent is a word",
-                     "to too many items", "to item is a malformed email", "an unknown member",
-                     "subject with NUL"):
+    for expected in (
+        "no body",
+        "not JSON",
+        "JSON array",
+        "subject missing",
+        "to missing",
+        "subject oversized (201 chars)",
+        "note oversized (11 chars)",
+        "subject is a number",
+        "priority is an unknown enum value",
+        "assignee_id is text",
+        "urgent is a word",
+        "to too many items",
+        "to item is a malformed email",
+        "an unknown member",
+        "subject with NUL",
+    ):
         assert expected in labels, expected
-    q = {label for label, _ in _query_cases(doc, [
-        {"in": "query", "name": "limit", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
-        {"in": "query", "name": "cursor", "schema": {"anyOf": [{"type": "string", "maxLength": 200}, {"type": "null"}]}},
-        {"in": "query", "name": "created_after", "schema": {"type": "string"}}])}
-    assert {"limit text", "limit above maximum", "cursor garbage", "cursor oversized",
-            "created_after not a date"} <= q
+    q = {
+        label
+        for label, _ in _query_cases(
+            doc,
+            [
+                {
+                    "in": "query",
+                    "name": "limit",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 100},
+                },
+                {
+                    "in": "query",
+                    "name": "cursor",
+                    "schema": {"anyOf": [{"type": "string", "maxLength": 200}, {"type": "null"}]},
+                },
+                {"in": "query", "name": "created_after", "schema": {"type": "string"}},
+            ],
+        )
+    }
+    assert {
+        "limit text",
+        "limit above maximum",
+        "cursor garbage",
+        "cursor oversized",
+        "created_after not a date",
+    } <= q

@@ -36,14 +36,18 @@ FORM = {"window": "0", "subject": "Planned maintenance", "body": "Offline on Sun
         "channels": ["email", "sms"], "segment": "all", "segment_days": "30"}
 
 
-def test_a_broadcast_shows_its_recipients_and_is_sent_only_when_confirmed(client, make_user, login, run_jobs):
+def test_a_broadcast_shows_its_recipients_and_is_sent_only_when_confirmed(
+    client, make_user, login, run_jobs
+):
     _audience(make_user)
     login(make_user("manager"))
     resp = client.post("/broadcasts/new", data=FORM)
     assert resp.status_code == 200
     page = text(resp)
     assert "Send this broadcast to 3 customers?" in page
-    assert "Customers in the segment 5 " in page and "Emails 2 " in page and "Text messages 1 " in page
+    assert (
+        "Customers in the segment 5 " in page and "Emails 2 " in page and "Text messages 1 " in page
+    )
     assert "Not reached 2 " in page
     assert "Send to 3 customers" in page and "Offline on Sunday" in page
     assert db.session.scalar(select(func.count(Broadcast.id))) == 0  # nothing sent yet
@@ -65,13 +69,17 @@ def test_a_broadcast_shows_its_recipients_and_is_sent_only_when_confirmed(client
 def test_the_confirm_page_carries_the_text_unchanged(client, make_user, login):
     _audience(make_user)
     login(make_user("admin"))
-    page = client.post("/broadcasts/new", data={**FORM, "channels": ["email"]}).get_data(as_text=True)
+    page = client.post("/broadcasts/new", data={**FORM, "channels": ["email"]}).get_data(
+        as_text=True
+    )
     hidden = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', page))
     assert hidden["subject"] == FORM["subject"] and hidden["body"] == FORM["body"]
     assert hidden["channels"] == "email" and hidden["segment"] == "all"
 
 
-def test_a_broadcast_nobody_would_receive_cannot_be_sent_from_the_confirm_page(client, make_user, login):
+def test_a_broadcast_nobody_would_receive_cannot_be_sent_from_the_confirm_page(
+    client, make_user, login
+):
     make_user("customer", email="unverified@example.com", verified=False)
     login(make_user("manager"))
     resp = client.post("/broadcasts/new", data={**FORM, "channels": ["email"]})
@@ -81,11 +89,15 @@ def test_a_broadcast_nobody_would_receive_cannot_be_sent_from_the_confirm_page(c
 
 
 def test_rejecting_a_registration_asks_first_and_says_what_happens(client, make_user, login):
-    pending = make_user("engineer", status="pending", name="Penny Pending", email="penny@example.com")
+    pending = make_user(
+        "engineer", status="pending", name="Penny Pending", email="penny@example.com"
+    )
     login(make_user("admin"))
     listing = client.get("/admin/registrations").get_data(as_text=True)
     assert f'href="/admin/registrations/{pending.id}/reject"' in listing
-    assert f'action="/admin/registrations/{pending.id}/reject"' not in listing  # no one-click reject
+    assert (
+        f'action="/admin/registrations/{pending.id}/reject"' not in listing
+    )  # no one-click reject
 
     page = client.get(f"/admin/registrations/{pending.id}/reject")
     assert page.status_code == 200

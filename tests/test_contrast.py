@@ -85,5 +85,7 @@ def test_every_status_and_priority_has_a_badge_colour():
     from crm.tickets.models import PRIORITIES, STATUSES
     selectors = {sel for sel, _fg, _bg in badge_pairs((CSS_DIR / "app.css").read_text())}
     missing = [f".badge.status-{s}" for s in STATUSES if f".badge.status-{s}" not in selectors]
-    missing += [f".badge.priority-{p}" for p in PRIORITIES if f".badge.priority-{p}" not in selectors]
+    missing += [
+        f".badge.priority-{p}" for p in PRIORITIES if f".badge.priority-{p}" not in selectors
+    ]
     assert missing == []

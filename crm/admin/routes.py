@@ -38,7 +38,11 @@ def _search_arg() -> str:
 @requires("user.administer")
 def users():
     """All users, filtered by role, status and text (name/email)."""
-    role, status, q = _choice_arg("role", ROLES), _choice_arg("status", USER_STATUSES), _search_arg()
+    role, status, q = (
+        _choice_arg("role", ROLES),
+        _choice_arg("status", USER_STATUSES),
+        _search_arg(),
+    )
     stmt = select(User)
     if role in ROLES:
         stmt = stmt.where(User.role == role)
@@ -48,9 +52,17 @@ def users():
         like = f"%{q.lower()}%"
         stmt = stmt.where(or_(func.lower(User.name).like(like), func.lower(User.email).like(like)))
     rows, next_before = id_keyset_page(stmt, User)
-    return render_page_or_fragment("admin/users.html", "admin/_users_table.html", users=rows,
-                                   next_before=next_before, roles=ROLES, statuses=USER_STATUSES,
-                                   role=role, status=status, q=q)
+    return render_page_or_fragment(
+        "admin/users.html",
+        "admin/_users_table.html",
+        users=rows,
+        next_before=next_before,
+        roles=ROLES,
+        statuses=USER_STATUSES,
+        role=role,
+        status=status,
+        q=q,
+    )
 
 
 def _me():
@@ -73,9 +85,14 @@ def new_user():
     code = 200
     if form.validate_on_submit():
         try:
-            u = user_admin.create_user(_me(), email=form.email.data, name=form.name.data,
-                                       role=form.role.data, status=form.status.data,
-                                       password=form.password.data)
+            u = user_admin.create_user(
+                _me(),
+                email=form.email.data,
+                name=form.name.data,
+                role=form.role.data,
+                status=form.status.data,
+                password=form.password.data,
+            )
         except ServiceError as exc:
             code = _form_error(form, exc)
         else:
@@ -101,8 +118,14 @@ def user(user_id: int):
         code = 403
     elif form.validate_on_submit():
         try:
-            user_admin.update_user(me, u, name=form.name.data, email=form.email.data,
-                                   role=form.role.data, status=form.status.data)
+            user_admin.update_user(
+                me,
+                u,
+                name=form.name.data,
+                email=form.email.data,
+                role=form.role.data,
+                status=form.status.data,
+            )
         except ServiceError as exc:
             db.session.rollback()
             code = _form_error(form, exc)
@@ -113,9 +136,15 @@ def user(user_id: int):
         code = 422
     requested = db.session.scalar(select(func.count(Ticket.id)).where(Ticket.requester_id == u.id))
     assigned = db.session.scalar(select(func.count(Ticket.id)).where(Ticket.assignee_id == u.id))
-    return render_template("admin/user.html", user=u, form=form, requested=requested,
-                           assigned=assigned, can_manage=user_admin.can_manage(me, u),
-                           deleted=user_admin.is_deleted(u)), code
+    return render_template(
+        "admin/user.html",
+        user=u,
+        form=form,
+        requested=requested,
+        assigned=assigned,
+        can_manage=user_admin.can_manage(me, u),
+        deleted=user_admin.is_deleted(u),
+    ), code
 
 
 _ACTIONS = {
@@ -151,12 +180,22 @@ def user_action(user_id: int, action: str):
                 error, code = exc.message, (403 if isinstance(exc, NotAllowed) else 409)
             else:
                 flash(f"{label} {done}.", "success")
-                return redirect(url_for("admin.user", user_id=u.id) if action == "deactivate"
-                                else url_for("admin.users"))
+                return redirect(
+                    url_for("admin.user", user_id=u.id)
+                    if action == "deactivate"
+                    else url_for("admin.users")
+                )
     requested = db.session.scalar(select(func.count(Ticket.id)).where(Ticket.requester_id == u.id))
-    return render_template("admin/user_confirm.html", user=u, action=action, verb=verb, error=error,
-                           form=ActionForm(formdata=None), requested=requested,
-                           deleted=user_admin.is_deleted(u)), code
+    return render_template(
+        "admin/user_confirm.html",
+        user=u,
+        action=action,
+        verb=verb,
+        error=error,
+        form=ActionForm(formdata=None),
+        requested=requested,
+        deleted=user_admin.is_deleted(u),
+    ), code
 
 
 @bp.route("/registrations")
@@ -168,8 +207,13 @@ def registrations():
     if status in USER_STATUSES:
         stmt = stmt.where(User.status == status)
     rows, next_before = id_keyset_page(stmt, User)
-    return render_template("admin/registrations.html", users=rows, next_before=next_before,
-                           status=status, form=ActionForm(formdata=None))
+    return render_template(
+        "admin/registrations.html",
+        users=rows,
+        next_before=next_before,
+        status=status,
+        form=ActionForm(formdata=None),
+    )
 
 
 @bp.route("/registrations/<int:user_id>/approve", methods=["POST"])
@@ -214,8 +258,9 @@ def reject(user_id: int):
             else:
                 flash(f"{u.name} ({u.role}) rejected.", "success")
                 return redirect(url_for("admin.registrations"))
-    return render_template("admin/registration_reject.html", user=u, error=error,
-                           form=ActionForm(formdata=None)), code
+    return render_template(
+        "admin/registration_reject.html", user=u, error=error, form=ActionForm(formdata=None)
+    ), code
 
 
 @bp.route("/customers")
@@ -229,8 +274,22 @@ def customers():
         stmt = stmt.where(or_(func.lower(User.name).like(like), func.lower(User.email).like(like)))
     rows, next_before = id_keyset_page(stmt, User)
     ids = [u.id for u in rows]
-    counts = dict(db.session.execute(select(Ticket.requester_id, func.count(Ticket.id))
-                                     .where(Ticket.requester_id.in_(ids))
-                                     .group_by(Ticket.requester_id)).all()) if ids else {}
-    return render_page_or_fragment("admin/customers.html", "admin/_customers_table.html",
-                                   customers=rows, counts=counts, next_before=next_before, q=q)
+    counts = (
+        dict(
+            db.session.execute(
+                select(Ticket.requester_id, func.count(Ticket.id))
+                .where(Ticket.requester_id.in_(ids))
+                .group_by(Ticket.requester_id)
+            ).all()
+        )
+        if ids
+        else {}
+    )
+    return render_page_or_fragment(
+        "admin/customers.html",
+        "admin/_customers_table.html",
+        customers=rows,
+        counts=counts,
+        next_before=next_before,
+        q=q,
+    )

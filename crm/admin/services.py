@@ -75,7 +75,9 @@ def _require_can_manage(actor: User, target: User) -> None:
 def _clean_name(name: str | None) -> str:
     name = (name or "").strip()
     if not name or len(name) > MAX_NAME or "\x00" in name:
-        raise ServiceError(f"Enter a name (at most {MAX_NAME} characters).", field="name", status=422)
+        raise ServiceError(
+            f"Enter a name (at most {MAX_NAME} characters).", field="name", status=422
+        )
     return name
 
 
@@ -96,8 +98,9 @@ def _check_role(actor: User, role: str, current: str | None) -> None:
         raise NotAllowed("Only an admin can make someone an admin or change an admin's role.")
 
 
-def create_user(actor: User, *, email: str, name: str, role: str, password: str,
-                status: str = ACTIVE) -> User:
+def create_user(
+    actor: User, *, email: str, name: str, role: str, password: str, status: str = ACTIVE
+) -> User:
     """Create an account on someone's behalf (its email counts as verified: a manager or
     admin vouches for it) and commit.
 
@@ -109,13 +112,23 @@ def create_user(actor: User, *, email: str, name: str, role: str, password: str,
     _require_manager(actor)
     _check_role(actor, role, None)
     if status not in USER_STATUSES:
-        raise ServiceError(f"Status must be one of: {', '.join(USER_STATUSES)}.", field="status", status=422)
+        raise ServiceError(
+            f"Status must be one of: {', '.join(USER_STATUSES)}.", field="status", status=422
+        )
     name = _clean_name(name)
     email = _clean_email(email)
     validate_password(password)
     now = utcnow()
-    user = User(email=email, name=name, role=role, status=status, created_at=now,
-                email_verified_at=now, decided_at=now, decided_by_id=actor.id)
+    user = User(
+        email=email,
+        name=name,
+        role=role,
+        status=status,
+        created_at=now,
+        email_verified_at=now,
+        decided_at=now,
+        decided_by_id=actor.id,
+    )
     user.set_password(password)
     db.session.add(user)
     db.session.flush()
@@ -126,8 +139,15 @@ def create_user(actor: User, *, email: str, name: str, role: str, password: str,
     return user
 
 
-def update_user(actor: User, user: User, *, name: str | None = None, email: str | None = None,
-                role: str | None = None, status: str | None = None) -> User:
+def update_user(
+    actor: User,
+    user: User,
+    *,
+    name: str | None = None,
+    email: str | None = None,
+    role: str | None = None,
+    status: str | None = None,
+) -> User:
     """Change any of name, email, role and status (None leaves a value alone) and commit.
 
     Setting ``disabled`` publishes ``user.deactivated`` (sessions end, API tokens are
@@ -143,7 +163,9 @@ def update_user(actor: User, user: User, *, name: str | None = None, email: str 
     if role is not None:
         _check_role(actor, role, user.role)
     if status is not None and status not in USER_STATUSES:
-        raise ServiceError(f"Status must be one of: {', '.join(USER_STATUSES)}.", field="status", status=422)
+        raise ServiceError(
+            f"Status must be one of: {', '.join(USER_STATUSES)}.", field="status", status=422
+        )
     if user.id == actor.id and ((role and role != user.role) or (status and status != ACTIVE)):
         raise ServiceError("You cannot demote or deactivate your own account.", field="role")
     if name is not None:
@@ -169,8 +191,16 @@ def update_user(actor: User, user: User, *, name: str | None = None, email: str 
     db.session.commit()
     if user.role != old_role:
         from crm.security.audit import security_event
-        security_event("user.role_changed", user=actor, outcome="success", target_user_id=user.id,
-                       target_user=user.email, old_role=old_role, new_role=user.role)
+
+        security_event(
+            "user.role_changed",
+            user=actor,
+            outcome="success",
+            target_user_id=user.id,
+            target_user=user.email,
+            old_role=old_role,
+            new_role=user.role,
+        )
     if user.role == ENGINEER and user.status == ACTIVE and (became_engineer or activated):
         _hand_out_waiting_tickets()
     return user
@@ -223,8 +253,11 @@ def delete_user(actor: User, user: User) -> User:
     user.totp_enabled_at = None
     user.failed_logins = 0
     user.locked_until = None
-    db.session.execute(delete(UserSession).where(UserSession.user_id == user.id)
-                       .execution_options(synchronize_session=False))
+    db.session.execute(
+        delete(UserSession)
+        .where(UserSession.user_id == user.id)
+        .execution_options(synchronize_session=False)
+    )
     events.publish(db.session, "user.deactivated", user_id=user.id, actor_id=actor.id)
     events.publish(db.session, "user.deleted", user_id=user.id, actor_id=actor.id)
     db.session.commit()
@@ -233,4 +266,5 @@ def delete_user(actor: User, user: User) -> User:
 
 def _hand_out_waiting_tickets() -> None:
     from crm.tickets.services import assign_waiting_tickets
+
     assign_waiting_tickets()

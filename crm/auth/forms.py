@@ -38,8 +38,10 @@ class RegisterForm(FlaskForm):
     name = StringField("Full name", validators=[DataRequired(), Length(max=120)])
     email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=254)])
     password = PasswordField("Password", validators=[DataRequired(), Length(min=8, max=128)])
-    confirm = PasswordField("Confirm password",
-                            validators=[DataRequired(), EqualTo("password", "Passwords do not match.")])
+    confirm = PasswordField(
+        "Confirm password",
+        validators=[DataRequired(), EqualTo("password", "Passwords do not match.")],
+    )
     role = SelectField("I am a", choices=ROLE_CHOICES, default="customer")
     submit = SubmitField("Create account")
 
@@ -49,33 +51,51 @@ class ProfileForm(FlaskForm):
 
     name = StringField("Full name", validators=[DataRequired(), Length(max=120)])
     email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=254)])
-    current_password = PasswordField("Current password (only to change your email)",
-                                     validators=[Optional(), Length(max=128)])
+    current_password = PasswordField(
+        "Current password (only to change your email)", validators=[Optional(), Length(max=128)]
+    )
     submit = SubmitField("Save profile")
 
 
 class ChangePasswordForm(FlaskForm):
     """Current password, then the new one twice."""
 
-    current_password = PasswordField("Current password", validators=[DataRequired(), Length(max=128)])
+    current_password = PasswordField(
+        "Current password", validators=[DataRequired(), Length(max=128)]
+    )
     password = PasswordField("New password", validators=[DataRequired(), Length(min=8, max=128)])
-    confirm = PasswordField("Confirm new password",
-                            validators=[DataRequired(), EqualTo("password", "Passwords do not match.")])
+    confirm = PasswordField(
+        "Confirm new password",
+        validators=[DataRequired(), EqualTo("password", "Passwords do not match.")],
+    )
     submit = SubmitField("Change password")
 
 
 class TotpCodeForm(FlaskForm):
     """A 6-digit code from the authenticator app."""
 
-    code = StringField("Authentication code", validators=[DataRequired(), Length(min=6, max=7),
-                                                          Regexp(r"^\d{3} ?\d{3}$", message="Enter the 6 digits.")],
-                       render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"})
+    code = StringField(
+        "Authentication code",
+        validators=[
+            DataRequired(),
+            Length(min=6, max=7),
+            Regexp(r"^\d{3} ?\d{3}$", message="Enter the 6 digits."),
+        ],
+        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"},
+    )
     submit = SubmitField("Verify")
 
 
 class TotpPolicyForm(FlaskForm):
     """Staff roles that must use two-factor log-in."""
 
-    roles = MultiCheckboxField("Require two-factor log-in for", choices=[
-        ("engineer", "Engineers"), ("agent", "Support agents"), ("manager", "Managers"), ("admin", "Admins")])
+    roles = MultiCheckboxField(
+        "Require two-factor log-in for",
+        choices=[
+            ("engineer", "Engineers"),
+            ("agent", "Support agents"),
+            ("manager", "Managers"),
+            ("admin", "Admins"),
+        ],
+    )
     submit = SubmitField("Save policy")

@@ -57,11 +57,15 @@ def lock_seconds(failures: int) -> int:
     """Lock duration in seconds after ``failures`` consecutive failures: 0 below the
     threshold, then base × 2^(failures − threshold), capped at the maximum."""
     cfg = current_app.config
-    threshold, base, cap = cfg["LOCKOUT_THRESHOLD"], cfg["LOCKOUT_BASE_SECONDS"], cfg["LOCKOUT_MAX_SECONDS"]
+    threshold, base, cap = (
+        cfg["LOCKOUT_THRESHOLD"],
+        cfg["LOCKOUT_BASE_SECONDS"],
+        cfg["LOCKOUT_MAX_SECONDS"],
+    )
     if failures < threshold:
         return 0
     exponent = min(failures - threshold, 32)  # 2**32 × base is past any sane maximum
-    return min(base * 2 ** exponent, cap)
+    return min(base * 2**exponent, cap)
 
 
 def _remaining(until: datetime | None, now: datetime) -> int:
@@ -76,6 +80,7 @@ def _unknown_key(email: str) -> str:
 
 def _redis():
     from crm.queue import redis_conn
+
     return redis_conn()
 
 
@@ -99,8 +104,12 @@ def check(email: str, user: User | None) -> None:
             if until:
                 remaining = math.ceil(float(until) - now.timestamp())
     if remaining > 0:
-        security_event("login.locked", user=user, email=None if user else normalise_email(email or ""),
-                       retry_after=remaining)
+        security_event(
+            "login.locked",
+            user=user,
+            email=None if user else normalise_email(email or ""),
+            retry_after=remaining,
+        )
         raise LockedOut(remaining)
 
 
@@ -117,7 +126,9 @@ def record_failure(email: str, user: User | None) -> int:
             user.locked_until = now + timedelta(seconds=seconds)
         db.session.commit()
         if seconds:
-            security_event("account.locked", user=user, seconds=seconds, failures=user.failed_logins)
+            security_event(
+                "account.locked", user=user, seconds=seconds, failures=user.failed_logins
+            )
         return seconds
     conn = _redis()
     if conn is None:
@@ -133,8 +144,13 @@ def record_failure(email: str, user: User | None) -> int:
         log.warning("lockout: Redis unavailable (%s)", exc)
         return 0
     if seconds:
-        security_event("account.locked", email=normalise_email(email or ""), known_account=False,
-                       seconds=seconds, failures=failures)
+        security_event(
+            "account.locked",
+            email=normalise_email(email or ""),
+            known_account=False,
+            seconds=seconds,
+            failures=failures,
+        )
     return seconds
 
 

@@ -65,7 +65,11 @@ class User(UserMixin, db.Model):
     def set_password(self, password: str) -> None:
         """Hash and store ``password`` with ``PASSWORD_HASH_METHOD`` (default werkzeug's scrypt;
         the test config uses a cheap method, as Django's test settings do)."""
-        method = current_app.config.get("PASSWORD_HASH_METHOD", "scrypt") if has_app_context() else "scrypt"
+        method = (
+            current_app.config.get("PASSWORD_HASH_METHOD", "scrypt")
+            if has_app_context()
+            else "scrypt"
+        )
         self.password_hash = generate_password_hash(password, method=method)
 
     def check_password(self, password: str) -> bool:
@@ -104,4 +108,6 @@ def normalise_email(email: str) -> str:
 
 def find_user_by_email(email: str) -> User | None:
     """Return the user with that email (case-insensitive), or None."""
-    return db.session.scalar(db.select(User).where(func.lower(User.email) == normalise_email(email)))
+    return db.session.scalar(
+        db.select(User).where(func.lower(User.email) == normalise_email(email))
+    )

@@ -43,7 +43,14 @@ VERIFY_PHONE, RESET_PASSWORD = "verify_phone", "reset_password"
 PURPOSES = (VERIFY_PHONE, RESET_PASSWORD)
 
 #: outcomes of :func:`check`
-OK, WRONG, EXPIRED, EXHAUSTED, USED, MISSING = "ok", "wrong", "expired", "exhausted", "used", "missing"
+OK, WRONG, EXPIRED, EXHAUSTED, USED, MISSING = (
+    "ok",
+    "wrong",
+    "expired",
+    "exhausted",
+    "used",
+    "missing",
+)
 
 
 class OtpCode(db.Model):
@@ -51,9 +58,11 @@ class OtpCode(db.Model):
     ``phone`` is the E.164 number it was sent to."""
 
     __tablename__ = "otp_codes"
-    __table_args__ = (Index("ix_otp_codes_subject_created", "subject", "created_at"),
-                      Index("ix_otp_codes_user_purpose_created", "user_id", "purpose", "created_at"),
-                      Index("ix_otp_codes_expires", "expires_at"))
+    __table_args__ = (
+        Index("ix_otp_codes_subject_created", "subject", "created_at"),
+        Index("ix_otp_codes_user_purpose_created", "user_id", "purpose", "created_at"),
+        Index("ix_otp_codes_expires", "expires_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     purpose: Mapped[str] = mapped_column(String(16))
@@ -73,7 +82,9 @@ class OtpCode(db.Model):
     @property
     def resend_at(self) -> datetime:
         """When a new code may be asked for (UTC): ``created_at`` + the resend cool-down."""
-        return self.created_at + timedelta(seconds=current_app.config["OTP_RESEND_COOLDOWN_SECONDS"])
+        return self.created_at + timedelta(
+            seconds=current_app.config["OTP_RESEND_COOLDOWN_SECONDS"]
+        )
 
 
 class OtpCooldown(ServiceError):
@@ -83,8 +94,11 @@ class OtpCooldown(ServiceError):
     """
 
     def __init__(self, retry_after: int):
-        super().__init__(f"A code was sent recently. You can ask for a new one in {retry_after} seconds.",
-                         field="code", status=429)
+        super().__init__(
+            f"A code was sent recently. You can ask for a new one in {retry_after} seconds.",
+            field="code",
+            status=429,
+        )
         self.retry_after = retry_after
 
 
@@ -131,21 +145,31 @@ def hash_code(code: str, subject: str) -> str:
 
 def generate_code(digits: int) -> str:
     """``digits`` random decimal digits (leading zeros kept), from :func:`secrets.randbelow`."""
-    return f"{secrets.randbelow(10 ** digits):0{digits}d}"
+    return f"{secrets.randbelow(10**digits):0{digits}d}"
 
 
 def latest(subject: str) -> OtpCode | None:
     """The newest code of ``subject`` (used, dead or not), or None."""
-    return db.session.scalar(select(OtpCode).where(OtpCode.subject == subject)
-                             .order_by(OtpCode.created_at.desc(), OtpCode.id.desc()).limit(1))
+    return db.session.scalar(
+        select(OtpCode)
+        .where(OtpCode.subject == subject)
+        .order_by(OtpCode.created_at.desc(), OtpCode.id.desc())
+        .limit(1)
+    )
 
 
 def _last_for_user(user_id: int, purpose: str) -> OtpCode | None:
-    return db.session.scalar(select(OtpCode).where(OtpCode.user_id == user_id, OtpCode.purpose == purpose)
-                             .order_by(OtpCode.created_at.desc(), OtpCode.id.desc()).limit(1))
+    return db.session.scalar(
+        select(OtpCode)
+        .where(OtpCode.user_id == user_id, OtpCode.purpose == purpose)
+        .order_by(OtpCode.created_at.desc(), OtpCode.id.desc())
+        .limit(1)
+    )
 
 
-def issue(purpose: str, subject: str, *, user=None, phone: str | None = None) -> tuple[OtpCode, str]:
+def issue(
+    purpose: str, subject: str, *, user=None, phone: str | None = None
+) -> tuple[OtpCode, str]:
     """Create a code in the current transaction (the caller queues the SMS and commits).
 
     Earlier live codes of ``subject`` (and of ``user`` for ``purpose``) are killed.
@@ -166,15 +190,28 @@ def issue(purpose: str, subject: str, *, user=None, phone: str | None = None) ->
         wait = (row.resend_at - now).total_seconds()
         if wait > 0:
             raise OtpCooldown(math.ceil(wait))
-    live = or_(OtpCode.subject == subject,
-               (OtpCode.user_id == user.id) & (OtpCode.purpose == purpose) if user else false())
-    db.session.execute(update(OtpCode).where(live, OtpCode.used_at.is_(None)).values(used_at=now)
-                       .execution_options(synchronize_session=False))
+    live = or_(
+        OtpCode.subject == subject,
+        (OtpCode.user_id == user.id) & (OtpCode.purpose == purpose) if user else false(),
+    )
+    db.session.execute(
+        update(OtpCode)
+        .where(live, OtpCode.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
     raw = generate_code(cfg["OTP_DIGITS"])
-    row = OtpCode(purpose=purpose, subject=subject, user_id=user.id if user else None, phone=phone,
-                  code_hash=hash_code(raw, subject), created_at=now,
-                  expires_at=now + timedelta(seconds=cfg["OTP_TTL_SECONDS"]),
-                  attempts=0, max_attempts=cfg["OTP_MAX_ATTEMPTS"])
+    row = OtpCode(
+        purpose=purpose,
+        subject=subject,
+        user_id=user.id if user else None,
+        phone=phone,
+        code_hash=hash_code(raw, subject),
+        created_at=now,
+        expires_at=now + timedelta(seconds=cfg["OTP_TTL_SECONDS"]),
+        attempts=0,
+        max_attempts=cfg["OTP_MAX_ATTEMPTS"],
+    )
     db.session.add(row)
     db.session.flush()
     return row, raw
@@ -184,8 +221,10 @@ def sms_text(code: str, purpose: str) -> str:
     """The SMS body for ``code``: what it is for, how long it lasts, not to share it."""
     minutes = max(1, current_app.config["OTP_TTL_SECONDS"] // 60)
     what = "password reset" if purpose == RESET_PASSWORD else "phone verification"
-    return (f"{code} is your CR Tracker {what} code. It expires in {minutes} min. "
-            "Never share it: we will never ask you for it.")
+    return (
+        f"{code} is your CR Tracker {what} code. It expires in {minutes} min. "
+        "Never share it: we will never ask you for it."
+    )
 
 
 def send(purpose: str, subject: str, user, phone: str) -> OtpCode:
@@ -195,6 +234,7 @@ def send(purpose: str, subject: str, user, phone: str) -> OtpCode:
     :raises OtpCooldown: see :func:`issue`.
     """
     from crm.notifications.services import queue_sms
+
     row, raw = issue(purpose, subject, user=user, phone=phone)
     queue_sms([phone], sms_text(raw, purpose), event=f"otp.{purpose}")
     return row
@@ -215,9 +255,13 @@ def check(subject: str, code: str) -> OtpCheck:
     if row.expires_at <= utcnow():
         return OtpCheck(EXPIRED, row)
     counted = db.session.execute(
-        update(OtpCode).where(OtpCode.id == row.id, OtpCode.attempts < OtpCode.max_attempts,
-                              OtpCode.used_at.is_(None))
-        .values(attempts=OtpCode.attempts + 1).execution_options(synchronize_session=False))
+        update(OtpCode)
+        .where(
+            OtpCode.id == row.id, OtpCode.attempts < OtpCode.max_attempts, OtpCode.used_at.is_(None)
+        )
+        .values(attempts=OtpCode.attempts + 1)
+        .execution_options(synchronize_session=False)
+    )
     if counted.rowcount != 1:
         return OtpCheck(EXHAUSTED, row)
     db.session.refresh(row)
@@ -231,9 +275,12 @@ def check(subject: str, code: str) -> OtpCheck:
 
 def kill_for_user(user_id: int, purpose: str) -> None:
     """Mark every live code of ``user_id`` for ``purpose`` used (e.g. the password changed)."""
-    db.session.execute(update(OtpCode).where(OtpCode.user_id == user_id, OtpCode.purpose == purpose,
-                                             OtpCode.used_at.is_(None)).values(used_at=utcnow())
-                       .execution_options(synchronize_session=False))
+    db.session.execute(
+        update(OtpCode)
+        .where(OtpCode.user_id == user_id, OtpCode.purpose == purpose, OtpCode.used_at.is_(None))
+        .values(used_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
 
 
 def purge(now: datetime | None = None) -> int:
@@ -251,4 +298,5 @@ def purge_codes_job() -> int:
     """Periodic job (``crm/schedule.py``, id ``auth.purge_otp_codes``): :func:`purge` in an
     app context; returns how many codes were deleted."""
     from crm.workers_app import with_app_context
+
     return with_app_context(purge)()

@@ -1,12 +1,14 @@
 """Mobile number verification: the rules and the console page ``/auth/phone``.
 
-A number is typed in any common form, parsed to E.164 (:func:`crm.notifications.sms.normalise_phone`),
-stored on the user *unverified* and a code is texted to it (:mod:`crm.auth.otp`, purpose
-``verify_phone``). The right code sets ``User.phone_verified_at``. Changing the number
-un-verifies the account's phone until the new number is confirmed. Only a verified number
-may receive password-reset codes; when two accounts verify the same number, the newest proof
-of possession wins and the older account's number is un-verified.
+A number is typed in any common form, parsed to E.164
+(:func:`crm.notifications.sms.normalise_phone`), stored on the user *unverified* and a code
+is texted to it (:mod:`crm.auth.otp`, purpose ``verify_phone``). The right code sets
+``User.phone_verified_at``. Changing the number un-verifies the account's phone until the
+new number is confirmed. Only a verified number may receive password-reset codes; when two
+accounts verify the same number, the newest proof of possession wins and the older account's
+number is un-verified.
 """
+
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, url_for
@@ -66,7 +68,9 @@ def resend_code(user: User) -> otp.OtpCode:
     :raises crm.auth.otp.OtpCooldown: 429 during the cool-down.
     """
     if not user.phone or user.phone_verified_at is not None:
-        raise ServiceError("There is no number waiting for verification.", field="phone", status=409)
+        raise ServiceError(
+            "There is no number waiting for verification.", field="phone", status=409
+        )
     try:
         row = otp.send(otp.VERIFY_PHONE, _subject(user), user, user.phone)
     except otp.OtpCooldown:
@@ -87,9 +91,14 @@ def confirm(user: User, code: str) -> None:
         result = otp.OtpCheck(otp.USED, result.row)  # a code for a number since replaced
     if result.status == otp.OK:
         now = utcnow()
-        db.session.execute(db.update(User).where(User.phone == user.phone, User.id != user.id,
-                                                 User.phone_verified_at.is_not(None))
-                           .values(phone_verified_at=None).execution_options(synchronize_session=False))
+        db.session.execute(
+            db.update(User)
+            .where(
+                User.phone == user.phone, User.id != user.id, User.phone_verified_at.is_not(None)
+            )
+            .values(phone_verified_at=None)
+            .execution_options(synchronize_session=False)
+        )
         user.phone_verified_at = now
     db.session.commit()
     if result.status != otp.OK:
@@ -108,9 +117,15 @@ def pending_code(user: User) -> otp.OtpCode | None:
 
 def _page(form=None, code_form=None, status: int = 200):
     user = current_user._get_current_object()
-    return render_template("auth/phone.html", form=form or PhoneForm(formdata=None),
-                           code_form=code_form or PhoneCodeForm(formdata=None), resend_form=EmptyForm(),
-                           row=pending_code(user), now=utcnow(), user=user), status
+    return render_template(
+        "auth/phone.html",
+        form=form or PhoneForm(formdata=None),
+        code_form=code_form or PhoneCodeForm(formdata=None),
+        resend_form=EmptyForm(),
+        row=pending_code(user),
+        now=utcnow(),
+        user=user,
+    ), status
 
 
 @bp.route("/phone", methods=["GET", "POST"])

@@ -47,14 +47,19 @@ class ResetLinkError(ServiceError):
     """A reset link that cannot be used: ``reason`` expired | used (HTTP 410) or invalid (422)."""
 
     MESSAGES = {
-        tokens.EXPIRED: "This reset link has expired. Links work for a short time only: ask for a new one.",
+        tokens.EXPIRED: "This reset link has expired. Links work for a short time only: "
+                        "ask for a new one.",
         tokens.USED: "This reset link was already used. Ask for a new one if you still need it.",
-        tokens.INVALID: "This reset link is not valid. Check that you copied the whole link, or ask for a new one.",
+        tokens.INVALID: "This reset link is not valid. Check that you copied the whole link, "
+                        "or ask for a new one.",
     }
 
     def __init__(self, reason: str):
-        super().__init__(self.MESSAGES.get(reason, self.MESSAGES[tokens.INVALID]), field="token",
-                         status=410 if reason in (tokens.EXPIRED, tokens.USED) else 422)
+        super().__init__(
+            self.MESSAGES.get(reason, self.MESSAGES[tokens.INVALID]),
+            field="token",
+            status=410 if reason in (tokens.EXPIRED, tokens.USED) else 422,
+        )
         self.reason = reason
 
 
@@ -86,17 +91,27 @@ def request_email_reset(email: str) -> None:
     and the email still rendered, but nothing is stored or sent.
     """
     from crm.notifications.services import queue_templated, render_email
+
     ttl = current_app.config["RESET_TOKEN_TTL_SECONDS"]
     user = find_user_by_email(email or "")
     if user is not None and user.status in RESETTABLE:
         raw = tokens.issue(user, tokens.RESET_PASSWORD, ttl)
-        queue_templated("password_reset", [user.email], event="user.password_reset_requested",
-                        user={"name": user.name, "email": user.email},
-                        link=_reset_link(raw), ttl_minutes=_ttl_minutes(ttl))
+        queue_templated(
+            "password_reset",
+            [user.email],
+            event="user.password_reset_requested",
+            user={"name": user.name, "email": user.email},
+            link=_reset_link(raw),
+            ttl_minutes=_ttl_minutes(ttl),
+        )
     else:
         raw = tokens.hash_token(secrets.token_urlsafe(32))
-        render_email("password_reset", user={"name": "", "email": normalise_email(email or "")},
-                     link=_reset_link(raw), ttl_minutes=_ttl_minutes(ttl))
+        render_email(
+            "password_reset",
+            user={"name": "", "email": normalise_email(email or "")},
+            link=_reset_link(raw),
+            ttl_minutes=_ttl_minutes(ttl),
+        )
     db.session.commit()
 
 
@@ -111,6 +126,7 @@ def apply_new_password(user: User, password: str, reason: str = "password_reset"
         or easily guessed one (:mod:`crm.auth.passwords`), saying why.
     """
     from crm.notifications.services import queue_templated
+
     validate_password(password, (user.email, user.name))
     user.set_password(password)
     tokens.invalidate(user.id, tokens.RESET_PASSWORD)
@@ -118,10 +134,14 @@ def apply_new_password(user: User, password: str, reason: str = "password_reset"
     user.failed_logins = 0
     user.locked_until = None
     events.publish(db.session, "user.credentials_changed", user_id=user.id, reason=reason)
-    queue_templated("password_changed", [user.email], event="user.credentials_changed",
-                    user={"name": user.name, "email": user.email},
-                    when=utcnow().strftime("%d %b %Y %H:%M UTC"),
-                    link=f"{current_app.config['SERVER_NAME_FOR_LINKS'].rstrip('/')}/auth/reset")
+    queue_templated(
+        "password_changed",
+        [user.email],
+        event="user.credentials_changed",
+        user={"name": user.name, "email": user.email},
+        when=utcnow().strftime("%d %b %Y %H:%M UTC"),
+        link=f"{current_app.config['SERVER_NAME_FOR_LINKS'].rstrip('/')}/auth/reset",
+    )
     db.session.commit()
 
 
@@ -163,16 +183,22 @@ def parse_identifier(text: str) -> tuple[str, str]:
     :raises ServiceError: 422 (field ``identifier``) for text that is neither.
     """
     from crm.notifications.sms import example_phone, normalise_phone
+
     text = (text or "").strip()
     if "@" in text:
         if len(text) > 254:
-            raise ServiceError("Enter your email address or your mobile number.", field="identifier", status=422)
+            raise ServiceError(
+                "Enter your email address or your mobile number.", field="identifier", status=422
+            )
         return "email", normalise_email(text)
     try:
         return "phone", normalise_phone(text)
     except ServiceError:
-        raise ServiceError(f"Enter your email address or your mobile number, e.g. {example_phone()}.",
-                           field="identifier", status=422) from None
+        raise ServiceError(
+            f"Enter your email address or your mobile number, e.g. {example_phone()}.",
+            field="identifier",
+            status=422,
+        ) from None
 
 
 def _sms_subject(kind: str, value: str) -> str:
@@ -184,9 +210,18 @@ def _sms_account(kind: str, value: str) -> User | None:
     if kind == "email":
         user = find_user_by_email(value)
     else:
-        user = db.session.scalar(db.select(User).where(User.phone == value, User.phone_verified_at.is_not(None))
-                                 .order_by(User.phone_verified_at.desc()).limit(1))
-    if user is None or user.status not in RESETTABLE or not user.phone or user.phone_verified_at is None:
+        user = db.session.scalar(
+            db.select(User)
+            .where(User.phone == value, User.phone_verified_at.is_not(None))
+            .order_by(User.phone_verified_at.desc())
+            .limit(1)
+        )
+    if (
+        user is None
+        or user.status not in RESETTABLE
+        or not user.phone
+        or user.phone_verified_at is None
+    ):
         return None
     return user
 
@@ -255,6 +290,7 @@ def reset_with_sms_code(identifier: str, code: str, password: str) -> User:
 
 # ====================================================================== console pages
 
+
 def _invalid_link_page(exc: ResetLinkError):
     return render_template("auth/reset_invalid.html", error=exc), 410 if exc.status == 410 else 404
 
@@ -267,8 +303,11 @@ def reset_request():
     form = ResetRequestForm()
     if form.validate_on_submit():
         request_email_reset(form.email.data)
-        return render_template("auth/reset_sent.html", email=normalise_email(form.email.data),
-                               ttl_minutes=_ttl_minutes(current_app.config["RESET_TOKEN_TTL_SECONDS"]))
+        return render_template(
+            "auth/reset_sent.html",
+            email=normalise_email(form.email.data),
+            ttl_minutes=_ttl_minutes(current_app.config["RESET_TOKEN_TTL_SECONDS"]),
+        )
     status = 422 if form.is_submitted() else 200
     return render_template("auth/reset_request.html", form=form), status
 
@@ -291,8 +330,11 @@ def reset_with_link(token: str):
             form.password.errors.append(exc.message)
             return render_template("auth/reset_password.html", form=form, user=user), 422
         session.pop(SMS_SESSION_KEY, None)
-        flash("Your password was changed and you were logged out everywhere. "
-              "Log in with your new password.", "success")
+        flash(
+            "Your password was changed and you were logged out everywhere. "
+            "Log in with your new password.",
+            "success",
+        )
         return redirect(url_for("auth.login"))
     status = 422 if form.is_submitted() else 200
     return render_template("auth/reset_password.html", form=form, user=user), status
@@ -321,8 +363,14 @@ def reset_sms_request():
 def _code_page(form, status: int = 200):
     identifier = session.get(SMS_SESSION_KEY)
     row = current_sms_code(identifier)
-    return render_template("auth/reset_sms_code.html", form=form, row=row, now=utcnow(),
-                           resend_form=EmptyForm(), identifier=identifier), status
+    return render_template(
+        "auth/reset_sms_code.html",
+        form=form,
+        row=row,
+        now=utcnow(),
+        resend_form=EmptyForm(),
+        identifier=identifier,
+    ), status
 
 
 @bp.route("/reset/sms/code", methods=["GET", "POST"])
@@ -340,7 +388,9 @@ def reset_sms_code():
         except ServiceError as exc:
             form.code.errors.append(exc.message)
             return _code_page(form, 422)
-        raw = tokens.issue(user, tokens.RESET_PASSWORD, current_app.config["RESET_TOKEN_TTL_SECONDS"])
+        raw = tokens.issue(
+            user, tokens.RESET_PASSWORD, current_app.config["RESET_TOKEN_TTL_SECONDS"]
+        )
         db.session.commit()
         return redirect(url_for("auth.reset_with_link", token=raw))
     return _code_page(form, 422 if form.is_submitted() else 200)

@@ -19,8 +19,10 @@ class NewPasswordForm(FlaskForm):
     password = PasswordField("New password", validators=[
         DataRequired(), Length(min=MIN_PASSWORD, max=MAX_PASSWORD,
                                message=f"Use {MIN_PASSWORD} to {MAX_PASSWORD} characters.")])
-    confirm = PasswordField("Confirm new password",
-                            validators=[DataRequired(), EqualTo("password", "Passwords do not match.")])
+    confirm = PasswordField(
+        "Confirm new password",
+        validators=[DataRequired(), EqualTo("password", "Passwords do not match.")],
+    )
     submit = SubmitField("Set new password")
 
 
@@ -32,9 +34,14 @@ class SmsResetRequestForm(FlaskForm):
 
 
 def _code_field(label: str) -> StringField:
-    return StringField(label, validators=[
-        DataRequired(), Regexp(r"^\s*[0-9]{4,8}\s*$", message="Enter the digits of the code.")],
-        render_kw={"inputmode": "numeric", "autocomplete": "one-time-code", "maxlength": "8"})
+    return StringField(
+        label,
+        validators=[
+            DataRequired(),
+            Regexp(r"^\s*[0-9]{4,8}\s*$", message="Enter the digits of the code."),
+        ],
+        render_kw={"inputmode": "numeric", "autocomplete": "one-time-code", "maxlength": "8"},
+    )
 
 
 class CodeForm(FlaskForm):
@@ -47,8 +54,11 @@ class CodeForm(FlaskForm):
 class PhoneForm(FlaskForm):
     """A mobile number to verify (parsed to E.164 by the view)."""
 
-    phone = StringField("Mobile number", validators=[DataRequired(), Length(max=32)],
-                        render_kw={"inputmode": "tel", "autocomplete": "tel"})
+    phone = StringField(
+        "Mobile number",
+        validators=[DataRequired(), Length(max=32)],
+        render_kw={"inputmode": "tel", "autocomplete": "tel"},
+    )
     submit = SubmitField("Text me a code")
 
 

@@ -85,7 +85,9 @@ def login():
             session[PENDING_2FA] = {"user_id": user.id, "remember": bool(form.remember.data),
                                     "next": next_url, "at": utcnow().timestamp()}
             return redirect(url_for("auth.totp_verify"))
-        return _finish_login(user, remember=bool(form.remember.data), method="password", next_url=next_url)
+        return _finish_login(
+            user, remember=bool(form.remember.data), method="password", next_url=next_url
+        )
     status = 422 if form.is_submitted() else 200
     return render_template("auth/login.html", form=form), status
 
@@ -98,18 +100,26 @@ def register():
     form = RegisterForm()
     if form.validate_on_submit():
         try:
-            user = services.register(form.email.data, form.password.data, form.name.data, form.role.data)
+            user = services.register(
+                form.email.data, form.password.data, form.name.data, form.role.data
+            )
         except ServiceError as exc:
             getattr(form, exc.field or "email").errors.append(exc.message)
             return render_template("auth/register.html", form=form), 422
         if user.status == "active":
             start_session(user, method="register")
-            flash("Your account is ready. Welcome to CR Tracker! We sent a verification link to "
-                  f"{user.email}: open it to raise tickets.", "success")
+            flash(
+                "Your account is ready. Welcome to CR Tracker! We sent a verification link to "
+                f"{user.email}: open it to raise tickets.",
+                "success",
+            )
             return redirect(url_for("dashboard.home"))
-        flash("Thanks! Your staff account is awaiting approval by an administrator; "
-              "we will email you when it is approved. Meanwhile, open the verification link "
-              f"we sent to {user.email}.", "info")
+        flash(
+            "Thanks! Your staff account is awaiting approval by an administrator; "
+            "we will email you when it is approved. Meanwhile, open the verification link "
+            f"we sent to {user.email}.",
+            "info",
+        )
         return redirect(url_for("auth.login"))
     status = 422 if form.is_submitted() else 200
     return render_template("auth/register.html", form=form), status
@@ -129,17 +139,29 @@ def logout():
 # ---------------------------------------------------------------- email verification
 
 _OUTCOMES = {
-    verification.VERIFIED: (200, "Welcome to CR Tracker!",
-                            "Your email address is verified. You can now use all our services."),
+    verification.VERIFIED: (
+        200,
+        "Welcome to CR Tracker!",
+        "Your email address is verified. You can now use all our services.",
+    ),
     verification.ALREADY: (200, "Already verified", "Your email is already verified."),
-    verification.EXPIRED: (410, "Link expired",
-                           "This verification link has expired. We can send you a new one."),
-    verification.SUPERSEDED: (410, "Link replaced",
-                              "This verification link was replaced by a newer one. Use the latest "
-                              "email, or ask for a new link."),
-    verification.INVALID: (404, "Link not valid",
-                           "This verification link is not valid. Check that you copied the whole "
-                           "link, or log in and ask for a new one."),
+    verification.EXPIRED: (
+        410,
+        "Link expired",
+        "This verification link has expired. We can send you a new one.",
+    ),
+    verification.SUPERSEDED: (
+        410,
+        "Link replaced",
+        "This verification link was replaced by a newer one. Use the latest "
+        "email, or ask for a new link.",
+    ),
+    verification.INVALID: (
+        404,
+        "Link not valid",
+        "This verification link is not valid. Check that you copied the whole "
+        "link, or log in and ask for a new one.",
+    ),
 }
 
 
@@ -150,15 +172,19 @@ def verify_email(token: str):
     expired (with a button for a new link), replaced or invalid otherwise."""
     outcome = verification.verify_link(token[:200])
     state = outcome.status
-    if (state == verification.INVALID and current_user.is_authenticated
-            and current_user.is_verified):
+    if state == verification.INVALID and current_user.is_authenticated and current_user.is_verified:
         state = verification.ALREADY
     if state in (verification.VERIFIED, verification.ALREADY):
         session.pop(VERIFY_PROMPT, None)
     status, title, message = _OUTCOMES[state]
     offer_resend = state in (verification.EXPIRED, verification.SUPERSEDED)
-    return render_template("auth/verify_result.html", state=state, title=title, message=message,
-                           token=token if offer_resend else None), status
+    return render_template(
+        "auth/verify_result.html",
+        state=state,
+        title=title,
+        message=message,
+        token=token if offer_resend else None,
+    ), status
 
 
 @bp.route("/verify/resend", methods=["POST"])
@@ -166,8 +192,11 @@ def verify_email(token: str):
 def resend_verification():
     """Send a new verification link: to the logged-in user, or to the owner of the expired
     link posted as ``token``. At most one per ``VERIFY_RESEND_COOLDOWN_SECONDS``."""
-    user = current_user if current_user.is_authenticated else verification.user_of_link(
-        request.form.get("token", "")[:200])
+    user = (
+        current_user
+        if current_user.is_authenticated
+        else verification.user_of_link(request.form.get("token", "")[:200])
+    )
     if user is None:
         flash("Log in to ask for a new verification link.", "warning")
         return redirect(url_for("auth.login"))
@@ -175,18 +204,37 @@ def resend_verification():
     try:
         verification.resend(user)
     except verification.ResendTooSoon as exc:
-        return render_template("auth/verify_result.html", state="cooldown", title="Please wait",
-                               message=exc.message, token=None), 429, {"Retry-After": str(exc.retry_after)}
+        return (
+            render_template(
+                "auth/verify_result.html",
+                state="cooldown",
+                title="Please wait",
+                message=exc.message,
+                token=None,
+            ),
+            429,
+            {"Retry-After": str(exc.retry_after)},
+        )
     except ServiceError as exc:
-        return render_template("auth/verify_result.html", state=verification.ALREADY,
-                               title="Already verified", message=exc.message, token=None), exc.status
-    return render_template("auth/verify_result.html", state="sent", title="Check your inbox",
-                           message=f"We sent a new verification link to {user.email}. Open it within "
-                                   f"{current_app.config['VERIFY_TOKEN_TTL_SECONDS'] // 60} minutes.",
-                           token=None)
+        return render_template(
+            "auth/verify_result.html",
+            state=verification.ALREADY,
+            title="Already verified",
+            message=exc.message,
+            token=None,
+        ), exc.status
+    return render_template(
+        "auth/verify_result.html",
+        state="sent",
+        title="Check your inbox",
+        message=f"We sent a new verification link to {user.email}. Open it within "
+        f"{current_app.config['VERIFY_TOKEN_TTL_SECONDS'] // 60} minutes.",
+        token=None,
+    )
 
 
 # ---------------------------------------------------------------- profile and password
+
 
 @bp.route("/profile", methods=["GET", "POST"])
 @requires("authenticated")
@@ -197,13 +245,18 @@ def profile():
     form = ProfileForm(obj=me)
     if form.validate_on_submit():
         try:
-            changed = services.update_profile(me, form.name.data, form.email.data, form.current_password.data)
+            changed = services.update_profile(
+                me, form.name.data, form.email.data, form.current_password.data
+            )
         except ServiceError as exc:
             getattr(form, exc.field or "email").errors.append(exc.message)
             return render_template("auth/profile.html", form=form, user=me), 422
         if changed:
-            flash(f"Profile saved. We sent a verification link to {me.email}: open it to verify your "
-                  "new address.", "success")
+            flash(
+                f"Profile saved. We sent a verification link to {me.email}: open it to verify your "
+                "new address.",
+                "success",
+            )
         else:
             flash("Profile saved.", "success")
         return redirect(url_for("auth.profile"))
@@ -220,8 +273,12 @@ def change_password():
     if form.validate_on_submit():
         row = current_session()
         try:
-            services.change_password(me, form.current_password.data, form.password.data,
-                                     keep_session_id=row.id if row is not None else None)
+            services.change_password(
+                me,
+                form.current_password.data,
+                form.password.data,
+                keep_session_id=row.id if row is not None else None,
+            )
         except ServiceError as exc:
             getattr(form, exc.field or "password").errors.append(exc.message)
             return render_template("auth/password.html", form=form), 422
@@ -233,6 +290,7 @@ def change_password():
 
 # ---------------------------------------------------------------- two-factor (TOTP)
 
+
 @bp.route("/2fa", methods=["GET", "POST"])
 @requires("authenticated")
 def totp_setup():
@@ -240,8 +298,9 @@ def totp_setup():
     me = current_user._get_current_object()
     form = TotpCodeForm()
     if me.totp_enabled_at is not None:
-        return render_template("auth/totp_setup.html", form=form, enabled=True,
-                               required=totp.is_required(me))
+        return render_template(
+            "auth/totp_setup.html", form=form, enabled=True, required=totp.is_required(me)
+        )
     secret = session.get(SETUP_SECRET) or totp.new_secret()
     session[SETUP_SECRET] = secret
     if form.validate_on_submit():
@@ -251,11 +310,19 @@ def totp_setup():
             form.code.errors.append(exc.message)
         else:
             session.pop(SETUP_SECRET, None)
-            flash("Two-factor log-in is on. You will be asked for a code at every log-in.", "success")
+            flash(
+                "Two-factor log-in is on. You will be asked for a code at every log-in.", "success"
+            )
             return redirect(url_for("auth.profile"))
     status = 422 if form.is_submitted() else 200
-    return render_template("auth/totp_setup.html", form=form, enabled=False, secret=secret,
-                           uri=totp.provisioning_uri(me, secret), required=totp.is_required(me)), status
+    return render_template(
+        "auth/totp_setup.html",
+        form=form,
+        enabled=False,
+        secret=secret,
+        uri=totp.provisioning_uri(me, secret),
+        required=totp.is_required(me),
+    ), status
 
 
 @bp.route("/2fa/disable", methods=["POST"])
@@ -271,12 +338,14 @@ def totp_disable():
             totp.disable(me, form.code.data)
         except ServiceError as exc:
             form.code.errors.append(exc.message)
-            return render_template("auth/totp_setup.html", form=form, enabled=True,
-                                   required=totp.is_required(me)), exc.status
+            return render_template(
+                "auth/totp_setup.html", form=form, enabled=True, required=totp.is_required(me)
+            ), exc.status
         flash("Two-factor log-in is off.", "info")
         return redirect(url_for("auth.profile"))
-    return render_template("auth/totp_setup.html", form=form, enabled=True,
-                           required=totp.is_required(me)), 422
+    return render_template(
+        "auth/totp_setup.html", form=form, enabled=True, required=totp.is_required(me)
+    ), 422
 
 
 @bp.route("/2fa/verify", methods=["GET", "POST"])
@@ -286,8 +355,12 @@ def totp_verify():
     (not logged in) for :data:`PENDING_2FA_SECONDS`; wrong codes count towards lockout."""
     pending = session.get(PENDING_2FA)
     user = db.session.get(User, pending.get("user_id")) if isinstance(pending, dict) else None
-    if (user is None or not user.is_active or user.totp_enabled_at is None
-            or utcnow().timestamp() - float(pending.get("at", 0)) > PENDING_2FA_SECONDS):
+    if (
+        user is None
+        or not user.is_active
+        or user.totp_enabled_at is None
+        or utcnow().timestamp() - float(pending.get("at", 0)) > PENDING_2FA_SECONDS
+    ):
         session.pop(PENDING_2FA, None)
         flash("Log in with your email and password first.", "warning")
         return redirect(url_for("auth.login"))
@@ -302,8 +375,12 @@ def totp_verify():
         if totp.verify(user, form.code.data):
             session.pop(PENDING_2FA, None)
             lockout.record_success(user)
-            return _finish_login(user, remember=bool(pending.get("remember")), method="totp",
-                                 next_url=_safe_next(pending.get("next")))
+            return _finish_login(
+                user,
+                remember=bool(pending.get("remember")),
+                method="totp",
+                next_url=_safe_next(pending.get("next")),
+            )
         seconds = lockout.record_failure(user.email, user)
         if seconds:
             session.pop(PENDING_2FA, None)
@@ -339,10 +416,18 @@ def totp_policy():
 def _require_totp_setup():
     """A staff member whose role requires TOTP and who has not set it up may reach only the
     set-up page (and log-out) in the console."""
-    if request.endpoint in _TOTP_SETUP_ALLOWED or request.endpoint is None or request.path.startswith("/api/"):
+    if (
+        request.endpoint in _TOTP_SETUP_ALLOWED
+        or request.endpoint is None
+        or request.path.startswith("/api/")
+    ):
         return None
     user = current_user
-    if (user.is_authenticated and user.role in STAFF_ROLES and user.totp_enabled_at is None
-            and totp.is_required(user)):
+    if (
+        user.is_authenticated
+        and user.role in STAFF_ROLES
+        and user.totp_enabled_at is None
+        and totp.is_required(user)
+    ):
         return redirect(url_for("auth.totp_setup"))
     return None

@@ -105,8 +105,12 @@ def authenticate(email: str, password: str) -> User | None:
     if user is None:
         _dummy_check(password or "")
     if user is None or not user.check_password(password or ""):
-        security_event("login.failed", user=user, email=None if user else normalise_email(email or ""),
-                       reason="unknown_account" if user is None else "wrong_password")
+        security_event(
+            "login.failed",
+            user=user,
+            email=None if user else normalise_email(email or ""),
+            reason="unknown_account" if user is None else "wrong_password",
+        )
         seconds = lockout.record_failure(email, user)
         if seconds:
             raise lockout.LockedOut(seconds)
@@ -114,8 +118,12 @@ def authenticate(email: str, password: str) -> User | None:
     if user.status != ACTIVE:
         security_event("login.refused", user=user, account_status=user.status)
         raise LoginRefused(user.status)
-    security_event("login.succeeded", user=user, outcome="success",
-                   second_factor=user.totp_enabled_at is not None)
+    security_event(
+        "login.succeeded",
+        user=user,
+        outcome="success",
+        second_factor=user.totp_enabled_at is not None,
+    )
     if user.totp_enabled_at is None:
         # with two-factor log-in the count is reset only once the code is right too, so
         # repeating the password step does not buy more guesses at the code
@@ -147,10 +155,13 @@ def decide_registration(user: User, admin: User, approve: bool) -> User:
 
 def _hand_out_waiting_tickets() -> None:
     from crm.tickets.services import assign_waiting_tickets
+
     assign_waiting_tickets()
 
 
-def update_user(user: User, admin: User, role: str | None = None, status: str | None = None) -> User:
+def update_user(
+    user: User, admin: User, role: str | None = None, status: str | None = None
+) -> User:
     """Admin changes a user's role and/or status.
 
     :raises NotAllowed: not an admin, or an admin demoting/disabling themself.
@@ -161,7 +172,9 @@ def update_user(user: User, admin: User, role: str | None = None, status: str | 
     if role is not None and role not in ROLES:
         raise ServiceError(f"Role must be one of: {', '.join(ROLES)}.", field="role", status=422)
     if status is not None and status not in USER_STATUSES:
-        raise ServiceError(f"Status must be one of: {', '.join(USER_STATUSES)}.", field="status", status=422)
+        raise ServiceError(
+            f"Status must be one of: {', '.join(USER_STATUSES)}.", field="status", status=422
+        )
     if user.id == admin.id and ((role and role != ADMIN) or (status and status != ACTIVE)):
         raise ServiceError("You cannot demote or deactivate your own account.", field="role")
     became_engineer = False
@@ -177,8 +190,15 @@ def update_user(user: User, admin: User, role: str | None = None, status: str | 
     events.publish(db.session, "user.updated", user_id=user.id, actor_id=admin.id)
     db.session.commit()
     if user.role != old_role:
-        security_event("user.role_changed", user=admin, outcome="success", target_user_id=user.id,
-                       target_user=user.email, old_role=old_role, new_role=user.role)
+        security_event(
+            "user.role_changed",
+            user=admin,
+            outcome="success",
+            target_user_id=user.id,
+            target_user=user.email,
+            old_role=old_role,
+            new_role=user.role,
+        )
     if user.role == "engineer" and user.status == ACTIVE and (became_engineer or status == ACTIVE):
         _hand_out_waiting_tickets()
     return user
@@ -219,11 +239,16 @@ def update_profile(user: User, name: str, email: str, current_password: str | No
     changed = email != normalise_email(user.email)
     if changed:
         if not current_password or not user.check_password(current_password):
-            raise ServiceError("Enter your current password to change your email address.",
-                               field="current_password", status=422)
+            raise ServiceError(
+                "Enter your current password to change your email address.",
+                field="current_password",
+                status=422,
+            )
         other = find_user_by_email(email)
         if other is not None and other.id != user.id:
-            raise ServiceError("An account with this email already exists.", field="email", status=409)
+            raise ServiceError(
+                "An account with this email already exists.", field="email", status=409
+            )
         user.email = email
         user.email_verified_at = None
         db.session.flush()
@@ -234,8 +259,9 @@ def update_profile(user: User, name: str, email: str, current_password: str | No
     return changed
 
 
-def change_password(user: User, current_password: str, new_password: str,
-                    keep_session_id: int | None = None) -> None:
+def change_password(
+    user: User, current_password: str, new_password: str, keep_session_id: int | None = None
+) -> None:
     """Replace the password after checking the current one; commits.
 
     Publishes ``user.credentials_changed`` (reason ``password_changed``): the user's other
@@ -245,12 +271,21 @@ def change_password(user: User, current_password: str, new_password: str,
     :raises ServiceError: 422 for a wrong current password or an invalid new one.
     """
     if not user.check_password(current_password or ""):
-        raise ServiceError("Your current password is not right.", field="current_password", status=422)
+        raise ServiceError(
+            "Your current password is not right.", field="current_password", status=422
+        )
     validate_password(new_password, (user.email, user.name))
     if user.check_password(new_password):
-        raise ServiceError("Choose a password different from the current one.", field="password", status=422)
+        raise ServiceError(
+            "Choose a password different from the current one.", field="password", status=422
+        )
     user.set_password(new_password)
     tokens.invalidate(user.id, tokens.RESET_PASSWORD)
-    events.publish(db.session, "user.credentials_changed", user_id=user.id, reason="password_changed",
-                   keep_session_id=keep_session_id)
+    events.publish(
+        db.session,
+        "user.credentials_changed",
+        user_id=user.id,
+        reason="password_changed",
+        keep_session_id=keep_session_id,
+    )
     db.session.commit()

@@ -62,7 +62,8 @@ def issue(user, purpose: str, ttl_seconds: int) -> str:
     """Create a token for ``user`` in the current transaction (caller commits).
 
     :param purpose: ``verify_email`` or ``reset_password``.
-    :param ttl_seconds: lifetime in seconds (``VERIFY_TOKEN_TTL_SECONDS``, ``RESET_TOKEN_TTL_SECONDS``).
+    :param ttl_seconds: lifetime in seconds (``VERIFY_TOKEN_TTL_SECONDS``,
+        ``RESET_TOKEN_TTL_SECONDS``).
     :returns: the raw token, to put in the emailed link (never stored).
     :raises ValueError: an unknown purpose.
     """
@@ -70,17 +71,27 @@ def issue(user, purpose: str, ttl_seconds: int) -> str:
         raise ValueError(f"unknown token purpose {purpose!r}")
     raw = secrets.token_urlsafe(32)
     now = utcnow()
-    db.session.add(AccountToken(user_id=user.id, purpose=purpose, token_hash=hash_token(raw),
-                                email=user.email, created_at=now,
-                                expires_at=now + timedelta(seconds=ttl_seconds)))
+    db.session.add(
+        AccountToken(
+            user_id=user.id,
+            purpose=purpose,
+            token_hash=hash_token(raw),
+            email=user.email,
+            created_at=now,
+            expires_at=now + timedelta(seconds=ttl_seconds),
+        )
+    )
     db.session.flush()
     return raw
 
 
 def peek(raw: str, purpose: str) -> TokenCheck:
     """Check a token without using it up (e.g. to show the reset form)."""
-    row = db.session.scalar(select(AccountToken).where(AccountToken.token_hash == hash_token(raw or ""),
-                                                       AccountToken.purpose == purpose))
+    row = db.session.scalar(
+        select(AccountToken).where(
+            AccountToken.token_hash == hash_token(raw or ""), AccountToken.purpose == purpose
+        )
+    )
     if row is None or row.user is None or row.user.email != row.email:
         return TokenCheck(INVALID, row)
     if row.used_at is not None:
@@ -105,9 +116,13 @@ def consume(raw: str, purpose: str) -> TokenCheck:
 def invalidate(user_id: int, purpose: str) -> None:
     """Mark every unused token of ``user_id`` for ``purpose`` used (a newer one replaces them,
     or the password changed)."""
-    for row in db.session.scalars(select(AccountToken).where(AccountToken.user_id == user_id,
-                                                             AccountToken.purpose == purpose,
-                                                             AccountToken.used_at.is_(None))):
+    for row in db.session.scalars(
+        select(AccountToken).where(
+            AccountToken.user_id == user_id,
+            AccountToken.purpose == purpose,
+            AccountToken.used_at.is_(None),
+        )
+    ):
         row.used_at = utcnow()
 
 
@@ -121,7 +136,10 @@ def purge(now: datetime | None = None, *, keep_used_seconds: int = 0) -> int:
     """
     now = now or utcnow()
     used_before = now - timedelta(seconds=keep_used_seconds)
-    result = db.session.execute(delete(AccountToken).where(
-        or_(AccountToken.used_at <= used_before, AccountToken.expires_at <= now)))
+    result = db.session.execute(
+        delete(AccountToken).where(
+            or_(AccountToken.used_at <= used_before, AccountToken.expires_at <= now)
+        )
+    )
     db.session.commit()
     return result.rowcount or 0

@@ -150,8 +150,11 @@ def set_required_roles(roles: list[str], by: User) -> None:
     """
     unknown = [r for r in roles if r not in STAFF_ROLES]
     if unknown:
-        raise ServiceError(f"Only staff roles can be required to use two-factor log-in: {', '.join(unknown)}.",
-                           field="roles", status=422)
+        raise ServiceError(
+            f"Only staff roles can be required to use two-factor log-in: {', '.join(unknown)}.",
+            field="roles",
+            status=422,
+        )
     set_setting(REQUIRED_ROLES_SETTING, sorted(set(roles)), by=by)
 
 

@@ -19,7 +19,13 @@ from crm.clock import utcnow
 from crm.errors import ServiceError, problem
 from crm.extensions import db
 
-VERIFIED, ALREADY, EXPIRED, SUPERSEDED, INVALID = "verified", "already", "expired", "superseded", "invalid"
+VERIFIED, ALREADY, EXPIRED, SUPERSEDED, INVALID = (
+    "verified",
+    "already",
+    "expired",
+    "superseded",
+    "invalid",
+)
 
 #: what an unverified user is told when a service needs a verified address.
 VERIFY_FIRST = "Verify your email address to use this."
@@ -33,8 +39,11 @@ class ResendTooSoon(ServiceError):
 
     def __init__(self, retry_after: int):
         self.retry_after = max(1, int(retry_after))
-        super().__init__(f"A verification email was sent moments ago. You can ask for another in "
-                         f"{self.retry_after} second{'s' if self.retry_after != 1 else ''}.", status=429)
+        super().__init__(
+            f"A verification email was sent moments ago. You can ask for another in "
+            f"{self.retry_after} second{'s' if self.retry_after != 1 else ''}.",
+            status=429,
+        )
 
 
 @dataclass
@@ -60,11 +69,18 @@ def send_link(user: User) -> str:
     ttl = current_app.config["VERIFY_TOKEN_TTL_SECONDS"]
     raw = tokens.issue(user, tokens.VERIFY_EMAIL, ttl)
     from crm.notifications.services import queue_templated
+
     hours = ttl / 3600
-    queue_templated("verify_email", [user.email], event="user.verification_sent",
-                    user={"name": user.name, "email": user.email},
-                    link=_link(raw), valid_for=f"{hours:g} hour{'s' if hours != 1 else ''}"
-                    if ttl >= 3600 else f"{ttl // 60} minutes")
+    queue_templated(
+        "verify_email",
+        [user.email],
+        event="user.verification_sent",
+        user={"name": user.name, "email": user.email},
+        link=_link(raw),
+        valid_for=f"{hours:g} hour{'s' if hours != 1 else ''}"
+        if ttl >= 3600
+        else f"{ttl // 60} minutes",
+    )
     return raw
 
 
@@ -89,8 +105,13 @@ def verify_link(raw: str) -> VerifyOutcome:
     tokens.consume(raw, tokens.VERIFY_EMAIL)
     user.email_verified_at = utcnow()
     from crm.notifications.services import queue_templated
-    queue_templated("email_verified", [user.email], event="user.email_verified",
-                    user={"name": user.name, "email": user.email})
+
+    queue_templated(
+        "email_verified",
+        [user.email],
+        event="user.email_verified",
+        user={"name": user.name, "email": user.email},
+    )
     events.publish(db.session, "user.email_verified", user_id=user.id)
     db.session.commit()
     return VerifyOutcome(VERIFIED, user)
@@ -104,9 +125,15 @@ def resend(user: User) -> None:
     """
     if user.is_verified:
         raise ServiceError("Your email is already verified.")
-    last = db.session.scalar(select(tokens.AccountToken.created_at).where(
-        tokens.AccountToken.user_id == user.id, tokens.AccountToken.purpose == tokens.VERIFY_EMAIL)
-        .order_by(tokens.AccountToken.created_at.desc()).limit(1))
+    last = db.session.scalar(
+        select(tokens.AccountToken.created_at)
+        .where(
+            tokens.AccountToken.user_id == user.id,
+            tokens.AccountToken.purpose == tokens.VERIFY_EMAIL,
+        )
+        .order_by(tokens.AccountToken.created_at.desc())
+        .limit(1)
+    )
     cooldown = current_app.config["VERIFY_RESEND_COOLDOWN_SECONDS"]
     if last is not None:
         wait = math.ceil(cooldown - (utcnow() - last).total_seconds())

@@ -42,7 +42,11 @@ class BroadcastForm(FlaskForm):
         """Field checks, then: the "last N days" segment needs N (the field is optional
         otherwise, so its own validators stop at an empty value)."""
         ok = super().validate(extra_validators)
-        if self.segment.data == SEGMENT_RECENT_TICKETS and not self.segment_days.data and not self.segment_days.errors:
+        if (
+            self.segment.data == SEGMENT_RECENT_TICKETS
+            and not self.segment_days.data
+            and not self.segment_days.errors
+        ):
             self.segment_days.errors = [*self.segment_days.errors, "Give the number of days."]
             ok = False
         return ok

@@ -26,32 +26,58 @@ def _window_context(window) -> dict | None:
             "ends": window.ends_at.strftime("%Y-%m-%d %H:%M UTC"), "recurrence": window.recurrence}
 
 
-def _send_batch(broadcast: Broadcast, users: list[User], opted_out: set[str]) -> tuple[int, int, int]:
+def _send_batch(
+    broadcast: Broadcast, users: list[User], opted_out: set[str]
+) -> tuple[int, int, int]:
     """Queue one batch's outbox rows (in the caller's transaction).
 
     :returns: (emails queued, texts queued, customers skipped).
     """
     from crm.notifications.services import queue_email, queue_sms, render_email
+
     emails = texts = skipped = 0
     window = _window_context(broadcast.window)
     ctx_broadcast = {"subject": broadcast.subject, "body": broadcast.body}
     for user in users:
         got = False
-        if EMAIL in broadcast.channels and user.email_verified_at and user.email.lower() not in opted_out:
+        if (
+            EMAIL in broadcast.channels
+            and user.email_verified_at
+            and user.email.lower() not in opted_out
+        ):
             url = services.unsubscribe_url(user.email)
-            subject, text, html = render_email(TEMPLATE, user={"name": user.name, "email": user.email},
-                                               broadcast=ctx_broadcast, window=window, unsubscribe_url=url)
-            queue_email([user.email], subject, text, html, template=TEMPLATE, event="broadcast.sent",
-                        created_by_id=broadcast.created_by_id,
-                        headers={"List-Unsubscribe": f"<{url}>",
-                                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"})
+            subject, text, html = render_email(
+                TEMPLATE,
+                user={"name": user.name, "email": user.email},
+                broadcast=ctx_broadcast,
+                window=window,
+                unsubscribe_url=url,
+            )
+            queue_email(
+                [user.email],
+                subject,
+                text,
+                html,
+                template=TEMPLATE,
+                event="broadcast.sent",
+                created_by_id=broadcast.created_by_id,
+                headers={
+                    "List-Unsubscribe": f"<{url}>",
+                    "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+                },
+            )
             emails += 1
             got = True
         if SMS in broadcast.channels and user.phone and user.phone_verified_at:
             text = f"{broadcast.subject}: {broadcast.body}"
             if window:
                 text += f" ({window['starts']} – {window['ends']})"
-            queue_sms([user.phone], text[:600], event="broadcast.sent", created_by_id=broadcast.created_by_id)
+            queue_sms(
+                [user.phone],
+                text[:600],
+                event="broadcast.sent",
+                created_by_id=broadcast.created_by_id,
+            )
             texts += 1
             got = True
         if not got:
@@ -70,9 +96,11 @@ def send_broadcast(broadcast_id: int) -> str:
 
     :returns: the final status (``done``, ``failed``) or ``skipped`` when it is finished already.
     """
-    claimed = db.session.execute(update(Broadcast).where(
-        Broadcast.id == broadcast_id, Broadcast.status.in_((QUEUED, SENDING)))
-        .values(status=SENDING))
+    claimed = db.session.execute(
+        update(Broadcast)
+        .where(Broadcast.id == broadcast_id, Broadcast.status.in_((QUEUED, SENDING)))
+        .values(status=SENDING)
+    )
     db.session.commit()
     if claimed.rowcount != 1:
         return "skipped"
@@ -85,8 +113,14 @@ def send_broadcast(broadcast_id: int) -> str:
             db.session.commit()
         opted_out = set(db.session.scalars(select(EmailOptOut.email)))
         while True:
-            users = list(db.session.scalars(select(User).where(condition, User.id > broadcast.last_user_id)
-                                            .order_by(User.id).limit(BATCH_SIZE)))
+            users = list(
+                db.session.scalars(
+                    select(User)
+                    .where(condition, User.id > broadcast.last_user_id)
+                    .order_by(User.id)
+                    .limit(BATCH_SIZE)
+                )
+            )
             if not users:
                 break
             emails, texts, skipped = _send_batch(broadcast, users, opted_out)
@@ -99,14 +133,23 @@ def send_broadcast(broadcast_id: int) -> str:
             db.session.commit()
         broadcast.status, broadcast.finished_at = DONE, utcnow()
         db.session.commit()
-        log.info("broadcast %s: %s emails, %s texts, %s skipped", broadcast_id, broadcast.sent_email,
-                 broadcast.sent_sms, broadcast.skipped)
+        log.info(
+            "broadcast %s: %s emails, %s texts, %s skipped",
+            broadcast_id,
+            broadcast.sent_email,
+            broadcast.sent_sms,
+            broadcast.skipped,
+        )
         return DONE
     except Exception as exc:  # recorded for the console; the cursor keeps what was sent
         db.session.rollback()
         log.exception("broadcast %s failed", broadcast_id)
-        db.session.execute(update(Broadcast).where(Broadcast.id == broadcast_id)
-                           .values(status=FAILED, error=f"{type(exc).__name__}: {exc}"[:2000],
-                                   finished_at=utcnow()))
+        db.session.execute(
+            update(Broadcast)
+            .where(Broadcast.id == broadcast_id)
+            .values(
+                status=FAILED, error=f"{type(exc).__name__}: {exc}"[:2000], finished_at=utcnow()
+            )
+        )
         db.session.commit()
         return FAILED

@@ -15,7 +15,11 @@ EMAIL, SMS = "email", "sms"
 CHANNELS = (EMAIL, SMS)
 #: Who receives a broadcast (active customers only): everyone; those who opened a ticket in
 #: the last ``segment_days`` days; those with a verified phone number.
-SEGMENT_ALL, SEGMENT_RECENT_TICKETS, SEGMENT_VERIFIED_PHONE = "all", "recent_tickets", "verified_phone"
+SEGMENT_ALL, SEGMENT_RECENT_TICKETS, SEGMENT_VERIFIED_PHONE = (
+    "all",
+    "recent_tickets",
+    "verified_phone",
+)
 SEGMENTS = (SEGMENT_ALL, SEGMENT_RECENT_TICKETS, SEGMENT_VERIFIED_PHONE)
 
 
@@ -33,7 +37,9 @@ class Broadcast(db.Model):
     __table_args__ = (Index("ix_broadcasts_created", "created_at", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    window_id: Mapped[int | None] = mapped_column(ForeignKey("maintenance_windows.id", ondelete="SET NULL"))
+    window_id: Mapped[int | None] = mapped_column(
+        ForeignKey("maintenance_windows.id", ondelete="SET NULL")
+    )
     subject: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
     channels: Mapped[list] = mapped_column(JSON, default=list)

@@ -29,10 +29,15 @@ def index():
 def _window_choices() -> list[tuple[int, str]]:
     """Windows not over yet (a recurring one until its last occurrence), soonest first."""
     now = utcnow()
-    rows = db.session.scalars(select(MaintenanceWindow).order_by(MaintenanceWindow.starts_at).limit(500))
+    rows = db.session.scalars(
+        select(MaintenanceWindow).order_by(MaintenanceWindow.starts_at).limit(500)
+    )
     return [(0, "— none —")] + [
         (w.id, f"{w.title} ({w.starts_at:%Y-%m-%d %H:%M} – {w.ends_at:%Y-%m-%d %H:%M} UTC)")
-        for w in rows if w.ends_at > now or (w.recurrence and (w.recurrence_until is None or w.recurrence_until > now))]
+        for w in rows
+        if w.ends_at > now
+        or (w.recurrence and (w.recurrence_until is None or w.recurrence_until > now))
+    ]
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -49,13 +54,19 @@ def new():
     form.window.choices = _window_choices()
     if request.method == "GET":
         window_id = request.args.get("window", "")
-        window = db.session.get(MaintenanceWindow, int(window_id)) if window_id.isdigit() and len(window_id) < 10 else None
+        window = (
+            db.session.get(MaintenanceWindow, int(window_id))
+            if window_id.isdigit() and len(window_id) < 10
+            else None
+        )
         if window is not None:
             form.window.data = window.id
             form.subject.data = f"Planned maintenance: {window.title}"
             form.body.data = (window.description or "") or (
                 f"We will carry out planned maintenance from {window.starts_at:%Y-%m-%d %H:%M} "
-                f"to {window.ends_at:%Y-%m-%d %H:%M} UTC. Services may be unavailable during this time.")
+                f"to {window.ends_at:%Y-%m-%d %H:%M} UTC. "
+                "Services may be unavailable during this time."
+            )
         form.channels.data = form.channels.data or ["email"]
         return render_template("broadcasts/new.html", form=form, audience=None)
     if form.validate_on_submit():
@@ -64,11 +75,21 @@ def new():
             if request.form.get("edit"):  # "Change" on the confirm page: back to the form
                 return render_template("broadcasts/new.html", form=form, audience=None)
             if request.form.get("confirm") != "yes":
-                counts = services.recipient_counts(form.segment.data, form.segment_days.data, form.channels.data)
-                return render_template("broadcasts/confirm.html", form=form, window=window, counts=counts)
+                counts = services.recipient_counts(
+                    form.segment.data, form.segment_days.data, form.channels.data
+                )
+                return render_template(
+                    "broadcasts/confirm.html", form=form, window=window, counts=counts
+                )
             broadcast = services.create_broadcast(
-                subject=form.subject.data, body=form.body.data, channels=form.channels.data,
-                segment=form.segment.data, segment_days=form.segment_days.data, window=window, by=current_user)
+                subject=form.subject.data,
+                body=form.body.data,
+                channels=form.channels.data,
+                segment=form.segment.data,
+                segment_days=form.segment_days.data,
+                window=window,
+                by=current_user,
+            )
         except ServiceError as exc:
             getattr(form, exc.field, form.subject).errors.append(exc.message)
         else:
@@ -105,5 +126,9 @@ def unsubscribe(unsubscribe_token: str):
         one_click = request.form.get("List-Unsubscribe") == "One-Click"
         services.opt_out(email, source="one-click" if one_click else "link")
         return render_template("broadcasts/unsubscribed.html", email=email)
-    return render_template("broadcasts/unsubscribe.html", email=email, token=unsubscribe_token,
-                           already=services.is_opted_out(email))
+    return render_template(
+        "broadcasts/unsubscribe.html",
+        email=email,
+        token=unsubscribe_token,
+        already=services.is_opted_out(email),
+    )

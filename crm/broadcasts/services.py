@@ -48,11 +48,18 @@ def segment_condition(segment: str, days: int | None):
     """
     base = (User.role == CUSTOMER) & (User.status == ACTIVE)
     if segment not in SEGMENTS:
-        raise ServiceError(f"Unknown segment: choose one of {', '.join(SEGMENTS)}.", field="segment", status=422)
+        raise ServiceError(
+            f"Unknown segment: choose one of {', '.join(SEGMENTS)}.", field="segment", status=422
+        )
     if segment == SEGMENT_RECENT_TICKETS:
         if not days or not 1 <= days <= MAX_SEGMENT_DAYS:
-            raise ServiceError(f"Give the number of days (1 to {MAX_SEGMENT_DAYS}).", field="segment_days", status=422)
+            raise ServiceError(
+                f"Give the number of days (1 to {MAX_SEGMENT_DAYS}).",
+                field="segment_days",
+                status=422,
+            )
         from crm.tickets.models import Ticket
+
         since = utcnow() - timedelta(days=days)
         return base & exists().where(Ticket.requester_id == User.id, Ticket.created_at >= since)
     if segment == SEGMENT_VERIFIED_PHONE:
@@ -74,27 +81,39 @@ def recipient_counts(segment: str, days: int | None, channels: list[str]) -> dic
     :raises ServiceError: as :func:`segment_condition` (422).
     """
     from sqlalchemy import and_, case, false, or_
+
     condition = segment_condition(segment, days)
-    email_ok = and_(User.email_verified_at.is_not(None),
-                    ~exists().where(EmailOptOut.email == func.lower(User.email)))
+    email_ok = and_(
+        User.email_verified_at.is_not(None),
+        ~exists().where(EmailOptOut.email == func.lower(User.email)),
+    )
     sms_ok = and_(User.phone.is_not(None), User.phone_verified_at.is_not(None))
     email_ok = email_ok if "email" in (channels or []) else false()
     sms_ok = sms_ok if "sms" in (channels or []) else false()
-    row = db.session.execute(select(
-        func.count(User.id),
-        func.coalesce(func.sum(case((email_ok, 1), else_=0)), 0),
-        func.coalesce(func.sum(case((sms_ok, 1), else_=0)), 0),
-        func.coalesce(func.sum(case((or_(email_ok, sms_ok), 1), else_=0)), 0),
-    ).where(condition)).one()
+    row = db.session.execute(
+        select(
+            func.count(User.id),
+            func.coalesce(func.sum(case((email_ok, 1), else_=0)), 0),
+            func.coalesce(func.sum(case((sms_ok, 1), else_=0)), 0),
+            func.coalesce(func.sum(case((or_(email_ok, sms_ok), 1), else_=0)), 0),
+        ).where(condition)
+    ).one()
     customers, email, sms, reached = (int(v) for v in row)
-    return {"customers": customers, "email": email, "sms": sms, "reached": reached,
-            "unreached": customers - reached}
+    return {
+        "customers": customers,
+        "email": email,
+        "sms": sms,
+        "reached": reached,
+        "unreached": customers - reached,
+    }
 
 
 def unsubscribe_token(email: str) -> str:
     """A signed, non-expiring token naming ``email`` (itsdangerous, the app's SECRET_KEY):
     an unsubscribe link must keep working for as long as the mail sits in a mailbox."""
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=TOKEN_SALT).dumps(email.strip().lower())
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=TOKEN_SALT).dumps(
+        email.strip().lower()
+    )
 
 
 def email_from_token(token: str) -> str | None:
@@ -111,13 +130,18 @@ def email_from_token(token: str) -> str | None:
 def unsubscribe_url(email: str) -> str:
     """Absolute URL of the unsubscribe page for ``email`` (``PUBLIC_URL`` based)."""
     # Built by hand: the RQ job has an app context but no request, so url_for cannot.
-    return (current_app.config["SERVER_NAME_FOR_LINKS"].rstrip("/")
-            + f"/broadcasts/unsubscribe/{unsubscribe_token(email)}")
+    return (
+        current_app.config["SERVER_NAME_FOR_LINKS"].rstrip("/")
+        + f"/broadcasts/unsubscribe/{unsubscribe_token(email)}"
+    )
 
 
 def is_opted_out(email: str) -> bool:
     """True when ``email`` unsubscribed from broadcasts."""
-    return db.session.scalar(select(EmailOptOut.id).where(EmailOptOut.email == email.strip().lower())) is not None
+    return (
+        db.session.scalar(select(EmailOptOut.id).where(EmailOptOut.email == email.strip().lower()))
+        is not None
+    )
 
 
 def opt_out(email: str, source: str = "link") -> EmailOptOut:
@@ -139,8 +163,16 @@ def opt_out(email: str, source: str = "link") -> EmailOptOut:
     return row
 
 
-def create_broadcast(*, subject: str, body: str, channels: list[str], segment: str,
-                     segment_days: int | None = None, window=None, by=None) -> Broadcast:
+def create_broadcast(
+    *,
+    subject: str,
+    body: str,
+    channels: list[str],
+    segment: str,
+    segment_days: int | None = None,
+    window=None,
+    by=None,
+) -> Broadcast:
     """Create a broadcast and queue its sending job (after commit). Announcing a window marks
     it ``announced`` (shown on public status pages).
 
@@ -155,10 +187,17 @@ def create_broadcast(*, subject: str, body: str, channels: list[str], segment: s
     if not channels:
         raise ServiceError("Choose email, SMS or both.", field="channels", status=422)
     segment_condition(segment, segment_days)  # validates
-    broadcast = Broadcast(subject=subject[:200], body=body, channels=channels, segment=segment,
-                          segment_days=segment_days if segment == SEGMENT_RECENT_TICKETS else None,
-                          window_id=window.id if window is not None else None, status=QUEUED,
-                          created_by_id=getattr(by, "id", None), created_at=utcnow())
+    broadcast = Broadcast(
+        subject=subject[:200],
+        body=body,
+        channels=channels,
+        segment=segment,
+        segment_days=segment_days if segment == SEGMENT_RECENT_TICKETS else None,
+        window_id=window.id if window is not None else None,
+        status=QUEUED,
+        created_by_id=getattr(by, "id", None),
+        created_at=utcnow(),
+    )
     if window is not None:
         window.announced = True
     db.session.add(broadcast)
@@ -171,4 +210,5 @@ def create_broadcast(*, subject: str, body: str, channels: list[str], segment: s
 @events.after_commit("broadcast.created")
 def _enqueue_after_commit(ev: events.DomainEvent) -> None:
     from crm.queue import enqueue
+
     enqueue(SEND_JOB, ev.payload["broadcast_id"], job_timeout=3600)

@@ -98,8 +98,10 @@ class Contact(db.Model):
     """One recipient in a group: exactly one of ``email`` or ``phone`` (E.164)."""
 
     __tablename__ = "contacts"
-    __table_args__ = (Index("ix_contacts_group", "group_id"),
-                      UniqueConstraint("group_id", "email", "phone", name="uq_contacts_group_target"))
+    __table_args__ = (
+        Index("ix_contacts_group", "group_id"),
+        UniqueConstraint("group_id", "email", "phone", name="uq_contacts_group_target"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     group_id: Mapped[int] = mapped_column(ForeignKey("contact_groups.id", ondelete="CASCADE"))
@@ -111,6 +113,7 @@ class Contact(db.Model):
 
 
 # ---------------------------------------------------------------- monitors
+
 
 class Monitor(db.Model):
     """Something checked on a schedule.
@@ -150,8 +153,12 @@ class Monitor(db.Model):
     retries: Mapped[int] = mapped_column(Integer, default=1)
     tags: Mapped[list] = mapped_column(JSON, default=list)
     paused: Mapped[bool] = mapped_column(Boolean, default=False)
-    contact_group_id: Mapped[int | None] = mapped_column(ForeignKey("contact_groups.id", ondelete="SET NULL"))
-    escalation_group_id: Mapped[int | None] = mapped_column(ForeignKey("contact_groups.id", ondelete="SET NULL"))
+    contact_group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contact_groups.id", ondelete="SET NULL")
+    )
+    escalation_group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contact_groups.id", ondelete="SET NULL")
+    )
     escalate_after_minutes: Mapped[int | None] = mapped_column(Integer)
     remind_every_minutes: Mapped[int | None] = mapped_column(Integer)
     heartbeat_token: Mapped[str | None] = mapped_column(String(64), unique=True)
@@ -186,8 +193,10 @@ class CheckResult(db.Model):
     """One check of one monitor (raw, pruned after the retention period)."""
 
     __tablename__ = "check_results"
-    __table_args__ = (Index("ix_check_results_monitor_time", "monitor_id", "checked_at"),
-                      Index("ix_check_results_time", "checked_at"))
+    __table_args__ = (
+        Index("ix_check_results_monitor_time", "monitor_id", "checked_at"),
+        Index("ix_check_results_time", "checked_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     monitor_id: Mapped[int] = mapped_column(ForeignKey("monitors.id", ondelete="CASCADE"))
@@ -203,8 +212,10 @@ class Flip(db.Model):
     """A state change of a monitor (``old_status`` → ``new_status``) at ``created_at``."""
 
     __tablename__ = "flips"
-    __table_args__ = (Index("ix_flips_monitor_time", "monitor_id", "created_at"),
-                      Index("ix_flips_time", "created_at"))
+    __table_args__ = (
+        Index("ix_flips_monitor_time", "monitor_id", "created_at"),
+        Index("ix_flips_time", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     monitor_id: Mapped[int] = mapped_column(ForeignKey("monitors.id", ondelete="CASCADE"))
@@ -226,11 +237,25 @@ class Rollup(db.Model):
     # Dashboards scan one period's rows over a range and read only these columns: on
     # PostgreSQL the index covers them (INCLUDE), so a year of day rows is an index-only scan
     # instead of heap reads scattered between the hour rows (bench/monitors.py: 108 -> 14 ms).
-    __table_args__ = (Index("ix_rollups_period_bucket", "period", "bucket_start",
-                            postgresql_include=["monitor_id", "count_up", "count_down", "errors",
-                                                "protocol", "status_codes"]),)
+    __table_args__ = (
+        Index(
+            "ix_rollups_period_bucket",
+            "period",
+            "bucket_start",
+            postgresql_include=[
+                "monitor_id",
+                "count_up",
+                "count_down",
+                "errors",
+                "protocol",
+                "status_codes",
+            ],
+        ),
+    )
 
-    monitor_id: Mapped[int] = mapped_column(ForeignKey("monitors.id", ondelete="CASCADE"), primary_key=True)
+    monitor_id: Mapped[int] = mapped_column(
+        ForeignKey("monitors.id", ondelete="CASCADE"), primary_key=True
+    )
     period: Mapped[str] = mapped_column(String(8), primary_key=True)
     bucket_start: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
     count_up: Mapped[int] = mapped_column(Integer, default=0)
@@ -241,7 +266,9 @@ class Rollup(db.Model):
     max_ms: Mapped[float | None] = mapped_column(Float)
     histogram: Mapped[list] = mapped_column(JSON, default=list)
     # JSONB on PostgreSQL: the dashboard unnests it per bucket (migration 0005)
-    status_codes: Mapped[dict] = mapped_column(JSON().with_variant(JSONB(), "postgresql"), default=dict)
+    status_codes: Mapped[dict] = mapped_column(
+        JSON().with_variant(JSONB(), "postgresql"), default=dict
+    )
     protocol: Mapped[str] = mapped_column(String(16), default="")
 
 
@@ -251,8 +278,10 @@ class Incident(db.Model):
     synthetic monitors: the step and the assertion)."""
 
     __tablename__ = "incidents"
-    __table_args__ = (Index("ix_incidents_monitor_opened", "monitor_id", "opened_at"),
-                      Index("ix_incidents_open", "closed_at"))
+    __table_args__ = (
+        Index("ix_incidents_monitor_opened", "monitor_id", "opened_at"),
+        Index("ix_incidents_open", "closed_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     monitor_id: Mapped[int] = mapped_column(ForeignKey("monitors.id", ondelete="CASCADE"))
@@ -268,7 +297,8 @@ class Incident(db.Model):
 
 
 maintenance_monitors = Table(
-    "maintenance_monitors", db.metadata,
+    "maintenance_monitors",
+    db.metadata,
     Column("window_id", ForeignKey("maintenance_windows.id", ondelete="CASCADE"), primary_key=True),
     Column("monitor_id", ForeignKey("monitors.id", ondelete="CASCADE"), primary_key=True),
 )
@@ -302,7 +332,8 @@ class MaintenanceWindow(db.Model):
 
 
 status_page_monitors = Table(
-    "status_page_monitors", db.metadata,
+    "status_page_monitors",
+    db.metadata,
     Column("status_page_id", ForeignKey("status_pages.id", ondelete="CASCADE"), primary_key=True),
     Column("monitor_id", ForeignKey("monitors.id", ondelete="CASCADE"), primary_key=True),
 )
@@ -337,11 +368,17 @@ class HealthReport(db.Model):
     """
 
     __tablename__ = "health_reports"
-    __table_args__ = (Index("ix_health_reports_created", "created_at", "id"),
-                      UniqueConstraint("group_id", "period", "period_start", name="uq_health_reports_group_period"))
+    __table_args__ = (
+        Index("ix_health_reports_created", "created_at", "id"),
+        UniqueConstraint(
+            "group_id", "period", "period_start", name="uq_health_reports_group_period"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    group_id: Mapped[int | None] = mapped_column(ForeignKey("contact_groups.id", ondelete="SET NULL"))
+    group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contact_groups.id", ondelete="SET NULL")
+    )
     period: Mapped[str] = mapped_column(String(8))
     period_start: Mapped[datetime] = mapped_column(UTCDateTime())
     period_end: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -151,21 +151,27 @@ def request_report(group: ContactGroup, period: str, by=None,
         db.session.commit()
         return report
     if existing.status == REPORT_FAILED:
-        existing.status, existing.progress, existing.stage, existing.error = REPORT_QUEUED, 0, "Queued", None
+        existing.status, existing.progress = REPORT_QUEUED, 0
+        existing.stage, existing.error = "Queued", None
         events.publish(db.session, "health_report.requested", report_id=existing.id)
         db.session.commit()
     return existing
 
 
 def _find(group_id: int, period: str, start: datetime) -> HealthReport | None:
-    return db.session.scalar(select(HealthReport).where(
-        HealthReport.group_id == group_id, HealthReport.period == period,
-        HealthReport.period_start == start))
+    return db.session.scalar(
+        select(HealthReport).where(
+            HealthReport.group_id == group_id,
+            HealthReport.period == period,
+            HealthReport.period_start == start,
+        )
+    )
 
 
 @events.after_commit("health_report.requested")
 def _enqueue_after_commit(ev: events.DomainEvent) -> None:
     from crm.queue import enqueue
+
     enqueue(GENERATE_JOB, ev.payload["report_id"], job_timeout=600)
 
 
@@ -197,10 +203,15 @@ def due_reports() -> int:
     :returns: how many reports were newly created.
     """
     from crm.queue import enqueue
+
     now = utcnow()
-    stale = select(HealthReport.id).where(or_(
-        (HealthReport.status == REPORT_QUEUED) & (HealthReport.created_at < now - STALE_QUEUED),
-        (HealthReport.status == REPORT_RUNNING) & (HealthReport.created_at < now - STALE_RUNNING)))
+    stale = select(HealthReport.id).where(
+        or_(
+            (HealthReport.status == REPORT_QUEUED) & (HealthReport.created_at < now - STALE_QUEUED),
+            (HealthReport.status == REPORT_RUNNING)
+            & (HealthReport.created_at < now - STALE_RUNNING),
+        )
+    )
     for report_id in db.session.scalars(stale.limit(100)):
         enqueue(GENERATE_JOB, report_id, job_timeout=600)
     created = 0
@@ -215,6 +226,7 @@ def due_reports() -> int:
 
 
 # ---------------------------------------------------------------- figures
+
 
 def _fmt_duration(seconds: float | int | None) -> str:
     if seconds is None:
@@ -233,8 +245,16 @@ def report_monitors(group_id: int | None) -> list[Monitor]:
     """Monitors a group's report covers (see the module docstring), ordered by name."""
     stmt = select(Monitor).order_by(Monitor.name, Monitor.id)
     if group_id is not None:
-        own = list(db.session.scalars(stmt.where(or_(Monitor.contact_group_id == group_id,
-                                                     Monitor.escalation_group_id == group_id))))
+        own = list(
+            db.session.scalars(
+                stmt.where(
+                    or_(
+                        Monitor.contact_group_id == group_id,
+                        Monitor.escalation_group_id == group_id,
+                    )
+                )
+            )
+        )
         if own:
             return own
     return list(db.session.scalars(stmt))
@@ -251,22 +271,41 @@ def monitor_figures(monitor: Monitor, start: datetime, end: datetime) -> dict:
         admin-edited template then needs no number formatting).
     """
     from crm.monitoring.engine.rollups import uptime
+
     figures = uptime(monitor.id, start, end)
     incidents = []
-    for inc in db.session.scalars(select(Incident).where(
-            Incident.monitor_id == monitor.id, Incident.opened_at < end,
-            or_(Incident.closed_at.is_(None), Incident.closed_at > start)).order_by(Incident.opened_at)):
-        incidents.append({"opened_at": inc.opened_at.strftime("%Y-%m-%d %H:%M UTC"),
-                          "closed_at": inc.closed_at.strftime("%Y-%m-%d %H:%M UTC") if inc.closed_at else "",
-                          "duration_seconds": inc.duration_seconds,
-                          "duration_label": _fmt_duration(inc.duration_seconds),
-                          "cause": inc.cause or "", "in_maintenance": bool(inc.in_maintenance)})
+    for inc in db.session.scalars(
+        select(Incident)
+        .where(
+            Incident.monitor_id == monitor.id,
+            Incident.opened_at < end,
+            or_(Incident.closed_at.is_(None), Incident.closed_at > start),
+        )
+        .order_by(Incident.opened_at)
+    ):
+        incidents.append(
+            {
+                "opened_at": inc.opened_at.strftime("%Y-%m-%d %H:%M UTC"),
+                "closed_at": inc.closed_at.strftime("%Y-%m-%d %H:%M UTC") if inc.closed_at else "",
+                "duration_seconds": inc.duration_seconds,
+                "duration_label": _fmt_duration(inc.duration_seconds),
+                "cause": inc.cause or "",
+                "in_maintenance": bool(inc.in_maintenance),
+            }
+        )
     up_pct, avg, p95 = figures["uptime_percent"], figures["avg_response_ms"], figures["p95_ms"]
     downtime = figures["downtime_seconds"]
     return {
-        "id": monitor.id, "name": monitor.name, "type": monitor.type, "checks": figures["checks"],
-        "failed_checks": figures["failed_checks"], "no_response": figures["errors"],
-        "uptime_percent": up_pct, "avg_ms": avg, "p95_ms": p95, "downtime_seconds": downtime,
+        "id": monitor.id,
+        "name": monitor.name,
+        "type": monitor.type,
+        "checks": figures["checks"],
+        "failed_checks": figures["failed_checks"],
+        "no_response": figures["errors"],
+        "uptime_percent": up_pct,
+        "avg_ms": avg,
+        "p95_ms": p95,
+        "downtime_seconds": downtime,
         "incidents": incidents,
         "uptime_label": f"{up_pct:.3f} %" if up_pct is not None else "no data",
         "avg_label": f"{avg:.0f} ms" if avg is not None else "—",
@@ -280,13 +319,17 @@ def _summary(group: ContactGroup | None, report: HealthReport, monitors: list[di
     measured = [m["uptime_percent"] for m in monitors if m["uptime_percent"] is not None]
     uptime = sum(measured) / len(measured) if measured else None
     return {
-        "id": report.id, "group_name": group.name if group else "(deleted group)",
-        "period": report.period, "period_title": PERIOD_LABELS[report.period],
+        "id": report.id,
+        "group_name": group.name if group else "(deleted group)",
+        "period": report.period,
+        "period_title": PERIOD_LABELS[report.period],
         "period_label": period_label(report.period, report.period_start, report.period_end),
         "start": report.period_start.strftime("%Y-%m-%d %H:%M UTC"),
         "end": report.period_end.strftime("%Y-%m-%d %H:%M UTC"),
         "generated_at": utcnow().strftime("%Y-%m-%d %H:%M UTC"),
-        "monitors": monitors, "monitor_count": len(monitors), "checks": checks,
+        "monitors": monitors,
+        "monitor_count": len(monitors),
+        "checks": checks,
         "incident_count": sum(len(m["incidents"]) for m in monitors),
         "no_response": sum(m["no_response"] for m in monitors),
         "downtime_label": _fmt_duration(sum(m["downtime_seconds"] for m in monitors)),
@@ -296,10 +339,14 @@ def _summary(group: ContactGroup | None, report: HealthReport, monitors: list[di
 
 # ---------------------------------------------------------------- generation
 
+
 def _set_progress(report_id: int, progress: int, stage: str, **values) -> None:
     """Record progress and commit (the console polls it from another connection)."""
-    db.session.execute(update(HealthReport).where(HealthReport.id == report_id)
-                       .values(progress=progress, stage=stage, **values))
+    db.session.execute(
+        update(HealthReport)
+        .where(HealthReport.id == report_id)
+        .values(progress=progress, stage=stage, **values)
+    )
     db.session.commit()
 
 
@@ -316,12 +363,20 @@ def render_pdf(html: str) -> bytes:
     import shutil
 
     import pdfkit
+
     binary = current_app.config["WKHTMLTOPDF"]
     # pdfkit opens the path it is given as a file: resolve a bare command name on PATH first.
     config = pdfkit.configuration(wkhtmltopdf=shutil.which(binary) or binary)
-    options = {"quiet": "", "encoding": "UTF-8", "page-size": "A4", "disable-javascript": "",
-               "disable-local-file-access": "", "proxy": "http://127.0.0.1:9",
-               "load-error-handling": "ignore", "load-media-error-handling": "ignore"}
+    options = {
+        "quiet": "",
+        "encoding": "UTF-8",
+        "page-size": "A4",
+        "disable-javascript": "",
+        "disable-local-file-access": "",
+        "proxy": "http://127.0.0.1:9",
+        "load-error-handling": "ignore",
+        "load-media-error-handling": "ignore",
+    }
     return pdfkit.from_string(html, False, configuration=config, options=options)
 
 
@@ -342,9 +397,14 @@ def generate_report(report_id: int) -> str:
     :returns: the final status (``done``, ``failed``) or ``skipped``.
     """
     from crm.notifications.services import queue_email, render_email
-    claimed = db.session.execute(update(HealthReport).where(
-        HealthReport.id == report_id, HealthReport.status.in_((REPORT_QUEUED, REPORT_RUNNING)))
-        .values(status=REPORT_RUNNING, progress=1, stage="Collecting figures"))
+
+    claimed = db.session.execute(
+        update(HealthReport)
+        .where(
+            HealthReport.id == report_id, HealthReport.status.in_((REPORT_QUEUED, REPORT_RUNNING))
+        )
+        .values(status=REPORT_RUNNING, progress=1, stage="Collecting figures")
+    )
     db.session.commit()
     if claimed.rowcount != 1:
         return "skipped"
@@ -356,8 +416,11 @@ def generate_report(report_id: int) -> str:
         for i, monitor in enumerate(monitors, 1):
             figures.append(monitor_figures(monitor, report.period_start, report.period_end))
             if i % 20 == 0 or i == len(monitors):
-                _set_progress(report_id, 1 + int(59 * i / len(monitors)),
-                              f"Collecting figures ({i}/{len(monitors)} monitors)")
+                _set_progress(
+                    report_id,
+                    1 + int(59 * i / len(monitors)),
+                    f"Collecting figures ({i}/{len(monitors)} monitors)",
+                )
         summary = _summary(group, report, figures)
         _set_progress(report_id, 65, "Rendering HTML")
         subject, text, html = render_email(EMAIL_TEMPLATE, report=summary)
@@ -367,18 +430,40 @@ def generate_report(report_id: int) -> str:
         report = db.session.get(HealthReport, report_id)
         recipients = [c.email for c in (group.contacts if group else []) if c.email]
         if recipients:
-            queue_email(recipients, subject, text, html, template=EMAIL_TEMPLATE,
-                        event="health_report.generated", created_by_id=report.created_by_id,
-                        attachments=[{"filename": pdf_filename(report), "content_type": "application/pdf",
-                                      "health_report_id": report.id}])
+            queue_email(
+                recipients,
+                subject,
+                text,
+                html,
+                template=EMAIL_TEMPLATE,
+                event="health_report.generated",
+                created_by_id=report.created_by_id,
+                attachments=[
+                    {
+                        "filename": pdf_filename(report),
+                        "content_type": "application/pdf",
+                        "health_report_id": report.id,
+                    }
+                ],
+            )
         report.status, report.progress = REPORT_DONE, 100
-        report.stage = f"Done — emailed to {len(recipients)} recipient(s)" if recipients else "Done — no email recipients"
+        report.stage = (
+            f"Done — emailed to {len(recipients)} recipient(s)"
+            if recipients
+            else "Done — no email recipients"
+        )
         report.finished_at = utcnow()
         db.session.commit()
         return REPORT_DONE
     except Exception as exc:  # any failure is recorded on the row for the console
         db.session.rollback()
         log.exception("health report %s failed", report_id)
-        _set_progress(report_id, 100, "Failed", status=REPORT_FAILED,
-                      error=f"{type(exc).__name__}: {exc}"[:2000], finished_at=utcnow())
+        _set_progress(
+            report_id,
+            100,
+            "Failed",
+            status=REPORT_FAILED,
+            error=f"{type(exc).__name__}: {exc}"[:2000],
+            finished_at=utcnow(),
+        )
         return REPORT_FAILED

@@ -117,9 +117,14 @@ class Guard:
             raise socket.gaierror(socket.EAI_NONAME, f"{host}: name does not resolve")
         return [vet_address(self.policy, address, host) for address in found]
 
-    async def open_connection(self, host: str, port: int, *, ssl: ssl_module.SSLContext | None = None,
-                              server_hostname: str | None = None
-                              ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async def open_connection(
+        self,
+        host: str,
+        port: int,
+        *,
+        ssl: ssl_module.SSLContext | None = None,
+        server_hostname: str | None = None,
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """:func:`asyncio.open_connection` to a vetted address of ``host`` (tried in order).
 
         :param ssl: a client TLS context, to handshake at once; the certificate is checked
@@ -134,8 +139,9 @@ class Guard:
         last: OSError | None = None
         for address in addresses:
             try:
-                return await asyncio.open_connection(str(address), port, ssl=ssl,
-                                                     server_hostname=server_hostname if ssl else None)
+                return await asyncio.open_connection(
+                    str(address), port, ssl=ssl, server_hostname=server_hostname if ssl else None
+                )
             except OSError as exc:
                 last = exc
         raise last or OSError(f"{host}: no address")
@@ -149,8 +155,14 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         self._guard = guard
         self._backend = backend or httpcore.AnyIOBackend()
 
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                          local_address: str | None = None, socket_options=None) -> httpcore.AsyncNetworkStream:
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options=None,
+    ) -> httpcore.AsyncNetworkStream:
         """Connect to the first vetted address of ``host`` that accepts.
 
         :raises AddressRefused: refused by the policy (not retried, not an httpx error).
@@ -165,15 +177,20 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         last: Exception | None = None
         for address in addresses:
             try:
-                return await self._backend.connect_tcp(str(address), port, timeout=timeout,
-                                                       local_address=local_address,
-                                                       socket_options=socket_options)
+                return await self._backend.connect_tcp(
+                    str(address),
+                    port,
+                    timeout=timeout,
+                    local_address=local_address,
+                    socket_options=socket_options,
+                )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 last = exc
         raise last or httpcore.ConnectError(f"{host}: no address")
 
-    async def connect_unix_socket(self, path: str, timeout: float | None = None,
-                                  socket_options=None) -> httpcore.AsyncNetworkStream:
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options=None
+    ) -> httpcore.AsyncNetworkStream:
         """Unix sockets are never a user's destination."""
         raise AddressRefused(path, None, "unix socket")
 
@@ -190,13 +207,17 @@ class _GuardedTransport(httpx.AsyncHTTPTransport):
         # httpx does not expose httpcore's network_backend; the pool it built is replaced by
         # the same pool with the guarded backend (tests/security/test_ssrf.py proves it is used).
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=verify, max_connections=limits.max_connections,
+            ssl_context=verify,
+            max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry, network_backend=GuardedBackend(guard))
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=GuardedBackend(guard),
+        )
 
 
-def guarded_transport(guard: Guard, *, verify: ssl_module.SSLContext,
-                      limits: httpx.Limits | None = None) -> httpx.AsyncBaseTransport:
+def guarded_transport(
+    guard: Guard, *, verify: ssl_module.SSLContext, limits: httpx.Limits | None = None
+) -> httpx.AsyncBaseTransport:
     """An httpx transport whose every connection goes through ``guard``.
 
     :param verify: the TLS context for https (verification on or off, extra CAs).
@@ -205,12 +226,20 @@ def guarded_transport(guard: Guard, *, verify: ssl_module.SSLContext,
     return _GuardedTransport(guard, verify, limits or httpx.Limits())
 
 
-def guarded_client(guard: Guard, *, verify: ssl_module.SSLContext, limits: httpx.Limits | None = None,
-                   headers: dict | None = None) -> httpx.AsyncClient:
+def guarded_client(
+    guard: Guard,
+    *,
+    verify: ssl_module.SSLContext,
+    limits: httpx.Limits | None = None,
+    headers: dict | None = None,
+) -> httpx.AsyncClient:
     """An :class:`httpx.AsyncClient` on :func:`guarded_transport`, never using proxies from the
     environment; use :func:`send` with it to follow redirects safely."""
-    return httpx.AsyncClient(transport=guarded_transport(guard, verify=verify, limits=limits),
-                             trust_env=False, headers=headers)
+    return httpx.AsyncClient(
+        transport=guarded_transport(guard, verify=verify, limits=limits),
+        trust_env=False,
+        headers=headers,
+    )
 
 
 class RedirectRefused(AddressRefused):
@@ -222,8 +251,14 @@ class RedirectRefused(AddressRefused):
         self.host, self.address, self.reason = refused.host, refused.address, refused.reason
 
 
-async def send(client: httpx.AsyncClient, guard: Guard, request: httpx.Request, *,
-               follow_redirects: bool = True, max_redirects: int = MAX_REDIRECTS) -> httpx.Response:
+async def send(
+    client: httpx.AsyncClient,
+    guard: Guard,
+    request: httpx.Request,
+    *,
+    follow_redirects: bool = True,
+    max_redirects: int = MAX_REDIRECTS,
+) -> httpx.Response:
     """Send ``request`` on a guarded ``client``, following redirects hop by hop: each hop's
     host is vetted before it is requested (and its connection is vetted again by the
     transport). httpx builds each next request (method change on 303, Authorization dropped

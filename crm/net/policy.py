@@ -303,8 +303,11 @@ def parse_networks(text: str | Iterable[str] | None) -> tuple[IPNetwork, ...]:
 def staff_policy(config: Mapping) -> Policy:
     """The policy for monitors made by staff: loopback and private networks reachable
     unless ``MONITOR_BLOCK_PRIVATE_FOR_STAFF``; ``MONITOR_ALLOWED_NETWORKS`` allowed."""
-    return Policy(name="staff", block_private=bool(config.get("MONITOR_BLOCK_PRIVATE_FOR_STAFF", False)),
-                  allowed=parse_networks(config.get("MONITOR_ALLOWED_NETWORKS") or ()))
+    return Policy(
+        name="staff",
+        block_private=bool(config.get("MONITOR_BLOCK_PRIVATE_FOR_STAFF", False)),
+        allowed=parse_networks(config.get("MONITOR_ALLOWED_NETWORKS") or ()),
+    )
 
 
 def own_host_names(config: Mapping) -> frozenset[str]:

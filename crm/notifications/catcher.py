@@ -32,9 +32,13 @@ def store_message(mail_from: str, rcpt_tos: list[str], content: bytes) -> Caught
     msg = message_from_bytes(content, policy=policy.default)
     subject = str(msg.get("Subject", "") or "").replace("\r", " ").replace("\n", " ")
     message_id = msg.get("Message-ID")
-    row = CaughtMail(mail_from=(mail_from or "")[:254], rcpt_to=list(rcpt_tos),
-                     subject=subject[:255], message_id=str(message_id)[:255] if message_id else None,
-                     raw=content.decode("utf-8", errors="replace"))
+    row = CaughtMail(
+        mail_from=(mail_from or "")[:254],
+        rcpt_to=list(rcpt_tos),
+        subject=subject[:255],
+        message_id=str(message_id)[:255] if message_id else None,
+        raw=content.decode("utf-8", errors="replace"),
+    )
     db.session.add(row)
     db.session.commit()
     return row
@@ -133,15 +137,22 @@ def _any_free_port(host: str) -> int:
         return s.getsockname()[1]
 
 
-def start_catcher(app: Flask, port: int | None = None, host: str = "127.0.0.1",
-                  on_message: Callable[[int, list[str], str], None] | None = None) -> Controller:
+def start_catcher(
+    app: Flask,
+    port: int | None = None,
+    host: str = "127.0.0.1",
+    on_message: Callable[[int, list[str], str], None] | None = None,
+) -> Controller:
     """Start the catcher on a background thread and return its running controller.
 
     :param port: the TCP port (default: :func:`choose_port`); read it back from
         ``controller.port``. Call ``controller.stop()`` to shut it down.
     :raises ConfigError: the configured port is malformed or busy.
     """
-    controller = Controller(CatcherHandler(app, on_message), hostname=host,
-                            port=port if port is not None else choose_port(host))
+    controller = Controller(
+        CatcherHandler(app, on_message),
+        hostname=host,
+        port=port if port is not None else choose_port(host),
+    )
     controller.start()
     return controller

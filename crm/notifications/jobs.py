@@ -88,11 +88,18 @@ def claim(notification_id: int) -> int | None:
 
 def build_message(note: Notification) -> Message:
     """The Flask-Mail message of ``note``: its subject and bodies, and its fixed Message-ID,
-    encoded so that no line exceeds RFC 5322's limit (:class:`~crm.notifications.mime.MailMessage`)."""
+    encoded so that no line exceeds RFC 5322's limit
+    (:class:`~crm.notifications.mime.MailMessage`)."""
     from crm.notifications.mime import MailMessage
-    msg = MailMessage(subject=note.subject, recipients=list(note.to), body=note.body_text,
-                  html=note.body_html, sender=current_app.config["MAIL_DEFAULT_SENDER"],
-                  extra_headers={**(note.headers or {}), "X-CRM-Notification": str(note.id)})
+
+    msg = MailMessage(
+        subject=note.subject,
+        recipients=list(note.to),
+        body=note.body_text,
+        html=note.body_html,
+        sender=current_app.config["MAIL_DEFAULT_SENDER"],
+        extra_headers={**(note.headers or {}), "X-CRM-Notification": str(note.id)},
+    )
     # Flask-Mail writes exactly one Message-ID header from msgId; putting it in
     # extra_headers as well would add a second Message-ID header.
     msg.msgId = note.message_id
@@ -110,6 +117,7 @@ def attachment_bytes(spec: dict) -> bytes:
     """
     if spec.get("health_report_id") is not None:
         from crm.monitoring.models import HealthReport
+
         report = db.session.get(HealthReport, spec["health_report_id"])
         if report is not None and report.pdf:
             return report.pdf
@@ -208,6 +216,7 @@ def _mail_timeout():
 def _deliver_sms(note: Notification) -> None:
     """Hand an SMS outbox row to the configured transport (see :mod:`crm.notifications.sms`)."""
     from crm.notifications.sms import get_transport
+
     to, body, note_id = note.to[0], note.body_text, note.id
     db.session.commit()
     get_transport().send(to, body, notification_id=note_id)
@@ -219,15 +228,25 @@ def _record_failure(notification_id: int, token: int, exc: Exception) -> None:
     next_at = utcnow() + timedelta(seconds=backoff_seconds(token)) if token < max_attempts else None
     result = db.session.execute(
         update(Notification)
-        .where(Notification.id == notification_id, Notification.status == SENDING,
-               Notification.attempts == token)
+        .where(
+            Notification.id == notification_id,
+            Notification.status == SENDING,
+            Notification.attempts == token,
+        )
         .values(status=FAILED, last_error=error, next_attempt_at=next_at)
     )
     db.session.commit()
     if result.rowcount != 1:
-        log.warning("notification %s: claim %s lost before its failure was recorded", notification_id, token)
-    log.warning("notification %s failed (attempt %s%s): %s", notification_id, token,
-                "" if next_at else ", giving up", error)
+        log.warning(
+            "notification %s: claim %s lost before its failure was recorded", notification_id, token
+        )
+    log.warning(
+        "notification %s failed (attempt %s%s): %s",
+        notification_id,
+        token,
+        "" if next_at else ", giving up",
+        error,
+    )
 
 
 #: tries to record "sent" when the database connection fails (the mail is already out)
@@ -246,9 +265,11 @@ def _record_sent(notification_id: int, conn=None) -> None:
     """
     # Unconditional (but idempotent): the server has the message, so whatever another
     # attempt did meanwhile, the row must end up sent to stop further copies.
-    stmt = (update(Notification)
-            .where(Notification.id == notification_id, Notification.status != SENT)
-            .values(status=SENT, sent_at=utcnow(), last_error=None, next_attempt_at=None))
+    stmt = (
+        update(Notification)
+        .where(Notification.id == notification_id, Notification.status != SENT)
+        .values(status=SENT, sent_at=utcnow(), last_error=None, next_attempt_at=None)
+    )
     for attempt in range(RECORD_SENT_TRIES):
         try:
             if conn is not None and attempt == 0:
@@ -265,9 +286,12 @@ def _record_sent(notification_id: int, conn=None) -> None:
                 raise
             if conn is None:
                 db.session.rollback()
-            log.warning("notification %s: recording 'sent' failed (try %d); trying again",
-                        notification_id, attempt + 1)
-            time.sleep(0.1 * 2 ** attempt)
+            log.warning(
+                "notification %s: recording 'sent' failed (try %d); trying again",
+                notification_id,
+                attempt + 1,
+            )
+            time.sleep(0.1 * 2**attempt)
 
 
 @with_app_context
@@ -301,13 +325,19 @@ def claim_many(notification_ids: list[int]) -> dict[int, int]:
     now = utcnow()
     rows = db.session.execute(
         update(Notification)
-        .where(Notification.id.in_(notification_ids),
-               or_(Notification.status == PENDING,
-                   (Notification.status == FAILED) & (Notification.next_attempt_at.is_not(None))
-                   & (Notification.next_attempt_at <= now)))
+        .where(
+            Notification.id.in_(notification_ids),
+            or_(
+                Notification.status == PENDING,
+                (Notification.status == FAILED)
+                & (Notification.next_attempt_at.is_not(None))
+                & (Notification.next_attempt_at <= now),
+            ),
+        )
         .values(status=SENDING, attempts=Notification.attempts + 1, claimed_at=now)
         .returning(Notification.id, Notification.attempts)
-        .execution_options(synchronize_session=False)).all()
+        .execution_options(synchronize_session=False)
+    ).all()
     db.session.commit()
     return {row.id: row.attempts for row in rows}
 
@@ -316,11 +346,16 @@ def _release(tokens: dict[int, int]) -> None:
     """Give back claims that never reached the SMTP server (pending, attempts − 1), each only
     while it is still ours (status ``sending`` with our token)."""
     for notification_id, token in tokens.items():
-        db.session.execute(update(Notification)
-                           .where(Notification.id == notification_id, Notification.status == SENDING,
-                                  Notification.attempts == token)
-                           .values(status=PENDING, attempts=token - 1, claimed_at=None)
-                           .execution_options(synchronize_session=False))
+        db.session.execute(
+            update(Notification)
+            .where(
+                Notification.id == notification_id,
+                Notification.status == SENDING,
+                Notification.attempts == token,
+            )
+            .values(status=PENDING, attempts=token - 1, claimed_at=None)
+            .execution_options(synchronize_session=False)
+        )
     db.session.commit()
 
 
@@ -344,8 +379,12 @@ def _send_many(notification_ids: list[int], session: SMTPSession) -> dict[int, s
     session_obj = db.session()
     expire_on_commit, session_obj.expire_on_commit = session_obj.expire_on_commit, False
     try:
-        notes = {n.id: n for n in db.session.scalars(
-            select(Notification).where(Notification.id.in_(list(tokens))))}
+        notes = {
+            n.id: n
+            for n in db.session.scalars(
+                select(Notification).where(Notification.id.in_(list(tokens)))
+            )
+        }
         # end the read transaction (no snapshot or lock held during SMTP); the rows stay
         # loaded, so building each mail costs no query (they are ours: claimed above)
         db.session.commit()
@@ -373,7 +412,7 @@ def _send_claimed(notification_ids, tokens, notes, session, outcomes, statuses) 
             db.session.rollback()
             _record_failure(notification_id, tokens[notification_id], exc)
             statuses[notification_id] = FAILED
-            untried = {i: tokens[i] for i in order[position + 1:]}
+            untried = {i: tokens[i] for i in order[position + 1 :]}
             if untried:
                 _release(untried)
                 statuses.update(dict.fromkeys(untried, RELEASED))
@@ -401,6 +440,7 @@ def _send_waiting(session: SMTPSession) -> int:
 
     from crm.notifications.services import SEND_JOB
     from crm.queue import take_waiting
+
     job = get_current_job()
     size = current_app.config.get("MAIL_BATCH_SIZE", 1)
     if job is None or size <= 1:
@@ -431,8 +471,12 @@ def _worker_stopping(job) -> bool:
     if not job.worker_name:
         return False
     from rq import Worker
-    return bool(job.connection.hexists(Worker.redis_worker_namespace_prefix + job.worker_name,
-                                       "shutdown_requested_date"))
+
+    return bool(
+        job.connection.hexists(
+            Worker.redis_worker_namespace_prefix + job.worker_name, "shutdown_requested_date"
+        )
+    )
 
 
 def send_job_id(notification_id: int, attempts: int) -> str:
@@ -452,6 +496,7 @@ def enqueue_send(notification_id: int, attempts: int = 0):
     """
     from crm.notifications.services import SEND_JOB
     from crm.queue import enqueue_once
+
     return enqueue_once(SEND_JOB, notification_id, job_id=send_job_id(notification_id, attempts))
 
 
@@ -474,20 +519,30 @@ def sweep_notifications() -> int:
     stale = current_app.config["NOTIFY_STALE_SECONDS"]
     max_attempts = current_app.config["NOTIFY_MAX_ATTEMPTS"]
     now = utcnow()
-    lease_expired = (Notification.status == SENDING,
-                     Notification.claimed_at <= now - timedelta(seconds=2 * stale))
-    db.session.execute(update(Notification)
-                       .where(*lease_expired, Notification.attempts >= max_attempts)
-                       .values(status=FAILED, next_attempt_at=None,
-                               last_error=f"{LOST_WORKER_ERROR}; giving up"))
-    db.session.execute(update(Notification)
-                       .where(*lease_expired)
-                       .values(status=PENDING, last_error=f"{LOST_WORKER_ERROR}; re-queued"))
+    lease_expired = (
+        Notification.status == SENDING,
+        Notification.claimed_at <= now - timedelta(seconds=2 * stale),
+    )
+    db.session.execute(
+        update(Notification)
+        .where(*lease_expired, Notification.attempts >= max_attempts)
+        .values(status=FAILED, next_attempt_at=None, last_error=f"{LOST_WORKER_ERROR}; giving up")
+    )
+    db.session.execute(
+        update(Notification)
+        .where(*lease_expired)
+        .values(status=PENDING, last_error=f"{LOST_WORKER_ERROR}; re-queued")
+    )
     db.session.commit()
     enqueued = 0
     ids = due_ids(now - timedelta(seconds=stale))
-    rows = db.session.execute(select(Notification.id, Notification.attempts)
-                              .where(Notification.id.in_(ids))) if ids else []
+    rows = (
+        db.session.execute(
+            select(Notification.id, Notification.attempts).where(Notification.id.in_(ids))
+        )
+        if ids
+        else []
+    )
     attempts = {row.id: row.attempts for row in rows}
     db.session.commit()  # hold no snapshot while talking to Redis
     for notification_id in ids:

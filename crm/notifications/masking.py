@@ -15,12 +15,24 @@ _TOKEN = r"[A-Za-z0-9._~%+=:\-]+"
 #: a path segment after one of these is a token, whatever its length.
 _KNOWN_PATHS = ("auth/reset", "auth/verify", "broadcasts/unsubscribe", "api/v1/heartbeat")
 #: a long segment after one of these words is treated as a token too (links of other flows).
-_TOKEN_WORDS = ("reset", "verify", "confirm", "unsubscribe", "activate", "invite", "magic", "login", "token")
+_TOKEN_WORDS = (
+    "reset",
+    "verify",
+    "confirm",
+    "unsubscribe",
+    "activate",
+    "invite",
+    "magic",
+    "login",
+    "token",
+)
 
 _PATTERNS = (
     re.compile(rf"(/(?:{'|'.join(map(re.escape, _KNOWN_PATHS))})/){_TOKEN}"),
     re.compile(rf"(/(?:{'|'.join(_TOKEN_WORDS)})/)[A-Za-z0-9._~%+=:\-]{{16,}}"),
-    re.compile(r"([?&](?:token|code|key|signature|sig|otp|secret|auth)=)[^&\s#\"'<>]+", re.IGNORECASE),
+    re.compile(
+        r"([?&](?:token|code|key|signature|sig|otp|secret|auth)=)[^&\s#\"'<>]+", re.IGNORECASE
+    ),
 )
 
 

@@ -117,7 +117,8 @@ class MailMessage(Message):
             msg["Subject"] = header_value("Subject", self.subject)
         # Flask-Mail's sanitize_address: display names RFC 2047, international domains IDNA
         msg["From"] = header_value("From", sanitize_address(self.sender))
-        msg["To"] = header_value("To", ", ".join(dict.fromkeys(sanitize_addresses(self.recipients))))
+        to = ", ".join(dict.fromkeys(sanitize_addresses(self.recipients)))
+        msg["To"] = header_value("To", to)
         if self.cc:
             msg["Cc"] = header_value("Cc", ", ".join(dict.fromkeys(sanitize_addresses(self.cc))))
         if self.reply_to:

@@ -82,8 +82,9 @@ def caught_mail(mail_id: int):
     (token links masked)."""
     m = db.get_or_404(CaughtMail, mail_id)
     subject, headers, text, html = catcher.read_message(m)
-    return render_template("notifications/mail.html", m=m, subject=subject, headers=headers, text=text,
-                           html=html)
+    return render_template(
+        "notifications/mail.html", m=m, subject=subject, headers=headers, text=text, html=html
+    )
 
 
 @bp.route("/sms")
@@ -97,8 +98,12 @@ def sms():
 def _template_names() -> list[str]:
     """Names of the email template sets shipped as files (``email/<name>.subject.txt``)."""
     from flask import current_app
-    names = {t[len("email/"):-len(".subject.txt")] for t in current_app.jinja_env.list_templates()
-             if t.startswith("email/") and t.endswith(".subject.txt")}
+
+    names = {
+        t[len("email/") : -len(".subject.txt")]
+        for t in current_app.jinja_env.list_templates()
+        if t.startswith("email/") and t.endswith(".subject.txt")
+    }
     return sorted(names)
 
 
@@ -107,7 +112,9 @@ def _template_names() -> list[str]:
 def email_templates():
     """Every email template, with whether an admin has edited it."""
     edited = {t.name: t for t in db.session.scalars(select(EmailTemplate))}
-    return render_template("notifications/email_templates.html", names=_template_names(), edited=edited)
+    return render_template(
+        "notifications/email_templates.html", names=_template_names(), edited=edited
+    )
 
 
 def _template_or_404(name: str) -> str:
@@ -133,11 +140,14 @@ def email_template(name: str):
     admin through the outbox. "Reset" deletes the edit and the file version is used again.
     """
     from crm.notifications.forms import EmailTemplateForm
+
     _template_or_404(name)
     row = db.session.scalar(select(EmailTemplate).where(EmailTemplate.name == name))
     form = EmailTemplateForm()
     if request.method == "GET":
-        subject, text, html = (row.subject, row.body_text, row.body_html) if row else services.template_source(name)
+        subject, text, html = (
+            (row.subject, row.body_text, row.body_html) if row else services.template_source(name)
+        )
         form.subject.data, form.body_text.data, form.body_html.data = subject.strip(), text, html
     check = None
     if form.validate_on_submit():
@@ -152,7 +162,9 @@ def email_template(name: str):
         if check.ok and form.send_test.data:
             note = services.send_template_test(name, check.preview, current_user)
             db.session.commit()  # the outbox enqueues the send job after this commit
-            flash(f"Test of “{name}” queued to {current_user.email} (outbox #{note.id}).", "success")
+            flash(
+                f"Test of “{name}” queued to {current_user.email} (outbox #{note.id}).", "success"
+            )
             return _editor(name, form, row, check), 200
         if check.ok and services.is_built_in(name, subject, text, html):
             # Identical to the shipped files: store no copy, so later changes to the shipped
@@ -180,10 +192,18 @@ def email_template(name: str):
 
 
 def _editor(name: str, form, row, check):
-    return render_template("notifications/email_template.html", name=name, form=form, row=row,
-                           check=check, declared=variables.declared(name),
-                           samples={k: json.dumps(v.sample, ensure_ascii=False, indent=1)
-                                    for k, v in variables.declared(name).items()})
+    return render_template(
+        "notifications/email_template.html",
+        name=name,
+        form=form,
+        row=row,
+        check=check,
+        declared=variables.declared(name),
+        samples={
+            k: json.dumps(v.sample, ensure_ascii=False, indent=1)
+            for k, v in variables.declared(name).items()
+        },
+    )
 
 
 @bp.route("/email-templates/<name>/preview", methods=["POST"])
@@ -193,6 +213,7 @@ def email_template_preview(name: str):
     — subject, HTML in a sandboxed iframe, text part — or what stops it rendering. Always 200
     (the fragment carries the errors)."""
     from crm.notifications.forms import EmailTemplateForm
+
     _template_or_404(name)
     form = EmailTemplateForm()
     check = services.validate_template(name, *_edit_of(form))

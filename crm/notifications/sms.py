@@ -44,7 +44,9 @@ class OutboxSmsTransport:
         from crm.extensions import db
         from crm.notifications.models import SmsMessage
         if notification_id is not None:
-            existing = db.session.scalar(db.select(SmsMessage).where(SmsMessage.notification_id == notification_id))
+            existing = db.session.scalar(
+                db.select(SmsMessage).where(SmsMessage.notification_id == notification_id)
+            )
             if existing is not None:
                 return f"outbox-{existing.id}"
         msg = SmsMessage(to=to, body=body, notification_id=notification_id)
@@ -61,12 +63,21 @@ class TwilioSmsTransport:
     :raises ServiceError: at construction, when a TWILIO_* setting is missing.
     """
 
-    def __init__(self, account_sid: str | None, auth_token: str | None, from_number: str | None,
-                 *, http_client=None):
+    def __init__(
+        self,
+        account_sid: str | None,
+        auth_token: str | None,
+        from_number: str | None,
+        *,
+        http_client=None,
+    ):
         if not (account_sid and auth_token and from_number):
-            raise ServiceError("SMS_TRANSPORT=twilio needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN "
-                               "and TWILIO_FROM_NUMBER")
+            raise ServiceError(
+                "SMS_TRANSPORT=twilio needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN "
+                "and TWILIO_FROM_NUMBER"
+            )
         from twilio.rest import Client
+
         self.client = Client(account_sid, auth_token, http_client=http_client)
         self.from_number = from_number
 
@@ -80,8 +91,11 @@ def get_transport() -> SmsTransport:
     """The transport named by ``SMS_TRANSPORT`` (``outbox`` or ``twilio``)."""
     cfg = current_app.config
     if cfg.get("SMS_TRANSPORT", "outbox") == "twilio":
-        return TwilioSmsTransport(cfg.get("TWILIO_ACCOUNT_SID"), cfg.get("TWILIO_AUTH_TOKEN"),
-                                  cfg.get("TWILIO_FROM_NUMBER"))
+        return TwilioSmsTransport(
+            cfg.get("TWILIO_ACCOUNT_SID"),
+            cfg.get("TWILIO_AUTH_TOKEN"),
+            cfg.get("TWILIO_FROM_NUMBER"),
+        )
     return OutboxSmsTransport()
 
 
@@ -113,9 +127,14 @@ def example_phone(region: str | None = None, national: bool = False) -> str:
     :returns: the formatted number, or ``""`` for a region libphonenumber has no example for.
     """
     region = region or current_app.config.get("PHONE_DEFAULT_REGION", "GB")
-    number = (phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
-              or phonenumbers.example_number(region))
+    number = phonenumbers.example_number_for_type(
+        region, phonenumbers.PhoneNumberType.MOBILE
+    ) or phonenumbers.example_number(region)
     if number is None:
         return ""
-    fmt = phonenumbers.PhoneNumberFormat.NATIONAL if national else phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    fmt = (
+        phonenumbers.PhoneNumberFormat.NATIONAL
+        if national
+        else phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    )
     return phonenumbers.format_number(number, fmt)

@@ -94,8 +94,15 @@ def on_comment_added(ev: events.DomainEvent) -> None:
         to, path = ([t.assignee.email] if t.assignee else []), f"/tickets/{t.id}"
     else:
         to, path = [t.requester.email], f"/portal/tickets/{t.id}"
-    queue_templated("ticket_reply", to, event=ev.name, ticket_id=t.id, ticket=ticket_vars(t),
-                    comment={"body": comment.body, "author": person(comment.author)}, ticket_path=path)
+    queue_templated(
+        "ticket_reply",
+        to,
+        event=ev.name,
+        ticket_id=t.id,
+        ticket=ticket_vars(t),
+        comment={"body": comment.body, "author": person(comment.author)},
+        ticket_path=path,
+    )
 
 
 @events.in_transaction("user.registered")
@@ -105,8 +112,12 @@ def on_user_registered(ev: events.DomainEvent) -> None:
     if not user.is_staff:
         return
     admins = db.session.scalars(select(User.email).where(User.role == ADMIN, User.status == ACTIVE))
-    queue_templated("staff_registered", list(admins), event=ev.name,
-                    applicant={**person(user), "role": user.role})
+    queue_templated(
+        "staff_registered",
+        list(admins),
+        event=ev.name,
+        applicant={**person(user), "role": user.role},
+    )
 
 
 @events.in_transaction("user.approved")
@@ -114,6 +125,10 @@ def on_user_registered(ev: events.DomainEvent) -> None:
 def on_registration_decided(ev: events.DomainEvent) -> None:
     """Tell a staff applicant the admin's decision."""
     user = db.session.get(User, ev.payload["user_id"])
-    queue_templated("registration_decided", [user.email], event=ev.name,
-                    user={**person(user), "role": user.role},
-                    approved=ev.name == "user.approved")
+    queue_templated(
+        "registration_decided",
+        [user.email],
+        event=ev.name,
+        user={**person(user), "role": user.role},
+        approved=ev.name == "user.approved",
+    )

@@ -49,7 +49,9 @@ def _finish(resp: Response) -> Response:
         resp.headers["Retry-After"] = intended
     elif resp.status_code not in (429, 503) and not 300 <= resp.status_code < 400:
         resp.headers.pop("Retry-After", None)
-    if request.endpoint not in STATIC_ENDPOINTS and "public" not in resp.headers.get("Cache-Control", ""):
+    if request.endpoint not in STATIC_ENDPOINTS and "public" not in resp.headers.get(
+        "Cache-Control", ""
+    ):
         if is_private(resp):
             resp.headers["Cache-Control"] = "no-store"
     return resp

@@ -10,6 +10,9 @@ DEVCONSOLE_MAX_CHARS = 1000
 class DevConsoleForm(FlaskForm):
     """The message printed under the self-XSS warning in the browser's developer console."""
 
-    message = TextAreaField("Developer-console message", validators=[Length(max=DEVCONSOLE_MAX_CHARS)],
-                            render_kw={"rows": 4})
+    message = TextAreaField(
+        "Developer-console message",
+        validators=[Length(max=DEVCONSOLE_MAX_CHARS)],
+        render_kw={"rows": 4},
+    )
     submit = SubmitField("Save message")

@@ -114,7 +114,8 @@ def _not_api() -> bool:
 
 
 def _not_api_auth() -> bool:
-    return not request.path.startswith("/api/v1/auth/") or request.endpoint in AUTH_LIMIT_EXEMPT_ENDPOINTS
+    return (not request.path.startswith("/api/v1/auth/")
+            or request.endpoint in AUTH_LIMIT_EXEMPT_ENDPOINTS)
 
 
 def _console_auth_exempt() -> bool:
@@ -139,16 +140,33 @@ def declare_limits() -> None:
     from crm.auth import bp as auth_bp
     from crm.sso import bp as sso_bp
 
-    limiter.shared_limit(_api_limit, scope="api", key_func=api_key, methods=API_METHODS,
-                         exempt_when=_not_api)(api_bp)
-    limiter.shared_limit(_auth_limit, scope="auth-ip", key_func=ip_key, methods=["POST"],
-                         exempt_when=_not_api_auth)(api_bp)
-    limiter.shared_limit(_auth_limit, scope="auth-account", key_func=account_key, methods=["POST"],
-                         exempt_when=_api_auth_account_exempt)(api_bp)
-    limiter.shared_limit(_auth_limit, scope="auth-ip", key_func=ip_key, methods=["POST"],
-                         exempt_when=_console_auth_exempt)(auth_bp)
-    limiter.shared_limit(_auth_limit, scope="auth-account", key_func=account_key, methods=["POST"],
-                         exempt_when=_console_auth_account_exempt)(auth_bp)
+    limiter.shared_limit(
+        _api_limit, scope="api", key_func=api_key, methods=API_METHODS, exempt_when=_not_api
+    )(api_bp)
+    limiter.shared_limit(
+        _auth_limit, scope="auth-ip", key_func=ip_key, methods=["POST"], exempt_when=_not_api_auth
+    )(api_bp)
+    limiter.shared_limit(
+        _auth_limit,
+        scope="auth-account",
+        key_func=account_key,
+        methods=["POST"],
+        exempt_when=_api_auth_account_exempt,
+    )(api_bp)
+    limiter.shared_limit(
+        _auth_limit,
+        scope="auth-ip",
+        key_func=ip_key,
+        methods=["POST"],
+        exempt_when=_console_auth_exempt,
+    )(auth_bp)
+    limiter.shared_limit(
+        _auth_limit,
+        scope="auth-account",
+        key_func=account_key,
+        methods=["POST"],
+        exempt_when=_console_auth_account_exempt,
+    )(auth_bp)
     limiter.shared_limit(_auth_limit, scope="auth-ip", key_func=ip_key)(sso_bp)
     _declared = True
 
@@ -170,7 +188,8 @@ def too_many_requests(exc: RateLimitExceeded):
         resp = problem(429, "Too Many Requests", detail, retry_after=retry_after)
     else:
         resp = current_app.make_response(
-            (render_template("errors/429.html", retry_after=retry_after), 429))
+            (render_template("errors/429.html", retry_after=retry_after), 429)
+        )
     resp.headers["Retry-After"] = str(retry_after)
     return resp
 
@@ -183,13 +202,15 @@ def init_app(app: Flask) -> None:
     (``make run`` sets it to its embedded Redis), else to memory. Redis errors never break a
     request (``RATELIMIT_SWALLOW_ERRORS``): the limit is skipped and the error logged.
     """
-    app.config["RATELIMIT_STORAGE_URI"] = (app.config.get("RATELIMIT_STORAGE_URI")
-                                           or storage_uri_for(app.config.get("REDIS_URL")))
+    app.config["RATELIMIT_STORAGE_URI"] = app.config.get(
+        "RATELIMIT_STORAGE_URI"
+    ) or storage_uri_for(app.config.get("REDIS_URL"))
     app.config.setdefault("RATELIMIT_KEY_PREFIX", KEY_PREFIX)
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
     declare_limits()
     limiter.init_app(app)
     from crm.security import caching
+
     caching.install_after_limiter(app)  # keeps the view's Retry-After (see crm.security.caching)
     app.register_error_handler(RateLimitExceeded, too_many_requests)

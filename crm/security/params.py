@@ -50,8 +50,11 @@ def allowed_repeats(endpoint: str | None) -> frozenset[str]:
     """Parameter names ``endpoint`` accepts more than once (declared ones, plus every form's
     multiple-choice field names)."""
     view = current_app.view_functions.get(endpoint) if endpoint else None
-    return (MULTI_VALUED.get(endpoint or "", frozenset()) | getattr(view, "crm_multi_valued", frozenset())
-            | form_multi_valued_names())
+    return (
+        MULTI_VALUED.get(endpoint or "", frozenset())
+        | getattr(view, "crm_multi_valued", frozenset())
+        | form_multi_valued_names()
+    )
 
 
 def refuse_repeated_parameters() -> None:
@@ -62,7 +65,9 @@ def refuse_repeated_parameters() -> None:
     """
     sources = [("query", request.args)]
     if request.method in ("POST", "PUT", "PATCH", "DELETE") and request.mimetype in (
-            "application/x-www-form-urlencoded", "multipart/form-data"):
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    ):
         sources.append(("form", request.form))
     allowed = None
     for where, values in sources:
@@ -71,8 +76,10 @@ def refuse_repeated_parameters() -> None:
                 if allowed is None:
                     allowed = allowed_repeats(request.endpoint)
                 if name not in allowed:
-                    abort(400, f"The {where} parameter {name!r} was given more than once; "
-                               "give it once.")
+                    abort(
+                        400,
+                        f"The {where} parameter {name!r} was given more than once; give it once.",
+                    )
 
 
 def init_app(app: Flask) -> None:

@@ -12,8 +12,11 @@ class SessionFilterForm(FlaskForm):
         csrf = False
 
     email = StringField("User email", validators=[Optional(), Length(max=254)])
-    state = SelectField("State", choices=[("", "Any state"), ("active", "Active"), ("ended", "Ended")],
-                        validators=[Optional()])
+    state = SelectField(
+        "State",
+        choices=[("", "Any state"), ("active", "Active"), ("ended", "Ended")],
+        validators=[Optional()],
+    )
     ip = StringField("IP address starts with", validators=[Optional(), Length(max=45)])
     created_from = StringField("Created from (UTC)", validators=[Optional(), Length(max=10)])
     created_to = StringField("Created to (UTC)", validators=[Optional(), Length(max=10)])

@@ -33,12 +33,16 @@ class UserSession(db.Model):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     ip: Mapped[str | None] = mapped_column(String(45))
     user_agent: Mapped[str | None] = mapped_column(String(512))
-    method: Mapped[str] = mapped_column(String(16), default="password")  # password | oidc | register
+    method: Mapped[str] = mapped_column(
+        String(16), default="password"
+    )  # password | oidc | register
     remember: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    end_reason: Mapped[str | None] = mapped_column(String(32))  # logout | revoked | password_reset | …
+    end_reason: Mapped[str | None] = mapped_column(
+        String(32)
+    )  # logout | revoked | password_reset | …
     ended_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
     user = relationship("User", foreign_keys=[user_id], lazy="joined")

@@ -34,12 +34,20 @@ def ua_summary_filter(user_agent: str | None) -> str:
 def mine():
     """The current user's sessions (active first, newest first), with revoke buttons."""
     rows = db.session.scalars(
-        select(UserSession).where(UserSession.user_id == current_user.id)
-        .order_by(UserSession.ended_at.is_not(None), UserSession.created_at.desc()).limit(100)).all()
+        select(UserSession)
+        .where(UserSession.user_id == current_user.id)
+        .order_by(UserSession.ended_at.is_not(None), UserSession.created_at.desc())
+        .limit(100)
+    ).all()
     current = current_session()
     others = sum(1 for s in rows if s.is_active and not (current and s.id == current.id))
-    return render_template("sessions/mine.html", rows=rows, current=current, others=others,
-                           form=ActionForm(formdata=None))
+    return render_template(
+        "sessions/mine.html",
+        rows=rows,
+        current=current,
+        others=others,
+        form=ActionForm(formdata=None),
+    )
 
 
 @bp.route("/<int:session_id>/revoke", methods=["POST"])
@@ -61,7 +69,7 @@ def revoke(session_id: int):
 @bp.route("/revoke-others", methods=["POST"])
 @requires("authenticated")
 def revoke_others():
-    """"Log out all other sessions": end every active session of the user except this one."""
+    """ "Log out all other sessions": end every active session of the user except this one."""
     if not ActionForm().validate_on_submit():
         flash("The form expired; please try again.", "danger")
         return redirect(url_for("sessions.mine"))
@@ -69,8 +77,12 @@ def revoke_others():
     me = current_user._get_current_object()
     n = revoke_all_for_user(me.id, "revoked", me, except_id=current.id if current else None)
     db.session.commit()
-    flash(f"Logged out {n} other session{'s' if n != 1 else ''}." if n else "No other session was active.",
-          "success" if n else "info")
+    flash(
+        f"Logged out {n} other session{'s' if n != 1 else ''}."
+        if n
+        else "No other session was active.",
+        "success" if n else "info",
+    )
     return redirect(url_for("sessions.mine"))
 
 
@@ -88,8 +100,14 @@ def all_sessions():
         status = 422
     else:
         rows, next_before = id_keyset_page(sessions_query(filters), UserSession)
-    html = render_page_or_fragment("sessions/all.html", "sessions/_all_table.html", rows=rows,
-                                   next_before=next_before, form=form, current=current_session())
+    html = render_page_or_fragment(
+        "sessions/all.html",
+        "sessions/_all_table.html",
+        rows=rows,
+        next_before=next_before,
+        form=form,
+        current=current_session(),
+    )
     return html, status
 
 
@@ -108,10 +126,18 @@ def admin_revoke(session_id: int):
             flash(f"Session of {row.user.email} revoked: that browser is logged out.", "success")
         else:
             flash("That session had already ended.", "info")
-        return redirect(form.next.data if (form.next.data or "").startswith("/sessions/all")
-                        else url_for("sessions.all_sessions"))
+        return redirect(
+            form.next.data
+            if (form.next.data or "").startswith("/sessions/all")
+            else url_for("sessions.all_sessions")
+        )
     back = request.args.get("next") or ""
     if not back.startswith("/sessions/all"):
         back = url_for("sessions.all_sessions")
-    return render_template("sessions/revoke.html", row=row, form=ActionForm(formdata=None, next=back),
-                           back=back, current=current_session())
+    return render_template(
+        "sessions/revoke.html",
+        row=row,
+        form=ActionForm(formdata=None, next=back),
+        back=back,
+        current=current_session(),
+    )

@@ -51,10 +51,16 @@ def start_session(user: User, *, remember: bool = False, method: str = "password
     """
     key = secrets.token_urlsafe(32)
     now = utcnow()
-    row = UserSession(user_id=user.id, key_hash=_hash(key), method=method, remember=remember,
-                      created_at=now, last_seen_at=now,
-                      ip=(request.remote_addr or "")[:45] if has_request_context() else None,
-                      user_agent=(request.user_agent.string or "")[:512] if has_request_context() else None)
+    row = UserSession(
+        user_id=user.id,
+        key_hash=_hash(key),
+        method=method,
+        remember=remember,
+        created_at=now,
+        last_seen_at=now,
+        ip=(request.remote_addr or "")[:45] if has_request_context() else None,
+        user_agent=(request.user_agent.string or "")[:512] if has_request_context() else None,
+    )
     db.session.add(row)
     user.last_login_at = now
     db.session.commit()
@@ -98,8 +104,12 @@ def load_user_from_cookie_id(cookie_id: str) -> User | None:
     if user is None or not user.is_active:
         return None
     if (now - row.last_seen_at).total_seconds() >= TOUCH_INTERVAL_SECONDS:
-        _after_request(update(UserSession).where(UserSession.id == row.id)
-                       .values(last_seen_at=now).execution_options(synchronize_session=False))
+        _after_request(
+            update(UserSession)
+            .where(UserSession.id == row.id)
+            .values(last_seen_at=now)
+            .execution_options(synchronize_session=False)
+        )
     user.session_key = key
     g.user_session = row
     return user
@@ -112,9 +122,12 @@ def current_session() -> UserSession | None:
 
 def _end_statement(stmt_filter, reason: str, by: User | None = None):
     """The UPDATE that ends every active session matching ``stmt_filter``."""
-    return (update(UserSession).where(stmt_filter, UserSession.ended_at.is_(None))
-            .values(ended_at=utcnow(), end_reason=reason, ended_by_id=by.id if by else None)
-            .execution_options(synchronize_session=False))
+    return (
+        update(UserSession)
+        .where(stmt_filter, UserSession.ended_at.is_(None))
+        .values(ended_at=utcnow(), end_reason=reason, ended_by_id=by.id if by else None)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def end_sessions(stmt_filter, reason: str, by: User | None = None) -> int:
@@ -161,7 +174,9 @@ def write_bookkeeping(exc: BaseException | None = None) -> None:
             for statement in statements:
                 conn.execute(statement)
     except SQLAlchemyError:
-        log.warning("session bookkeeping not written (%d statements)", len(statements), exc_info=True)
+        log.warning(
+            "session bookkeeping not written (%d statements)", len(statements), exc_info=True
+        )
 
 
 def revoke_session(session_row: UserSession, by: User, reason: str = "revoked") -> bool:
@@ -174,7 +189,9 @@ def revoke_session(session_row: UserSession, by: User, reason: str = "revoked") 
     return ended
 
 
-def revoke_all_for_user(user_id: int, reason: str, by: User | None = None, *, except_id: int | None = None) -> int:
+def revoke_all_for_user(
+    user_id: int, reason: str, by: User | None = None, *, except_id: int | None = None
+) -> int:
     """End all of a user's sessions in the current transaction (password reset, account
     disabled); the caller commits. ``except_id`` keeps one (the current) session.
 
@@ -199,8 +216,11 @@ def end_current_session() -> None:
 def _end_sessions_on_credentials_change(ev: events.DomainEvent) -> None:
     """A password reset (or other credential change) ends every session of the user except
     the one named ``keep_session_id`` in the payload, if any."""
-    revoke_all_for_user(ev.payload["user_id"], ev.payload.get("reason", "password_changed"),
-                        except_id=ev.payload.get("keep_session_id"))
+    revoke_all_for_user(
+        ev.payload["user_id"],
+        ev.payload.get("reason", "password_changed"),
+        except_id=ev.payload.get("keep_session_id"),
+    )
 
 
 @events.in_transaction("user.deactivated")
@@ -246,15 +266,28 @@ def filters_from_args(args) -> SessionFilters:
         raise ServiceError("State must be active or ended.", field="state", status=422)
     ip = (args.get("ip") or "").strip()
     if ip and not _IP_PREFIX.match(ip):
-        raise ServiceError("Enter an IP address or its beginning (digits, letters a-f, '.' and ':').",
-                           field="ip", status=422)
+        raise ServiceError(
+            "Enter an IP address or its beginning (digits, letters a-f, '.' and ':').",
+            field="ip",
+            status=422,
+        )
     start = (args.get("created_from") or "").strip()
     end = (args.get("created_to") or "").strip()
-    filters = SessionFilters(email=email, state=state, ip=ip,
-                             created_from=parse_when(start, "created_from") if start else None,
-                             created_before=parse_when(end, "created_to", end_of_day=True) if end else None)
-    if filters.created_from and filters.created_before and filters.created_from >= filters.created_before:
-        raise ServiceError("'Created to' must not be before 'Created from'.", field="created_to", status=422)
+    filters = SessionFilters(
+        email=email,
+        state=state,
+        ip=ip,
+        created_from=parse_when(start, "created_from") if start else None,
+        created_before=parse_when(end, "created_to", end_of_day=True) if end else None,
+    )
+    if (
+        filters.created_from
+        and filters.created_before
+        and filters.created_from >= filters.created_before
+    ):
+        raise ServiceError(
+            "'Created to' must not be before 'Created from'.", field="created_to", status=422
+        )
     return filters
 
 
@@ -262,9 +295,14 @@ def sessions_query(filters: SessionFilters):
     """A ``select(UserSession)`` with ``filters`` applied (order and page: the caller)."""
     stmt = select(UserSession)
     if filters.email:
-        like = "%" + filters.email.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        stmt = stmt.where(UserSession.user_id.in_(
-            select(User.id).where(func.lower(User.email).like(like, escape="\\"))))
+        like = (
+            "%" + filters.email.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        )
+        stmt = stmt.where(
+            UserSession.user_id.in_(
+                select(User.id).where(func.lower(User.email).like(like, escape="\\"))
+            )
+        )
     if filters.state == "active":
         stmt = stmt.where(UserSession.ended_at.is_(None))
     elif filters.state == "ended":
@@ -290,7 +328,9 @@ def describe_user_agent(user_agent: str | None) -> str:
     result = ua_parser.parse(user_agent)
     browser = os_name = ""
     if result.user_agent is not None:
-        version = ".".join(p for p in (result.user_agent.major, result.user_agent.minor) if p and p != "0")
+        version = ".".join(
+            p for p in (result.user_agent.major, result.user_agent.minor) if p and p != "0"
+        )
         browser = f"{result.user_agent.family} {version}".strip()
     if result.os is not None and result.os.family != "Other":
         version = ".".join(p for p in (result.os.major, result.os.minor) if p)
@@ -304,6 +344,19 @@ def describe_user_agent(user_agent: str | None) -> str:
     return summary
 
 
-__all__ = ["start_session", "load_user_from_cookie_id", "write_bookkeeping", "current_session", "revoke_session",
-           "revoke_all_for_user", "end_current_session", "remember_limit", "TOUCH_INTERVAL_SECONDS",
-           "timedelta", "SessionFilters", "filters_from_args", "sessions_query", "describe_user_agent"]
+__all__ = [
+    "start_session",
+    "load_user_from_cookie_id",
+    "write_bookkeeping",
+    "current_session",
+    "revoke_session",
+    "revoke_all_for_user",
+    "end_current_session",
+    "remember_limit",
+    "TOUCH_INTERVAL_SECONDS",
+    "timedelta",
+    "SessionFilters",
+    "filters_from_args",
+    "sessions_query",
+    "describe_user_agent",
+]

@@ -35,7 +35,9 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def _sso_button():
-        return {"sso_provider_name": app.config.get("OIDC_PROVIDER_NAME") if configured(app) else None}
+        return {
+            "sso_provider_name": app.config.get("OIDC_PROVIDER_NAME") if configured(app) else None
+        }
 
     if not configured(app):
         return
@@ -48,8 +50,11 @@ def init_app(app: Flask) -> None:
         client_id=app.config["OIDC_CLIENT_ID"],
         client_secret=app.config.get("OIDC_CLIENT_SECRET"),
         server_metadata_url=f"{issuer}/.well-known/openid-configuration",
-        client_kwargs={"scope": app.config.get("OIDC_SCOPES") or "openid email profile",
-                       "code_challenge_method": "S256", "timeout": 10},
+        client_kwargs={
+            "scope": app.config.get("OIDC_SCOPES") or "openid email profile",
+            "code_challenge_method": "S256",
+            "timeout": 10,
+        },
     )
     app.extensions[EXTENSION] = oauth
 

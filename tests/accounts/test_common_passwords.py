@@ -45,15 +45,25 @@ def test_guessable_non_listed_passwords_are_refused():
 
 
 def test_console_registration_refuses_a_common_password(client):
-    resp = client.post("/auth/register", data={"name": "Pat", "email": "pat@example.com", "role": "customer",
-                                               "password": "password", "confirm": "password"})
+    resp = client.post(
+        "/auth/register",
+        data={
+            "name": "Pat",
+            "email": "pat@example.com",
+            "role": "customer",
+            "password": "password",
+            "confirm": "password",
+        },
+    )
     assert resp.status_code == 422 and LISTED in text(resp)
     assert db.session.scalar(select(User).where(User.email == "pat@example.com")) is None
 
 
 def test_api_registration_refuses_a_common_password(client):
-    resp = client.post("/api/v1/auth/register", json={"name": "Pat", "email": "pat@example.com",
-                                                      "password": "12345678"})
+    resp = client.post(
+        "/api/v1/auth/register",
+        json={"name": "Pat", "email": "pat@example.com", "password": "12345678"},
+    )
     assert resp.status_code == 422 and resp.mimetype == "application/problem+json"
     assert LISTED in resp.json["errors"]["password"][0]
 
@@ -61,8 +71,10 @@ def test_api_registration_refuses_a_common_password(client):
 def test_console_password_change_refuses_a_common_password(client, login, make_user):
     user = make_user("agent")
     login(user)
-    resp = client.post("/auth/password", data={"current_password": PASSWORD, "password": "password",
-                                               "confirm": "password"})
+    resp = client.post(
+        "/auth/password",
+        data={"current_password": PASSWORD, "password": "password", "confirm": "password"},
+    )
     assert resp.status_code == 422 and LISTED in text(resp)
     db.session.expire_all()
     assert db.session.get(User, user.id).check_password(PASSWORD)
@@ -70,9 +82,17 @@ def test_console_password_change_refuses_a_common_password(client, login, make_u
 
 def test_admin_created_user_needs_a_good_password(client, login, make_user):
     login(make_user("admin"))
-    resp = client.post("/admin/users/new", data={"name": "New", "email": "new@example.com", "role": "agent",
-                                                 "status": "active", "password": "12345678",
-                                                 "confirm": "12345678"})
+    resp = client.post(
+        "/admin/users/new",
+        data={
+            "name": "New",
+            "email": "new@example.com",
+            "role": "agent",
+            "status": "active",
+            "password": "12345678",
+            "confirm": "12345678",
+        },
+    )
     assert resp.status_code == 422 and LISTED in text(resp)
     assert db.session.scalar(select(User).where(User.email == "new@example.com")) is None
 
@@ -83,7 +103,9 @@ def test_email_reset_refuses_a_common_password(client, make_user, run_jobs):
     run_jobs()
     body = outbox("password_reset", user.email)[-1].body_text
     token = re.search(r"/auth/reset/([A-Za-z0-9_\-]+)", body).group(1)
-    resp = client.post("/api/v1/auth/password-reset/confirm", json={"token": token, "password": "password"})
+    resp = client.post(
+        "/api/v1/auth/password-reset/confirm", json={"token": token, "password": "password"}
+    )
     assert resp.status_code == 422 and LISTED in resp.json["errors"]["password"][0]
     fresh_request_state()
     resp = client.post(f"/auth/reset/{token}", data={"password": "12345678", "confirm": "12345678"})
@@ -101,8 +123,10 @@ def test_sms_reset_refuses_a_common_password(client, make_user, run_jobs):
     db.session.expire_all()
     sms = db.session.scalars(select(SmsMessage).where(SmsMessage.to == PHONE)).all()[-1]
     code = re.search(r"^(\d{4,8})", sms.body).group(1)
-    resp = client.post("/api/v1/auth/password-reset/sms/confirm",
-                       json={"phone": PHONE, "code": code, "password": "password"})
+    resp = client.post(
+        "/api/v1/auth/password-reset/sms/confirm",
+        json={"phone": PHONE, "code": code, "password": "password"},
+    )
     assert resp.status_code == 422 and LISTED in resp.json["errors"]["password"][0]
     db.session.expire_all()
     assert db.session.get(User, user.id).check_password(PASSWORD)

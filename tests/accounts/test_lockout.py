@@ -35,8 +35,20 @@ def at(seconds: float) -> None:
     clock.set_offset(timedelta(seconds=seconds))
 
 
-@pytest.mark.parametrize("failures, seconds", [(1, 0), (4, 0), (5, 30), (6, 60), (7, 120), (11, 1920),
-                                               (12, 3600), (40, 3600), (10_000, 3600)])
+@pytest.mark.parametrize(
+    "failures, seconds",
+    [
+        (1, 0),
+        (4, 0),
+        (5, 30),
+        (6, 60),
+        (7, 120),
+        (11, 1920),
+        (12, 3600),
+        (40, 3600),
+        (10_000, 3600),
+    ],
+)
 def test_lock_grows_from_the_base_and_is_capped(app, failures, seconds):
     assert lockout.lock_seconds(failures) == seconds
 
@@ -97,24 +109,36 @@ def test_unknown_addresses_lock_the_same_way(client, make_user):
         for _ in range(4):
             assert attempt(client, email).status_code == 401
         resp = attempt(client, email)
-        answers[email] = (resp.status_code, resp.headers.get("Retry-After"),
-                          "Too many failed log-in attempts. Try again in 30 seconds." in text(resp))
+        answers[email] = (
+            resp.status_code,
+            resp.headers.get("Retry-After"),
+            "Too many failed log-in attempts. Try again in 30 seconds." in text(resp),
+        )
     assert answers[user.email] == answers["nobody@example.com"] == (429, "30", True)
 
 
 def test_api_token_is_refused_while_locked(client, make_user):
     user = make_user("customer")
     for _ in range(4):
-        resp = client.post("/api/v1/auth/token", json={"email": user.email, "password": "wrong-password"})
+        resp = client.post(
+            "/api/v1/auth/token", json={"email": user.email, "password": "wrong-password"}
+        )
         assert resp.status_code == 401
-    resp = client.post("/api/v1/auth/token", json={"email": user.email, "password": "wrong-password"})
+    resp = client.post(
+        "/api/v1/auth/token", json={"email": user.email, "password": "wrong-password"}
+    )
     assert resp.status_code == 429 and resp.content_type.startswith(PROBLEM)
     assert resp.headers["Retry-After"] == "30"
     assert resp.json["detail"] == "Too many failed log-in attempts. Try again in 30 seconds."
     resp = client.post("/api/v1/auth/token", json={"email": user.email, "password": PASSWORD})
     assert resp.status_code == 429
     at(31)
-    assert client.post("/api/v1/auth/token", json={"email": user.email, "password": PASSWORD}).status_code == 200
+    assert (
+        client.post(
+            "/api/v1/auth/token", json={"email": user.email, "password": PASSWORD}
+        ).status_code
+        == 200
+    )
 
 
 def test_console_and_api_failures_share_one_count(client, make_user):

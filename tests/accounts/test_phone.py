@@ -30,7 +30,9 @@ def fresh(user: User) -> User:
 def code_sent_to(run_jobs, number: str) -> str:
     run_jobs()
     db.session.expire_all()
-    sent = db.session.scalars(select(SmsMessage).where(SmsMessage.to == number).order_by(SmsMessage.id)).all()
+    sent = db.session.scalars(
+        select(SmsMessage).where(SmsMessage.to == number).order_by(SmsMessage.id)
+    ).all()
     assert sent, f"no SMS to {number}"
     return CODE.search(sent[-1].body).group(1)
 
@@ -47,7 +49,9 @@ def verify(client, run_jobs, number_typed: str, e164: str) -> None:
     assert resp.status_code == 302, text(resp)[:500]
 
 
-def test_a_number_typed_nationally_is_stored_in_e164_and_verified_by_code(client, make_user, login, run_jobs):
+def test_a_number_typed_nationally_is_stored_in_e164_and_verified_by_code(
+    client, make_user, login, run_jobs
+):
     user = make_user("customer")
     login(user)
     page = client.get("/auth/phone")
@@ -89,7 +93,7 @@ def test_a_wrong_code_says_how_many_attempts_are_left(client, make_user, login, 
     login(user)
     client.post("/auth/phone", data={"phone": "07400123456"})
     code = code_sent_to(run_jobs, "+447400123456")
-    bad = f"{(int(code) + 1) % 10 ** 6:06d}"
+    bad = f"{(int(code) + 1) % 10**6:06d}"
     resp = client.post("/auth/phone/confirm", data={"code": bad})
     assert resp.status_code == 422 and "4 attempts left" in text(resp)
     assert fresh(user).phone_verified_at is None
@@ -122,8 +126,11 @@ def test_changing_the_number_un_verifies_it(client, make_user, login, run_jobs):
     client.post("/api/v1/auth/password-reset/sms", json={"phone": "+447400123456"})
     run_jobs()
     db.session.expire_all()
-    assert [m.body for m in db.session.scalars(select(SmsMessage).where(SmsMessage.to == "+447400123456"))
-            if "password reset" in m.body] == []
+    assert [
+        m.body
+        for m in db.session.scalars(select(SmsMessage).where(SmsMessage.to == "+447400123456"))
+        if "password reset" in m.body
+    ] == []
 
 
 def test_resend_waits_for_the_cooldown(client, make_user, login, run_jobs):
@@ -149,7 +156,12 @@ def test_the_newest_verified_owner_of_a_number_wins(app, client, make_user, logi
     verify(client, run_jobs, "07400123456", "+447400123456")
     fresh_request_state()
     other = app.test_client()
-    assert other.post("/auth/login", data={"email": second.email, "password": "correct-horse-42"}).status_code == 302
+    assert (
+        other.post(
+            "/auth/login", data={"email": second.email, "password": "correct-horse-42"}
+        ).status_code
+        == 302
+    )
     verify(other, run_jobs, "07400123456", "+447400123456")
     assert fresh(first).phone_verified_at is None
     assert fresh(second).phone_verified_at is not None

@@ -43,7 +43,10 @@ def test_every_example_on_the_phone_page_is_accepted_by_it(client, make_user, lo
     refused = client.post("/auth/phone", data={"phone": "12345"})
     assert refused.status_code == 422
     in_error = examples_in(refused.get_data(as_text=True), ERROR)
-    assert len(shown) == 2 and len(in_error) == 1, (shown, in_error)  # international + national; error
+    assert len(shown) == 2 and len(in_error) == 1, (
+        shown,
+        in_error,
+    )  # international + national; error
     for example in shown + in_error:
         normalise_phone(example)  # raises ServiceError for an invalid number
         # a fresh user per example: the resend cool-down and "already verified" don't interfere
@@ -66,15 +69,21 @@ def test_every_example_on_the_sms_reset_page_is_accepted_by_it(client, region):
 
 def test_every_example_on_a_contact_group_page_is_accepted_by_it(client, make_user, login, region):
     from crm.monitoring import services
+
     group = services.create_contact_group("On call")
     login(make_user("engineer"))
     shown = examples_in(client.get(f"/monitors/contact-groups/{group.id}").get_data(as_text=True))
-    refused = client.post(f"/monitors/contact-groups/{group.id}/contacts", data={"kind": "phone", "value": "12345"})
+    refused = client.post(
+        f"/monitors/contact-groups/{group.id}/contacts", data={"kind": "phone", "value": "12345"}
+    )
     assert refused.status_code == 422
     in_error = examples_in(refused.get_data(as_text=True), ERROR)
     assert len(shown) == 1 and len(in_error) == 1, (shown, in_error)
     for example in set(shown + in_error):
-        resp = client.post(f"/monitors/contact-groups/{group.id}/contacts", data={"kind": "phone", "value": example})
+        resp = client.post(
+            f"/monitors/contact-groups/{group.id}/contacts",
+            data={"kind": "phone", "value": example},
+        )
         assert resp.status_code == 302, f"{region}: the example {example!r} was refused"
 
 

@@ -32,7 +32,11 @@ def test_profile_page_shows_the_account_and_links(client, login, make_user):
     body = text(client.get("/auth/profile"))
     assert 'value="Pat Profile"' in body and f'value="{user.email}"' in body
     assert "Email verified" in body
-    assert 'href="/auth/phone"' in body and 'href="/auth/password"' in body and 'href="/auth/2fa"' in body
+    assert (
+        'href="/auth/phone"' in body
+        and 'href="/auth/password"' in body
+        and 'href="/auth/2fa"' in body
+    )
 
 
 def test_changing_the_name_needs_no_password(client, login, make_user):
@@ -49,14 +53,21 @@ def test_new_email_needs_the_password_and_is_verified_again(client, login, make_
     user = make_user("customer", email="old@example.com")
     login(user)
     resp = client.post("/auth/profile", data={"name": user.name, "email": "new@example.com"})
-    assert resp.status_code == 422 and "Enter your current password to change your email" in text(resp)
-    resp = client.post("/auth/profile", data={"name": user.name, "email": "new@example.com",
-                                              "current_password": "wrong-password"})
+    assert resp.status_code == 422 and "Enter your current password to change your email" in text(
+        resp
+    )
+    resp = client.post(
+        "/auth/profile",
+        data={"name": user.name, "email": "new@example.com", "current_password": "wrong-password"},
+    )
     assert resp.status_code == 422
     assert fresh(user).email == "old@example.com"
 
-    resp = client.post("/auth/profile", data={"name": user.name, "email": "New@Example.com",
-                                              "current_password": PASSWORD}, follow_redirects=True)
+    resp = client.post(
+        "/auth/profile",
+        data={"name": user.name, "email": "New@Example.com", "current_password": PASSWORD},
+        follow_redirects=True,
+    )
     assert "We sent a verification link to new@example.com" in text(resp)
     user = fresh(user)
     assert (user.email, user.email_verified_at) == ("new@example.com", None)
@@ -72,8 +83,10 @@ def test_a_link_sent_to_the_old_address_stops_working(client, login, make_user):
     login(user)
     client.post("/auth/verify/resend")
     old_link = verify_path("first@example.com")
-    client.post("/auth/profile", data={"name": user.name, "email": "second@example.com",
-                                       "current_password": PASSWORD})
+    client.post(
+        "/auth/profile",
+        data={"name": user.name, "email": "second@example.com", "current_password": PASSWORD},
+    )
     resp = client.get(old_link)
     assert resp.status_code == 404 and fresh(user).email_verified_at is None
 
@@ -82,42 +95,69 @@ def test_an_email_in_use_is_refused(client, login, make_user):
     make_user("customer", email="taken@example.com")
     user = make_user("customer")
     login(user)
-    resp = client.post("/auth/profile", data={"name": user.name, "email": "taken@example.com",
-                                              "current_password": PASSWORD})
+    resp = client.post(
+        "/auth/profile",
+        data={"name": user.name, "email": "taken@example.com", "current_password": PASSWORD},
+    )
     assert resp.status_code == 422 and "already exists" in text(resp)
 
 
-def test_change_password_checks_the_current_one_and_ends_other_sessions(app, client, login, make_user):
+def test_change_password_checks_the_current_one_and_ends_other_sessions(
+    app, client, login, make_user
+):
     user = make_user("customer")
     other = app.test_client()
-    assert other.post("/auth/login", data={"email": user.email, "password": PASSWORD}).status_code == 302
+    assert (
+        other.post("/auth/login", data={"email": user.email, "password": PASSWORD}).status_code
+        == 302
+    )
     fresh_request_state()
     login(user)
 
-    resp = client.post("/auth/password", data={"current_password": "wrong-one", "password": NEW_PASSWORD,
-                                               "confirm": NEW_PASSWORD})
+    resp = client.post(
+        "/auth/password",
+        data={"current_password": "wrong-one", "password": NEW_PASSWORD, "confirm": NEW_PASSWORD},
+    )
     assert resp.status_code == 422 and "current password is not right" in text(resp)
-    resp = client.post("/auth/password", data={"current_password": PASSWORD, "password": NEW_PASSWORD,
-                                               "confirm": "different-1234"})
+    resp = client.post(
+        "/auth/password",
+        data={"current_password": PASSWORD, "password": NEW_PASSWORD, "confirm": "different-1234"},
+    )
     assert resp.status_code == 422 and "Passwords do not match." in text(resp)
 
-    resp = client.post("/auth/password", data={"current_password": PASSWORD, "password": NEW_PASSWORD,
-                                               "confirm": NEW_PASSWORD}, follow_redirects=True)
+    resp = client.post(
+        "/auth/password",
+        data={"current_password": PASSWORD, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD},
+        follow_redirects=True,
+    )
     assert "Password changed" in text(resp)
     db.session.expire_all()
-    sessions = db.session.scalars(select(UserSession).where(UserSession.user_id == user.id)
-                                  .order_by(UserSession.id)).all()
-    assert [(s.ended_at is not None, s.end_reason) for s in sessions] == [(True, "password_changed"), (False, None)]
+    sessions = db.session.scalars(
+        select(UserSession).where(UserSession.user_id == user.id).order_by(UserSession.id)
+    ).all()
+    assert [(s.ended_at is not None, s.end_reason) for s in sessions] == [
+        (True, "password_changed"),
+        (False, None),
+    ]
     fresh_request_state()
     assert client.get("/auth/profile").status_code == 200  # this session stays
     fresh_request_state()
     assert other.get("/auth/profile").status_code == 302  # the other one was logged out
 
     fresh_request_state()
-    assert app.test_client().post("/auth/login", data={"email": user.email, "password": PASSWORD}).status_code == 401
+    assert (
+        app.test_client()
+        .post("/auth/login", data={"email": user.email, "password": PASSWORD})
+        .status_code
+        == 401
+    )
     fresh_request_state()
-    assert app.test_client().post("/auth/login", data={"email": user.email,
-                                                       "password": NEW_PASSWORD}).status_code == 302
+    assert (
+        app.test_client()
+        .post("/auth/login", data={"email": user.email, "password": NEW_PASSWORD})
+        .status_code
+        == 302
+    )
 
 
 def test_remember_me_cookie_lasts_thirty_days(app, make_user):

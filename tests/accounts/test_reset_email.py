@@ -36,7 +36,11 @@ def emailed_reset_path(smtp_server, run_jobs, address: str, count: int = 1) -> s
     run_jobs()
 
     def reset_mails(msgs):
-        hits = [m for m in msgs if address in m["_rcpt"] and m["Subject"] == "Reset your CR Tracker password"]
+        hits = [
+            m
+            for m in msgs
+            if address in m["_rcpt"] and m["Subject"] == "Reset your CR Tracker password"
+        ]
         return hits if len(hits) >= count else None
 
     mails = smtp_server.wait_for(reset_mails)
@@ -52,6 +56,7 @@ def ask_link(client, email: str):
 
 
 # ---------------------------------------------------------------- the console flow
+
 
 def test_login_page_links_to_password_reset(client):
     resp = client.get("/auth/login")
@@ -77,7 +82,9 @@ def test_emailed_link_sets_a_new_password_once(client, make_user, run_jobs, smtp
     assert (user.failed_logins, user.locked_until) == (0, None)
     assert [n.to for n in outbox("password_changed")] == [["rita@example.com"]]
     run_jobs()
-    smtp_server.wait_for(lambda msgs: [m for m in msgs if m["Subject"] == "Your CR Tracker password was changed"])
+    smtp_server.wait_for(
+        lambda msgs: [m for m in msgs if m["Subject"] == "Your CR Tracker password was changed"]
+    )
 
     again = client.get(path)
     assert again.status_code == 410
@@ -86,7 +93,12 @@ def test_emailed_link_sets_a_new_password_once(client, make_user, run_jobs, smtp
     client.post(path, data={"password": "another-Secret-88", "confirm": "another-Secret-88"})
     assert fresh(user).check_password(NEW_PASSWORD)
     # the new password logs in
-    assert client.post("/auth/login", data={"email": "rita@example.com", "password": NEW_PASSWORD}).status_code == 302
+    assert (
+        client.post(
+            "/auth/login", data={"email": "rita@example.com", "password": NEW_PASSWORD}
+        ).status_code
+        == 302
+    )
 
 
 def test_link_is_valid_for_ten_minutes(client, make_user, run_jobs, smtp_server):
@@ -102,7 +114,9 @@ def test_link_is_valid_for_ten_minutes(client, make_user, run_jobs, smtp_server)
     assert "expired" in text(resp) and "Ask for a new reset link" in text(resp)
     resp = client.post(path, data={"password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
     assert resp.status_code == 410
-    assert not fresh(db.session.scalar(select(User).where(User.email == "tim@example.com"))).check_password(NEW_PASSWORD)
+    assert not fresh(
+        db.session.scalar(select(User).where(User.email == "tim@example.com"))
+    ).check_password(NEW_PASSWORD)
 
 
 def test_an_invalid_link_says_so_and_offers_to_start_again(client):
@@ -111,12 +125,16 @@ def test_an_invalid_link_says_so_and_offers_to_start_again(client):
     assert "not valid" in text(resp) and 'href="/auth/reset"' in text(resp)
 
 
-def test_unknown_email_gets_the_same_answer_and_nothing_is_sent(client, make_user, run_jobs, smtp_server):
+def test_unknown_email_gets_the_same_answer_and_nothing_is_sent(
+    client, make_user, run_jobs, smtp_server
+):
     make_user("customer", email="known@example.com")
     known = ask_link(client, "known@example.com")
     unknown = ask_link(client, "nobody@example.com")
     assert known.status_code == unknown.status_code == 200
-    assert text(known).replace("known@example.com", "X") == text(unknown).replace("nobody@example.com", "X")
+    assert text(known).replace("known@example.com", "X") == text(unknown).replace(
+        "nobody@example.com", "X"
+    )
 
     assert [n.to for n in outbox("password_reset")] == [["known@example.com"]]
     assert db.session.scalar(select(db.func.count()).select_from(tokens.AccountToken)) == 1
@@ -125,7 +143,9 @@ def test_unknown_email_gets_the_same_answer_and_nothing_is_sent(client, make_use
     assert smtp_server.by_rcpt("nobody@example.com") == []
 
 
-def test_a_bad_address_or_a_short_password_re_renders_with_a_message(client, make_user, run_jobs, smtp_server):
+def test_a_bad_address_or_a_short_password_re_renders_with_a_message(
+    client, make_user, run_jobs, smtp_server
+):
     resp = client.post("/auth/reset", data={"email": "not-an-address"})
     assert resp.status_code == 422 and "Invalid email address" in text(resp)
 
@@ -137,28 +157,45 @@ def test_a_bad_address_or_a_short_password_re_renders_with_a_message(client, mak
     resp = client.post(path, data={"password": NEW_PASSWORD, "confirm": NEW_PASSWORD + "x"})
     assert resp.status_code == 422 and "Passwords do not match." in text(resp)
     # a typo does not burn the link
-    assert client.post(path, data={"password": NEW_PASSWORD, "confirm": NEW_PASSWORD}).status_code == 302
+    assert (
+        client.post(path, data={"password": NEW_PASSWORD, "confirm": NEW_PASSWORD}).status_code
+        == 302
+    )
 
 
-def test_reset_logs_out_every_session_of_the_user(app, client, make_user, login, run_jobs, smtp_server):
+def test_reset_logs_out_every_session_of_the_user(
+    app, client, make_user, login, run_jobs, smtp_server
+):
     user = make_user("agent", email="ann@example.com")
     other_device = app.test_client()
-    assert other_device.post("/auth/login", data={"email": user.email, "password": PASSWORD}).status_code == 302
+    assert (
+        other_device.post(
+            "/auth/login", data={"email": user.email, "password": PASSWORD}
+        ).status_code
+        == 302
+    )
     assert other_device.get("/dashboard").status_code == 200
     fresh_request_state()
 
     ask_link(client, user.email)
     path = emailed_reset_path(smtp_server, run_jobs, user.email)
-    assert client.post(path, data={"password": NEW_PASSWORD, "confirm": NEW_PASSWORD}).status_code == 302
+    assert (
+        client.post(path, data={"password": NEW_PASSWORD, "confirm": NEW_PASSWORD}).status_code
+        == 302
+    )
 
     fresh_request_state()
     resp = other_device.get("/dashboard")
     assert resp.status_code == 302 and "/auth/login" in resp.headers["Location"]
-    reasons = db.session.scalars(select(UserSession.end_reason).where(UserSession.user_id == user.id)).all()
+    reasons = db.session.scalars(
+        select(UserSession.end_reason).where(UserSession.user_id == user.id)
+    ).all()
     assert reasons == ["password_reset"]
 
 
-def test_a_reset_kills_the_other_links_and_verifies_the_address(client, make_user, run_jobs, smtp_server):
+def test_a_reset_kills_the_other_links_and_verifies_the_address(
+    client, make_user, run_jobs, smtp_server
+):
     user = make_user("customer", email="uma@example.com", verified=False)
     ask_link(client, user.email)
     first = emailed_reset_path(smtp_server, run_jobs, user.email)
@@ -166,7 +203,10 @@ def test_a_reset_kills_the_other_links_and_verifies_the_address(client, make_use
     second = emailed_reset_path(smtp_server, run_jobs, user.email, count=2)
     assert first != second
 
-    assert client.post(second, data={"password": NEW_PASSWORD, "confirm": NEW_PASSWORD}).status_code == 302
+    assert (
+        client.post(second, data={"password": NEW_PASSWORD, "confirm": NEW_PASSWORD}).status_code
+        == 302
+    )
     assert client.get(first).status_code == 410
     assert fresh(user).email_verified_at is not None
 
@@ -182,7 +222,10 @@ def test_links_are_stored_hashed(client, make_user, run_jobs, smtp_server):
 
 # ---------------------------------------------------------------- the API
 
-def test_api_reset_answers_202_alike_and_the_token_sets_the_password(client, make_user, run_jobs, smtp_server):
+
+def test_api_reset_answers_202_alike_and_the_token_sets_the_password(
+    client, make_user, run_jobs, smtp_server
+):
     user = make_user("engineer", email="eve@example.com")
     known = client.post("/api/v1/auth/password-reset", json={"email": "eve@example.com"})
     unknown = client.post("/api/v1/auth/password-reset", json={"email": "ghost@example.com"})
@@ -190,19 +233,27 @@ def test_api_reset_answers_202_alike_and_the_token_sets_the_password(client, mak
     assert known.get_data() == unknown.get_data() == b""
 
     token = emailed_reset_path(smtp_server, run_jobs, "eve@example.com").rsplit("/", 1)[1]
-    short = client.post("/api/v1/auth/password-reset/confirm", json={"token": token, "password": "short"})
+    short = client.post(
+        "/api/v1/auth/password-reset/confirm", json={"token": token, "password": "short"}
+    )
     assert short.status_code == 422 and short.content_type.startswith(PROBLEM)
     assert "password" in short.json["errors"]
 
-    done = client.post("/api/v1/auth/password-reset/confirm", json={"token": token, "password": NEW_PASSWORD})
+    done = client.post(
+        "/api/v1/auth/password-reset/confirm", json={"token": token, "password": NEW_PASSWORD}
+    )
     assert done.status_code == 204
     assert fresh(user).check_password(NEW_PASSWORD)
 
-    again = client.post("/api/v1/auth/password-reset/confirm", json={"token": token, "password": NEW_PASSWORD})
+    again = client.post(
+        "/api/v1/auth/password-reset/confirm", json={"token": token, "password": NEW_PASSWORD}
+    )
     assert again.status_code == 410 and again.content_type.startswith(PROBLEM)
     assert "already used" in again.json["detail"]
 
-    bogus = client.post("/api/v1/auth/password-reset/confirm", json={"token": "nope", "password": NEW_PASSWORD})
+    bogus = client.post(
+        "/api/v1/auth/password-reset/confirm", json={"token": "nope", "password": NEW_PASSWORD}
+    )
     assert bogus.status_code == 422 and bogus.json["errors"]["token"]
 
 
@@ -211,42 +262,73 @@ def test_api_token_expires_after_ten_minutes(client, make_user, run_jobs, smtp_s
     client.post("/api/v1/auth/password-reset", json={"email": "old@example.com"})
     token = emailed_reset_path(smtp_server, run_jobs, "old@example.com").rsplit("/", 1)[1]
     clock.set_offset(timedelta(minutes=11))
-    resp = client.post("/api/v1/auth/password-reset/confirm", json={"token": token, "password": NEW_PASSWORD})
+    resp = client.post(
+        "/api/v1/auth/password-reset/confirm", json={"token": token, "password": NEW_PASSWORD}
+    )
     assert resp.status_code == 410 and "expired" in resp.json["detail"]
 
 
-def test_api_reset_ends_api_access_tokens_sessions_and_old_password(client, make_user, token_for, run_jobs,
-                                                                    smtp_server):
+def test_api_reset_ends_api_access_tokens_sessions_and_old_password(
+    client, make_user, token_for, run_jobs, smtp_server
+):
     user = make_user("customer", email="api@example.com")
     pair = client.post("/api/v1/auth/token", json={"email": user.email, "password": PASSWORD}).json
     client.post("/api/v1/auth/password-reset", json={"email": user.email})
     token = emailed_reset_path(smtp_server, run_jobs, user.email).rsplit("/", 1)[1]
-    assert client.post("/api/v1/auth/password-reset/confirm",
-                       json={"token": token, "password": NEW_PASSWORD}).status_code == 204
-    assert client.post("/api/v1/auth/token", json={"email": user.email, "password": PASSWORD}).status_code == 401
-    assert client.post("/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]}).status_code == 401
+    assert (
+        client.post(
+            "/api/v1/auth/password-reset/confirm", json={"token": token, "password": NEW_PASSWORD}
+        ).status_code
+        == 204
+    )
+    assert (
+        client.post(
+            "/api/v1/auth/token", json={"email": user.email, "password": PASSWORD}
+        ).status_code
+        == 401
+    )
+    assert (
+        client.post(
+            "/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]}
+        ).status_code
+        == 401
+    )
     assert token_for(user, NEW_PASSWORD)
 
 
 def test_openapi_documents_the_reset_operations(client):
     paths = client.get("/api/v1/openapi.json").json["paths"]
-    for path in ("/api/v1/auth/password-reset", "/api/v1/auth/password-reset/confirm",
-                 "/api/v1/auth/password-reset/sms", "/api/v1/auth/password-reset/sms/confirm"):
+    for path in (
+        "/api/v1/auth/password-reset",
+        "/api/v1/auth/password-reset/confirm",
+        "/api/v1/auth/password-reset/sms",
+        "/api/v1/auth/password-reset/sms/confirm",
+    ):
         assert path in paths and paths[path]["post"]["security"] == []
     assert "202" in paths["/api/v1/auth/password-reset"]["post"]["responses"]
-    assert {"204", "410", "422"} <= set(paths["/api/v1/auth/password-reset/sms/confirm"]["post"]["responses"])
+    assert {"204", "410", "422"} <= set(
+        paths["/api/v1/auth/password-reset/sms/confirm"]["post"]["responses"]
+    )
 
 
 def test_admins_can_edit_the_reset_emails(client, make_user, login, run_jobs, smtp_server):
     login(make_user("admin"))
     for name in ("password_reset", "password_changed"):
         assert client.get(f"/admin/email-templates/{name}").status_code == 200
-    resp = client.post("/admin/email-templates/password_reset", data={
-        "subject": "Your reset link", "body_text": "Go to {{ link }} within {{ ttl_minutes }} minutes",
-        "body_html": "<p><a href=\"{{ link }}\">Reset</a></p>", "save": "Save template"})
+    resp = client.post(
+        "/admin/email-templates/password_reset",
+        data={
+            "subject": "Your reset link",
+            "body_text": "Go to {{ link }} within {{ ttl_minutes }} minutes",
+            "body_html": '<p><a href="{{ link }}">Reset</a></p>',
+            "save": "Save template",
+        },
+    )
     assert resp.status_code == 302
     make_user("customer", email="edit@example.com")
     ask_link(client, "edit@example.com")
     run_jobs()
-    [mail] = smtp_server.wait_for(lambda msgs: [m for m in msgs if m["Subject"] == "Your reset link"])
+    [mail] = smtp_server.wait_for(
+        lambda msgs: [m for m in msgs if m["Subject"] == "Your reset link"]
+    )
     assert RESET_LINK.search(mail.get_body(("plain",)).get_content())

@@ -43,7 +43,9 @@ def with_phone(user: User, phone: str = PHONE, verified: bool = True) -> User:
 
 def texts(to: str = PHONE) -> list[SmsMessage]:
     db.session.expire_all()
-    return db.session.scalars(select(SmsMessage).where(SmsMessage.to == to).order_by(SmsMessage.id)).all()
+    return db.session.scalars(
+        select(SmsMessage).where(SmsMessage.to == to).order_by(SmsMessage.id)
+    ).all()
 
 
 def sms_code(run_jobs, to: str = PHONE) -> str:
@@ -63,7 +65,9 @@ def api_ask(client, **who):
 
 
 def api_confirm(client, code: str, password: str = NEW_PASSWORD, **who):
-    return client.post("/api/v1/auth/password-reset/sms/confirm", json={**who, "code": code, "password": password})
+    return client.post(
+        "/api/v1/auth/password-reset/sms/confirm", json={**who, "code": code, "password": password}
+    )
 
 
 def wrong(code: str) -> str:
@@ -72,12 +76,20 @@ def wrong(code: str) -> str:
 
 # ---------------------------------------------------------------- console
 
-def test_console_sms_reset_with_countdown_and_after_effects(app, client, make_user, run_jobs, smtp_server):
+
+def test_console_sms_reset_with_countdown_and_after_effects(
+    app, client, make_user, run_jobs, smtp_server
+):
     user = with_phone(make_user("customer", email="sue@example.com"))
     user.failed_logins = 3
     db.session.commit()
     other_device = app.test_client()
-    assert other_device.post("/auth/login", data={"email": user.email, "password": PASSWORD}).status_code == 302
+    assert (
+        other_device.post(
+            "/auth/login", data={"email": user.email, "password": PASSWORD}
+        ).status_code
+        == 302
+    )
     fresh_request_state()
 
     resp = client.post("/auth/reset/sms", data={"identifier": "sue@example.com"})
@@ -162,10 +174,13 @@ def test_console_resend_waits_for_the_cooldown(client, make_user, run_jobs):
 
 def test_console_refuses_text_that_is_neither_email_nor_phone(client):
     resp = client.post("/auth/reset/sms", data={"identifier": "hello there"})
-    assert resp.status_code == 422 and "Enter your email address or your mobile number" in text(resp)
+    assert resp.status_code == 422 and "Enter your email address or your mobile number" in text(
+        resp
+    )
 
 
 # ---------------------------------------------------------------- rules (through the API)
+
 
 def test_code_by_phone_number_in_national_format(client, make_user, run_jobs):
     user = with_phone(make_user("customer"))
@@ -211,7 +226,9 @@ def test_five_wrong_codes_kill_the_code(client, make_user, run_jobs):
     assert row.attempts == 5
 
 
-def test_resend_only_after_the_cooldown_and_the_new_code_replaces_the_old(client, make_user, run_jobs):
+def test_resend_only_after_the_cooldown_and_the_new_code_replaces_the_old(
+    client, make_user, run_jobs
+):
     user = with_phone(make_user("customer", email="res@example.com"))
     api_ask(client, email=user.email)
     first = sms_code(run_jobs)
@@ -257,10 +274,19 @@ def test_codes_are_stored_only_as_hmac(client, make_user, run_jobs):
 
 def test_api_answers_alike_for_unknown_or_unverified_accounts(client, make_user, run_jobs):
     with_phone(make_user("customer", email="real@example.com"))
-    with_phone(make_user("customer", email="unverified@example.com"), phone="+447400123457", verified=False)
-    answers = [api_ask(client, **who) for who in (
-        {"email": "real@example.com"}, {"email": "ghost@example.com"}, {"email": "unverified@example.com"},
-        {"phone": "+447400123999"}, {"phone": "+447400123457"})]
+    with_phone(
+        make_user("customer", email="unverified@example.com"), phone="+447400123457", verified=False
+    )
+    answers = [
+        api_ask(client, **who)
+        for who in (
+            {"email": "real@example.com"},
+            {"email": "ghost@example.com"},
+            {"email": "unverified@example.com"},
+            {"phone": "+447400123999"},
+            {"phone": "+447400123457"},
+        )
+    ]
     assert {(a.status_code, a.get_data()) for a in answers} == {(202, b"")}
     run_jobs()
     assert [m.to for m in db.session.scalars(select(SmsMessage))] == [PHONE]
@@ -276,7 +302,9 @@ def test_api_answers_alike_for_unknown_or_unverified_accounts(client, make_user,
 
 
 def test_api_refuses_bad_bodies_with_problem_json(client):
-    both = client.post("/api/v1/auth/password-reset/sms", json={"email": "a@example.com", "phone": PHONE})
+    both = client.post(
+        "/api/v1/auth/password-reset/sms", json={"email": "a@example.com", "phone": PHONE}
+    )
     neither = client.post("/api/v1/auth/password-reset/sms", json={})
     not_a_number = client.post("/api/v1/auth/password-reset/sms", json={"phone": "12"})
     letters = api_confirm(client, "abcdef", email="a@example.com")
@@ -287,6 +315,7 @@ def test_api_refuses_bad_bodies_with_problem_json(client):
 
 def test_old_codes_are_purged_by_the_periodic_job(client, make_user, run_jobs):
     from crm.schedule import PERIODIC_JOBS
+
     assert ("auth.purge_otp_codes", 3600, "crm.auth.otp.purge_codes_job") in PERIODIC_JOBS
     user = with_phone(make_user("customer", email="purge@example.com"))
     api_ask(client, email=user.email)

@@ -60,7 +60,9 @@ def test_setup_shows_a_key_and_needs_a_right_code(client, login, make_user):
     assert uri.startswith("otpauth://totp/CR%20Tracker:") and f"secret={secret}" in uri
     assert text(client.get("/auth/2fa")).count(secret) == 2  # the same key until confirmed
 
-    resp = client.post("/auth/2fa", data={"code": "000000" if code(secret) != "000000" else "111111"})
+    resp = client.post(
+        "/auth/2fa", data={"code": "000000" if code(secret) != "000000" else "111111"}
+    )
     assert resp.status_code == 422 and "That code is not right" in text(resp)
     assert fresh(user).totp_enabled_at is None
 
@@ -89,8 +91,9 @@ def test_login_with_totp_takes_a_second_step(app, client, login, make_user):
     fresh_request_state()
     assert client.get("/tickets/").status_code == 200
     db.session.expire_all()
-    methods = db.session.scalars(select(UserSession.method).where(UserSession.user_id == user.id)
-                                 .order_by(UserSession.id)).all()
+    methods = db.session.scalars(
+        select(UserSession.method).where(UserSession.user_id == user.id).order_by(UserSession.id)
+    ).all()
     assert methods[-1] == "totp"
 
     # the second step does not outlive its five minutes, nor work without the password step
@@ -202,6 +205,7 @@ def test_api_token_needs_the_code_when_totp_is_on(client, login, make_user):
 
 def test_api_token_refused_until_a_required_totp_is_set_up(client, make_user):
     from crm.settings import set_setting
+
     set_setting("security.require_totp_roles", ["manager"])
     user = make_user("manager")
     resp = client.post("/api/v1/auth/token", json={"email": user.email, "password": PASSWORD})

@@ -120,8 +120,9 @@ def test_parallel_requests_with_one_code_get_one_token(app, make_user, monkeypat
 
     def ask(_):
         start.wait()
-        return requests.post(f"http://127.0.0.1:{server.server_port}/api/v1/auth/token", timeout=30,
-                             json={"email": email, "password": PASSWORD, "totp_code": now}).status_code
+        body = {"email": email, "password": PASSWORD, "totp_code": now}
+        url = f"http://127.0.0.1:{server.server_port}/api/v1/auth/token"
+        return requests.post(url, timeout=30, json=body).status_code
 
     try:
         with ThreadPoolExecutor(max_workers=8) as pool:

@@ -26,8 +26,16 @@ def text(resp) -> str:
 
 
 def register(client, email="cara@example.com", role="customer"):
-    resp = client.post("/auth/register", data={"name": "Cara Client", "email": email, "password": PASSWORD,
-                                               "confirm": PASSWORD, "role": role})
+    resp = client.post(
+        "/auth/register",
+        data={
+            "name": "Cara Client",
+            "email": email,
+            "password": PASSWORD,
+            "confirm": PASSWORD,
+            "role": role,
+        },
+    )
     assert resp.status_code == 302, text(resp)[:500]
     return db.session.scalar(select(User).where(User.email == email))
 
@@ -39,12 +47,15 @@ def fresh(user: User) -> User:
 
 # ---------------------------------------------------------------- the link
 
+
 def test_registration_emails_a_link_that_verifies_once(client, run_jobs, smtp_server):
     user = register(client)
     assert user.email_verified_at is None
 
     run_jobs()
-    [mail] = smtp_server.wait_for(lambda msgs: [m for m in msgs if "cara@example.com" in m["_rcpt"]])
+    [mail] = smtp_server.wait_for(
+        lambda msgs: [m for m in msgs if "cara@example.com" in m["_rcpt"]]
+    )
     assert mail["Subject"] == "Verify your email address for CR Tracker"
     body = mail.get_body(("plain",)).get_content()
     assert "valid for 2 hours" in body
@@ -56,7 +67,9 @@ def test_registration_emails_a_link_that_verifies_once(client, run_jobs, smtp_se
     assert fresh(user).email_verified_at is not None
     assert [n.to for n in outbox("email_verified")] == [["cara@example.com"]]
     run_jobs()
-    smtp_server.wait_for(lambda msgs: [m for m in msgs if m["Subject"] == "Your email address is verified"])
+    smtp_server.wait_for(
+        lambda msgs: [m for m in msgs if m["Subject"] == "Your email address is verified"]
+    )
 
     again = client.get(path)
     assert again.status_code == 200
@@ -79,8 +92,13 @@ def test_token_is_stored_only_as_its_hash(client):
 def test_link_works_just_before_two_hours_and_expires_after(client, app):
     api = app.test_client()
     for email in ("early@example.com", "late@example.com"):
-        assert api.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD,
-                                                       "name": "N", "role": "customer"}).status_code == 201
+        assert (
+            api.post(
+                "/api/v1/auth/register",
+                json={"email": email, "password": PASSWORD, "name": "N", "role": "customer"},
+            ).status_code
+            == 201
+        )
     early, late = verify_path("early@example.com"), verify_path("late@example.com")
 
     clock.set_offset(timedelta(hours=2) - timedelta(seconds=30))
@@ -95,7 +113,10 @@ def test_link_works_just_before_two_hours_and_expires_after(client, app):
 
     # the "send me a new link" button works without being logged in
     resent = client.post("/auth/verify/resend", data={"token": token})
-    assert resent.status_code == 200 and "We sent a new verification link to late@example.com" in text(resent)
+    assert (
+        resent.status_code == 200
+        and "We sent a new verification link to late@example.com" in text(resent)
+    )
     new = verify_path("late@example.com")
     assert new != late
     assert "Welcome to CR Tracker!" in text(client.get(new))
@@ -123,13 +144,16 @@ def test_staff_registering_verify_their_email_too(client):
 
 
 def test_api_registration_sends_the_verification_email(client):
-    resp = client.post("/api/v1/auth/register", json={"email": "api@example.com", "password": PASSWORD,
-                                                      "name": "Api", "role": "customer"})
+    resp = client.post(
+        "/api/v1/auth/register",
+        json={"email": "api@example.com", "password": PASSWORD, "name": "Api", "role": "customer"},
+    )
     assert resp.status_code == 201
     assert [n.to for n in outbox("verify_email")] == [["api@example.com"]]
 
 
 # ---------------------------------------------------------------- resend and cooldown
+
 
 def test_resend_has_a_cooldown_and_replaces_the_old_link(client, login, make_user, app):
     user = make_user("customer", verified=False)
@@ -165,11 +189,13 @@ def test_resend_for_a_verified_user_says_already_verified(client, login, make_us
 
 # ---------------------------------------------------------------- the log-in pop-up
 
+
 def test_every_login_of_an_unverified_user_shows_the_popup_once(client, make_user):
     user = make_user("customer", verified=False)
     for _ in range(2):
-        page = client.post("/auth/login", data={"email": user.email, "password": PASSWORD},
-                           follow_redirects=True)
+        page = client.post(
+            "/auth/login", data={"email": user.email, "password": PASSWORD}, follow_redirects=True
+        )
         body = text(page)
         assert body.count('id="verify-email-modal"') == 1
         assert "Resend the verification email" in body
@@ -180,11 +206,14 @@ def test_every_login_of_an_unverified_user_shows_the_popup_once(client, make_use
 
 def test_verified_user_sees_no_popup(client, make_user):
     user = make_user("customer")
-    page = client.post("/auth/login", data={"email": user.email, "password": PASSWORD}, follow_redirects=True)
+    page = client.post(
+        "/auth/login", data={"email": user.email, "password": PASSWORD}, follow_redirects=True
+    )
     assert 'id="verify-email-modal"' not in text(page)
 
 
 # ---------------------------------------------------------------- barred from services
+
 
 def test_unverified_customer_is_barred_from_tickets_in_the_console(client, login, make_user):
     user = make_user("customer", verified=False)
@@ -192,11 +221,12 @@ def test_unverified_customer_is_barred_from_tickets_in_the_console(client, login
     ticket.requester_id = user.id  # their own ticket, so only verification stands in the way
     db.session.commit()
     login(user)
-    for method, path, data in [("GET", "/portal/tickets/new", None),
-                               ("POST", "/portal/tickets/new", {"subject": "S", "description": "D",
-                                                                "priority": "normal"}),
-                               ("POST", f"/portal/tickets/{ticket.id}/comments", {"body": "Hello"}),
-                               ("POST", f"/portal/tickets/{ticket.id}/edit", {"subject": "New", "description": "D"})]:
+    for method, path, data in [
+        ("GET", "/portal/tickets/new", None),
+        ("POST", "/portal/tickets/new", {"subject": "S", "description": "D", "priority": "normal"}),
+        ("POST", f"/portal/tickets/{ticket.id}/comments", {"body": "Hello"}),
+        ("POST", f"/portal/tickets/{ticket.id}/edit", {"subject": "New", "description": "D"}),
+    ]:
         resp = client.open(path, method=method, data=data)
         assert resp.status_code == 403, (method, path)
         assert "Verify your email address to use this." in text(resp)
@@ -206,7 +236,9 @@ def test_unverified_customer_is_barred_from_tickets_in_the_console(client, login
     assert client.get("/portal/").status_code == 200  # looking around is fine
 
     client.get(verify_path_for(client, user))
-    resp = client.post("/portal/tickets/new", data={"subject": "S", "description": "D", "priority": "normal"})
+    resp = client.post(
+        "/portal/tickets/new", data={"subject": "S", "description": "D", "priority": "normal"}
+    )
     assert resp.status_code == 302
 
 
@@ -219,14 +251,18 @@ def verify_path_for(client, user) -> str:
 def test_unverified_customer_is_barred_in_the_api(client, make_user, token_for):
     user = make_user("customer", verified=False)
     headers = {"Authorization": f"Bearer {token_for(user)}"}
-    resp = client.post("/api/v1/tickets", json={"subject": "S", "description": "D"}, headers=headers)
+    resp = client.post(
+        "/api/v1/tickets", json={"subject": "S", "description": "D"}, headers=headers
+    )
     assert resp.status_code == 403 and resp.content_type.startswith(PROBLEM)
     assert resp.json["detail"] == "Verify your email address to use this."
     assert client.get("/api/v1/tickets", headers=headers).status_code == 200
 
     user.email_verified_at = clock.utcnow()
     db.session.commit()
-    resp = client.post("/api/v1/tickets", json={"subject": "S", "description": "D"}, headers=headers)
+    resp = client.post(
+        "/api/v1/tickets", json={"subject": "S", "description": "D"}, headers=headers
+    )
     assert resp.status_code == 201
 
 
@@ -240,8 +276,10 @@ def test_unverified_staff_keep_working(client, login, make_user):
 
 # ---------------------------------------------------------------- clean-up job
 
+
 def test_purge_job_deletes_expired_and_used_tokens_and_is_scheduled(client, make_user, app):
     from crm.auth.jobs import purge_tokens
+
     assert ("auth.purge_tokens", 900, "crm.auth.jobs.purge_tokens") in PERIODIC_JOBS
     used, fresh_user, expired = (make_user("customer", verified=False) for _ in range(3))
     for u in (used, fresh_user):

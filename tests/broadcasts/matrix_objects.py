@@ -39,11 +39,17 @@ def maintenance_window(world):
 
     def build():
         start = utcnow() + timedelta(days=1)
-        window = MaintenanceWindow(title="Matrix window", starts_at=start, ends_at=start + timedelta(hours=1),
-                                   all_monitors=True, announced=True)
+        window = MaintenanceWindow(
+            title="Matrix window",
+            starts_at=start,
+            ends_at=start + timedelta(hours=1),
+            all_monitors=True,
+            announced=True,
+        )
         db.session.add(window)
         db.session.flush()
         return window
+
     return _cached(world, "maintenance_window", build)
 
 
@@ -52,15 +58,23 @@ def broadcast(world):
     from crm.broadcasts.models import Broadcast
 
     def build():
-        row = Broadcast(subject="Matrix broadcast", body="Down for maintenance", channels=["email"],
-                        segment="all", status="done", total=0)
+        row = Broadcast(
+            subject="Matrix broadcast",
+            body="Down for maintenance",
+            channels=["email"],
+            segment="all",
+            status="done",
+            total=0,
+        )
         db.session.add(row)
         db.session.flush()
         return row
+
     return _cached(world, "broadcast", build)
 
 
 def unsubscribe_token(world) -> str:
     """A valid unsubscribe token for the world's customer."""
     from crm.broadcasts.services import unsubscribe_token as make
+
     return make(world.user("customer").email)

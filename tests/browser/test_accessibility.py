@@ -45,7 +45,9 @@ def demo(app):
     """The demo data; returns {role: email} plus ids of a customer's ticket and a monitor."""
     logins = seed_demo()
     customer = db.session.scalar(select(User).where(User.email == logins["customer"]))
-    ticket = db.session.scalar(select(Ticket).where(Ticket.requester_id == customer.id).order_by(Ticket.id))
+    ticket = db.session.scalar(
+        select(Ticket).where(Ticket.requester_id == customer.id).order_by(Ticket.id)
+    )
     monitor = db.session.scalar(select(Monitor).order_by(Monitor.id))
     ids = {"ticket": ticket.id, "monitor": monitor.id}
     db.session.remove()  # no open transaction in this thread while the server works
@@ -58,8 +60,10 @@ def serious_violations(page: Page) -> list[str]:
     out = []
     for v in results.response["violations"]:
         if v.get("impact") in SERIOUS:
-            targets = [" ".join(n["target"]) if isinstance(n["target"], list) else str(n["target"])
-                       for n in v["nodes"][:3]]
+            targets = [
+                " ".join(n["target"]) if isinstance(n["target"], list) else str(n["target"])
+                for n in v["nodes"][:3]
+            ]
             out.append(f"{v['id']} ({v['impact']}): {v['help']} — {targets}")
     return out
 
@@ -69,8 +73,14 @@ KEY_PAGES = {
     "engineer": ["/dashboard", "/tickets/", "/tickets/{ticket}", "/monitors/"],
     "agent": ["/dashboard", "/tickets/", "/admin/customers"],
     "manager": ["/dashboard", "/admin/users", "/monitors/", "/monitors/{monitor}"],
-    "admin": ["/dashboard", "/tickets/", "/tickets/{ticket}", "/admin/users", "/monitors/",
-              "/admin/registrations"],
+    "admin": [
+        "/dashboard",
+        "/tickets/",
+        "/tickets/{ticket}",
+        "/admin/users",
+        "/monitors/",
+        "/admin/registrations",
+    ],
 }
 
 
@@ -102,9 +112,13 @@ def test_key_pages_have_no_serious_violations(people, demo, snap, role):
     assert found == {}, "\n".join(f"{u}: {p}" for u, ps in found.items() for p in ps)
 
 
-NAV_MENUS = {"customer": [], "engineer": ["Helpdesk", "Monitoring"], "agent": ["Helpdesk", "Monitoring"],
-             "manager": ["Helpdesk", "Customers", "Monitoring"],
-             "admin": ["Helpdesk", "Customers", "Monitoring", "Admin"]}
+NAV_MENUS = {
+    "customer": [],
+    "engineer": ["Helpdesk", "Monitoring"],
+    "agent": ["Helpdesk", "Monitoring"],
+    "manager": ["Helpdesk", "Customers", "Monitoring"],
+    "admin": ["Helpdesk", "Customers", "Monitoring", "Admin"],
+}
 
 
 @pytest.mark.parametrize("role", list(NAV_MENUS))
@@ -122,14 +136,18 @@ def test_navigation_per_role_on_desktop_and_phone(people, demo, snap, role):
         expect(nav.get_by_role("link", name="API docs")).to_be_hidden()  # in the account menu
     else:
         nav.get_by_role("button", name=menus[-1], exact=True).click()
-        expect(nav.get_by_role("button", name=menus[-1], exact=True)).to_have_attribute("aria-expanded", "true")
+        expect(nav.get_by_role("button", name=menus[-1], exact=True)).to_have_attribute(
+            "aria-expanded", "true"
+        )
     snap(page, f"nav-{role}-desktop")
 
     page.set_viewport_size(PHONE)
     page.goto("/dashboard")
     toggler = nav.get_by_role("button", name="Menu")
     expect(toggler).to_be_visible()
-    expect(nav.get_by_role("button", name=re.compile("^" + re.escape(demo_name(role))))).to_be_hidden()
+    expect(
+        nav.get_by_role("button", name=re.compile("^" + re.escape(demo_name(role))))
+    ).to_be_hidden()
     toggler.click()
     account = nav.get_by_role("button", name=re.compile("^" + re.escape(demo_name(role))))
     expect(account).to_be_visible()
@@ -142,6 +160,7 @@ def test_navigation_per_role_on_desktop_and_phone(people, demo, snap, role):
 
 def demo_name(role: str) -> str:
     from crm.demo import USERS
+
     return next(name for r, name, _email, _status in USERS if r == role)
 
 
@@ -171,13 +190,16 @@ def test_menus_work_from_the_keyboard(people, demo):
 def test_a_200_character_word_never_makes_a_page_scroll_sideways(people, demo, snap, width):
     admin = db.session.scalar(select(User).where(User.email == demo["admin"]))
     # names hold 120 characters, a broadcast's subject 200
-    long_user = User(email=f"{'y' * 60}@example.com", name=LONG_WORD[:120], role="customer", status="active")
+    long_user = User(
+        email=f"{'y' * 60}@example.com", name=LONG_WORD[:120], role="customer", status="active"
+    )
     long_user.set_password(DEMO_PASSWORD)
     db.session.add(long_user)
     monitor = db.session.get(Monitor, demo["monitor"])
     monitor.name = "M" + LONG_WORD[:119]
-    broadcast = Broadcast(subject=LONG_WORD, body=LONG_WORD, channels=["email"], segment="all",
-                          status="done", total=0)
+    broadcast = Broadcast(
+        subject=LONG_WORD, body=LONG_WORD, channels=["email"], segment="all", status="done", total=0
+    )
     db.session.add(broadcast)
     db.session.commit()
     user_id, admin_email, broadcast_id = long_user.id, admin.email, broadcast.id
@@ -187,11 +209,19 @@ def test_a_200_character_word_never_makes_a_page_scroll_sideways(people, demo, s
     page = person.page
     page.set_viewport_size({"width": width, "height": 900})
     log_in(page, admin_email)
-    for path in ("/admin/users", f"/admin/users/{user_id}", "/admin/customers", "/monitors/",
-                 f"/monitors/{demo['monitor']}", "/broadcasts/", f"/broadcasts/{broadcast_id}"):
+    for path in (
+        "/admin/users",
+        f"/admin/users/{user_id}",
+        "/admin/customers",
+        "/monitors/",
+        f"/monitors/{demo['monitor']}",
+        "/broadcasts/",
+        f"/broadcasts/{broadcast_id}",
+    ):
         page.goto(path, wait_until="domcontentloaded")
         page.wait_for_load_state("networkidle", timeout=30_000)
-        overflow = page.evaluate("""(word) => {
+        overflow = page.evaluate(
+            """(word) => {
             const doc = document.documentElement;
             // every element whose own text holds the long word fits the window and wraps it
             const holders = [...document.querySelectorAll('main *, nav *')].filter(el =>
@@ -200,12 +230,17 @@ def test_a_200_character_word_never_makes_a_page_scroll_sideways(people, demo, s
                                                || el.scrollWidth > el.clientWidth + 1)
                                 .map(el => el.tagName + '.' + el.className);
             // on a desktop no table needs its sideways scroll bar either
-            const tables = window.innerWidth < 768 ? [] : [...document.querySelectorAll('.table-responsive')]
+            const tables = window.innerWidth < 768 ? []
+                : [...document.querySelectorAll('.table-responsive')]
                 .filter(el => el.scrollWidth > el.clientWidth + 1).map(el => 'table-responsive');
             return {page: doc.scrollWidth > window.innerWidth + 1, found: holders.length > 0,
                     wide: wide.concat(tables)};
-        }""", LONG_WORD[:50])
-        assert overflow == {"page": False, "found": True, "wide": []}, f"{path} at {width}px: {overflow}"
+        }""",
+            LONG_WORD[:50],
+        )
+        assert overflow == {"page": False, "found": True, "wide": []}, (
+            f"{path} at {width}px: {overflow}"
+        )
     snap(page, f"long-word-monitor-{width}px")
 
 
@@ -217,7 +252,9 @@ def test_confirmation_pages_say_what_happens_and_are_accessible(people, demo, sn
     page.get_by_label("Subject").fill("Planned maintenance")
     page.get_by_label("Message").fill("The portal is offline on Sunday from 02:00 to 03:00 UTC.")
     page.get_by_role("button", name="Review recipients").click()
-    expect(page.get_by_role("heading", level=1)).to_contain_text(re.compile(r"Send this broadcast to \d+ customers?\?"))
+    expect(page.get_by_role("heading", level=1)).to_contain_text(
+        re.compile(r"Send this broadcast to \d+ customers?\?")
+    )
     expect(page.locator("#broadcast-recipients")).to_contain_text("Customers in the segment")
     snap(page, "broadcast-confirm")
     assert serious_violations(page) == []
@@ -228,7 +265,9 @@ def test_confirmation_pages_say_what_happens_and_are_accessible(people, demo, sn
     nav_to_registrations.get_by_role("button", name="Admin", exact=True).click()
     nav_to_registrations.get_by_role("link", name="Registrations", exact=True).click()
     page.get_by_role("link", name=re.compile("^Reject Penny Pending")).click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Reject Penny Pending’s registration?")
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        "Reject Penny Pending’s registration?"
+    )
     assert serious_violations(page) == []
     page.get_by_role("button", name="Reject registration").click()  # without the tick: asks again
     expect(page.get_by_role("alert")).to_contain_text("Tick the box to confirm")

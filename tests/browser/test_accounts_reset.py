@@ -52,13 +52,17 @@ def test_reset_by_emailed_link(people, snap, make_user, run_jobs, smtp_server):
 
     run_jobs()
     [mail] = smtp_server.wait_for(lambda msgs: [m for m in msgs if email in m["_rcpt"]])
-    link = re.search(r"https?://[^/\s]+(/auth/reset/\S+)", mail.get_body(("plain",)).get_content()).group(1)
+    link = re.search(
+        r"https?://[^/\s]+(/auth/reset/\S+)", mail.get_body(("plain",)).get_content()
+    ).group(1)
     rosa.page.goto(link)
     snap(rosa.page, "reset-email-new-password")
     choose_new_password(rosa.page)
 
     log_in(rosa.page, email, NEW_PASSWORD)
-    expect(rosa.page.get_by_role("navigation", name="Main navigation")).to_contain_text("Rosa Reset")
+    expect(rosa.page.get_by_role("navigation", name="Main navigation")).to_contain_text(
+        "Rosa Reset"
+    )
     # the link was single-use
     rosa.page.goto(link)
     expect(rosa.page.get_by_role("heading", name="This link was already used")).to_be_visible()

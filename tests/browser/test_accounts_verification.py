@@ -68,15 +68,20 @@ def test_registration_link_from_the_email_verifies_once(people, snap, run_jobs, 
     page.goto("/portal/tickets/new")
     expect(page.get_by_role("heading", name="Raise a ticket")).to_be_visible()
     deliver(run_jobs)
-    smtp_server.wait_for(lambda msgs: [m for m in msgs if m["Subject"] == "Your email address is verified"])
+    smtp_server.wait_for(
+        lambda msgs: [m for m in msgs if m["Subject"] == "Your email address is verified"]
+    )
 
     assert vera.errors == []
     assert vera.bad_responses == [(403, "GET", "/portal/tickets/new")]
 
 
-def test_unverified_login_shows_the_popup_that_resends_the_link(people, snap, make_user, run_jobs, smtp_server):
-    user = make_user("customer", name="Una Verified", email="una@example.com", password=PASSWORD,
-                     verified=False)
+def test_unverified_login_shows_the_popup_that_resends_the_link(
+    people, snap, make_user, run_jobs, smtp_server
+):
+    user = make_user(
+        "customer", name="Una Verified", email="una@example.com", password=PASSWORD, verified=False
+    )
     email = user.email
     db.session.remove()
     una = people("una")
@@ -90,8 +95,13 @@ def test_unverified_login_shows_the_popup_that_resends_the_link(people, snap, ma
     expect(una.page.get_by_text(f"We sent a new verification link to {email}")).to_be_visible()
 
     deliver(run_jobs)
-    smtp_server.wait_for(lambda msgs: [m for m in msgs if email in m["_rcpt"]
-                                       and m["Subject"] == "Verify your email address for CR Tracker"])
+    smtp_server.wait_for(
+        lambda msgs: [
+            m
+            for m in msgs
+            if email in m["_rcpt"] and m["Subject"] == "Verify your email address for CR Tracker"
+        ]
+    )
 
     # "Later" closes it; it comes back at the next log-in, not on every page
     una.page.goto("/dashboard")

@@ -27,7 +27,9 @@ def _logged(msg: ConsoleMessage) -> tuple[str, list]:
     return msg.type, [arg.json_value() for arg in msg.args]
 
 
-def test_admin_sets_the_devconsole_message_and_visitors_see_it_after_the_warning(people, snap, make_user):
+def test_admin_sets_the_devconsole_message_and_visitors_see_it_after_the_warning(
+    people, snap, make_user
+):
     admin_email = make_user("admin", name="Ada Admin", password=PASSWORD).email
     db.session.remove()  # no open transaction in this thread while the server works
 

@@ -16,7 +16,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.only_backend("sqlite")]
 PASSWORD = "template-Editor-2026"
 
 
-def test_the_preview_follows_typing_and_a_subject_error_shows_under_the_subject(people, snap, make_user):
+def test_the_preview_follows_typing_and_a_subject_error_shows_under_the_subject(
+    people, snap, make_user
+):
     email = make_user("admin", name="Ada Admin", password=PASSWORD).email
     db.session.remove()
     page = people("admin").page
@@ -28,7 +30,9 @@ def test_the_preview_follows_typing_and_a_subject_error_shows_under_the_subject(
     page.get_by_role("link", name="ticket_reply").click()
 
     preview = page.get_by_role("region", name="Email preview")
-    expect(preview).to_contain_text("New reply on ticket #1042: Printer on floor 3 prints blank pages")
+    expect(preview).to_contain_text(
+        "New reply on ticket #1042: Printer on floor 3 prints blank pages"
+    )
     subject = page.get_by_label("Subject")
     subject.fill("")
     subject.press_sequentially("Reply from {{ comment.author.name }}", delay=5)

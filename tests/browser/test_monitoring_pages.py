@@ -69,31 +69,73 @@ def _history() -> tuple[int, int, int]:
                    status="up", last_checked_at=now - timedelta(minutes=1), last_response_ms=84.0)
     portal = Monitor(name=LONG_NAME, type="http", config={"url": LONG_URL}, status="down",
                      last_checked_at=now - timedelta(minutes=1))
-    new = Monitor(name="Brand new monitor", type="tcp", config={"host": "db.example.com", "port": 5432})
+    new = Monitor(
+        name="Brand new monitor", type="tcp", config={"host": "db.example.com", "port": 5432}
+    )
     db.session.add_all([shop, portal, new])
     db.session.flush()
     for h in range(1, 24):
-        for monitor, up, down, codes in ((shop, 58, 2, {"200": 58, "503": 2}),
-                                         (portal, 50, 10, {"200": 45, "302": 5})):
-            db.session.add(Rollup(monitor_id=monitor.id, period=HOUR, bucket_start=hour - timedelta(hours=h),
-                                  count_up=up, count_down=down, errors=down // 2, sum_ms=60 * (80.0 + h),
-                                  histogram=[0, 0, 60] + [0] * 20, status_codes=codes, protocol="https"))
+        for monitor, up, down, codes in (
+            (shop, 58, 2, {"200": 58, "503": 2}),
+            (portal, 50, 10, {"200": 45, "302": 5}),
+        ):
+            db.session.add(
+                Rollup(
+                    monitor_id=monitor.id,
+                    period=HOUR,
+                    bucket_start=hour - timedelta(hours=h),
+                    count_up=up,
+                    count_down=down,
+                    errors=down // 2,
+                    sum_ms=60 * (80.0 + h),
+                    histogram=[0, 0, 60] + [0] * 20,
+                    status_codes=codes,
+                    protocol="https",
+                )
+            )
     # daily rollups for the dashboard's 30 days
     from crm.monitoring.models import DAY
+
     day = now.replace(hour=0, minute=0, second=0, microsecond=0)
     for d in range(1, 20):
         for monitor, up, down in ((shop, 1400, 40 if d % 3 else 0), (portal, 1300, 140)):
-            db.session.add(Rollup(monitor_id=monitor.id, period=DAY, bucket_start=day - timedelta(days=d),
-                                  count_up=up, count_down=down, errors=down // 4, sum_ms=0.0, histogram=[],
-                                  status_codes={"200": up, "500": down - down // 4}, protocol="https"))
+            db.session.add(
+                Rollup(
+                    monitor_id=monitor.id,
+                    period=DAY,
+                    bucket_start=day - timedelta(days=d),
+                    count_up=up,
+                    count_down=down,
+                    errors=down // 4,
+                    sum_ms=0.0,
+                    histogram=[],
+                    status_codes={"200": up, "500": down - down // 4},
+                    protocol="https",
+                )
+            )
     for i in range(40):
         at = now - timedelta(minutes=i + 1)
-        db.session.add(CheckResult(monitor_id=shop.id, checked_at=at, status="down" if i in (5, 6) else "up",
-                                   response_time_ms=None if i in (5, 6) else 80.0 + i % 7,
-                                   status_code=None if i in (5, 6) else 200, protocol="https",
-                                   error="timed out" if i in (5, 6) else None))
-        db.session.add(CheckResult(monitor_id=portal.id, checked_at=at, status="down" if i < 3 else "up",
-                                   response_time_ms=120.0, status_code=503 if i < 3 else 200, protocol="https"))
+        db.session.add(
+            CheckResult(
+                monitor_id=shop.id,
+                checked_at=at,
+                status="down" if i in (5, 6) else "up",
+                response_time_ms=None if i in (5, 6) else 80.0 + i % 7,
+                status_code=None if i in (5, 6) else 200,
+                protocol="https",
+                error="timed out" if i in (5, 6) else None,
+            )
+        )
+        db.session.add(
+            CheckResult(
+                monitor_id=portal.id,
+                checked_at=at,
+                status="down" if i < 3 else "up",
+                response_time_ms=120.0,
+                status_code=503 if i < 3 else 200,
+                protocol="https",
+            )
+        )
     db.session.commit()
     ids = shop.id, portal.id, new.id
     db.session.remove()
@@ -101,20 +143,28 @@ def _history() -> tuple[int, int, int]:
 
 
 def _no_horizontal_overflow(page) -> None:
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), \
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), (
         "the page scrolls sideways"
+    )
 
 
 def _inside(inner: dict, outer: dict) -> bool:
     """True when the box ``inner`` lies within ``outer`` (1 px of rounding allowed)."""
-    return (inner["x"] >= outer["x"] - 1 and inner["y"] >= outer["y"] - 1
-            and inner["x"] + inner["width"] <= outer["x"] + outer["width"] + 1
-            and inner["y"] + inner["height"] <= outer["y"] + outer["height"] + 1)
+    return (
+        inner["x"] >= outer["x"] - 1
+        and inner["y"] >= outer["y"] - 1
+        and inner["x"] + inner["width"] <= outer["x"] + outer["width"] + 1
+        and inner["y"] + inner["height"] <= outer["y"] + outer["height"] + 1
+    )
 
 
 def _boxes_overlap(a: dict, b: dict) -> bool:
-    return not (a["x"] + a["width"] <= b["x"] or b["x"] + b["width"] <= a["x"]
-                or a["y"] + a["height"] <= b["y"] or b["y"] + b["height"] <= a["y"])
+    return not (
+        a["x"] + a["width"] <= b["x"]
+        or b["x"] + b["width"] <= a["x"]
+        or a["y"] + a["height"] <= b["y"]
+        or b["y"] + b["height"] <= a["y"]
+    )
 
 
 def test_overview_monitor_page_and_dashboard_read_well(people, snap, make_user):
@@ -132,7 +182,9 @@ def test_overview_monitor_page_and_dashboard_read_well(people, snap, make_user):
     expect(row.get_by_role("link", name=LONG_NAME)).to_be_visible()
     _no_horizontal_overflow(page)
     cell = row.locator(".monitor-name-cell")
-    assert cell.evaluate("el => el.scrollWidth <= el.clientWidth + 1"), "the name overflows its cell"
+    assert cell.evaluate("el => el.scrollWidth <= el.clientWidth + 1"), (
+        "the name overflows its cell"
+    )
     snap(page, "monitors-overview-heartbeats")
 
     # a monitor without checks: the chart's place says so
@@ -148,7 +200,10 @@ def test_overview_monitor_page_and_dashboard_read_well(people, snap, make_user):
     ticks = chart.locator("g.xtick text").all_text_contents()
     assert ticks and not [t for t in ticks if re.search(r"\d:\d\d:\d\d|\.\d{3}", t)], ticks
     assert all(re.search(r"\d\d:\d\d", t) for t in ticks), ticks
-    legend, plot = chart.locator("g.legend").bounding_box(), chart.locator(".nsewdrag").first.bounding_box()
+    legend, plot = (
+        chart.locator("g.legend").bounding_box(),
+        chart.locator(".nsewdrag").first.bounding_box(),
+    )
     assert _inside(legend, chart.bounding_box()) and not _boxes_overlap(legend, plot)
     _no_horizontal_overflow(page)
     snap(page, "monitor-page-chart-heartbeats")
@@ -176,7 +231,10 @@ def test_overview_monitor_page_and_dashboard_read_well(people, snap, make_user):
     page.reload(wait_until="domcontentloaded")
     chart = page.locator("#chart-by-monitor")
     expect(chart.locator("g.legend")).to_be_attached(timeout=20_000)
-    legend, plot = chart.locator("g.legend").bounding_box(), chart.locator(".nsewdrag").first.bounding_box()
+    legend, plot = (
+        chart.locator("g.legend").bounding_box(),
+        chart.locator(".nsewdrag").first.bounding_box(),
+    )
     assert _inside(legend, chart.bounding_box()) and not _boxes_overlap(legend, plot)
     assert legend["y"] + legend["height"] <= plot["y"] + 1  # above the plot
     assert plot["width"] > 200
@@ -202,8 +260,11 @@ def test_a_refresh_does_not_close_the_results_panel(people, make_user):
     expect(panel.get_by_text("The last 40 checks, newest first.")).to_be_visible()
 
     now = utcnow()
-    db.session.add(CheckResult(monitor_id=shop_id, checked_at=now, status="down", error="refused",
-                               protocol="https"))
+    db.session.add(
+        CheckResult(
+            monitor_id=shop_id, checked_at=now, status="down", error="refused", protocol="https"
+        )
+    )
     monitor = db.session.get(Monitor, shop_id)
     monitor.last_checked_at, monitor.status = now, "down"
     db.session.commit()
@@ -212,6 +273,8 @@ def test_a_refresh_does_not_close_the_results_panel(people, make_user):
     # the page polls every 10 s: the new check reaches the table and the bar, the panel stays open
     expect(panel.get_by_text("The last 41 checks, newest first.")).to_be_visible(timeout=25_000)
     expect(page.get_by_test_id("monitor-status")).to_have_text("Down")
-    expect(page.get_by_test_id("heartbeat-bar").locator(".beat").last).to_have_class(re.compile("beat-down"))
+    expect(page.get_by_test_id("heartbeat-bar").locator(".beat").last).to_have_class(
+        re.compile("beat-down")
+    )
     expect(panel).to_have_attribute("open", "")
     assert person.errors == [], person.errors

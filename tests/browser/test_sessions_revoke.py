@@ -59,7 +59,9 @@ def test_admin_revokes_a_session_and_that_browser_is_logged_out(people, snap, ma
     admin.page.get_by_role("button", name="Revoke session").click()
     expect(admin.page.get_by_role("alert")).to_contain_text(f"Session of {customer_email} revoked")
     expect(admin.page).to_have_url(re.compile(r"/sessions/all\?.*email=carla"))
-    expect(table.get_by_role("row", name=re.compile(re.escape(customer_email)))).to_contain_text("revoked")
+    expect(table.get_by_role("row", name=re.compile(re.escape(customer_email)))).to_contain_text(
+        "revoked"
+    )
 
     # the customer's next navigation (remember-me cookie and all) lands on the log-in page
     customer.page.goto("/portal/")

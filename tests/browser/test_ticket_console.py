@@ -46,8 +46,11 @@ def right_edge(locator) -> float:
 
 def cell(row, column: str):
     """The cell of ``row`` under the column headed ``column`` (found by the header's text)."""
-    index = row.evaluate("""(tr, name) => Array.from(tr.closest('table').querySelectorAll('thead th'))
-                             .findIndex(th => th.textContent.trim().startsWith(name))""", column)
+    index = row.evaluate(
+        """(tr, name) => Array.from(tr.closest('table').querySelectorAll('thead th'))
+                             .findIndex(th => th.textContent.trim().startsWith(name))""",
+        column,
+    )
     assert index >= 0, f"no {column} column"
     return row.locator("td").nth(index)
 
@@ -61,12 +64,21 @@ def assert_within_viewport(page: Page, locator, what: str) -> None:
 @pytest.fixture
 def world(make_user):
     engineer = make_user("engineer", name="Erin Fixwell", password=PASSWORD)
-    customer = make_user("customer", name="Carla Buyer", email="carla.buyer@example.com", password=PASSWORD)
+    customer = make_user(
+        "customer", name="Carla Buyer", email="carla.buyer@example.com", password=PASSWORD
+    )
     agent = make_user("agent", name="Andy Agent", password=PASSWORD)
-    long = services.create_ticket(customer, LONG_SUBJECT, "A description with " + "y" * 300, "urgent")
+    long = services.create_ticket(
+        customer, LONG_SUBJECT, "A description with " + "y" * 300, "urgent"
+    )
     plain = services.create_ticket(customer, "Kettle leaks", "Water everywhere", "normal")
-    ids = {"long": long.id, "plain": plain.id, "engineer": engineer.email, "customer": customer.email,
-           "agent": agent.email}
+    ids = {
+        "long": long.id,
+        "plain": plain.id,
+        "engineer": engineer.email,
+        "customer": customer.email,
+        "agent": agent.email,
+    }
     db.session.remove()  # no open transaction in this thread while the server works
     return ids
 
@@ -110,7 +122,9 @@ def test_long_subject_keeps_columns_and_heading_on_screen(people, snap, world, v
     for column in ("Status", "Assigned to"):
         assert_within_viewport(customer.page, cell(prow, column), f"portal {column}")
     customer.page.goto(f"/portal/tickets/{world['long']}")
-    assert_within_viewport(customer.page, customer.page.get_by_role("heading", level=1), "portal heading")
+    assert_within_viewport(
+        customer.page, customer.page.get_by_role("heading", level=1), "portal heading"
+    )
     snap(customer.page, f"portal-ticket-long-subject-{viewport['width']}")
     assert agent.errors == [] and customer.errors == []
 
@@ -141,7 +155,8 @@ def test_internal_note_is_amber_and_send_and_resolve_resolves(people, snap, worl
     expect(note).to_be_visible()
     background = note.evaluate("el => getComputedStyle(el).backgroundColor")
     reply_bg = engineer.page.evaluate(
-        "() => getComputedStyle(document.getElementById('reply-body')).backgroundColor")
+        "() => getComputedStyle(document.getElementById('reply-body')).backgroundColor"
+    )
     assert background != reply_bg and background == "rgb(255, 251, 235)"
     note.fill("Valve stock is low")
     assert serious_violations(engineer.page) == []  # the amber tab keeps AA contrast
@@ -158,7 +173,10 @@ def test_internal_note_is_amber_and_send_and_resolve_resolves(people, snap, worl
     ticket = db.session.get(Ticket, world["plain"])
     comments = db.session.query(Comment).filter_by(ticket_id=ticket.id).order_by(Comment.id).all()
     assert ticket.status == "resolved"
-    assert [(c.body, c.public) for c in comments] == [("Valve stock is low", False), ("New valve fitted", True)]
+    assert [(c.body, c.public) for c in comments] == [
+        ("Valve stock is low", False),
+        ("New valve fitted", True),
+    ]
     assert engineer.errors == []
 
 

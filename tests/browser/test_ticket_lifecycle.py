@@ -58,7 +58,9 @@ def log_in(page: Page, email: str) -> None:
 
 def verification_path(email: str) -> str:
     """The path of the verification link emailed to ``email`` (read from its outbox row)."""
-    rows = db.session.scalars(select(Notification).where(Notification.template == "verify_email")).all()
+    rows = db.session.scalars(
+        select(Notification).where(Notification.template == "verify_email")
+    ).all()
     [body] = [n.body_text for n in rows if email in n.to]
     db.session.remove()
     return re.search(r"https?://[^/\s]+(/auth/verify/\S+)", body).group(1)
@@ -73,12 +75,14 @@ def test_customer_sees_engineer_resolve_ticket_live(people, snap, make_user):
     engineer = people("engineer")
     register(engineer.page, ENGINEER["name"], ENGINEER["email"], "Engineer")
     expect(engineer.page.get_by_role("alert")).to_contain_text(
-        "Your staff account is awaiting approval by an administrator")
+        "Your staff account is awaiting approval by an administrator"
+    )
     expect(engineer.page.get_by_role("heading", name="Log in")).to_be_visible()
     snap(engineer.page, "engineer-registered-awaiting-approval")
     log_in(engineer.page, ENGINEER["email"])
-    expect(engineer.page.get_by_text("Your registration is awaiting approval by an administrator.")
-           ).to_be_visible()
+    expect(
+        engineer.page.get_by_text("Your registration is awaiting approval by an administrator.")
+    ).to_be_visible()
     expect(engineer.page.get_by_label("Email")).to_have_attribute("aria-invalid", "true")
     snap(engineer.page, "engineer-login-refused")
     engineer.page.goto(verification_path(ENGINEER["email"]))  # the link from the email
@@ -115,8 +119,10 @@ def test_customer_sees_engineer_resolve_ticket_live(people, snap, make_user):
     # the window (gone after a reload) and the heading outside the live region (replaced by
     # a boosted navigation), and record every navigation of the main frame.
     navigations: list[str] = []
-    customer.page.on("framenavigated",
-                     lambda frame: frame == customer.page.main_frame and navigations.append(frame.url))
+    customer.page.on(
+        "framenavigated",
+        lambda frame: frame == customer.page.main_frame and navigations.append(frame.url),
+    )
     customer.page.evaluate("""() => {
         window.__marker = 1;
         document.querySelector('h1').dataset.marker = 'kept';
@@ -132,7 +138,8 @@ def test_customer_sees_engineer_resolve_ticket_live(people, snap, make_user):
     snap(admin_person.page, "admin-pending-registrations")
     admin_person.page.get_by_role("button", name=f"Approve {ENGINEER['name']}").click()
     expect(admin_person.page.get_by_role("alert")).to_contain_text(
-        f"{ENGINEER['name']} (engineer) approved.")
+        f"{ENGINEER['name']} (engineer) approved."
+    )
     expect(admin_person.page.get_by_text("No pending registrations.")).to_be_visible()
 
     # the customer's page picks the assignment up by itself
@@ -144,7 +151,9 @@ def test_customer_sees_engineer_resolve_ticket_live(people, snap, make_user):
     expect(engineer.page.get_by_role("heading", name=f"Hello, {ENGINEER['name']}")).to_be_visible()
     nav_to(engineer.page, "Helpdesk", "Tickets")
     views = engineer.page.get_by_role("list", name="Ticket views")
-    expect(views.get_by_role("link", name="Assigned to me")).to_have_class(re.compile(r"\bactive\b"))
+    expect(views.get_by_role("link", name="Assigned to me")).to_have_class(
+        re.compile(r"\bactive\b")
+    )
     row = engineer.page.get_by_role("row").filter(has_text=SUBJECT)
     expect(row).to_contain_text(CUSTOMER["name"])
     expect(row).to_contain_text("Open")
@@ -165,7 +174,9 @@ def test_customer_sees_engineer_resolve_ticket_live(people, snap, make_user):
 
     engineer.page.get_by_label("New status", exact=True).select_option(label="Resolved")
     engineer.page.get_by_role("button", name="Change status").click()
-    expect(engineer.page.get_by_role("alert")).to_contain_text(f"Ticket #{ticket_id} is now resolved.")
+    expect(engineer.page.get_by_role("alert")).to_contain_text(
+        f"Ticket #{ticket_id} is now resolved."
+    )
     expect(engineer.page.get_by_test_id("ticket-status")).to_have_text("Resolved")
     snap(engineer.page, "engineer-ticket-resolved")
 
@@ -173,7 +184,8 @@ def test_customer_sees_engineer_resolve_ticket_live(people, snap, make_user):
     expect(status).to_have_text("Resolved", timeout=LIVE)
     expect(conversation).to_contain_text(REPLY, timeout=LIVE)
     expect(conversation.get_by_role("listitem").filter(has_text=REPLY)).to_contain_text(
-        ENGINEER["name"])
+        ENGINEER["name"]
+    )
     snap(customer.page, "customer-ticket-resolved-live")
     assert customer.page.evaluate("() => window.__marker") == 1, "the customer's page was reloaded"
     expect(customer.page.get_by_role("heading", level=1)).to_have_attribute("data-marker", "kept")
@@ -188,10 +200,21 @@ def test_customer_sees_engineer_resolve_ticket_live(people, snap, make_user):
     # --- the database agrees, and the customer is told by email (outbox row)
     db.session.remove()
     ticket = db.session.get(Ticket, ticket_id)
-    ids = dict(db.session.execute(select(User.email, User.id).where(
-        User.email.in_([ENGINEER["email"], CUSTOMER["email"]]))).all())
+    ids = dict(
+        db.session.execute(
+            select(User.email, User.id).where(
+                User.email.in_([ENGINEER["email"], CUSTOMER["email"]])
+            )
+        ).all()
+    )
     assert (ticket.status, ticket.assignee_id, ticket.requester_id) == (
-        "resolved", ids[ENGINEER["email"]], ids[CUSTOMER["email"]])
-    accepted = db.session.scalars(select(Notification).where(
-        Notification.template == "ticket_accepted", Notification.ticket_id == ticket_id)).all()
+        "resolved",
+        ids[ENGINEER["email"]],
+        ids[CUSTOMER["email"]],
+    )
+    accepted = db.session.scalars(
+        select(Notification).where(
+            Notification.template == "ticket_accepted", Notification.ticket_id == ticket_id
+        )
+    ).all()
     assert [n.to for n in accepted] == [[CUSTOMER["email"]]]

@@ -56,19 +56,29 @@ def _assert_short_lines(raw: bytes) -> None:
     assert max(len(line) for line in lines) <= 998, max(lines, key=len)[:120]
 
 
-def test_a_ticket_with_a_200_character_subject_gets_every_mail_delivered(make_user, run_jobs, raw_sink):
+def test_a_ticket_with_a_200_character_subject_gets_every_mail_delivered(
+    make_user, run_jobs, raw_sink
+):
     engineer = make_user("engineer")
     customer = make_user("customer")
-    ticket = tickets.create_ticket(customer, LONG_SUBJECT, "W" * 3000)  # one 3000-character line too
+    ticket = tickets.create_ticket(
+        customer, LONG_SUBJECT, "W" * 3000
+    )  # one 3000-character line too
     tickets.accept(ticket, engineer)
     tickets.add_comment(ticket, engineer, "Z" * 2500)
     notes = list(db.session.scalars(select(Notification).order_by(Notification.id)))
-    assert {n.template for n in notes} == {"ticket_created", "ticket_assigned", "ticket_accepted", "ticket_reply"}
+    assert {n.template for n in notes} == {
+        "ticket_created",
+        "ticket_assigned",
+        "ticket_accepted",
+        "ticket_reply",
+    }
     run_jobs()
     db.session.expire_all()
-    assert [(n.template, n.status, n.last_error)
-            for n in db.session.scalars(select(Notification).order_by(Notification.id))] == \
-        [(n.template, SENT, None) for n in notes]
+    assert [
+        (n.template, n.status, n.last_error)
+        for n in db.session.scalars(select(Notification).order_by(Notification.id))
+    ] == [(n.template, SENT, None) for n in notes]
     assert len(raw_sink.raw) == len(notes)
     for raw in raw_sink.raw:
         _assert_short_lines(raw)
@@ -76,15 +86,23 @@ def test_a_ticket_with_a_200_character_subject_gets_every_mail_delivered(make_us
         assert LONG_SUBJECT in msg["Subject"]  # folded on the wire, whole once unfolded
         assert LONG_SUBJECT in msg.get_body(("plain",)).get_content()
         assert LONG_SUBJECT in msg.get_body(("html",)).get_content()
-    assert any("W" * 3000 in message_from_bytes(r, policy=policy.default).get_body(("plain",)).get_content()
-               for r in raw_sink.raw)
+    assert any(
+        "W" * 3000
+        in message_from_bytes(r, policy=policy.default).get_body(("plain",)).get_content()
+        for r in raw_sink.raw
+    )
 
 
 def test_non_ascii_headers_and_bodies_arrive_intact_with_short_lines(run_jobs, raw_sink):
     subject = "Zoë Ünicode-Tester 🚀 " + "ß" * 150
     body = "Grüße aus Köln 🚀\n" + "é" * 1200
-    note = queue_email(["ops@example.com", "team@exämple.com"], subject, body, f"<p>{body}</p>",
-                       headers={"X-Long": "v" * 1200})
+    note = queue_email(
+        ["ops@example.com", "team@exämple.com"],
+        subject,
+        body,
+        f"<p>{body}</p>",
+        headers={"X-Long": "v" * 1200},
+    )
     db.session.commit()
     run_jobs()
     assert db.session.get(Notification, note.id, populate_existing=True).status == SENT

@@ -88,14 +88,21 @@ RESET = re.compile(r"/auth/reset/([A-Za-z0-9_\-]{20,})")
 def test_reset_links_are_masked_in_the_outbox_and_the_mailbox_but_mailed_whole(
         app, admin_client, catcher, make_user, run_jobs):
     make_user("customer", email="reset-me@example.com")
-    assert app.test_client().post("/auth/reset", data={"email": "reset-me@example.com"}).status_code in (200, 302)
+    assert app.test_client().post(
+        "/auth/reset", data={"email": "reset-me@example.com"}
+    ).status_code in (200, 302)
     note = db.session.scalar(select(Notification).where(Notification.template == "password_reset"))
     [token] = RESET.findall(note.body_text)  # the mail itself carries the live link
     run_jobs()
     [mail] = _caught()
     assert token in mail.raw.replace("=\r\n", "")  # delivered unchanged
 
-    for url in ("/admin/outbox", f"/admin/outbox/{note.id}", "/admin/mailbox", f"/admin/mailbox/{mail.id}"):
+    for url in (
+        "/admin/outbox",
+        f"/admin/outbox/{note.id}",
+        "/admin/mailbox",
+        f"/admin/mailbox/{mail.id}",
+    ):
         page = _page(admin_client, url)
         assert token not in page, url
         assert token[:12] not in page, url
@@ -103,16 +110,32 @@ def test_reset_links_are_masked_in_the_outbox_and_the_mailbox_but_mailed_whole(
     assert "/auth/reset/[token hidden]" in _page(admin_client, f"/admin/mailbox/{mail.id}")
 
 
-@pytest.mark.parametrize("text, masked", [
-    ("https://crm.example.com/auth/verify/abcDEF123_-xyz890abc", "https://crm.example.com/auth/verify/[token hidden]"),
-    ("<https://crm.example.com/broadcasts/unsubscribe/eyJhbGciOi.J9xYz-abc>",
-     "<https://crm.example.com/broadcasts/unsubscribe/[token hidden]>"),
-    ("ping https://crm.example.com/api/v1/heartbeat/hb_0123456789abcdef now",
-     "ping https://crm.example.com/api/v1/heartbeat/[token hidden] now"),
-    ("https://crm.example.com/x/confirm?token=s3cr3t-value&next=/a",
-     "https://crm.example.com/x/confirm?token=[token hidden]&next=/a"),
-    ("https://crm.example.com/tickets/12 and /auth/reset", "https://crm.example.com/tickets/12 and /auth/reset"),
-])
+@pytest.mark.parametrize(
+    "text, masked",
+    [
+        (
+            "https://crm.example.com/auth/verify/abcDEF123_-xyz890abc",
+            "https://crm.example.com/auth/verify/[token hidden]",
+        ),
+        (
+            "<https://crm.example.com/broadcasts/unsubscribe/eyJhbGciOi.J9xYz-abc>",
+            "<https://crm.example.com/broadcasts/unsubscribe/[token hidden]>",
+        ),
+        (
+            "ping https://crm.example.com/api/v1/heartbeat/hb_0123456789abcdef now",
+            "ping https://crm.example.com/api/v1/heartbeat/[token hidden] now",
+        ),
+        (
+            "https://crm.example.com/x/confirm?token=s3cr3t-value&next=/a",
+            "https://crm.example.com/x/confirm?token=[token hidden]&next=/a",
+        ),
+        (
+            "https://crm.example.com/tickets/12 and /auth/reset",
+            "https://crm.example.com/tickets/12 and /auth/reset",
+        ),
+    ],
+)
 def test_mask_tokens(text, masked):
     from crm.notifications.masking import mask_tokens
+
     assert mask_tokens(text) == masked

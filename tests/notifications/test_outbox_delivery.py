@@ -62,13 +62,17 @@ def test_redis_down_keeps_the_request_working_and_the_sweeper_delivers_later(
     assert run_jobs() == 2
     smtp_server.wait_for(lambda msgs: len(msgs) == 2)
     assert {(fresh(n.id).status, fresh(n.id).attempts) for n in rows} == {(SENT, 1)}
-    assert sorted(m["Message-ID"] for m in smtp_server.messages) == sorted(n.message_id for n in rows)
+    assert sorted(m["Message-ID"] for m in smtp_server.messages) == sorted(
+        n.message_id for n in rows
+    )
 
 
 # ------------------------------------------------------------------ SMTP failures and backoff
 
+
 def test_smtp_down_records_the_failure_with_backoff_and_the_retry_sends_it(
-        smtp_down, run_jobs, smtp_server):
+    smtp_down, run_jobs, smtp_server
+):
     note = _queue_one()
     with smtp_down():
         assert run_jobs() == 1
@@ -111,7 +115,9 @@ def test_gives_up_after_notify_max_attempts(app, monkeypatch, smtp_down, run_job
     assert smtp_server.messages == []
 
 
-def test_error_after_the_server_accepted_the_message_counts_as_sent(monkeypatch, run_jobs, smtp_server):
+def test_error_after_the_server_accepted_the_message_counts_as_sent(
+    monkeypatch, run_jobs, smtp_server
+):
     def quit_dropped(self):
         self.close()
         raise smtplib.SMTPServerDisconnected("connection dropped before QUIT reply")
@@ -125,6 +131,7 @@ def test_error_after_the_server_accepted_the_message_counts_as_sent(monkeypatch,
 
 
 # ------------------------------------------------------------------ never twice
+
 
 def test_duplicate_jobs_for_one_notification_send_one_mail(run_jobs, smtp_server):
     note = _queue_one()

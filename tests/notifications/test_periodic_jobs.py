@@ -30,7 +30,9 @@ def scheduler(app) -> Scheduler:
 
 
 def _scheduled(scheduler: Scheduler) -> list[str]:
-    return [raw.decode() for raw in scheduler.connection.zrange(scheduler.scheduled_jobs_key, 0, -1)]
+    return [
+        raw.decode() for raw in scheduler.connection.zrange(scheduler.scheduled_jobs_key, 0, -1)
+    ]
 
 
 def _lost_enqueue_notification(app):
@@ -70,6 +72,7 @@ def test_register_replaces_obsolete_periodic_jobs_but_not_other_queues(app, sche
 
 def test_scheduled_sweeper_runs_through_a_worker_and_delivers(app, scheduler, smtp_server):
     from rq import SimpleWorker
+
     note = _lost_enqueue_notification(app)
     sweep_id = register(scheduler)[0]
     assert PERIODIC_JOBS[0][2] == SWEEP
@@ -83,8 +86,9 @@ def test_scheduled_sweeper_runs_through_a_worker_and_delivers(app, scheduler, sm
     SimpleWorker([get_queue(PERIODIC), get_queue()], connection=redis_conn()).work(burst=True)
     after = time.time()
     # by Message-ID: a mail a slow earlier test still had in flight may land in the shared sink
-    [msg] = smtp_server.wait_for(lambda msgs: [m for m in msgs if m["Message-ID"] == note.message_id],
-                                 timeout=30)
+    [msg] = smtp_server.wait_for(
+        lambda msgs: [m for m in msgs if m["Message-ID"] == note.message_id], timeout=30
+    )
     assert msg.get_all("Message-ID") == [note.message_id]
     assert fresh(note.id).status == SENT
     # Still scheduled, next run one interval later; the job hash survived its run.
@@ -104,9 +108,15 @@ def test_sweeper_enqueued_by_dotted_path_runs_in_a_worker(app, run_jobs, smtp_se
 
 
 def test_scheduler_entry_point_registers_from_the_environment(app, scheduler, worker_env):
-    result = subprocess.run([sys.executable, "-m", "workers.scheduler", "--register-only"],
-                            cwd=REPO_ROOT, env=worker_env, capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "workers.scheduler", "--register-only"],
+        cwd=REPO_ROOT,
+        env=worker_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert sorted(_scheduled(scheduler)) == sorted(
-        periodic_job_id(app.config["RQ_QUEUE"], name) for name, _, _ in PERIODIC_JOBS)
+        periodic_job_id(app.config["RQ_QUEUE"], name) for name, _, _ in PERIODIC_JOBS
+    )

@@ -31,17 +31,24 @@ def _mails_after_reassign(smtp_server, run_jobs, reassign) -> dict[str, list[str
 
 
 def _expect(mails, ticket, first, second):
-    assert mails.get(second.email) == [f"Ticket #{ticket.id} assigned to you: Printer on fire"], mails
-    assert mails.get(first.email) == [f"Ticket #{ticket.id} moved to Grace Second: Printer on fire"], mails
+    assert mails.get(second.email) == [f"Ticket #{ticket.id} assigned to you: Printer on fire"], (
+        mails
+    )
+    assert mails.get(first.email) == [
+        f"Ticket #{ticket.id} moved to Grace Second: Printer on fire"
+    ], mails
 
 
 def test_console_reassignment_mails_the_new_engineer_and_tells_the_previous_one(
-        reassigned, make_user, login, client, run_jobs, smtp_server):
+    reassigned, make_user, login, client, run_jobs, smtp_server
+):
     ticket, first, second = reassigned
     login(make_user("manager"))
 
     def reassign():
-        page = client.get(f"/tickets/{ticket.id}")  # loads the ticket with its assignee, as a user does
+        page = client.get(
+            f"/tickets/{ticket.id}"
+        )  # loads the ticket with its assignee, as a user does
         assert page.status_code == 200
         resp = client.post(f"/tickets/{ticket.id}/assign", data={"assignee_id": second.id})
         assert resp.status_code in (302, 303), resp.get_data(as_text=True)[:500]
@@ -54,13 +61,17 @@ def test_console_reassignment_mails_the_new_engineer_and_tells_the_previous_one(
 
 
 def test_api_reassignment_mails_the_new_engineer_and_tells_the_previous_one(
-        reassigned, make_user, token_for, client, run_jobs, smtp_server):
+    reassigned, make_user, token_for, client, run_jobs, smtp_server
+):
     ticket, first, second = reassigned
     token = token_for(make_user("manager"))
 
     def reassign():
-        resp = client.patch(f"/api/v1/tickets/{ticket.id}", json={"assignee_id": second.id},
-                            headers={"Authorization": f"Bearer {token}"})
+        resp = client.patch(
+            f"/api/v1/tickets/{ticket.id}",
+            json={"assignee_id": second.id},
+            headers={"Authorization": f"Bearer {token}"},
+        )
         assert resp.status_code == 200, resp.get_data(as_text=True)
 
     mails = _mails_after_reassign(smtp_server, run_jobs, reassign)

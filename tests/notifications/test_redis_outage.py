@@ -42,9 +42,23 @@ class PrivateRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                                      "--save", "", "--appendonly", "no", "--dir", str(self.tmp_path)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.tmp_path),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         wait_until(self._answers, timeout=10, what="private redis-server started")
 
     def _answers(self) -> bool:
@@ -70,8 +84,14 @@ def private_redis(tmp_path):
 
 def _spawn(module: str, env: dict, log_path, *args: str) -> subprocess.Popen:
     log = open(log_path, "wb")  # noqa: SIM115 - handed to the child
-    proc = subprocess.Popen([sys.executable, "-m", module, *args], cwd=REPO_ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", module, *args],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     log.close()
     proc.log_path = log_path
     return proc
@@ -83,15 +103,19 @@ def _log(proc) -> str:
 
 
 def test_worker_and_scheduler_resume_after_redis_outage_and_deliver_once(
-        app, smtp_server, worker_env, private_redis, tmp_path):
+    app, smtp_server, worker_env, private_redis, tmp_path
+):
     env = {**worker_env, "REDIS_URL": private_redis.url, "NOTIFY_STALE_SECONDS": "5"}
     worker = _spawn("workers.worker", env, tmp_path / "worker.log", "--name", "outage-w1")
     scheduler = _spawn("workers.scheduler", env, tmp_path / "scheduler.log", "--interval", "1")
     try:
         # Running: the scheduler has registered the periodic jobs in the private Redis.
         redis = Redis.from_url(private_redis.url)
-        wait_until(lambda: redis.zcard("rq:scheduler:scheduled_jobs") > 0, timeout=60,
-                   what="scheduler registered")
+        wait_until(
+            lambda: redis.zcard("rq:scheduler:scheduled_jobs") > 0,
+            timeout=60,
+            what="scheduler registered",
+        )
 
         private_redis.stop()
         # Written while Redis is down: its enqueue fails quietly; the row waits in the outbox.
@@ -103,16 +127,20 @@ def test_worker_and_scheduler_resume_after_redis_outage_and_deliver_once(
         assert scheduler.poll() is None, _log(scheduler)
         private_redis.start()
 
-        wait_until(lambda: messages_with_id(smtp_server, message_id), timeout=120,
-                   what="mail queued during the outage delivered")
+        wait_until(
+            lambda: messages_with_id(smtp_server, message_id),
+            timeout=120,
+            what="mail queued during the outage delivered",
+        )
         wait_until(lambda: fresh(note_id).status == SENT, timeout=30, what="row marked sent")
         time.sleep(3)  # later sweeps must not send it again
         assert len(messages_with_id(smtp_server, message_id)) == 1
         assert worker.poll() is None and scheduler.poll() is None
         # The worker rode it out: RQ's own retry while waiting for a job, or our loop
         # (workers/resilience.py) when RQ gave up elsewhere, depending on where it was.
-        assert ("Redis unreachable (attempt 1" in _log(worker)
-                or "could not connect to Redis instance" in _log(worker)), _log(worker)[-3000:]
+        assert "Redis unreachable (attempt 1" in _log(
+            worker
+        ) or "could not connect to Redis instance" in _log(worker), _log(worker)[-3000:]
         assert "Redis is back" in _log(scheduler)
     finally:
         for proc in (worker, scheduler):

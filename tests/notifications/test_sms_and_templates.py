@@ -42,10 +42,15 @@ def test_sms_is_an_outbox_row_first_then_stored_by_the_outbox_transport_once(run
     stored = db.session.scalars(db.select(SmsMessage).order_by(SmsMessage.to)).all()
     assert [(m.to, m.body) for m in stored] == [("+447700900123", "Your code is 123456"),
                                                 ("+447700900456", "Your code is 123456")]
-    assert {db.session.get(Notification, n.id, populate_existing=True).status for n in rows} == {SENT}
+    assert {db.session.get(Notification, n.id, populate_existing=True).status for n in rows} == {
+        SENT
+    }
     # A stray duplicate job neither sends nor stores again.
     assert jobs.send_notification(rows[0].id) == jobs.SKIPPED
-    assert OutboxSmsTransport().send("+447700900123", "again", notification_id=rows[0].id) == f"outbox-{stored[0].id}"
+    assert (
+        OutboxSmsTransport().send("+447700900123", "again", notification_id=rows[0].id)
+        == f"outbox-{stored[0].id}"
+    )
     assert db.session.scalar(db.select(db.func.count()).select_from(SmsMessage)) == 2
 
 
@@ -55,11 +60,14 @@ def test_queue_sms_without_numbers_creates_nothing():
     assert db.session.scalar(db.select(db.func.count()).select_from(Notification)) == 0
 
 
-@pytest.mark.parametrize("raw, expected", [
-    ("07911 123456", "+447911123456"),
-    ("+44 (0)7911-123456", "+447911123456"),
-    ("+1 650-253-0000", "+16502530000"),
-])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("07911 123456", "+447911123456"),
+        ("+44 (0)7911-123456", "+447911123456"),
+        ("+1 650-253-0000", "+16502530000"),
+    ],
+)
 def test_phone_numbers_are_normalised_to_e164(raw, expected):
     assert normalise_phone(raw) == expected
 
@@ -106,14 +114,31 @@ def _twilio_handler(fake: FakeTwilio):
             auth = base64.b64decode(creds).decode() if scheme == "Basic" else None
             fake.requests.append({"method": "POST", "path": self.path, "auth": auth, "form": form})
             if form.get("To") == INVALID_TO:
-                status, payload = 400, {"code": 21211, "status": 400, "more_info": "",
-                                        "message": f"The 'To' number {INVALID_TO} is not a valid phone number."}
+                status, payload = (
+                    400,
+                    {
+                        "code": 21211,
+                        "status": 400,
+                        "more_info": "",
+                        "message": f"The 'To' number {INVALID_TO} is not a valid phone number.",
+                    },
+                )
             else:
-                status, payload = 201, {
-                    "sid": "SM" + "f" * 32, "account_sid": TWILIO_SID, "to": form.get("To"),
-                    "from": form.get("From"), "body": form.get("Body"), "status": "queued",
-                    "num_segments": "1", "direction": "outbound-api", "api_version": "2010-04-01",
-                    "uri": f"/2010-04-01/Accounts/{TWILIO_SID}/Messages/SM{'f' * 32}.json"}
+                status, payload = (
+                    201,
+                    {
+                        "sid": "SM" + "f" * 32,
+                        "account_sid": TWILIO_SID,
+                        "to": form.get("To"),
+                        "from": form.get("From"),
+                        "body": form.get("Body"),
+                        "status": "queued",
+                        "num_segments": "1",
+                        "direction": "outbound-api",
+                        "api_version": "2010-04-01",
+                        "uri": f"/2010-04-01/Accounts/{TWILIO_SID}/Messages/SM{'f' * 32}.json",
+                    },
+                )
             data = json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -155,13 +180,21 @@ class LocalTwilioHttpClient(TwilioHttpClient):
         parts = urlsplit(url)
         assert parts.hostname.endswith(".twilio.com"), url
         local = urlsplit(self.base_url)
-        return super().request(method, urlunsplit((local.scheme, local.netloc, parts.path, parts.query, "")),
-                               *args, **kwargs)
+        return super().request(
+            method,
+            urlunsplit((local.scheme, local.netloc, parts.path, parts.query, "")),
+            *args,
+            **kwargs,
+        )
 
 
 def test_twilio_transport_posts_the_message_to_the_messages_api(fake_twilio):
-    transport = TwilioSmsTransport(TWILIO_SID, TWILIO_TOKEN, TWILIO_FROM,
-                                   http_client=LocalTwilioHttpClient(f"http://{fake_twilio.host}:{fake_twilio.port}"))
+    transport = TwilioSmsTransport(
+        TWILIO_SID,
+        TWILIO_TOKEN,
+        TWILIO_FROM,
+        http_client=LocalTwilioHttpClient(f"http://{fake_twilio.host}:{fake_twilio.port}"),
+    )
     sid = transport.send("+447700900123", "Your code is 123456", notification_id=7)
 
     assert sid == "SM" + "f" * 32
@@ -169,12 +202,20 @@ def test_twilio_transport_posts_the_message_to_the_messages_api(fake_twilio):
     assert req["method"] == "POST"
     assert req["path"] == f"/2010-04-01/Accounts/{TWILIO_SID}/Messages.json"
     assert req["auth"] == f"{TWILIO_SID}:{TWILIO_TOKEN}"
-    assert req["form"] == {"To": "+447700900123", "From": TWILIO_FROM, "Body": "Your code is 123456"}
+    assert req["form"] == {
+        "To": "+447700900123",
+        "From": TWILIO_FROM,
+        "Body": "Your code is 123456",
+    }
 
 
 def test_twilio_transport_raises_twilios_error_for_the_outbox_to_record(fake_twilio):
-    transport = TwilioSmsTransport(TWILIO_SID, TWILIO_TOKEN, TWILIO_FROM,
-                                   http_client=LocalTwilioHttpClient(f"http://{fake_twilio.host}:{fake_twilio.port}"))
+    transport = TwilioSmsTransport(
+        TWILIO_SID,
+        TWILIO_TOKEN,
+        TWILIO_FROM,
+        http_client=LocalTwilioHttpClient(f"http://{fake_twilio.host}:{fake_twilio.port}"),
+    )
     with pytest.raises(TwilioRestException) as err:
         transport.send(INVALID_TO, "Hello")
     assert (err.value.status, err.value.code) == (400, 21211)
@@ -189,9 +230,14 @@ def test_sms_transport_setting_twilio_selects_the_twilio_adapter(app, monkeypatc
     transport = get_transport()
     assert isinstance(transport, TwilioSmsTransport)
     assert (transport.client.account_sid, transport.client.password, transport.from_number) == (
-        TWILIO_SID, TWILIO_TOKEN, TWILIO_FROM)
+        TWILIO_SID,
+        TWILIO_TOKEN,
+        TWILIO_FROM,
+    )
     # the selected adapter sends with the configured credentials and sender
-    transport.client.http_client = LocalTwilioHttpClient(f"http://{fake_twilio.host}:{fake_twilio.port}")
+    transport.client.http_client = LocalTwilioHttpClient(
+        f"http://{fake_twilio.host}:{fake_twilio.port}"
+    )
     assert transport.send("+447700900456", "Monitor api is DOWN") == "SM" + "f" * 32
     [req] = fake_twilio.requests
     assert req["auth"] == f"{TWILIO_SID}:{TWILIO_TOKEN}" and req["form"]["From"] == TWILIO_FROM
@@ -200,7 +246,9 @@ def test_sms_transport_setting_twilio_selects_the_twilio_adapter(app, monkeypatc
     assert isinstance(get_transport(), OutboxSmsTransport)
 
 
-def test_sms_job_with_twilio_selected_but_not_configured_fails_and_stores_nothing(app, monkeypatch, run_jobs):
+def test_sms_job_with_twilio_selected_but_not_configured_fails_and_stores_nothing(
+    app, monkeypatch, run_jobs
+):
     monkeypatch.setitem(app.config, "SMS_TRANSPORT", "twilio")
     monkeypatch.setitem(app.config, "TWILIO_AUTH_TOKEN", None)
     note = queue_sms(["+447700900123"], "Your code is 123456")
@@ -225,16 +273,23 @@ def test_admin_reads_stored_sms_and_others_may_not(make_user, login, client, run
 
 # ------------------------------------------------------------------ email templates
 
-def test_admin_edit_overrides_the_file_template_and_reset_restores_it(make_user, login, client,
-                                                                      smtp_server, run_jobs):
+
+def test_admin_edit_overrides_the_file_template_and_reset_restores_it(
+    make_user, login, client, smtp_server, run_jobs
+):
     admin = make_user("admin")
     login(admin)
     page = client.get("/admin/email-templates/ticket_created")
     assert page.status_code == 200 and "Ticket #" in page.get_data(as_text=True)
-    resp = client.post("/admin/email-templates/ticket_created", data={
-        "subject": "We have your request #{{ ticket.id }}",
-        "body_text": "Hello {{ ticket.requester.name }}, thanks!",
-        "body_html": "<p>Hello {{ ticket.requester.name }}</p>", "save": "Save template"})
+    resp = client.post(
+        "/admin/email-templates/ticket_created",
+        data={
+            "subject": "We have your request #{{ ticket.id }}",
+            "body_text": "Hello {{ ticket.requester.name }}, thanks!",
+            "body_html": "<p>Hello {{ ticket.requester.name }}</p>",
+            "save": "Save template",
+        },
+    )
     assert resp.status_code == 302
     make_user("engineer")
     customer = make_user("customer", name="Ada <b>Lovelace</b>")
@@ -244,19 +299,32 @@ def test_admin_edit_overrides_the_file_template_and_reset_restores_it(make_user,
     assert msg["Subject"] == f"We have your request #{ticket.id}"
     html = msg.get_body(preferencelist=("html",)).get_content()
     assert "Ada &lt;b&gt;Lovelace&lt;/b&gt;" in html  # the HTML part is autoescaped
-    assert "Hello Ada <b>Lovelace</b>, thanks!" in msg.get_body(preferencelist=("plain",)).get_content()
+    assert (
+        "Hello Ada <b>Lovelace</b>, thanks!"
+        in msg.get_body(preferencelist=("plain",)).get_content()
+    )
 
-    assert client.post("/admin/email-templates/ticket_created",
-                       data={"subject": "x", "body_text": "x", "body_html": "x", "reset": "Reset"}).status_code == 302
+    assert (
+        client.post(
+            "/admin/email-templates/ticket_created",
+            data={"subject": "x", "body_text": "x", "body_html": "x", "reset": "Reset"},
+        ).status_code
+        == 302
+    )
     assert db.session.scalar(db.select(EmailTemplate)) is None
     ticket = _ticket(ticket.id)  # with requester and assignee loaded, as the subscriber renders it
-    assert render_email("ticket_created", ticket=ticket, user=customer)[0] != f"We have your request #{ticket.id}"
+    assert (
+        render_email("ticket_created", ticket=ticket, user=customer)[0]
+        != f"We have your request #{ticket.id}"
+    )
 
 
 def test_a_template_that_does_not_render_is_refused_with_a_message(make_user, login, client):
     login(make_user("admin"))
-    resp = client.post("/admin/email-templates/ticket_created", data={
-        "subject": "Hi", "body_text": "{% if %}", "body_html": "<p>x</p>", "save": "Save"})
+    resp = client.post(
+        "/admin/email-templates/ticket_created",
+        data={"subject": "Hi", "body_text": "{% if %}", "body_html": "<p>x</p>", "save": "Save"},
+    )
     assert resp.status_code == 422
     assert "does not render" in resp.get_data(as_text=True)
     assert db.session.scalar(db.select(EmailTemplate)) is None
@@ -265,8 +333,11 @@ def test_a_template_that_does_not_render_is_refused_with_a_message(make_user, lo
 def test_edited_templates_render_in_a_sandbox_and_a_violation_falls_back_to_the_file(caplog):
     """An edit stored without the editor's checks: the sandbox refuses it at send time, the
     built-in version goes out instead, and the refusal is logged."""
-    db.session.add(EmailTemplate(name="direct", subject="{{ subject.__class__.__mro__ }}",
-                                 body_text="x", body_html="x"))
+    db.session.add(
+        EmailTemplate(
+            name="direct", subject="{{ subject.__class__.__mro__ }}", body_text="x", body_html="x"
+        )
+    )
     db.session.commit()
     with caplog.at_level("ERROR", logger="crm.notifications.services"):
         note = queue_templated("direct", ["a@example.com"], subject="Hello", body="Body text")

@@ -52,7 +52,9 @@ def test_rows_whose_job_was_lost_are_queued_once_and_delivered_once(app, smtp_se
     assert _queued_sends() == Counter(ids)
     SimpleWorker([get_queue()], connection=redis_conn()).work(burst=True)
     assert {fresh(i).status for i in ids} == {SENT}
-    assert Counter(m["Subject"] for m in smtp_server.messages) == Counter(f"Burst {n}" for n in range(20))
+    assert Counter(m["Subject"] for m in smtp_server.messages) == Counter(
+        f"Burst {n}" for n in range(20)
+    )
     assert jobs.sweep_notifications() == 0
 
 

@@ -41,7 +41,10 @@ def test_each_ticket_event_notifies_the_right_people_and_the_smtp_server_gets_ev
         seen[name] = sorted((n.template, n.to) for n in _since(before))
 
     holder = {}
-    step("created", lambda: holder.update(t=services.create_ticket(customer, "Printer on fire", "Smoke")))
+    step(
+        "created",
+        lambda: holder.update(t=services.create_ticket(customer, "Printer on fire", "Smoke")),
+    )
     ticket = holder["t"]
     assert ticket.assignee_id == engineer.id
     step("accepted", lambda: services.accept(ticket, engineer))
@@ -51,7 +54,9 @@ def test_each_ticket_event_notifies_the_right_people_and_the_smtp_server_gets_ev
     step("reassigned", lambda: services.reassign(ticket, manager, engineer2.id))
     step("staff reply", lambda: services.add_comment(ticket, engineer2, "Replaced the fuser."))
     step("requester reply", lambda: services.add_comment(ticket, customer, "Thanks, works."))
-    step("internal note", lambda: services.add_comment(ticket, engineer2, "Toner low", public=False))
+    step(
+        "internal note", lambda: services.add_comment(ticket, engineer2, "Toner low", public=False)
+    )
 
     assert seen == {
         "created": [("ticket_assigned", [engineer.email]), ("ticket_created", [customer.email])],

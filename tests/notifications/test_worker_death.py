@@ -61,7 +61,10 @@ def test_worker_killed_mid_send_is_recovered_after_the_lease_and_delivered_exact
     clock.set_offset(timedelta(days=1))
     assert jobs.sweep_notifications() == 0
     assert jobs.send_notification(note_id) == jobs.SKIPPED
-    wait_until(lambda: len(messages_with_id(smtp_server, message_id)) == 1, what="still exactly one message")
+    wait_until(
+        lambda: len(messages_with_id(smtp_server, message_id)) == 1,
+        what="still exactly one message",
+    )
     assert len(messages_with_id(smtp_server, message_id)) == 1
 
 

@@ -19,7 +19,9 @@ def test_token_and_refresh_answers_are_not_stored(client, make_user):
     assert resp.status_code == 200 and no_store(resp)
 
 
-@pytest.mark.parametrize("path", ["/api/v1/auth/me", "/api/v1/tickets/999999", "/api/v1/monitors/export"])
+@pytest.mark.parametrize(
+    "path", ["/api/v1/auth/me", "/api/v1/tickets/999999", "/api/v1/monitors/export"]
+)
 def test_api_answers_are_not_stored(client, make_user, token_for, path):
     token = token_for(make_user("admin"))
     resp = client.get(path, headers={"Authorization": f"Bearer {token}"})

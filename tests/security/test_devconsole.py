@@ -34,7 +34,10 @@ def test_an_admin_sets_the_message_and_it_is_served_as_json_only(client, make_us
     login(make_user("admin"))
     page = client.get("/admin/security")
     assert page.status_code == 200 and "Developer-console message" in page.get_data(as_text=True)
-    resp = client.post("/admin/security", data={"message": f"We are hiring! Send your CV to jobs@example.com {EVIL}"})
+    resp = client.post(
+        "/admin/security",
+        data={"message": f"We are hiring! Send your CV to jobs@example.com {EVIL}"},
+    )
     assert resp.status_code == 302
     assert get_setting(DEVCONSOLE_SETTING).startswith("We are hiring!")
     data = client.get("/security/devconsole.json")
@@ -42,7 +45,9 @@ def test_an_admin_sets_the_message_and_it_is_served_as_json_only(client, make_us
     assert data.json["message"].endswith(EVIL)
     # the message is shown escaped in the admin's form and appears in no other page
     edit = client.get("/admin/security").get_data(as_text=True)
-    assert "<script>alert(1)</script>" not in edit and "&lt;script&gt;alert(1)&lt;/script&gt;" in edit
+    assert (
+        "<script>alert(1)</script>" not in edit and "&lt;script&gt;alert(1)&lt;/script&gt;" in edit
+    )
     assert "We are hiring" not in client.get("/dashboard").get_data(as_text=True)
 
 
@@ -58,6 +63,7 @@ def test_only_admins_may_edit_the_message(client, make_user, login):
     for role in ("customer", "engineer", "agent", "manager"):
         client.post("/auth/logout")
         from flask import g
+
         g.pop("_login_user", None)
         login(make_user(role))
         assert client.get("/admin/security").status_code == 403

@@ -37,7 +37,9 @@ def assert_security_headers(resp):
     ("/healthz", 200),
     ("/docs", 200),
 ])
-def test_every_response_carries_the_security_headers_and_no_hsts_outside_production(client, path, status):
+def test_every_response_carries_the_security_headers_and_no_hsts_outside_production(
+    client, path, status
+):
     for base in ("http://localhost", "https://localhost"):
         resp = client.get(path, base_url=base)
         assert resp.status_code == status
@@ -58,7 +60,9 @@ def test_logged_in_pages_and_forms_carry_them_too(client, make_user, login):
 
 def test_cookies_are_httponly_and_samesite_lax_and_not_secure_in_development(client, make_user):
     user = make_user("customer")
-    resp = client.post("/auth/login", data={"email": user.email, "password": PASSWORD, "remember": "y"})
+    resp = client.post(
+        "/auth/login", data={"email": user.email, "password": PASSWORD, "remember": "y"}
+    )
     cookies = resp.headers.getlist("Set-Cookie")
     assert cookies
     for cookie in cookies:
@@ -75,11 +79,17 @@ def production_app(app_config, monkeypatch):
         def load(cls, instance_path):
             cfg = super().load(instance_path)
             cfg.update(app_config)
-            cfg.update({"WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": False,
-                        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000"})
+            cfg.update(
+                {
+                    "WTF_CSRF_ENABLED": False,
+                    "RATELIMIT_ENABLED": False,
+                    "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+                }
+            )
             return cfg
 
     from crm import create_app
+
     application = create_app(_Prod)
     yield application
     with application.app_context():
@@ -103,10 +113,17 @@ def test_production_sends_hsts_over_https_and_does_not_force_redirects(productio
 def test_production_cookies_are_secure(production_app, make_user):
     user = make_user("customer")
     client = production_app.test_client()
-    resp = client.post("/auth/login", base_url="https://crm.example",
-                       data={"email": user.email, "password": PASSWORD, "remember": "y"})
+    resp = client.post(
+        "/auth/login",
+        base_url="https://crm.example",
+        data={"email": user.email, "password": PASSWORD, "remember": "y"},
+    )
     assert resp.status_code == 302
-    cookies = [c for c in resp.headers.getlist("Set-Cookie") if c.startswith(("session=", "remember_token="))]
+    cookies = [
+        c
+        for c in resp.headers.getlist("Set-Cookie")
+        if c.startswith(("session=", "remember_token="))
+    ]
     assert cookies
     for cookie in cookies:
         assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
@@ -130,9 +147,13 @@ def test_console_templates_have_no_inline_script_handler_or_style():
         if "email" in path.relative_to(TEMPLATES).parts:
             continue  # emails are not served under our CSP
         text = path.read_text()
-        for name, pattern in (("inline <script>", INLINE_SCRIPT), ("event handler", EVENT_HANDLER),
-                              ("style attribute", STYLE_ATTR), ("<style>", re.compile(r"<style", re.I)),
-                              ("javascript: URL", JS_URL)):
+        for name, pattern in (
+            ("inline <script>", INLINE_SCRIPT),
+            ("event handler", EVENT_HANDLER),
+            ("style attribute", STYLE_ATTR),
+            ("<style>", re.compile(r"<style", re.I)),
+            ("javascript: URL", JS_URL),
+        ):
             if pattern.search(text):
                 offenders.append(f"{path.relative_to(TEMPLATES)}: {name}")
     assert offenders == []

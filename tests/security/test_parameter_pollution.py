@@ -6,7 +6,9 @@ from crm.security.params import MULTI_VALUED, form_multi_valued_names, multi_val
 
 def test_a_repeated_api_query_parameter_is_a_problem(client, make_user, token_for):
     token = token_for(make_user("agent"))
-    resp = client.get("/api/v1/tickets?status=open&status=closed", headers={"Authorization": f"Bearer {token}"})
+    resp = client.get(
+        "/api/v1/tickets?status=open&status=closed", headers={"Authorization": f"Bearer {token}"}
+    )
     assert resp.status_code == 400
     assert resp.mimetype == "application/problem+json"
     assert "'status'" in resp.json["detail"] and "more than once" in resp.json["detail"]
@@ -24,7 +26,9 @@ def test_a_repeated_console_query_parameter_is_an_error_page(client, make_user, 
 
 def test_a_repeated_form_field_is_refused(client, make_user):
     user = make_user("customer")
-    resp = client.post("/auth/login", data={"email": [user.email, "other@example.com"], "password": "x-x-x-x-x"})
+    resp = client.post(
+        "/auth/login", data={"email": [user.email, "other@example.com"], "password": "x-x-x-x-x"}
+    )
     assert resp.status_code == 400
     assert "more than once" in resp.get_data(as_text=True)
 

@@ -12,7 +12,9 @@ from tests.conftest import PASSWORD
 @pytest.fixture
 def limited(app_with):
     """An app with rate limiting on: API 5/minute, sign-in 3/minute."""
-    return app_with(RATELIMIT_ENABLED=True, API_RATE_LIMIT="5 per minute", AUTH_RATE_LIMIT="3 per minute")
+    return app_with(
+        RATELIMIT_ENABLED=True, API_RATE_LIMIT="5 per minute", AUTH_RATE_LIMIT="3 per minute"
+    )
 
 
 def _client(application, ip):
@@ -49,7 +51,10 @@ def test_the_api_is_limited_per_user_when_authenticated(limited, make_user, toke
         assert client.get("/api/v1/tickets", headers=as_alice).status_code == 200
     _assert_api_429(client.get("/api/v1/tickets", headers=as_alice))
     # bob and anonymous callers from the same address have budgets of their own
-    assert client.get("/api/v1/tickets", headers={"Authorization": f"Bearer {bob_token}"}).status_code == 200
+    assert (
+        client.get("/api/v1/tickets", headers={"Authorization": f"Bearer {bob_token}"}).status_code
+        == 200
+    )
     assert client.get("/api/v1/openapi.json").status_code == 200
     # alice from another address is still alice
     _assert_api_429(_client(limited, "203.0.113.11").get("/api/v1/tickets", headers=as_alice))
@@ -58,9 +63,13 @@ def test_the_api_is_limited_per_user_when_authenticated(limited, make_user, toke
 def test_console_log_in_is_limited_per_ip_with_a_friendly_page(limited, make_user):
     client = _client(limited, "203.0.113.20")
     for n in range(3):
-        resp = client.post("/auth/login", data={"email": f"nobody{n}@example.com", "password": "wrong-password"})
+        resp = client.post(
+            "/auth/login", data={"email": f"nobody{n}@example.com", "password": "wrong-password"}
+        )
         assert resp.status_code in (401, 422)
-    resp = client.post("/auth/login", data={"email": "nobody9@example.com", "password": "wrong-password"})
+    resp = client.post(
+        "/auth/login", data={"email": "nobody9@example.com", "password": "wrong-password"}
+    )
     assert resp.status_code == 429 and resp.mimetype == "text/html"
     assert 1 <= int(resp.headers["Retry-After"]) <= 60
     page = resp.get_data(as_text=True)
@@ -74,14 +83,21 @@ def test_console_log_in_is_limited_per_account_across_addresses(limited, make_us
     user = make_user("customer", email="target@example.com")
     for n in range(3):
         resp = _client(limited, f"203.0.113.{30 + n}").post(
-            "/auth/login", data={"email": "Target@example.com", "password": "wrong-password"})
+            "/auth/login", data={"email": "Target@example.com", "password": "wrong-password"}
+        )
         assert resp.status_code == 401
-    resp = _client(limited, "203.0.113.40").post("/auth/login", data={"email": user.email, "password": PASSWORD})
+    resp = _client(limited, "203.0.113.40").post(
+        "/auth/login", data={"email": user.email, "password": PASSWORD}
+    )
     assert resp.status_code == 429
     # another account from a fresh address is unaffected
     other = make_user("customer")
-    assert _client(limited, "203.0.113.41").post(
-        "/auth/login", data={"email": other.email, "password": PASSWORD}).status_code == 302
+    assert (
+        _client(limited, "203.0.113.41")
+        .post("/auth/login", data={"email": other.email, "password": PASSWORD})
+        .status_code
+        == 302
+    )
 
 
 def test_every_post_of_the_auth_blueprint_is_limited(limited):
@@ -96,29 +112,40 @@ def test_every_post_of_the_auth_blueprint_is_limited(limited):
 def test_api_sign_in_and_password_reset_are_limited(limited, make_user):
     client = _client(limited, "203.0.113.60")
     for _ in range(3):
-        resp = client.post("/api/v1/auth/token", json={"email": "ghost@example.com", "password": "wrong-pass"})
+        resp = client.post(
+            "/api/v1/auth/token", json={"email": "ghost@example.com", "password": "wrong-pass"}
+        )
         assert resp.status_code == 401
-    _assert_api_429(client.post("/api/v1/auth/password-reset", json={"email": "ghost2@example.com"}))
+    _assert_api_429(
+        client.post("/api/v1/auth/password-reset", json={"email": "ghost2@example.com"})
+    )
     # per account: the same email from another address
     other = _client(limited, "203.0.113.61")
-    _assert_api_429(other.post("/api/v1/auth/token", json={"email": "GHOST@example.com", "password": "x-x-x-x"}))
+    _assert_api_429(
+        other.post("/api/v1/auth/token", json={"email": "GHOST@example.com", "password": "x-x-x-x"})
+    )
     # the non-auth API budget of that address is untouched
     assert other.get("/api/v1/openapi.json").status_code == 200
 
 
 def test_limits_are_off_in_the_test_config(client):
     for n in range(15):
-        resp = client.post("/auth/login", data={"email": f"a{n}@example.com", "password": "wrong-password"})
+        resp = client.post(
+            "/auth/login", data={"email": f"a{n}@example.com", "password": "wrong-password"}
+        )
         assert resp.status_code == 401 and "X-RateLimit-Limit" not in resp.headers
     for _ in range(120):
         assert client.get("/api/v1/openapi.json").status_code == 200
 
 
-@pytest.mark.parametrize(("redis_url", "expected"), [
-    (None, "memory://"),
-    ("redis://127.0.0.1:6379/3", "redis://127.0.0.1:6379/3"),
-    ("unix:///srv/instance/redis.sock?db=0", "redis+unix:///srv/instance/redis.sock?db=0"),
-])
+@pytest.mark.parametrize(
+    ("redis_url", "expected"),
+    [
+        (None, "memory://"),
+        ("redis://127.0.0.1:6379/3", "redis://127.0.0.1:6379/3"),
+        ("unix:///srv/instance/redis.sock?db=0", "redis+unix:///srv/instance/redis.sock?db=0"),
+    ],
+)
 def test_the_storage_follows_redis_url_including_make_runs_embedded_socket(redis_url, expected):
     assert storage_uri_for(redis_url) == expected
 
@@ -137,4 +164,7 @@ def test_behind_a_trusted_proxy_clients_are_told_apart_by_x_forwarded_for(app_wi
     for _ in range(2):
         assert proxy.get("/api/v1/openapi.json", headers=first).status_code == 200
     _assert_api_429(proxy.get("/api/v1/openapi.json", headers=first))
-    assert proxy.get("/api/v1/openapi.json", headers={"X-Forwarded-For": "198.51.100.8"}).status_code == 200
+    assert (
+        proxy.get("/api/v1/openapi.json", headers={"X-Forwarded-For": "198.51.100.8"}).status_code
+        == 200
+    )

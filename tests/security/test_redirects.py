@@ -39,7 +39,10 @@ def test_retry_goes_back_to_the_filtered_outbox_page(client, login, make_user, n
 
 def test_internal_path_rules(app):
     with app.test_request_context("/", base_url="http://crm.example.com"):
-        assert internal_path("http://crm.example.com/admin/outbox/3", "/admin/outbox") == "/admin/outbox/3"
+        assert (
+            internal_path("http://crm.example.com/admin/outbox/3", "/admin/outbox")
+            == "/admin/outbox/3"
+        )
         assert internal_path("http://crm.example.com/tickets/", "/admin/outbox") is None
         assert internal_path("https://other.example.com/admin/outbox") is None
         assert internal_path("/admin/outbox?x=1") == "/admin/outbox?x=1"

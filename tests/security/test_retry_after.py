@@ -26,7 +26,9 @@ def test_api_lockout_retry_after_matches_the_body(limited, make_user):
     user = make_user("customer")
     client = limited.test_client()
     for _ in range(5):
-        resp = client.post("/api/v1/auth/token", json={"email": user.email, "password": "wrong-password"})
+        resp = client.post(
+            "/api/v1/auth/token", json={"email": user.email, "password": "wrong-password"}
+        )
     assert resp.status_code == 429
     assert resp.headers["Retry-After"] == "30" == str(seconds_in(resp.json["detail"]))
     again = client.post("/api/v1/auth/token", json={"email": user.email, "password": PASSWORD})

@@ -50,7 +50,11 @@ def test_failed_logins_and_the_lockout_are_logged(browser_like, make_user, event
         fresh_request_state()
         browser_like.post("/auth/login", data={"email": user.email, "password": "wrong-password"})
     failed = events("login.failed")
-    assert len(failed) == 5 and failed[0]["user_id"] == user.id and failed[0]["reason"] == "wrong_password"
+    assert (
+        len(failed) == 5
+        and failed[0]["user_id"] == user.id
+        and failed[0]["reason"] == "wrong_password"
+    )
     assert_context(failed[0], "failure")
     locked = events("account.locked")
     assert len(locked) == 1 and locked[0]["seconds"] == 30 and locked[0]["user"] == user.email
@@ -61,7 +65,9 @@ def test_failed_logins_and_the_lockout_are_logged(browser_like, make_user, event
 
 
 def test_unknown_accounts_are_logged_by_address(browser_like, events):
-    browser_like.post("/api/v1/auth/token", json={"email": "Nobody@Example.com", "password": "wrong-password"})
+    browser_like.post(
+        "/api/v1/auth/token", json={"email": "Nobody@Example.com", "password": "wrong-password"}
+    )
     entry = events("login.failed")[-1]
     assert entry["email"] == "nobody@example.com" and entry["reason"] == "unknown_account"
     assert "user_id" not in entry
@@ -79,9 +85,21 @@ def test_403s_are_logged(browser_like, make_user, token_for, events):
 
 def test_refresh_token_reuse_is_logged(browser_like, make_user, events):
     user = make_user("agent")
-    pair = browser_like.post("/api/v1/auth/token", json={"email": user.email, "password": PASSWORD}).json
-    assert browser_like.post("/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]}).status_code == 200
-    assert browser_like.post("/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]}).status_code == 401
+    pair = browser_like.post(
+        "/api/v1/auth/token", json={"email": user.email, "password": PASSWORD}
+    ).json
+    assert (
+        browser_like.post(
+            "/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]}
+        ).status_code
+        == 200
+    )
+    assert (
+        browser_like.post(
+            "/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]}
+        ).status_code
+        == 401
+    )
     entry = events("refresh_token.reused")[-1]
     assert entry["user_id"] == user.id and entry["action"] == "family_revoked"
     assert_context(entry, "failure")
@@ -96,7 +114,9 @@ def test_totp_failures_are_logged(browser_like, make_user, events):
     now = pyotp.TOTP(secret).at(clock.utcnow())
     wrong = f"{(int(now) + 1) % 10**6:06d}"
     browser_like.post("/api/v1/auth/token", json={**body, "totp_code": wrong})
-    assert browser_like.post("/api/v1/auth/token", json={**body, "totp_code": now}).status_code == 200
+    assert (
+        browser_like.post("/api/v1/auth/token", json={**body, "totp_code": now}).status_code == 200
+    )
     browser_like.post("/api/v1/auth/token", json={**body, "totp_code": now})
     reasons = [e["reason"] for e in events("totp.failed")]
     assert reasons == ["wrong_code", "reused_code"]
@@ -106,12 +126,19 @@ def test_totp_failures_are_logged(browser_like, make_user, events):
 def test_role_changes_are_logged(browser_like, make_user, token_for, events):
     admin, target = make_user("admin"), make_user("agent")
     token = token_for(admin)
-    resp = browser_like.patch(f"/api/v1/users/{target.id}", json={"role": "manager"},
-                              headers={"Authorization": f"Bearer {token}"})
+    resp = browser_like.patch(
+        f"/api/v1/users/{target.id}",
+        json={"role": "manager"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
     assert resp.status_code == 200
     entry = events("user.role_changed")[-1]
     assert (entry["user_id"], entry["target_user_id"], entry["old_role"], entry["new_role"]) == (
-        admin.id, target.id, "agent", "manager")
+        admin.id,
+        target.id,
+        "agent",
+        "manager",
+    )
     assert_context(entry, "success")
 
 
@@ -119,8 +146,14 @@ def test_password_changes_and_resets_are_logged(browser_like, login, make_user, 
     user = make_user("customer")
     browser_like.post("/auth/login", data={"email": user.email, "password": PASSWORD})
     fresh_request_state()
-    resp = browser_like.post("/auth/password", data={"current_password": PASSWORD, "password": "brand-new-Secret-77",
-                                                     "confirm": "brand-new-Secret-77"})
+    resp = browser_like.post(
+        "/auth/password",
+        data={
+            "current_password": PASSWORD,
+            "password": "brand-new-Secret-77",
+            "confirm": "brand-new-Secret-77",
+        },
+    )
     assert resp.status_code == 302
     entry = events("password.changed")[-1]
     assert entry["user_id"] == user.id and entry["reason"] == "password_changed"
@@ -130,9 +163,14 @@ def test_password_changes_and_resets_are_logged(browser_like, login, make_user, 
     browser_like.post("/api/v1/auth/password-reset", json={"email": user.email})
     run_jobs()
     from tests.accounts.helpers import outbox
-    token = re.search(r"/auth/reset/([A-Za-z0-9_\-]+)", outbox("password_reset", user.email)[-1].body_text).group(1)
+
+    token = re.search(
+        r"/auth/reset/([A-Za-z0-9_\-]+)", outbox("password_reset", user.email)[-1].body_text
+    ).group(1)
     fresh_request_state()
-    resp = browser_like.post("/api/v1/auth/password-reset/confirm", json={"token": token,
-                                                                          "password": "another-Secret-88"})
+    resp = browser_like.post(
+        "/api/v1/auth/password-reset/confirm",
+        json={"token": token, "password": "another-Secret-88"},
+    )
     assert resp.status_code == 204
     assert events("password.changed")[-1]["reason"] == "password_reset"

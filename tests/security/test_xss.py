@@ -55,11 +55,16 @@ def test_ticket_and_comment_text_is_escaped_everywhere(app, client, make_user, l
     agent = make_user("agent")
     admin = make_user("admin")
     login(customer)
-    resp = client.post("/portal/tickets/new", data={"subject": PAYLOAD, "description": PAYLOAD, "priority": "normal"})
+    resp = client.post(
+        "/portal/tickets/new",
+        data={"subject": PAYLOAD, "description": PAYLOAD, "priority": "normal"},
+    )
     assert resp.status_code == 302, resp.get_data(as_text=True)[:300]
     ticket = db.session.scalar(select(Ticket))
     assert ticket.subject == PAYLOAD  # stored as typed: escaping is the output's job
-    resp = client.post(f"/portal/tickets/{ticket.id}/comments", data={"body": f"customer says {PAYLOAD}"})
+    resp = client.post(
+        f"/portal/tickets/{ticket.id}/comments", data={"body": f"customer says {PAYLOAD}"}
+    )
     assert resp.status_code in (200, 302)
     for path in ("/portal/", f"/portal/tickets/{ticket.id}", "/dashboard"):
         assert_escaped(_page(client, path), expect_payload=path != "/dashboard")
@@ -82,26 +87,51 @@ def test_ticket_and_comment_text_is_escaped_everywhere(app, client, make_user, l
 def test_the_api_returns_text_as_json_data_never_as_html(client, make_user, token_for):
     customer = make_user("customer")
     headers = {"Authorization": f"Bearer {token_for(customer)}"}
-    resp = client.post("/api/v1/tickets", json={"subject": PAYLOAD, "description": PAYLOAD}, headers=headers)
+    resp = client.post(
+        "/api/v1/tickets", json={"subject": PAYLOAD, "description": PAYLOAD}, headers=headers
+    )
     assert resp.status_code == 201
     ticket_id = resp.json["id"]
-    resp = client.post(f"/api/v1/tickets/{ticket_id}/comments", json={"body": PAYLOAD}, headers=headers)
+    resp = client.post(
+        f"/api/v1/tickets/{ticket_id}/comments", json={"body": PAYLOAD}, headers=headers
+    )
     assert resp.status_code == 201
-    for path in (f"/api/v1/tickets/{ticket_id}", f"/api/v1/tickets/{ticket_id}/comments", "/api/v1/tickets"):
+    for path in (
+        f"/api/v1/tickets/{ticket_id}",
+        f"/api/v1/tickets/{ticket_id}/comments",
+        "/api/v1/tickets",
+    ):
         resp = client.get(path, headers=headers)
         assert resp.status_code == 200
-        assert resp.mimetype == "application/json"  # never text/html, so a browser will not render it
+        assert (
+            resp.mimetype == "application/json"
+        )  # never text/html, so a browser will not render it
         assert resp.headers["X-Content-Type-Options"] == "nosniff"
         assert PAYLOAD in str(resp.json)  # the data itself is returned unchanged
 
 
 def test_registration_names_are_escaped(client, make_user):
-    resp = client.post("/auth/register", data={"name": PAYLOAD, "email": "xss-reg@example.com", "password": PASSWORD,
-                                               "confirm": PASSWORD, "role": "customer"})
+    resp = client.post(
+        "/auth/register",
+        data={
+            "name": PAYLOAD,
+            "email": "xss-reg@example.com",
+            "password": PASSWORD,
+            "confirm": PASSWORD,
+            "role": "customer",
+        },
+    )
     assert resp.status_code == 302, resp.get_data(as_text=True)[:500]
     assert_escaped(_page(client, "/dashboard"))
-    api = client.post("/api/v1/auth/register", json={
-        "name": PAYLOAD, "email": "xss-api@example.com", "password": PASSWORD, "role": "engineer"})
+    api = client.post(
+        "/api/v1/auth/register",
+        json={
+            "name": PAYLOAD,
+            "email": "xss-api@example.com",
+            "password": PASSWORD,
+            "role": "engineer",
+        },
+    )
     assert api.status_code == 201
     assert db.session.get(User, api.json["id"]).name == PAYLOAD
     login_as(client, make_user("admin"))
@@ -109,8 +139,16 @@ def test_registration_names_are_escaped(client, make_user):
 
 
 def test_a_re_rendered_form_escapes_what_was_typed(client):
-    resp = client.post("/auth/register", data={"name": PAYLOAD, "email": IMG, "password": "short",
-                                               "confirm": "other", "role": "customer"})
+    resp = client.post(
+        "/auth/register",
+        data={
+            "name": PAYLOAD,
+            "email": IMG,
+            "password": "short",
+            "confirm": "other",
+            "role": "customer",
+        },
+    )
     assert resp.status_code == 422
     assert_escaped(resp.get_data(as_text=True))
 
@@ -123,21 +161,33 @@ def test_profile_name_changes_are_escaped(client, make_user, login):
     assert_escaped(_page(client, "/auth/profile"))
 
 
-def test_html_email_escapes_user_text_also_with_an_admin_edited_template(client, make_user, run_jobs,
-                                                                          smtp_server):
+def test_html_email_escapes_user_text_also_with_an_admin_edited_template(
+    client, make_user, run_jobs, smtp_server
+):
     admin = make_user("admin")
     boss = client
     login_as(boss, admin)
-    resp = boss.post("/admin/email-templates/ticket_created", data={
-        "subject": "New: {{ ticket.subject }}", "body_text": "{{ ticket.description }}",
-        "body_html": "<p>Subject: {{ ticket.subject }}</p><div>{{ ticket.description }}</div>", "save": "Save"})
+    resp = boss.post(
+        "/admin/email-templates/ticket_created",
+        data={
+            "subject": "New: {{ ticket.subject }}",
+            "body_text": "{{ ticket.description }}",
+            "body_html": "<p>Subject: {{ ticket.subject }}</p><div>{{ ticket.description }}</div>",
+            "save": "Save",
+        },
+    )
     assert resp.status_code == 302
     customer = make_user("customer", email="xss-mail@example.com")
     login_as(client, customer)
-    resp = client.post("/portal/tickets/new", data={"subject": "Hello", "description": PAYLOAD, "priority": "normal"})
+    resp = client.post(
+        "/portal/tickets/new",
+        data={"subject": "Hello", "description": PAYLOAD, "priority": "normal"},
+    )
     assert resp.status_code == 302, resp.get_data(as_text=True)
     run_jobs()
-    mails = smtp_server.wait_for(lambda msgs: [m for m in msgs if "xss-mail@example.com" in m["_rcpt"]])
+    mails = smtp_server.wait_for(
+        lambda msgs: [m for m in msgs if "xss-mail@example.com" in m["_rcpt"]]
+    )
     html = mails[0].get_body(("html",)).get_content()
     assert_escaped(html)
     # the plain-text part is not HTML: it carries the text as typed
@@ -147,9 +197,15 @@ def test_html_email_escapes_user_text_also_with_an_admin_edited_template(client,
 def test_email_templates_render_in_a_sandbox(client, make_user, login):
     boss = client
     login(make_user("admin"))
-    resp = boss.post("/admin/email-templates/ticket_created", data={
-        "subject": "x", "body_text": "{{ ''.__class__.__mro__[1].__subclasses__() }}",
-        "body_html": "<p>x</p>", "save": "Save"})
+    resp = boss.post(
+        "/admin/email-templates/ticket_created",
+        data={
+            "subject": "x",
+            "body_text": "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+            "body_html": "<p>x</p>",
+            "save": "Save",
+        },
+    )
     assert resp.status_code == 422
     assert "does not render" in resp.get_data(as_text=True)
 
@@ -159,8 +215,11 @@ def test_a_user_agent_header_is_escaped_on_the_session_pages(app, client, make_u
     text) on the user's own sessions, the admins' list and the revoke confirmation."""
     customer = make_user("customer")
     evil = app.test_client()
-    resp = evil.post("/auth/login", data={"email": customer.email, "password": PASSWORD},
-                     headers={"User-Agent": PAYLOAD})
+    resp = evil.post(
+        "/auth/login",
+        data={"email": customer.email, "password": PASSWORD},
+        headers={"User-Agent": PAYLOAD},
+    )
     assert resp.status_code == 302
     row = db.session.scalar(select(UserSession).where(UserSession.user_id == customer.id))
     assert row.user_agent == PAYLOAD  # stored as sent
@@ -177,7 +236,9 @@ def test_a_user_agent_header_is_escaped_on_the_session_pages(app, client, make_u
     assert_escaped(htmx.get_data(as_text=True))
 
 
-def test_the_dev_console_message_is_escaped_when_the_admin_page_shows_it_again(client, make_user, login):
+def test_the_dev_console_message_is_escaped_when_the_admin_page_shows_it_again(
+    client, make_user, login
+):
     login(make_user("admin"))
     resp = client.post("/admin/security", data={"message": f"We are hiring {PAYLOAD}"})
     assert resp.status_code == 302
@@ -193,15 +254,31 @@ def test_a_name_entered_on_the_admin_create_user_form_is_escaped(client, make_us
     login(make_user("admin"))
     name = PAYLOAD[:120]
     assert name == PAYLOAD  # the whole payload fits the 120-character name
-    resp = client.post("/admin/users/new", data={"name": name, "email": "xss-new@example.com",
-                                                 "role": "customer", "status": "active",
-                                                 "password": PASSWORD, "confirm": "not-the-same"})
+    resp = client.post(
+        "/admin/users/new",
+        data={
+            "name": name,
+            "email": "xss-new@example.com",
+            "role": "customer",
+            "status": "active",
+            "password": PASSWORD,
+            "confirm": "not-the-same",
+        },
+    )
     assert resp.status_code == 422
     assert_escaped(resp.get_data(as_text=True))
 
-    resp = client.post("/admin/users/new", data={"name": name, "email": "xss-new@example.com",
-                                                 "role": "customer", "status": "active",
-                                                 "password": PASSWORD, "confirm": PASSWORD})
+    resp = client.post(
+        "/admin/users/new",
+        data={
+            "name": name,
+            "email": "xss-new@example.com",
+            "role": "customer",
+            "status": "active",
+            "password": PASSWORD,
+            "confirm": PASSWORD,
+        },
+    )
     assert resp.status_code == 302, resp.get_data(as_text=True)[:500]
     created = db.session.scalar(select(User).where(User.email == "xss-new@example.com"))
     assert created.name == PAYLOAD

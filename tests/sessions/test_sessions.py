@@ -45,7 +45,11 @@ def test_admin_sees_every_users_sessions_with_readable_browser(browser, make_use
 
 
 def test_admin_filters_sessions_by_email_state_ip_and_dates(browser, make_user):
-    admin, alice, bob = make_user("admin"), make_user("customer", email="alice@example.com"), make_user("agent")
+    admin, alice, bob = (
+        make_user("admin"),
+        make_user("customer", email="alice@example.com"),
+        make_user("agent"),
+    )
     clock.set_offset(timedelta(days=-10))
     old = browser(ip="203.0.113.9").log_in(alice)
     old.post("/auth/logout")  # ended
@@ -70,21 +74,41 @@ def test_admin_filters_sessions_by_email_state_ip_and_dates(browser, make_user):
     assert _rows(listed(ip="203.0.113.10")) == 1
     assert _rows(listed(created_from=today.isoformat())) == 3
     assert _rows(listed(created_to=(today - timedelta(days=5)).isoformat())) == 1
-    assert _rows(listed(created_from=(today - timedelta(days=10)).isoformat(),
-                        created_to=(today - timedelta(days=10)).isoformat())) == 1
-    assert _rows(listed(email="alice", state="active", ip="203.0.113.10",
-                        created_from=today.isoformat(), created_to=today.isoformat())) == 1
+    assert (
+        _rows(
+            listed(
+                created_from=(today - timedelta(days=10)).isoformat(),
+                created_to=(today - timedelta(days=10)).isoformat(),
+            )
+        )
+        == 1
+    )
+    assert (
+        _rows(
+            listed(
+                email="alice",
+                state="active",
+                ip="203.0.113.10",
+                created_from=today.isoformat(),
+                created_to=today.isoformat(),
+            )
+        )
+        == 1
+    )
     assert "No sessions match" in listed(email="nobody@")
 
 
-@pytest.mark.parametrize("query, field", [
-    ({"state": "sleeping"}, "state"),
-    ({"ip": "10.0.0.%"}, "ip"),
-    ({"created_from": "yesterday"}, "created_from"),
-    ({"created_to": "2026-13-40"}, "created_to"),
-    ({"created_from": "2026-05-02", "created_to": "2026-05-01"}, "created_to"),
-    ({"email": "x" * 300}, "email"),
-])
+@pytest.mark.parametrize(
+    "query, field",
+    [
+        ({"state": "sleeping"}, "state"),
+        ({"ip": "10.0.0.%"}, "ip"),
+        ({"created_from": "yesterday"}, "created_from"),
+        ({"created_to": "2026-13-40"}, "created_to"),
+        ({"created_from": "2026-05-02", "created_to": "2026-05-01"}, "created_to"),
+        ({"email": "x" * 300}, "email"),
+    ],
+)
 def test_bad_filters_re_render_with_the_field_message(browser, make_user, query, field):
     me = browser().log_in(make_user("admin"))
     resp = me.get("/sessions/all", query_string=query)
@@ -107,9 +131,19 @@ def test_htmx_filter_request_gets_only_the_table(browser, make_user):
 def test_session_list_pages_by_keyset(browser, make_user):
     admin, user = make_user("admin"), make_user("customer")
     now = clock.utcnow()
-    db.session.add_all([UserSession(user_id=user.id, key_hash=f"{n:064x}", ip="192.0.2.50",
-                                    user_agent="curl/8.5.0", created_at=now, last_seen_at=now)
-                        for n in range(30)])
+    db.session.add_all(
+        [
+            UserSession(
+                user_id=user.id,
+                key_hash=f"{n:064x}",
+                ip="192.0.2.50",
+                user_agent="curl/8.5.0",
+                created_at=now,
+                last_seen_at=now,
+            )
+            for n in range(30)
+        ]
+    )
     db.session.commit()
     me = browser().log_in(admin)
     first = me.get("/sessions/all").get_data(as_text=True)
@@ -135,9 +169,15 @@ def test_admin_revokes_a_session_after_confirmation_and_it_is_logged_out(browser
     assert "Revoke this session?" in text and victim.email in text and "203.0.113.77" in text
     assert _sessions(victim)[0].ended_at is None  # asking changes nothing
     resp = me.post(f"/sessions/all/{row.id}/revoke", data={"next": "/sessions/all?state=active"})
-    assert resp.status_code == 302 and resp.headers["Location"].endswith("/sessions/all?state=active")
+    assert resp.status_code == 302 and resp.headers["Location"].endswith(
+        "/sessions/all?state=active"
+    )
     ended = _sessions(victim)[0]
-    assert ended.ended_at is not None and ended.end_reason == "revoked" and ended.ended_by_id == admin.id
+    assert (
+        ended.ended_at is not None
+        and ended.end_reason == "revoked"
+        and ended.ended_by_id == admin.id
+    )
     assert is_login_redirect(theirs.get("/portal/"))
     assert me.get("/sessions/all").status_code == 200  # the admin's own session is untouched
     again = me.post(f"/sessions/all/{row.id}/revoke", follow_redirects=True)
@@ -145,11 +185,15 @@ def test_admin_revokes_a_session_after_confirmation_and_it_is_logged_out(browser
     assert me.get("/sessions/all/999999/revoke").status_code == 404
 
 
-def test_revoked_remember_me_session_cannot_come_back_through_the_remember_cookie(browser, make_user):
+def test_revoked_remember_me_session_cannot_come_back_through_the_remember_cookie(
+    browser, make_user
+):
     admin, victim = make_user("admin"), make_user("agent")
     theirs = browser().log_in(victim, remember=True)
     assert theirs.client.get_cookie("remember_token") is not None
-    theirs.client.delete_cookie("session")  # the browser was closed: only the remember cookie is left
+    theirs.client.delete_cookie(
+        "session"
+    )  # the browser was closed: only the remember cookie is left
     assert theirs.get("/tickets/").status_code == 200  # remembered
     row = _sessions(victim)[0]
     assert row.remember
@@ -162,6 +206,7 @@ def test_revoked_remember_me_session_cannot_come_back_through_the_remember_cooki
 
 def test_deactivating_a_user_logs_out_every_browser(browser, make_user):
     from crm.admin import services as user_admin
+
     admin, victim = make_user("admin"), make_user("engineer")
     one, two = browser().log_in(victim), browser().log_in(victim, remember=True)
     user_admin.deactivate_user(admin, victim)
@@ -172,6 +217,7 @@ def test_deactivating_a_user_logs_out_every_browser(browser, make_user):
 
 
 # ------------------------------------------------------------------ users: their own sessions
+
 
 def test_user_sees_and_revokes_own_sessions_only(browser, make_user):
     alice, bob = make_user("customer"), make_user("customer")
@@ -207,13 +253,24 @@ def test_log_out_all_other_sessions_keeps_this_one(browser, make_user):
     assert states == [(False, "revoked"), (False, "revoked"), (True, "")]
     page = here.get("/sessions/").get_data(as_text=True)
     assert "Log out all other sessions" not in page  # nothing left to log out
-    assert "No other session was active." in here.post("/sessions/revoke-others",
-                                                       follow_redirects=True).get_data(as_text=True)
+    assert "No other session was active." in here.post(
+        "/sessions/revoke-others", follow_redirects=True
+    ).get_data(as_text=True)
 
 
-@pytest.mark.parametrize("role, sees_all", [("customer", False), ("engineer", False), ("agent", False),
-                                            ("manager", False), ("admin", True)])
-def test_navigation_offers_sessions_to_everyone_and_all_sessions_to_admins(browser, make_user, role, sees_all):
+@pytest.mark.parametrize(
+    "role, sees_all",
+    [
+        ("customer", False),
+        ("engineer", False),
+        ("agent", False),
+        ("manager", False),
+        ("admin", True),
+    ],
+)
+def test_navigation_offers_sessions_to_everyone_and_all_sessions_to_admins(
+    browser, make_user, role, sees_all
+):
     me = browser().log_in(make_user(role))
     body = me.get("/sessions/").get_data(as_text=True)
     nav = body.split('aria-label="Main navigation"', 1)[1].split("</nav>", 1)[0]
@@ -222,14 +279,19 @@ def test_navigation_offers_sessions_to_everyone_and_all_sessions_to_admins(brows
     assert me.get("/sessions/all").status_code == (200 if sees_all else 403)
 
 
-@pytest.mark.parametrize("ua, summary", [
-    (CHROME_UA, "Chrome 120 on Windows 10"),
-    (IPHONE_UA, "Mobile Safari 17.1 on iOS 17.1 (iPhone)"),
-    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:121.0) Gecko/20100101 Firefox/121.0",
-     "Firefox 121 on Mac OS X 10.15"),
-    ("python-httpx/0.27.0", "python-httpx/0.27.0"),
-    (None, "Unknown"),
-    ("", "Unknown"),
-])
+@pytest.mark.parametrize(
+    "ua, summary",
+    [
+        (CHROME_UA, "Chrome 120 on Windows 10"),
+        (IPHONE_UA, "Mobile Safari 17.1 on iOS 17.1 (iPhone)"),
+        (
+            "Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:121.0) Gecko/20100101 Firefox/121.0",
+            "Firefox 121 on Mac OS X 10.15",
+        ),
+        ("python-httpx/0.27.0", "python-httpx/0.27.0"),
+        (None, "Unknown"),
+        ("", "Unknown"),
+    ],
+)
 def test_user_agent_summary(ua, summary):
     assert describe_user_agent(ua) == summary

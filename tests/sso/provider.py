@@ -27,7 +27,9 @@ class OidcProvider:
     def __init__(self, client_id: str = "crm-test", client_secret: str = "crm-test-secret"):
         self.client_id = client_id
         self.client_secret = client_secret
-        self.key = RSAKey.generate_key(2048, parameters={"kid": "test-key-1", "use": "sig", "alg": "RS256"})
+        self.key = RSAKey.generate_key(
+            2048, parameters={"kid": "test-key-1", "use": "sig", "alg": "RS256"}
+        )
         self.user: dict = {}
         self.codes: dict[str, dict] = {}
         self.access_tokens: dict[str, dict] = {}
@@ -51,8 +53,13 @@ class OidcProvider:
             self._server.shutdown()
             self._thread.join(timeout=5)
 
-    def set_user(self, sub: str, email: str | None, email_verified: bool | None = True,
-                 name: str = "Oidc Person") -> None:
+    def set_user(
+        self,
+        sub: str,
+        email: str | None,
+        email_verified: bool | None = True,
+        name: str = "Oidc Person",
+    ) -> None:
         """The person who "logs in" at the provider on the next authorization."""
         self.user = {"sub": sub, "name": name}
         if email is not None:
@@ -67,19 +74,24 @@ class OidcProvider:
 
         @app.get("/.well-known/openid-configuration")
         def discovery():
-            return jsonify({
-                "issuer": provider.issuer,
-                "authorization_endpoint": provider.issuer + "/authorize",
-                "token_endpoint": provider.issuer + "/token",
-                "jwks_uri": provider.issuer + "/jwks",
-                "userinfo_endpoint": provider.issuer + "/userinfo",
-                "response_types_supported": ["code"],
-                "subject_types_supported": ["public"],
-                "id_token_signing_alg_values_supported": ["RS256"],
-                "code_challenge_methods_supported": ["S256"],
-                "scopes_supported": ["openid", "email", "profile"],
-                "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-            })
+            return jsonify(
+                {
+                    "issuer": provider.issuer,
+                    "authorization_endpoint": provider.issuer + "/authorize",
+                    "token_endpoint": provider.issuer + "/token",
+                    "jwks_uri": provider.issuer + "/jwks",
+                    "userinfo_endpoint": provider.issuer + "/userinfo",
+                    "response_types_supported": ["code"],
+                    "subject_types_supported": ["public"],
+                    "id_token_signing_alg_values_supported": ["RS256"],
+                    "code_challenge_methods_supported": ["S256"],
+                    "scopes_supported": ["openid", "email", "profile"],
+                    "token_endpoint_auth_methods_supported": [
+                        "client_secret_basic",
+                        "client_secret_post",
+                    ],
+                }
+            )
 
         @app.get("/authorize")
         def authorize():
@@ -92,16 +104,26 @@ class OidcProvider:
             if "openid" not in args.get("scope", "").split() or not args.get("state"):
                 return "openid scope and state required", 400
             code = secrets.token_urlsafe(24)
-            provider.codes[code] = {"redirect_uri": args["redirect_uri"], "challenge": args["code_challenge"],
-                                    "nonce": args.get("nonce"), "user": dict(provider.user)}
-            return redirect(args["redirect_uri"] + "?" + urlencode({"code": code, "state": args["state"]}))
+            provider.codes[code] = {
+                "redirect_uri": args["redirect_uri"],
+                "challenge": args["code_challenge"],
+                "nonce": args.get("nonce"),
+                "user": dict(provider.user),
+            }
+            return redirect(
+                args["redirect_uri"] + "?" + urlencode({"code": code, "state": args["state"]})
+            )
 
         @app.post("/token")
         def token():
             form = request.form.to_dict()
             provider.token_requests.append(form)
             auth = request.authorization
-            client_id, secret = (auth.username, auth.password) if auth else (form.get("client_id"), form.get("client_secret"))
+            client_id, secret = (
+                (auth.username, auth.password)
+                if auth
+                else (form.get("client_id"), form.get("client_secret"))
+            )
             if client_id != provider.client_id or secret != provider.client_secret:
                 return jsonify(error="invalid_client"), 401
             grant = provider.codes.pop(form.get("code", ""), None)
@@ -110,19 +132,33 @@ class OidcProvider:
             if form.get("redirect_uri") != grant["redirect_uri"]:
                 return jsonify(error="invalid_grant", error_description="redirect_uri"), 400
             verifier = form.get("code_verifier", "")
-            digest = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+            digest = (
+                base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+                .rstrip(b"=")
+                .decode()
+            )
             if digest != grant["challenge"]:
                 return jsonify(error="invalid_grant", error_description="PKCE"), 400
             now = int(time.time())
-            claims = {"iss": provider.issuer, "aud": provider.client_id, "iat": now, "exp": now + 300,
-                      **grant["user"]}
+            claims = {
+                "iss": provider.issuer,
+                "aud": provider.client_id,
+                "iat": now,
+                "exp": now + 300,
+                **grant["user"],
+            }
             if grant["nonce"]:
                 claims["nonce"] = grant["nonce"]
             id_token = jwt.encode({"alg": "RS256", "kid": "test-key-1"}, claims, provider.key)
             access = secrets.token_urlsafe(24)
             provider.access_tokens[access] = grant["user"]
-            return jsonify(access_token=access, token_type="Bearer", expires_in=300, id_token=id_token,
-                           scope="openid email profile")
+            return jsonify(
+                access_token=access,
+                token_type="Bearer",
+                expires_in=300,
+                id_token=id_token,
+                scope="openid email profile",
+            )
 
         @app.get("/jwks")
         def jwks():

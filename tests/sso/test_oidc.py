@@ -28,8 +28,15 @@ def provider():
 
 @pytest.fixture
 def sso_app(app_config, provider):
-    application = _app_with({**app_config, "OIDC_ISSUER": provider.issuer, "OIDC_CLIENT_ID": provider.client_id,
-                             "OIDC_CLIENT_SECRET": provider.client_secret, "OIDC_PROVIDER_NAME": "Test IdP"})
+    application = _app_with(
+        {
+            **app_config,
+            "OIDC_ISSUER": provider.issuer,
+            "OIDC_CLIENT_ID": provider.client_id,
+            "OIDC_CLIENT_SECRET": provider.client_secret,
+            "OIDC_PROVIDER_NAME": "Test IdP",
+        }
+    )
     yield application
     with application.app_context():
         db.engine.dispose()
@@ -76,8 +83,15 @@ def test_first_sign_in_creates_a_verified_customer_and_the_second_signs_in(sso_a
     assert user.role == CUSTOMER and user.status == "active" and user.name == "New Person"
     assert user.email_verified_at is not None
     identity = db.session.scalar(select(OidcIdentity))
-    assert (identity.issuer, identity.subject, identity.user_id) == (provider.issuer, "sub-new-1", user.id)
-    assert db.session.scalar(select(UserSession.method).where(UserSession.user_id == user.id)) == "oidc"
+    assert (identity.issuer, identity.subject, identity.user_id) == (
+        provider.issuer,
+        "sub-new-1",
+        user.id,
+    )
+    assert (
+        db.session.scalar(select(UserSession.method).where(UserSession.user_id == user.id))
+        == "oidc"
+    )
     assert "New Person" in client.get("/", follow_redirects=True).get_data(as_text=True)
 
     # a second sign-in (another browser) logs the same account in; nothing new is created
@@ -86,7 +100,12 @@ def test_first_sign_in_creates_a_verified_customer_and_the_second_signs_in(sso_a
     db.session.expire_all()
     assert len(_users("new.person@example.com")) == 1
     assert db.session.scalar(select(func.count()).select_from(OidcIdentity)) == 1
-    assert db.session.scalar(select(func.count()).select_from(UserSession).where(UserSession.user_id == user.id)) == 2
+    assert (
+        db.session.scalar(
+            select(func.count()).select_from(UserSession).where(UserSession.user_id == user.id)
+        )
+        == 2
+    )
     assert client2.get("/portal/").status_code == 200
 
 
@@ -99,11 +118,18 @@ def test_a_verified_provider_email_links_the_existing_account(sso_app, provider,
     assert len(_users("linked@example.com")) == 1
     identity = db.session.scalar(select(OidcIdentity))
     assert identity.user_id == existing.id
-    assert db.session.get(User, existing.id).email_verified_at is not None  # the provider vouched for it
-    assert db.session.scalar(select(UserSession.method).where(UserSession.user_id == existing.id)) == "oidc"
+    assert (
+        db.session.get(User, existing.id).email_verified_at is not None
+    )  # the provider vouched for it
+    assert (
+        db.session.scalar(select(UserSession.method).where(UserSession.user_id == existing.id))
+        == "oidc"
+    )
 
 
-def test_an_unverified_provider_email_does_not_link_an_existing_account(sso_app, provider, make_user):
+def test_an_unverified_provider_email_does_not_link_an_existing_account(
+    sso_app, provider, make_user
+):
     existing = make_user("admin", email="victim@example.com")
     provider.set_user("attacker-1", "victim@example.com", email_verified=False)
     client, resp = sign_in(sso_app, provider)
@@ -112,7 +138,12 @@ def test_an_unverified_provider_email_does_not_link_an_existing_account(sso_app,
     assert "has not verified" in page
     db.session.expire_all()
     assert db.session.scalar(select(func.count()).select_from(OidcIdentity)) == 0
-    assert db.session.scalar(select(func.count()).select_from(UserSession).where(UserSession.user_id == existing.id)) == 0
+    assert (
+        db.session.scalar(
+            select(func.count()).select_from(UserSession).where(UserSession.user_id == existing.id)
+        )
+        == 0
+    )
     assert client.get("/admin/users").status_code == 302  # not logged in
     # a missing email_verified claim counts as unverified too
     provider.set_user("attacker-2", "victim@example.com", email_verified=None)
@@ -121,7 +152,9 @@ def test_an_unverified_provider_email_does_not_link_an_existing_account(sso_app,
     assert db.session.scalar(select(func.count()).select_from(OidcIdentity)) == 0
 
 
-def test_an_unverified_email_of_nobody_creates_an_unverified_customer(sso_app, provider, run_jobs, smtp_server):
+def test_an_unverified_email_of_nobody_creates_an_unverified_customer(
+    sso_app, provider, run_jobs, smtp_server
+):
     provider.set_user("sub-unverified", "fresh@example.com", email_verified=False)
     _, resp = sign_in(sso_app, provider)
     assert urlsplit(resp.headers["Location"]).path == "/dashboard"
@@ -136,10 +169,14 @@ def test_a_forged_state_or_code_signs_nobody_in(sso_app, provider):
     start = client.get("/auth/sso/login")
     at_provider = requests.get(start.headers["Location"], allow_redirects=False, timeout=10)
     query = parse_qs(urlsplit(at_provider.headers["Location"]).query)
-    resp = client.get("/auth/sso/callback", query_string={"code": query["code"][0], "state": "forged"})
+    resp = client.get(
+        "/auth/sso/callback", query_string={"code": query["code"][0], "state": "forged"}
+    )
     assert urlsplit(resp.headers["Location"]).path == "/auth/login"
     # the state is fine but the code was already used (or never issued): refused by the provider
-    resp = client.get("/auth/sso/callback", query_string={"code": "made-up", "state": query["state"][0]})
+    resp = client.get(
+        "/auth/sso/callback", query_string={"code": "made-up", "state": query["state"][0]}
+    )
     assert urlsplit(resp.headers["Location"]).path == "/auth/login"
     db.session.expire_all()
     assert _users("forged@example.com") == []
@@ -153,11 +190,16 @@ def test_an_unverified_sso_account_gets_the_verify_popup_once_per_sign_in(sso_ap
         body = client.get("/dashboard", follow_redirects=True).get_data(as_text=True)
         assert body.count('id="verify-email-modal"') == 1 and "popup@example.com" in body
         assert "Resend the verification email" in body
-        assert 'id="verify-email-modal"' not in client.get("/portal/").get_data(as_text=True)  # once
+        assert 'id="verify-email-modal"' not in client.get("/portal/").get_data(
+            as_text=True
+        )  # once
     db.session.expire_all()
     [user] = _users("popup@example.com")
     assert user.email_verified_at is None
-    assert db.session.scalars(select(UserSession.method).where(UserSession.user_id == user.id)).all() == ["oidc"] * 2
+    assert (
+        db.session.scalars(select(UserSession.method).where(UserSession.user_id == user.id)).all()
+        == ["oidc"] * 2
+    )
 
 
 def test_a_provider_verified_sso_account_gets_no_popup(sso_app, provider, make_user):
@@ -185,7 +227,10 @@ def test_sso_two_factor_step_is_timed_with_the_product_clock(sso_app, provider, 
     resp = client.post("/auth/2fa/verify", data={"code": pyotp.TOTP(secret).at(clock.utcnow())})
     assert resp.status_code == 302 and urlsplit(resp.headers["Location"]).path == "/dashboard"
     db.session.expire_all()
-    assert db.session.scalar(select(UserSession.method).where(UserSession.user_id == user.id)) == "totp"
+    assert (
+        db.session.scalar(select(UserSession.method).where(UserSession.user_id == user.id))
+        == "totp"
+    )
 
     clock.set_offset(timedelta(hours=1, seconds=301))  # the step still expires after five minutes
     other, resp = sign_in(sso_app, provider)

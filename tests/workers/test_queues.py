@@ -59,10 +59,15 @@ def test_periodic_jobs_are_scheduled_on_the_periodic_queue(app):
     register(scheduler)
     origins = {name: Job.fetch(periodic_job_id(app.config["RQ_QUEUE"], name),
                                connection=redis_conn()).origin for name, _, _ in PERIODIC_JOBS}
-    assert origins["monitoring.tick"] == origins["monitoring.check_heartbeats"] == queue_name(PERIODIC)
+    assert (
+        origins["monitoring.tick"] == origins["monitoring.check_heartbeats"] == queue_name(PERIODIC)
+    )
     assert origins["notifications.sweep"] == queue_name(PERIODIC)
     assert origins["monitoring.prune_results"] == queue_name(MONITORING)
-    assert {origins[name] for name, _, _ in PERIODIC_JOBS} <= {queue_name(PERIODIC), queue_name(MONITORING)}
+    assert {origins[name] for name, _, _ in PERIODIC_JOBS} <= {
+        queue_name(PERIODIC),
+        queue_name(MONITORING),
+    }
     assert all(origins[name] == queue_name(periodic_queue(name)) for name in origins)
 
 
@@ -77,7 +82,9 @@ def test_worker_queues_option_is_strict():
         raise AssertionError("an unknown queue was accepted")
 
 
-def test_a_real_mail_worker_delivers_while_the_monitoring_queue_is_busy(app, smtp_server, spawn_worker):
+def test_a_real_mail_worker_delivers_while_the_monitoring_queue_is_busy(
+    app, smtp_server, spawn_worker
+):
     _due_tcp_monitors(40)
     monitoring_scheduler.tick(chunk_size=1)  # 40 check jobs nobody has taken yet
     waiting_checks = get_queue(MONITORING).count
@@ -102,6 +109,7 @@ def test_a_real_worker_refuses_an_unknown_queue(spawn_worker):
 def session_would_hand_back() -> bool:
     """Job used below: what a check session running in this job would decide."""
     from crm.monitoring.engine import jobs
+
     try:
         return jobs._other_work_waiting()
     finally:
@@ -114,12 +122,15 @@ def test_a_session_on_a_worker_serving_every_queue_hands_back_when_mail_waits(ap
     from rq import SimpleWorker
 
     from crm.queue import enqueue
+
     probe = f"{__name__}.session_would_hand_back"
     results = []
     for kinds in ([MONITORING, DEFAULT], [MONITORING]):
         job = enqueue(probe, queue=MONITORING)
         enqueue(SEND_JOB, 999_999)  # mail waiting behind the session (no such row: skipped)
-        SimpleWorker([get_queue(k) for k in kinds], connection=redis_conn()).work(burst=True, max_jobs=1)
+        SimpleWorker([get_queue(k) for k in kinds], connection=redis_conn()).work(
+            burst=True, max_jobs=1
+        )
         results.append(job.return_value())
         get_queue(DEFAULT).empty()
     assert results == [True, False]

@@ -1,6 +1,8 @@
 """Alert delivery through the outbox: email (templates ``email/monitor_down.*`` and
 ``email/monitor_up.*``) and SMS to every contact of a contact group, queued in the caller's
-transaction (:func:`crm.notifications.services.queue_templated`, :func:`~crm.notifications.services.queue_sms`)."""
+transaction (:func:`crm.notifications.services.queue_templated`,
+:func:`~crm.notifications.services.queue_sms`)."""
+
 from __future__ import annotations
 
 import logging
@@ -51,16 +53,24 @@ def _context(monitor: Monitor, incident: Incident, kind: str) -> dict:
     # closed it again before the commit ran the handlers.
     stamp = "%Y-%m-%d %H:%M:%S"
     closed = incident.closed_at is not None and kind == "up"
-    return {"monitor": {"id": monitor.id, "name": monitor.name, "type": monitor.type},
-            "incident": {"opened_at": incident.opened_at.strftime(stamp), "cause": incident.cause or "",
-                         "closed_at": incident.closed_at.strftime(stamp) if closed else ""},
-            "kind": kind, "cause": incident.cause or "",
-            "downtime": human_duration(incident.duration_seconds if closed else
-                                       (utcnow() - incident.opened_at).total_seconds())}
+    return {
+        "monitor": {"id": monitor.id, "name": monitor.name, "type": monitor.type},
+        "incident": {
+            "opened_at": incident.opened_at.strftime(stamp),
+            "cause": incident.cause or "",
+            "closed_at": incident.closed_at.strftime(stamp) if closed else "",
+        },
+        "kind": kind,
+        "cause": incident.cause or "",
+        "downtime": human_duration(
+            incident.duration_seconds if closed else (utcnow() - incident.opened_at).total_seconds()
+        ),
+    }
 
 
-def queue_down(monitor: Monitor, incident: Incident, *, kind: str = "down",
-               group: ContactGroup | None = None) -> int:
+def queue_down(
+    monitor: Monitor, incident: Incident, *, kind: str = "down", group: ContactGroup | None = None
+) -> int:
     """Queue the down alert (``kind``: ``down``, ``reminder`` or ``escalation``) to ``group``
     (default: the monitor's contact group) in the current transaction.
 
@@ -81,7 +91,10 @@ def queue_up(monitor: Monitor, incident: Incident) -> int:
     context = _context(monitor, incident, "up")
     sms = f"UP: {monitor.name} is back after {context['downtime']}"
     count = _send(monitor.contact_group, UP_TEMPLATE, sms, "monitor.up", **context)
-    if incident.escalated_at is not None and monitor.escalation_group is not None \
-            and monitor.escalation_group_id != monitor.contact_group_id:
+    if (
+        incident.escalated_at is not None
+        and monitor.escalation_group is not None
+        and monitor.escalation_group_id != monitor.contact_group_id
+    ):
         count += _send(monitor.escalation_group, UP_TEMPLATE, sms, "monitor.up", **context)
     return count

@@ -10,7 +10,9 @@ from crm.monitoring.models import Incident, Monitor
 
 def _subjects(ev: events.DomainEvent) -> tuple[Monitor | None, Incident | None]:
     """The event's monitor and incident from the publishing session (already flushed)."""
-    return db.session.get(Monitor, ev.payload["monitor_id"]), db.session.get(Incident, ev.payload["incident_id"])
+    return db.session.get(Monitor, ev.payload["monitor_id"]), db.session.get(
+        Incident, ev.payload["incident_id"]
+    )
 
 
 @events.in_transaction("monitor.down")

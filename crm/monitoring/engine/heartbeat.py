@@ -54,18 +54,30 @@ def check_heartbeats() -> int:
     :returns: monitors declared down.
     """
     now = utcnow()
-    has_open = select(Incident.id).where(Incident.monitor_id == Monitor.id, Incident.closed_at.is_(None))
+    has_open = select(Incident.id).where(
+        Incident.monitor_id == Monitor.id, Incident.closed_at.is_(None)
+    )
     candidates = db.session.scalars(
-        select(Monitor).where(Monitor.type == HEARTBEAT, Monitor.paused.is_(False),
-                              Monitor.last_ping_at.is_not(None), ~has_open.exists())
-        .order_by(Monitor.id).with_for_update(skip_locked=True)
-        .execution_options(populate_existing=True))
+        select(Monitor)
+        .where(
+            Monitor.type == HEARTBEAT,
+            Monitor.paused.is_(False),
+            Monitor.last_ping_at.is_not(None),
+            ~has_open.exists(),
+        )
+        .order_by(Monitor.id)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
     late = []
     for monitor in candidates:
         allowed = timedelta(seconds=(monitor.interval_seconds or 0) + grace_seconds(monitor))
         if now - monitor.last_ping_at > allowed:
-            error = (f"no ping since {monitor.last_ping_at:%Y-%m-%d %H:%M:%S} UTC "
-                     f"(expected every {monitor.interval_seconds} s + {grace_seconds(monitor):g} s grace)")
+            error = (
+                f"no ping since {monitor.last_ping_at:%Y-%m-%d %H:%M:%S} UTC "
+                f"(expected every {monitor.interval_seconds} s "
+                f"+ {grace_seconds(monitor):g} s grace)"
+            )
             late.append((monitor.id, down(HEARTBEAT, error, checked_at=now)))
     if late:
         record_outcomes(late, force_down=True)

@@ -1,7 +1,9 @@
 """Incidents: a confirmed outage opens one, the recovery closes it. At most one incident per
 monitor is open at a time (the results pipeline holds the monitor row lock while it checks).
 Open incidents get reminders and an escalation (:func:`incident_followups`, which publishes
-``monitor.reminded`` / ``monitor.escalated``; the alerts subscribe, :mod:`crm.monitoring.alerts`)."""
+``monitor.reminded`` / ``monitor.escalated``; the alerts subscribe,
+:mod:`crm.monitoring.alerts`)."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -21,16 +23,24 @@ def open_incidents(monitor_ids: Iterable[int]) -> dict[int, Incident]:
     ids = list(monitor_ids)
     if not ids:
         return {}
-    rows = db.session.scalars(select(Incident).where(Incident.monitor_id.in_(ids),
-                                                     Incident.closed_at.is_(None))
-                              .order_by(Incident.opened_at))
+    rows = db.session.scalars(
+        select(Incident)
+        .where(Incident.monitor_id.in_(ids), Incident.closed_at.is_(None))
+        .order_by(Incident.opened_at)
+    )
     return {i.monitor_id: i for i in rows}
 
 
-def open_incident(monitor_id: int, at: datetime, cause: str | None, *, in_maintenance: bool = False) -> Incident:
+def open_incident(
+    monitor_id: int, at: datetime, cause: str | None, *, in_maintenance: bool = False
+) -> Incident:
     """Open (add and flush) an incident for ``monitor_id`` at ``at`` with its ``cause``."""
-    incident = Incident(monitor_id=monitor_id, opened_at=at, cause=(cause or "")[:2000] or None,
-                        in_maintenance=in_maintenance)
+    incident = Incident(
+        monitor_id=monitor_id,
+        opened_at=at,
+        cause=(cause or "")[:2000] or None,
+        in_maintenance=in_maintenance,
+    )
     db.session.add(incident)
     db.session.flush()
     return incident
@@ -39,16 +49,21 @@ def open_incident(monitor_id: int, at: datetime, cause: str | None, *, in_mainte
 def close_incident(incident: Incident, at: datetime) -> Incident:
     """Close ``incident`` at ``at``; ``duration_seconds`` = closed − opened (whole seconds)."""
     incident.closed_at = max(at, incident.opened_at)
-    incident.duration_seconds = int(round((incident.closed_at - incident.opened_at).total_seconds()))
+    incident.duration_seconds = int(
+        round((incident.closed_at - incident.opened_at).total_seconds())
+    )
     return incident
 
 
 def _claim(incident: Incident, column, old) -> bool:
     """Guarded UPDATE: set ``column`` to now only if it still holds ``old`` (exactly once)."""
     guard = column.is_(None) if old is None else column == old
-    result = db.session.execute(update(Incident).where(Incident.id == incident.id,
-                                                       Incident.closed_at.is_(None), guard)
-                                .values({column.key: utcnow()}).execution_options(synchronize_session=False))
+    result = db.session.execute(
+        update(Incident)
+        .where(Incident.id == incident.id, Incident.closed_at.is_(None), guard)
+        .values({column.key: utcnow()})
+        .execution_options(synchronize_session=False)
+    )
     return result.rowcount == 1
 
 
@@ -70,9 +85,13 @@ def incident_followups() -> dict:
     now = utcnow()
     maint = maintenance.snapshot(now)
     done = {"reminders": 0, "escalations": 0}
-    open_rows = list(db.session.scalars(
-        select(Incident).where(Incident.closed_at.is_(None), Incident.in_maintenance.is_(False))
-        .options(selectinload(Incident.monitor))))
+    open_rows = list(
+        db.session.scalars(
+            select(Incident)
+            .where(Incident.closed_at.is_(None), Incident.in_maintenance.is_(False))
+            .options(selectinload(Incident.monitor))
+        )
+    )
     for incident in open_rows:
         monitor = incident.monitor
         if monitor is None or monitor.paused or maint.covers(monitor.id):
@@ -81,15 +100,24 @@ def incident_followups() -> dict:
             last = incident.last_reminded_at or incident.opened_at
             if now - last >= timedelta(minutes=monitor.remind_every_minutes):
                 if _claim(incident, Incident.last_reminded_at, incident.last_reminded_at):
-                    events.publish(db.session, "monitor.reminded", monitor_id=monitor.id,
-                                   incident_id=incident.id)
+                    events.publish(
+                        db.session,
+                        "monitor.reminded",
+                        monitor_id=monitor.id,
+                        incident_id=incident.id,
+                    )
                     done["reminders"] += 1
                 db.session.commit()
-        if monitor.escalate_after_minutes and monitor.escalation_group_id and incident.escalated_at is None \
-                and now - incident.opened_at >= timedelta(minutes=monitor.escalate_after_minutes):
+        if (
+            monitor.escalate_after_minutes
+            and monitor.escalation_group_id
+            and incident.escalated_at is None
+            and now - incident.opened_at >= timedelta(minutes=monitor.escalate_after_minutes)
+        ):
             if _claim(incident, Incident.escalated_at, None):
-                events.publish(db.session, "monitor.escalated", monitor_id=monitor.id,
-                               incident_id=incident.id)
+                events.publish(
+                    db.session, "monitor.escalated", monitor_id=monitor.id, incident_id=incident.id
+                )
                 done["escalations"] += 1
             db.session.commit()
     return done

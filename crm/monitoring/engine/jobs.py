@@ -36,7 +36,8 @@ QUEUE_PEEK = 20
 
 @with_app_context
 def tick() -> dict:
-    """Claim the due monitors and enqueue ``run_checks`` jobs (see :mod:`crm.monitoring.engine.scheduler`)."""
+    """Claim the due monitors and enqueue ``run_checks`` jobs (see
+    :mod:`crm.monitoring.engine.scheduler`)."""
     return scheduler.tick()
 
 
@@ -65,11 +66,18 @@ def run_checks(monitor_ids: list[int], due_at_iso: str | None = None) -> int:
     budget = float(current_app.config.get("MONITOR_SESSION_SECONDS", 300))
     concurrency, ca_file = engine_settings()
     try:
-        count = run_blocking(run_session(
-            targets, record=lambda batch: results.record_outcomes(batch),
-            claim_more=_claim_more if budget > 0 else None, budget_seconds=budget,
-            should_yield=_other_work_waiting, poll_seconds=SESSION_POLL_SECONDS,
-            concurrency=concurrency, ca_file=ca_file))
+        count = run_blocking(
+            run_session(
+                targets,
+                record=lambda batch: results.record_outcomes(batch),
+                claim_more=_claim_more if budget > 0 else None,
+                budget_seconds=budget,
+                should_yield=_other_work_waiting,
+                poll_seconds=SESSION_POLL_SECONDS,
+                concurrency=concurrency,
+                ca_file=ca_file,
+            )
+        )
     finally:
         scheduler.end_session()
     log.info("checked %d monitors", count)
@@ -85,8 +93,11 @@ def _other_work_waiting() -> bool:
     session stops claiming and hands the worker back. Also renews the session mark."""
     scheduler.mark_session()
     try:
-        return (_worker_stopping() or _other_queues_waiting()
-                or any(job.func_name not in (TICK_JOB, RUN_JOB) for job in _waiting_jobs()))
+        return (
+            _worker_stopping()
+            or _other_queues_waiting()
+            or any(job.func_name not in (TICK_JOB, RUN_JOB) for job in _waiting_jobs())
+        )
     except Exception as exc:  # Redis trouble: keep checking, never fail the session
         log.warning("could not look at the queue: %s", exc)
     return False
@@ -154,9 +165,11 @@ def _take_queued_chunks() -> list[tuple[list[int], str | None]]:
 
 def _targets(monitor_ids) -> list[Target]:
     """Check snapshots of the listed monitors that are still active (not paused, not heartbeat)."""
-    monitors = db.session.scalars(select(Monitor).where(Monitor.id.in_(list(monitor_ids)),
-                                                       Monitor.paused.is_(False),
-                                                       Monitor.type != HEARTBEAT))
+    monitors = db.session.scalars(
+        select(Monitor).where(
+            Monitor.id.in_(list(monitor_ids)), Monitor.paused.is_(False), Monitor.type != HEARTBEAT
+        )
+    )
     return [Target.from_monitor(m) for m in monitors]
 
 
@@ -192,7 +205,8 @@ def check_heartbeats() -> int:
 
 @with_app_context
 def incident_followups() -> dict:
-    """Reminders and escalations of open incidents (see :func:`crm.monitoring.engine.incidents.incident_followups`)."""
+    """Reminders and escalations of open incidents (see
+    :func:`crm.monitoring.engine.incidents.incident_followups`)."""
     return incidents.incident_followups()
 
 

@@ -129,12 +129,19 @@ def apply_results(rows: Iterable[dict]) -> int:
         codes = dict(r.status_codes or {})
         for code, n in part.codes.items():
             codes[code] = codes.get(code, 0) + n
-        values = {"monitor_id": r.monitor_id, "period": r.period, "bucket_start": r.bucket_start,
-                  "count_up": (r.count_up or 0) + part.up, "count_down": (r.count_down or 0) + part.down,
-                  "errors": (r.errors or 0) + part.errors, "sum_ms": (r.sum_ms or 0.0) + part.sum_ms,
-                  "min_ms": min_ms, "max_ms": max_ms,
-                  "histogram": [a + b for a, b in zip(hist, part.hist, strict=False)],
-                  "status_codes": codes}
+        values = {
+            "monitor_id": r.monitor_id,
+            "period": r.period,
+            "bucket_start": r.bucket_start,
+            "count_up": (r.count_up or 0) + part.up,
+            "count_down": (r.count_down or 0) + part.down,
+            "errors": (r.errors or 0) + part.errors,
+            "sum_ms": (r.sum_ms or 0.0) + part.sum_ms,
+            "min_ms": min_ms,
+            "max_ms": max_ms,
+            "histogram": [a + b for a, b in zip(hist, part.hist, strict=False)],
+            "status_codes": codes,
+        }
         if part.protocol:
             values["protocol"] = part.protocol
         updates.append(values)
@@ -180,11 +187,17 @@ def rollups_between(monitor_id: int, start: datetime, end: datetime) -> list[Rol
     day_lo, day_hi = _ceil_day(start), bucket_start(end, DAY)
     hour_lo = _floor_hour(start)
     if day_lo < day_hi:
-        cond = or_(and_(Rollup.period == DAY, Rollup.bucket_start >= day_lo, Rollup.bucket_start < day_hi),
-                   and_(Rollup.period == HOUR, Rollup.bucket_start >= hour_lo, Rollup.bucket_start < day_lo),
-                   and_(Rollup.period == HOUR, Rollup.bucket_start >= day_hi, Rollup.bucket_start < end))
+        cond = or_(
+            and_(Rollup.period == DAY, Rollup.bucket_start >= day_lo, Rollup.bucket_start < day_hi),
+            and_(
+                Rollup.period == HOUR, Rollup.bucket_start >= hour_lo, Rollup.bucket_start < day_lo
+            ),
+            and_(Rollup.period == HOUR, Rollup.bucket_start >= day_hi, Rollup.bucket_start < end),
+        )
     else:
-        cond = and_(Rollup.period == HOUR, Rollup.bucket_start >= hour_lo, Rollup.bucket_start < end)
+        cond = and_(
+            Rollup.period == HOUR, Rollup.bucket_start >= hour_lo, Rollup.bucket_start < end
+        )
     return list(db.session.scalars(select(Rollup).where(Rollup.monitor_id == monitor_id, cond)))
 
 
@@ -196,8 +209,9 @@ def downtime(monitor_id: int, start: datetime, end: datetime) -> tuple[int, floa
     return downtime_by_monitor([monitor_id], start, end)[monitor_id]
 
 
-def downtime_by_monitor(monitor_ids: Iterable[int], start: datetime,
-                        end: datetime) -> dict[int, tuple[int, float]]:
+def downtime_by_monitor(
+    monitor_ids: Iterable[int], start: datetime, end: datetime
+) -> dict[int, tuple[int, float]]:
     """:func:`downtime` for many monitors in one query (list pages, the dashboard).
 
     An incident counts when it was opened outside maintenance and overlaps [start, end) (UTC);
@@ -212,10 +226,13 @@ def downtime_by_monitor(monitor_ids: Iterable[int], start: datetime,
         return result
     now = utcnow()
     rows = db.session.execute(
-        select(Incident.monitor_id, Incident.opened_at, Incident.closed_at)
-        .where(Incident.monitor_id.in_(ids), Incident.in_maintenance.is_(False),
-               Incident.opened_at < end,
-               or_(Incident.closed_at.is_(None), Incident.closed_at > start)))
+        select(Incident.monitor_id, Incident.opened_at, Incident.closed_at).where(
+            Incident.monitor_id.in_(ids),
+            Incident.in_maintenance.is_(False),
+            Incident.opened_at < end,
+            or_(Incident.closed_at.is_(None), Incident.closed_at > start),
+        )
+    )
     for monitor_id, opened_at, closed_at in rows:
         count, seconds = result[monitor_id]
         lo = max(opened_at, start)
@@ -252,7 +269,9 @@ def uptime(monitor_id: int, start: datetime, end: datetime) -> dict:
         answered += sum(r.histogram or [])
     incidents, down_seconds = downtime(monitor_id, lo, hi) if period > 0 else (0, 0.0)
     return {
-        "uptime_percent": None if period <= 0 else round(100.0 * (1 - min(down_seconds, period) / period), 4),
+        "uptime_percent": None
+        if period <= 0
+        else round(100.0 * (1 - min(down_seconds, period) / period), 4),
         "incidents": incidents,
         "downtime_seconds": int(round(down_seconds)),
         "checks": checks,

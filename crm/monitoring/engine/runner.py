@@ -34,7 +34,9 @@ def total_timeout(target: Target) -> float:
     """The longest a check of ``target`` may take (seconds): its timeout, or for a synthetic
     scenario the timeout per step times the steps."""
     if target.type == SYNTHETIC:
-        return target.timeout * max(1, len(target.config.get("steps") or [])) + SAFETY_MARGIN_SECONDS
+        return (
+            target.timeout * max(1, len(target.config.get("steps") or [])) + SAFETY_MARGIN_SECONDS
+        )
     return target.timeout + SAFETY_MARGIN_SECONDS
 
 
@@ -49,10 +51,14 @@ async def run_target(target: Target, ctx: CheckContext) -> CheckOutcome:
             outcome = down(target.protocol, f"unknown monitor type {target.type!r}")
         else:
             try:
-                outcome = await asyncio.wait_for(CHECKS[target.type](target, ctx), total_timeout(target))
+                outcome = await asyncio.wait_for(
+                    CHECKS[target.type](target, ctx), total_timeout(target)
+                )
             except TimeoutError:
                 outcome = down(target.protocol, f"timed out after {target.timeout:g} s")
-            except Exception as exc:  # a bug or an unforeseen library error: report, never crash the batch
+            except (
+                Exception
+            ) as exc:  # a bug or an unforeseen library error: report, never crash the batch
                 # the message may quote what the peer sent: it goes to the server log only
                 log.exception("check of monitor %s failed", target.id)
                 outcome = down(target.protocol, f"check error: {exc.__class__.__name__}")
@@ -70,8 +76,13 @@ def outbound_guard() -> Guard:
     return Guard(staff_policy(current_app.config) if has_app_context() else None)
 
 
-async def run_targets(targets: list[Target], *, concurrency: int = 100,
-                      ca_file: str | None = None, guard: Guard | None = None) -> list[CheckOutcome]:
+async def run_targets(
+    targets: list[Target],
+    *,
+    concurrency: int = 100,
+    ca_file: str | None = None,
+    guard: Guard | None = None,
+) -> list[CheckOutcome]:
     """Run ``targets`` concurrently (see module doc); outcomes in the same order.
 
     :param guard: the outbound guard (:func:`outbound_guard` when None).
@@ -83,12 +94,18 @@ async def run_targets(targets: list[Target], *, concurrency: int = 100,
         await ctx.aclose()
 
 
-async def run_session(targets: list[Target], *, record: Callable[[list[tuple[int, CheckOutcome]]], int],
-                      claim_more: Callable[[float], list[Target]] | None = None,
-                      budget_seconds: float = 20.0, poll_seconds: float = 0.5,
-                      should_yield: Callable[[], bool] | None = None,
-                      concurrency: int = 100, ca_file: str | None = None,
-                      guard: Guard | None = None) -> int:
+async def run_session(
+    targets: list[Target],
+    *,
+    record: Callable[[list[tuple[int, CheckOutcome]]], int],
+    claim_more: Callable[[float], list[Target]] | None = None,
+    budget_seconds: float = 20.0,
+    poll_seconds: float = 0.5,
+    should_yield: Callable[[], bool] | None = None,
+    concurrency: int = 100,
+    ca_file: str | None = None,
+    guard: Guard | None = None,
+) -> int:
     """Run ``targets`` and keep the engine busy while slow checks are in flight.
 
     Outcomes are handed to ``record`` every ``poll_seconds`` as they complete (not when the
@@ -132,7 +149,9 @@ async def run_session(targets: list[Target], *, record: Callable[[list[tuple[int
             if not inflight or claim_more is None:
                 continue
             now = loop.time()
-            if not draining and (now - started >= budget_seconds or (should_yield and should_yield())):
+            if not draining and (
+                now - started >= budget_seconds or (should_yield and should_yield())
+            ):
                 draining = True
             window = latest_finish - now if draining else math.inf
             if window > 0:
@@ -148,7 +167,9 @@ async def run_session(targets: list[Target], *, record: Callable[[list[tuple[int
 def engine_settings() -> tuple[int, str | None]:
     """(MONITOR_CONCURRENCY, MONITOR_CA_FILE) of the current app, or (500, None) outside one."""
     if has_app_context():
-        return int(current_app.config.get("MONITOR_CONCURRENCY", 500)), current_app.config.get("MONITOR_CA_FILE")
+        return int(current_app.config.get("MONITOR_CONCURRENCY", 500)), current_app.config.get(
+            "MONITOR_CA_FILE"
+        )
     return 500, None
 
 

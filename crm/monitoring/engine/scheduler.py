@@ -71,17 +71,26 @@ def claim_due(now: datetime | None = None, limit: int = CLAIM_LIMIT,
     now = now or utcnow()
     claimed: list[tuple[int, datetime]] = []
     if db.session.get_bind().dialect.name == "postgresql":
-        rows = db.session.execute(_due_query(now, limit, max_seconds).with_for_update(skip_locked=True)).all()
+        rows = db.session.execute(
+            _due_query(now, limit, max_seconds).with_for_update(skip_locked=True)
+        ).all()
         if rows:
-            db.session.execute(update(Monitor), [
-                {"id": mid, "next_check_at": next_due(due, interval, now)} for mid, due, interval in rows])
+            db.session.execute(
+                update(Monitor),
+                [
+                    {"id": mid, "next_check_at": next_due(due, interval, now)}
+                    for mid, due, interval in rows
+                ],
+            )
             claimed = [(mid, due) for mid, due, _ in rows]
     else:
         for mid, due, interval in db.session.execute(_due_query(now, limit, max_seconds)).all():
             result = db.session.execute(
-                update(Monitor).where(Monitor.id == mid, Monitor.next_check_at == due)
+                update(Monitor)
+                .where(Monitor.id == mid, Monitor.next_check_at == due)
                 .values(next_check_at=next_due(due, interval, now))
-                .execution_options(synchronize_session=False))
+                .execution_options(synchronize_session=False)
+            )
             if result.rowcount == 1:
                 claimed.append((mid, due))
     db.session.commit()
@@ -108,10 +117,15 @@ def tick(now: datetime | None = None, chunk_size: int = CHUNK_SIZE) -> dict:
     claimed = claim_due(cutoff)
     jobs = 0
     for start in range(0, len(claimed), chunk_size):
-        chunk = claimed[start:start + chunk_size]
+        chunk = claimed[start : start + chunk_size]
         due_at = min(due for _, due in chunk)
-        enqueue(RUN_JOB, [mid for mid, _ in chunk], due_at.isoformat(), job_timeout=run_job_timeout(),
-                queue=MONITORING)
+        enqueue(
+            RUN_JOB,
+            [mid for mid, _ in chunk],
+            due_at.isoformat(),
+            job_timeout=run_job_timeout(),
+            queue=MONITORING,
+        )
         jobs += 1
     return {"claimed": len(claimed), "jobs": jobs}
 
@@ -198,4 +212,10 @@ def lag_stats() -> dict:
 
     def pick(q: float) -> float:
         return round(values[min(len(values) - 1, max(0, int(-(-len(values) * q // 1)) - 1))], 6)
-    return {"p50": pick(0.50), "p99": pick(0.99), "max": round(values[-1], 6), "samples": len(values)}
+
+    return {
+        "p50": pick(0.50),
+        "p99": pick(0.99),
+        "max": round(values[-1], 6),
+        "samples": len(values),
+    }

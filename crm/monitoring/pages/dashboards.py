@@ -1,15 +1,17 @@
 """Read models for the monitoring console: uptime, sparklines, charts and the dashboard.
 
 Everything here reads :class:`~crm.monitoring.models.Rollup` (hourly and daily aggregates),
-:class:`~crm.monitoring.models.Incident` (counted by :func:`crm.monitoring.engine.rollups.downtime_by_monitor`,
-as the API does) and :class:`~crm.monitoring.models.Monitor` — never the raw
-``check_results`` table, so pages stay fast however long results are kept. Sums are
-done in SQL (``GROUP BY``); Python only shapes the grouped rows into Plotly figures.
+:class:`~crm.monitoring.models.Incident` (counted by
+:func:`crm.monitoring.engine.rollups.downtime_by_monitor`, as the API does) and
+:class:`~crm.monitoring.models.Monitor` — never the raw ``check_results`` table, so pages
+stay fast however long results are kept. Sums are done in SQL (``GROUP BY``); Python only
+shapes the grouped rows into Plotly figures.
 
 Figures are built with plotly (Python) and handed to the page as JSON
 (:func:`figure_json`), which ``crm/static/js/monitoring_charts.js`` draws with
 ``Plotly.newPlot``. All times are UTC; response times are milliseconds.
 """
+
 from __future__ import annotations
 
 import html
@@ -63,14 +65,25 @@ PALETTE: dict[str, str] = {
 }
 #: Colours of series that are neither good nor bad (one per monitor or protocol): none is
 #: a status colour, so a stack of failures by monitor does not read as up/down.
-SERIES_COLOURS = ("#4338ca", "#0e7490", "#9333ea", "#c2410c", "#be185d", "#334155", "#a16207",
-                  "#0369a1", "#6d28d9", "#9f1239")
+SERIES_COLOURS = (
+    "#4338ca",
+    "#0e7490",
+    "#9333ea",
+    "#c2410c",
+    "#be185d",
+    "#334155",
+    "#a16207",
+    "#0369a1",
+    "#6d28d9",
+    "#9f1239",
+)
 #: Results shown in a heartbeat bar: on the overview, on a monitor's page.
 OVERVIEW_BEATS = 30
 DETAIL_BEATS = 50
 
 
 # ---------------------------------------------------------------- small helpers
+
 
 def floor_hour(at: datetime) -> datetime:
     """``at`` truncated to the hour (UTC)."""
@@ -128,11 +141,21 @@ def _layout(**extra) -> dict:
     widens for it) where it can cover neither the bars nor the axis labels."""
     # No axis titles: Plotly positions them with inline styles, which the CSP blocks; the
     # page's headings and tick suffixes say what is plotted.
-    base = {"template": None, "margin": {"l": 50, "r": 10, "t": 20, "b": 40}, "height": 320,
-            "colorway": list(SERIES_COLOURS),
-            "legend": {"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1, "yanchor": "top",
-                       "font": {"size": 11}},
-            "hovermode": "x unified"}
+    base = {
+        "template": None,
+        "margin": {"l": 50, "r": 10, "t": 20, "b": 40},
+        "height": 320,
+        "colorway": list(SERIES_COLOURS),
+        "legend": {
+            "orientation": "v",
+            "x": 1.02,
+            "xanchor": "left",
+            "y": 1,
+            "yanchor": "top",
+            "font": {"size": 11},
+        },
+        "hovermode": "x unified",
+    }
     base.update(extra)
     return base
 
@@ -141,7 +164,9 @@ def chart_label(name: str, width: int = 24) -> str:
     """A monitor name (or any text) as a Plotly label: HTML-escaped (Plotly reads ``<b>``,
     ``<br>`` … in labels) and wrapped with ``<br>`` at about ``width`` characters, so a long
     name is shown in full on several lines instead of cut off."""
-    lines = textwrap.wrap(name or "", width=width, break_long_words=True, break_on_hyphens=True) or [""]
+    lines = textwrap.wrap(
+        name or "", width=width, break_long_words=True, break_on_hyphens=True
+    ) or [""]
     return "<br>".join(html.escape(line, quote=False) for line in lines)
 
 
@@ -161,8 +186,14 @@ def time_axis(start: datetime, end: datetime) -> dict:
         tickformat = "%d %b"
     else:
         tickformat = "%b %Y"
-    return {"type": "date", "tickformat": tickformat, "hoverformat": "%Y-%m-%d %H:%M UTC",
-            "range": [time_label(start), time_label(end)], "nticks": 8, "automargin": True}
+    return {
+        "type": "date",
+        "tickformat": tickformat,
+        "hoverformat": "%Y-%m-%d %H:%M UTC",
+        "range": [time_label(start), time_label(end)],
+        "nticks": 8,
+        "automargin": True,
+    }
 
 
 @dataclass
@@ -176,8 +207,10 @@ class Chart:
     @property
     def empty(self) -> bool:
         """True when no trace has a single point."""
-        return not any(len(trace.get("x") or ()) and len(trace.get("y") or ())
-                       for trace in self.figure.get("data", ()))
+        return not any(
+            len(trace.get("x") or ()) and len(trace.get("y") or ())
+            for trace in self.figure.get("data", ())
+        )
 
     @property
     def json(self) -> str:
@@ -222,6 +255,7 @@ def _bucket_text(key, unit: str):
 
 # ---------------------------------------------------------------- the overview page
 
+
 @dataclass
 class MonitorStats:
     """What the overview shows next to one monitor."""
@@ -247,21 +281,25 @@ def overview_stats(monitor_ids: list[int], now: datetime) -> dict[int, MonitorSt
     in_24h = and_(Rollup.period == HOUR, Rollup.bucket_start >= since_hour)
     in_30d = and_(Rollup.period == DAY, Rollup.bucket_start >= since_day)
     rows = db.session.execute(
-        select(Rollup.monitor_id,
-               func.sum(case((in_24h, Rollup.count_up), else_=0)),
-               func.sum(case((in_24h, Rollup.count_down), else_=0)),
-               func.sum(case((in_30d, Rollup.count_up), else_=0)),
-               func.sum(case((in_30d, Rollup.count_down), else_=0)))
+        select(
+            Rollup.monitor_id,
+            func.sum(case((in_24h, Rollup.count_up), else_=0)),
+            func.sum(case((in_24h, Rollup.count_down), else_=0)),
+            func.sum(case((in_30d, Rollup.count_up), else_=0)),
+            func.sum(case((in_30d, Rollup.count_down), else_=0)),
+        )
         .where(Rollup.monitor_id.in_(monitor_ids), or_(in_24h, in_30d))
-        .group_by(Rollup.monitor_id))
+        .group_by(Rollup.monitor_id)
+    )
     for mid, up24, down24, up30, down30 in rows:
         stats[mid].uptime_24h = uptime_percent(up24, down24)
         stats[mid].uptime_30d = uptime_percent(up30, down30)
     points: dict[int, list[tuple[datetime, float]]] = {}
     for mid, start, sum_ms, histogram in db.session.execute(
-            select(Rollup.monitor_id, Rollup.bucket_start, Rollup.sum_ms, Rollup.histogram)
-            .where(Rollup.monitor_id.in_(monitor_ids), in_24h)
-            .order_by(Rollup.monitor_id, Rollup.bucket_start)):
+        select(Rollup.monitor_id, Rollup.bucket_start, Rollup.sum_ms, Rollup.histogram)
+        .where(Rollup.monitor_id.in_(monitor_ids), in_24h)
+        .order_by(Rollup.monitor_id, Rollup.bucket_start)
+    ):
         avg = rollup_average_ms(sum_ms, histogram)
         if avg is not None:
             points.setdefault(mid, []).append((start, avg))
@@ -270,8 +308,13 @@ def overview_stats(monitor_ids: list[int], now: datetime) -> dict[int, MonitorSt
     return stats
 
 
-def sparkline_svg(points: list[tuple[datetime, float]], start: datetime, end: datetime,
-                  width: int = 120, height: int = 28) -> Markup:
+def sparkline_svg(
+    points: list[tuple[datetime, float]],
+    start: datetime,
+    end: datetime,
+    width: int = 120,
+    height: int = 28,
+) -> Markup:
     """A tiny inline SVG line of response times (no JavaScript), with an accessible title.
 
     :param points: (bucket start, average ms) in time order.
@@ -286,17 +329,25 @@ def sparkline_svg(points: list[tuple[datetime, float]], start: datetime, end: da
         y = height - 2 - (value / top) * (height - 4)
         coords.append(f"{x:.1f},{y:.1f}")
     latest = points[-1][1]
-    title = (f"Response time over 24 hours: latest hourly average {latest:.0f} ms, "
-             f"highest {top:.0f} ms")
-    dots = "" if len(coords) > 1 else f'<circle cx="{coords[0].split(",")[0]}" cy="{coords[0].split(",")[1]}" r="1.5"/>'
+    title = (
+        f"Response time over 24 hours: latest hourly average {latest:.0f} ms, highest {top:.0f} ms"
+    )
+    dots = (
+        ""
+        if len(coords) > 1
+        else f'<circle cx="{coords[0].split(",")[0]}" cy="{coords[0].split(",")[1]}" r="1.5"/>'
+    )
     return Markup(
         f'<svg class="sparkline" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
         f'role="img" aria-label="{title}"><title>{title}</title>'
-        f'<polyline fill="none" stroke="currentColor" stroke-width="1.5" points="{" ".join(coords)}"/>'
-        f'{dots}</svg>')
+        '<polyline fill="none" stroke="currentColor" stroke-width="1.5" '
+        f'points="{" ".join(coords)}"/>'
+        f"{dots}</svg>"
+    )
 
 
 # ---------------------------------------------------------------- heartbeat bars
+
 
 @dataclass
 class Beat:
@@ -311,7 +362,10 @@ class Beat:
     @property
     def title(self) -> str:
         """The bar's tooltip: time (UTC), status, response time, code or error."""
-        parts = [self.checked_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"), self.status.capitalize()]
+        parts = [
+            self.checked_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+            self.status.capitalize(),
+        ]
         if self.response_time_ms is not None:
             parts.append(f"{self.response_time_ms:.0f} ms")
         if self.status_code:
@@ -332,12 +386,23 @@ def recent_beats(monitor_ids: list[int], limit: int = OVERVIEW_BEATS) -> dict[in
     beats: dict[int, list[Beat]] = {mid: [] for mid in monitor_ids}
     if not monitor_ids:
         return beats
-    columns = (CheckResult.monitor_id, CheckResult.checked_at, CheckResult.status,
-               CheckResult.response_time_ms, CheckResult.status_code, CheckResult.error)
+    columns = (
+        CheckResult.monitor_id,
+        CheckResult.checked_at,
+        CheckResult.status,
+        CheckResult.response_time_ms,
+        CheckResult.status_code,
+        CheckResult.error,
+    )
     parts = []
     for mid in dict.fromkeys(monitor_ids):
-        latest = (select(*columns).where(CheckResult.monitor_id == mid)
-                  .order_by(CheckResult.checked_at.desc()).limit(limit).subquery())
+        latest = (
+            select(*columns)
+            .where(CheckResult.monitor_id == mid)
+            .order_by(CheckResult.checked_at.desc())
+            .limit(limit)
+            .subquery()
+        )
         parts.append(select(latest))
     stmt = parts[0] if len(parts) == 1 else union_all(*parts)
     for mid, checked_at, status, ms, code, error in db.session.execute(stmt):
@@ -350,11 +415,14 @@ def recent_beats(monitor_ids: list[int], limit: int = OVERVIEW_BEATS) -> dict[in
 def beats_from_results(results: list) -> list[Beat]:
     """:class:`Beat` s, oldest first, from check results already loaded newest first (the
     monitor page's results table: no second query)."""
-    return [Beat(r.checked_at, r.status, r.response_time_ms, r.status_code, r.error)
-            for r in reversed(results)]
+    return [
+        Beat(r.checked_at, r.status, r.response_time_ms, r.status_code, r.error)
+        for r in reversed(results)
+    ]
 
 
 # ---------------------------------------------------------------- the monitor page
+
 
 def response_time_figure(monitor_id: int, start: datetime, end: datetime) -> Chart:
     """Average and 95th-percentile response time (ms) of one monitor per rollup bucket
@@ -366,21 +434,43 @@ def response_time_figure(monitor_id: int, start: datetime, end: datetime) -> Cha
     period = HOUR if end - start <= HOURLY_LIMIT else DAY
     rows = db.session.execute(
         select(Rollup.bucket_start, Rollup.sum_ms, Rollup.histogram, Rollup.min_ms, Rollup.max_ms)
-        .where(Rollup.monitor_id == monitor_id, Rollup.period == period,
-               Rollup.bucket_start >= (floor_hour(start) if period == HOUR else floor_day(start)),
-               Rollup.bucket_start < end)
-        .order_by(Rollup.bucket_start)).all()
+        .where(
+            Rollup.monitor_id == monitor_id,
+            Rollup.period == period,
+            Rollup.bucket_start >= (floor_hour(start) if period == HOUR else floor_day(start)),
+            Rollup.bucket_start < end,
+        )
+        .order_by(Rollup.bucket_start)
+    ).all()
     xs = [time_label(r.bucket_start) for r in rows]
     avg = [_round(rollup_average_ms(r.sum_ms, r.histogram)) for r in rows]
     p95 = [_round(histogram_percentile(r.histogram, 95)) for r in rows]
-    layout = _layout(xaxis=time_axis(start, end),
-                     yaxis={"ticksuffix": " ms", "rangemode": "tozero", "hoverformat": ".0f"})
-    figure = {"layout": layout, "data": [
-        {"type": "scatter", "x": xs, "y": avg, "name": "Average", "mode": "lines+markers",
-         "line": {"color": PALETTE["response"]}, "marker": {"color": PALETTE["response"], "size": 5}},
-        {"type": "scatter", "x": xs, "y": p95, "name": "95th percentile", "mode": "lines",
-         "line": {"color": PALETTE["response_p95"], "dash": "dot"}},
-    ]}
+    layout = _layout(
+        xaxis=time_axis(start, end),
+        yaxis={"ticksuffix": " ms", "rangemode": "tozero", "hoverformat": ".0f"},
+    )
+    figure = {
+        "layout": layout,
+        "data": [
+            {
+                "type": "scatter",
+                "x": xs,
+                "y": avg,
+                "name": "Average",
+                "mode": "lines+markers",
+                "line": {"color": PALETTE["response"]},
+                "marker": {"color": PALETTE["response"], "size": 5},
+            },
+            {
+                "type": "scatter",
+                "x": xs,
+                "y": p95,
+                "name": "95th percentile",
+                "mode": "lines",
+                "line": {"color": PALETTE["response_p95"], "dash": "dot"},
+            },
+        ],
+    }
     return Chart(figure, "No checks in this period yet: the chart appears after the first ones.")
 
 
@@ -389,6 +479,7 @@ def _round(value: float | None) -> float | None:
 
 
 # ---------------------------------------------------------------- the dashboard
+
 
 @dataclass
 class Range:
@@ -438,8 +529,11 @@ def parse_range(preset: str | None, start: str | None, end: str | None, now: dat
 
 
 def _rollup_window(rng: Range):
-    return and_(Rollup.period == rng.period, Rollup.bucket_start >= rng.query_start,
-                Rollup.bucket_start < rng.end)
+    return and_(
+        Rollup.period == rng.period,
+        Rollup.bucket_start >= rng.query_start,
+        Rollup.bucket_start < rng.end,
+    )
 
 
 def failures_by_monitor(rng: Range, unit: str) -> list[tuple[str, int, str, int, int]]:
@@ -449,11 +543,15 @@ def failures_by_monitor(rng: Range, unit: str) -> list[tuple[str, int, str, int,
         of which got no response at all ``errors``), in bucket then name order.
     """
     label = bucket_label(Rollup.bucket_start, unit).label("bucket")
-    stmt = (select(label, Monitor.id, Monitor.name, func.sum(Rollup.count_down), func.sum(Rollup.errors))
-            .join(Monitor, Monitor.id == Rollup.monitor_id)
-            .where(_rollup_window(rng))
-            .group_by(label, Monitor.id, Monitor.name)
-            .order_by(label, Monitor.name))
+    stmt = (
+        select(
+            label, Monitor.id, Monitor.name, func.sum(Rollup.count_down), func.sum(Rollup.errors)
+        )
+        .join(Monitor, Monitor.id == Rollup.monitor_id)
+        .where(_rollup_window(rng))
+        .group_by(label, Monitor.id, Monitor.name)
+        .order_by(label, Monitor.name)
+    )
     return [tuple(r) for r in db.session.execute(stmt)]
 
 
@@ -463,10 +561,12 @@ def failures_by_protocol(rng: Range, unit: str) -> list[tuple[str, str, int, int
     :returns: rows (bucket label, protocol, failed checks, of which no response).
     """
     label = bucket_label(Rollup.bucket_start, unit).label("bucket")
-    stmt = (select(label, Rollup.protocol, func.sum(Rollup.count_down), func.sum(Rollup.errors))
-            .where(_rollup_window(rng))
-            .group_by(label, Rollup.protocol)
-            .order_by(label, Rollup.protocol))
+    stmt = (
+        select(label, Rollup.protocol, func.sum(Rollup.count_down), func.sum(Rollup.errors))
+        .where(_rollup_window(rng))
+        .group_by(label, Rollup.protocol)
+        .order_by(label, Rollup.protocol)
+    )
     return [tuple(r) for r in db.session.execute(stmt)]
 
 
@@ -491,10 +591,14 @@ def responses_by_code(rng: Range) -> list[tuple[str, int]]:
     :returns: (code or "no response", count) sorted by code.
     """
     codes = _status_codes_table()
-    stmt = (select(codes.c.key, func.sum(cast(codes.c.value, Integer)))
-            .select_from(Rollup).join(codes, literal_column("1") == 1)
-            .where(_rollup_window(rng))
-            .group_by(codes.c.key).order_by(codes.c.key))
+    stmt = (
+        select(codes.c.key, func.sum(cast(codes.c.value, Integer)))
+        .select_from(Rollup)
+        .join(codes, literal_column("1") == 1)
+        .where(_rollup_window(rng))
+        .group_by(codes.c.key)
+        .order_by(codes.c.key)
+    )
     rows = [(str(code), int(count or 0)) for code, count in db.session.execute(stmt)]
     no_response = db.session.scalar(select(func.sum(Rollup.errors)).where(_rollup_window(rng))) or 0
     if no_response:
@@ -515,15 +619,23 @@ def responses_by_code_per_bucket(rng: Range, unit: str) -> list[tuple[str, str, 
     codes = _status_codes_table()
     # Group by the truncated timestamp and format each group once, not each unnested row.
     key = _bucket_key(Rollup.bucket_start, unit).label("t")
-    unnested = (select(key, codes.c.key.label("code"), cast(codes.c.value, Integer).label("n"))
-                .select_from(Rollup).join(codes, literal_column("1") == 1)
-                .where(_rollup_window(rng)).subquery())
-    stmt = (select(_bucket_text(unnested.c.t, unit), unnested.c.code, func.sum(unnested.c.n))
-            .group_by(unnested.c.t, unnested.c.code))
+    unnested = (
+        select(key, codes.c.key.label("code"), cast(codes.c.value, Integer).label("n"))
+        .select_from(Rollup)
+        .join(codes, literal_column("1") == 1)
+        .where(_rollup_window(rng))
+        .subquery()
+    )
+    stmt = select(
+        _bucket_text(unnested.c.t, unit), unnested.c.code, func.sum(unnested.c.n)
+    ).group_by(unnested.c.t, unnested.c.code)
     rows = [(str(b), str(code), int(n or 0)) for b, code, n in db.session.execute(stmt) if n]
-    failed = (select(key, Rollup.errors.label("n")).where(_rollup_window(rng), Rollup.errors > 0)
-              .subquery())
-    errors = (select(_bucket_text(failed.c.t, unit), func.sum(failed.c.n)).group_by(failed.c.t))
+    failed = (
+        select(key, Rollup.errors.label("n"))
+        .where(_rollup_window(rng), Rollup.errors > 0)
+        .subquery()
+    )
+    errors = select(_bucket_text(failed.c.t, unit), func.sum(failed.c.n)).group_by(failed.c.t)
     rows += [(str(b), NO_RESPONSE, int(n)) for b, n in db.session.execute(errors) if n]
     return sorted(rows, key=lambda r: (r[0], r[1] == NO_RESPONSE, r[1]))
 
@@ -547,8 +659,11 @@ def codes_pivot(rows: list[tuple[str, str, int]]) -> dict:
     buckets = sorted({b for b, _c, _n in rows})
     codes = sorted({c for _b, c, _n in rows}, key=lambda c: (c == NO_RESPONSE, c))
     found = {(b, c): n for b, c, n in rows}
-    return {"buckets": buckets, "codes": codes,
-            "counts": {c: [found.get((b, c), 0) for b in buckets] for c in codes}}
+    return {
+        "buckets": buckets,
+        "codes": codes,
+        "counts": {c: [found.get((b, c), 0) for b in buckets] for c in codes},
+    }
 
 
 @dataclass
@@ -571,22 +686,35 @@ def uptime_table(rng: Range) -> list[UptimeRow]:
     incidents overlapping it and their downtime clipped to the period (and to now, for an
     incident still open or a period ending in the future).
 
-    Incidents are counted by :func:`crm.monitoring.engine.rollups.downtime_by_monitor` (one query), the
-    function behind the
-    API's ``/monitors/{id}/uptime``, so both agree: incidents opened during maintenance are
-    not counted, nor is their downtime.
+    Incidents are counted by :func:`crm.monitoring.engine.rollups.downtime_by_monitor` (one
+    query), the function behind the API's ``/monitors/{id}/uptime``, so both agree: incidents
+    opened during maintenance are not counted, nor is their downtime.
 
     :returns: rows sorted by uptime (worst first, monitors without checks last).
     """
     rows = {}
     for mid, name, protocol, up, down, errors in db.session.execute(
-            select(Monitor.id, Monitor.name, func.max(Rollup.protocol), func.sum(Rollup.count_up),
-                   func.sum(Rollup.count_down), func.sum(Rollup.errors))
-            .join(Monitor, Monitor.id == Rollup.monitor_id)
-            .where(_rollup_window(rng))
-            .group_by(Monitor.id, Monitor.name)):
-        rows[mid] = UptimeRow(mid, name, protocol or "", int((up or 0) + (down or 0)), int(down or 0),
-                              int(errors or 0), uptime_percent(up, down))
+        select(
+            Monitor.id,
+            Monitor.name,
+            func.max(Rollup.protocol),
+            func.sum(Rollup.count_up),
+            func.sum(Rollup.count_down),
+            func.sum(Rollup.errors),
+        )
+        .join(Monitor, Monitor.id == Rollup.monitor_id)
+        .where(_rollup_window(rng))
+        .group_by(Monitor.id, Monitor.name)
+    ):
+        rows[mid] = UptimeRow(
+            mid,
+            name,
+            protocol or "",
+            int((up or 0) + (down or 0)),
+            int(down or 0),
+            int(errors or 0),
+            uptime_percent(up, down),
+        )
     # The API's uptime (crm.monitoring.engine.rollups.uptime) counts incidents through the same
     # function: those opened in maintenance are left out, open ones end at "now".
     end = min(rng.end, utcnow())
@@ -600,9 +728,15 @@ def uptime_over_time(rng: Range) -> list[tuple[str, float | None]]:
 
     :returns: (bucket label, uptime percent) rows in time order.
     """
-    label = bucket_label(Rollup.bucket_start, "hour" if rng.period == HOUR else "day").label("bucket")
-    stmt = (select(label, func.sum(Rollup.count_up), func.sum(Rollup.count_down))
-            .where(_rollup_window(rng)).group_by(label).order_by(label))
+    label = bucket_label(Rollup.bucket_start, "hour" if rng.period == HOUR else "day").label(
+        "bucket"
+    )
+    stmt = (
+        select(label, func.sum(Rollup.count_up), func.sum(Rollup.count_down))
+        .where(_rollup_window(rng))
+        .group_by(label)
+        .order_by(label)
+    )
     return [(b, _round(uptime_percent(up, down))) for b, up, down in db.session.execute(stmt)]
 
 
@@ -611,7 +745,9 @@ def code_colour(code: str) -> str:
     (amber), 5xx down, no response dark red."""
     if code == NO_RESPONSE:
         return PALETTE["no_response"]
-    return {"2": PALETTE["up"], "3": PALETTE["redirect"], "4": PALETTE["pending"]}.get(code[:1], PALETTE["down"])
+    return {"2": PALETTE["up"], "3": PALETTE["redirect"], "4": PALETTE["pending"]}.get(
+        code[:1], PALETTE["down"]
+    )
 
 
 def uptime_colour(uptime: float | None) -> str:
@@ -649,62 +785,117 @@ def dashboard(rng: Range, unit: str) -> dict:
     names = sorted({r[2] for r in by_monitor})
     buckets = sorted({r[0] for r in by_monitor})
     failed = {(r[0], r[2]): r[3] for r in by_monitor}
-    fig_monitor = {"layout": _layout(barmode="stack", xaxis=_bucket_axis()),
-                   "data": [_bar(buckets, [failed.get((b, name), 0) for b in buckets], chart_label(name))
-                            for name in names]}
+    fig_monitor = {
+        "layout": _layout(barmode="stack", xaxis=_bucket_axis()),
+        "data": [
+            _bar(buckets, [failed.get((b, name), 0) for b in buckets], chart_label(name))
+            for name in names
+        ],
+    }
 
     p_buckets = sorted({r[0] for r in by_protocol})
     by_proto = {(r[0], r[1]): r[2] for r in by_protocol}
-    fig_protocol = {"layout": _layout(barmode="stack", xaxis=_bucket_axis()),
-                    "data": [_bar(p_buckets, [by_proto.get((b, proto), 0) for b in p_buckets],
-                                  proto or "unknown")
-                             for proto in sorted({r[1] for r in by_protocol})]}
+    fig_protocol = {
+        "layout": _layout(barmode="stack", xaxis=_bucket_axis()),
+        "data": [
+            _bar(p_buckets, [by_proto.get((b, proto), 0) for b in p_buckets], proto or "unknown")
+            for proto in sorted({r[1] for r in by_protocol})
+        ],
+    }
 
-    fig_codes = {"layout": _layout(xaxis={"type": "category"}, hovermode="closest", showlegend=False),
-                 "data": [_bar([c for c, _ in by_code], [n for _, n in by_code], "checks",
-                               marker={"color": [code_colour(c) for c, _ in by_code]})]}
+    fig_codes = {
+        "layout": _layout(xaxis={"type": "category"}, hovermode="closest", showlegend=False),
+        "data": [
+            _bar(
+                [c for c, _ in by_code],
+                [n for _, n in by_code],
+                "checks",
+                marker={"color": [code_colour(c) for c, _ in by_code]},
+            )
+        ],
+    }
 
-    fig_code_bucket = {"layout": _layout(barmode="stack", xaxis=_bucket_axis()),
-                       "data": [_bar(codes_per_bucket["buckets"], codes_per_bucket["counts"][code], code,
-                                     marker={"color": code_colour(code),
-                                             "line": {"color": "#ffffff", "width": 0.5}})
-                                for code in codes_per_bucket["codes"]]}
+    fig_code_bucket = {
+        "layout": _layout(barmode="stack", xaxis=_bucket_axis()),
+        "data": [
+            _bar(
+                codes_per_bucket["buckets"],
+                codes_per_bucket["counts"][code],
+                code,
+                marker={"color": code_colour(code), "line": {"color": "#ffffff", "width": 0.5}},
+            )
+            for code in codes_per_bucket["codes"]
+        ],
+    }
 
-    fig_uptime = {"layout": _layout(yaxis={"ticksuffix": " %", "range": [0, 100.5], "hoverformat": ".2f"},
-                                    xaxis=time_axis(rng.query_start, rng.end), showlegend=False),
-                  "data": [{"type": "scatter", "x": [time_label(_parse_bucket(b)) for b, _ in over_time],
-                            "y": [u for _, u in over_time], "name": "All monitors",
-                            "mode": "lines+markers", "line": {"color": PALETTE["up"]},
-                            "marker": {"color": PALETTE["up"], "size": 5}}]}
+    fig_uptime = {
+        "layout": _layout(
+            yaxis={"ticksuffix": " %", "range": [0, 100.5], "hoverformat": ".2f"},
+            xaxis=time_axis(rng.query_start, rng.end),
+            showlegend=False,
+        ),
+        "data": [
+            {
+                "type": "scatter",
+                "x": [time_label(_parse_bucket(b)) for b, _ in over_time],
+                "y": [u for _, u in over_time],
+                "name": "All monitors",
+                "mode": "lines+markers",
+                "line": {"color": PALETTE["up"]},
+                "marker": {"color": PALETTE["up"], "size": 5},
+            }
+        ],
+    }
 
     labels = [chart_label(r.name, 32) for r in table]
-    fig_monitors = {"layout": _layout(xaxis={"ticksuffix": " %", "range": [0, 100.5]},
-                                      yaxis={"automargin": True, "autorange": "reversed"},
-                                      hovermode="closest", showlegend=False,
-                                      height=max(200, 60 + sum(28 + 14 * label.count("<br>")
-                                                               for label in labels))),
-                    "data": [_bar([_round(r.uptime) for r in table], labels, "uptime %", orientation="h",
-                                  marker={"color": [uptime_colour(r.uptime) for r in table]},
-                                  customdata=[html.escape(r.name, quote=False) for r in table],
-                                  hovertemplate="%{customdata}: %{x:.3f} %<extra></extra>")]}
+    fig_monitors = {
+        "layout": _layout(
+            xaxis={"ticksuffix": " %", "range": [0, 100.5]},
+            yaxis={"automargin": True, "autorange": "reversed"},
+            hovermode="closest",
+            showlegend=False,
+            height=max(200, 60 + sum(28 + 14 * label.count("<br>") for label in labels)),
+        ),
+        "data": [
+            _bar(
+                [_round(r.uptime) for r in table],
+                labels,
+                "uptime %",
+                orientation="h",
+                marker={"color": [uptime_colour(r.uptime) for r in table]},
+                customdata=[html.escape(r.name, quote=False) for r in table],
+                hovertemplate="%{customdata}: %{x:.3f} %<extra></extra>",
+            )
+        ],
+    }
 
-    totals = {"failed": sum(r.failed for r in table), "no_response": sum(r.no_response for r in table),
-              "checks": sum(r.checks for r in table)}
+    totals = {
+        "failed": sum(r.failed for r in table),
+        "no_response": sum(r.no_response for r in table),
+        "checks": sum(r.checks for r in table),
+    }
     no_checks = "No checks in this period."
     return {
-        "figures": {"by_monitor": Chart(fig_monitor, "No failed checks in this period."),
-                    "by_protocol": Chart(fig_protocol, "No failed checks in this period."),
-                    "by_code": Chart(fig_codes, no_checks),
-                    "by_code_per_bucket": Chart(fig_code_bucket, no_checks),
-                    "uptime_over_time": Chart(fig_uptime, no_checks),
-                    "uptime_by_monitor": Chart(fig_monitors, no_checks)},
-        "by_monitor": by_monitor, "by_protocol": by_protocol, "by_code": by_code,
+        "figures": {
+            "by_monitor": Chart(fig_monitor, "No failed checks in this period."),
+            "by_protocol": Chart(fig_protocol, "No failed checks in this period."),
+            "by_code": Chart(fig_codes, no_checks),
+            "by_code_per_bucket": Chart(fig_code_bucket, no_checks),
+            "uptime_over_time": Chart(fig_uptime, no_checks),
+            "uptime_by_monitor": Chart(fig_monitors, no_checks),
+        },
+        "by_monitor": by_monitor,
+        "by_protocol": by_protocol,
+        "by_code": by_code,
         "codes_per_bucket": codes_per_bucket,
-        "uptime": table, "totals": totals, "unit": unit,
+        "uptime": table,
+        "totals": totals,
+        "unit": unit,
     }
 
 
 # ---------------------------------------------------------------- status pages
+
 
 @dataclass
 class DayBar:
@@ -737,7 +928,13 @@ class DayBar:
 
 
 #: :attr:`DayBar.level` -> :data:`PALETTE` key.
-LEVEL_COLOURS = {"ok": "up", "minor": "degraded", "major": "major", "outage": "down", "nodata": "nodata"}
+LEVEL_COLOURS = {
+    "ok": "up",
+    "minor": "degraded",
+    "major": "major",
+    "outage": "down",
+    "nodata": "nodata",
+}
 
 
 def daily_bars(monitor_ids: list[int], today: date, days: int = 90) -> dict[int, list[DayBar]]:
@@ -750,9 +947,14 @@ def daily_bars(monitor_ids: list[int], today: date, days: int = 90) -> dict[int,
     found: dict[tuple[int, date], tuple[int, int]] = {}
     if monitor_ids:
         for mid, start, up, down in db.session.execute(
-                select(Rollup.monitor_id, Rollup.bucket_start, Rollup.count_up, Rollup.count_down)
-                .where(Rollup.monitor_id.in_(monitor_ids), Rollup.period == DAY,
-                       Rollup.bucket_start >= datetime.combine(first, time(0), tzinfo=UTC))):
+            select(
+                Rollup.monitor_id, Rollup.bucket_start, Rollup.count_up, Rollup.count_down
+            ).where(
+                Rollup.monitor_id.in_(monitor_ids),
+                Rollup.period == DAY,
+                Rollup.bucket_start >= datetime.combine(first, time(0), tzinfo=UTC),
+            )
+        ):
             found[(mid, start.date())] = (up or 0, down or 0)
     out = {}
     for mid in monitor_ids:
@@ -772,4 +974,3 @@ def period_uptime(bars: list[DayBar]) -> float | None:
         return None
     up = sum(b.checks * (b.uptime or 0) / 100.0 for b in bars)
     return 100.0 * up / checks
-

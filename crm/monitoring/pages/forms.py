@@ -221,8 +221,10 @@ def group_choices(groups, *, escalation: bool = False) -> list[tuple[str, str]]:
     """Choices of a contact-group select: the empty choice, then ``groups`` by name (the
     values are ids as text; ``optional_int`` turns them back)."""
     first = NO_ESCALATION_CHOICE if escalation else OWN_GROUP_CHOICE
-    return [first] + [(str(g.id), f"{g.name} ({len(g.contacts)} recipient{'s' if len(g.contacts) != 1 else ''})")
-                      for g in groups]
+    return [first] + [
+        (str(g.id), f"{g.name} ({len(g.contacts)} recipient{'s' if len(g.contacts) != 1 else ''})")
+        for g in groups
+    ]
 
 
 def parse_tags(text: str) -> list[str]:
@@ -231,6 +233,7 @@ def parse_tags(text: str) -> list[str]:
 
 
 # ---------------------------------------------------------------- forms
+
 
 def normalise_newlines(text: str | None) -> str | None:
     """Browsers submit a textarea's line breaks as CRLF; store them as ``\n`` (what the API
@@ -265,15 +268,30 @@ class StepForm(Form):
 
     name = StringField("Step name", validators=[Optional(), Length(max=120)])
     method = SelectField("Step method", choices=METHOD_CHOICES, default="GET")
-    url = StringField("Step URL", validators=[Optional(), Length(max=2000)],
-                      description="May use {{variables}} extracted by earlier steps.")
-    headers = TextAreaField("Step headers", filters=LF, validators=[Optional(), Length(max=20_000)],
-                            description="One per line: Name: value")
+    url = StringField(
+        "Step URL",
+        validators=[Optional(), Length(max=2000)],
+        description="May use {{variables}} extracted by earlier steps.",
+    )
+    headers = TextAreaField(
+        "Step headers",
+        filters=LF,
+        validators=[Optional(), Length(max=20_000)],
+        description="One per line: Name: value",
+    )
     body = TextAreaField("Step body", filters=LF, validators=[Optional(), Length(max=65_536)])
-    assertions = TextAreaField("Step assertions", filters=LF, validators=[Optional(), Length(max=20_000)],
-                               description=ASSERTION_HELP)
-    extract = TextAreaField("Step extractions", filters=LF, validators=[Optional(), Length(max=5_000)],
-                            description="One per line: token = json data.token")
+    assertions = TextAreaField(
+        "Step assertions",
+        filters=LF,
+        validators=[Optional(), Length(max=20_000)],
+        description=ASSERTION_HELP,
+    )
+    extract = TextAreaField(
+        "Step extractions",
+        filters=LF,
+        validators=[Optional(), Length(max=5_000)],
+        description="One per line: token = json data.token",
+    )
 
 
 class MonitorForm(FlaskForm):
@@ -281,65 +299,113 @@ class MonitorForm(FlaskForm):
 
     name = StringField("Name", validators=[DataRequired(), Length(max=120)])
     type = SelectField("Type", choices=[(t, TYPE_LABELS[t]) for t in MONITOR_TYPES], default=HTTP)
-    interval = IntegerField("Check every (seconds)", default=300,
-                            validators=[DataRequired(), NumberRange(min=1, max=31 * 86400)])
-    timeout = SecondsField("Timeout (seconds)", default=10,
-                           validators=[InputRequired(), NumberRange(min=0.1, max=300)],
-                           description="May have decimals, e.g. 2.5; less than the interval.")
-    retries = IntegerField("Failures in a row before down", default=1,
-                           validators=[Optional(), NumberRange(min=0, max=20)])
-    tags = StringField("Tags", validators=[Optional(), Length(max=700)],
-                       description="Comma-separated, e.g. production, shop")
+    interval = IntegerField(
+        "Check every (seconds)",
+        default=300,
+        validators=[DataRequired(), NumberRange(min=1, max=31 * 86400)],
+    )
+    timeout = SecondsField(
+        "Timeout (seconds)",
+        default=10,
+        validators=[InputRequired(), NumberRange(min=0.1, max=300)],
+        description="May have decimals, e.g. 2.5; less than the interval.",
+    )
+    retries = IntegerField(
+        "Failures in a row before down",
+        default=1,
+        validators=[Optional(), NumberRange(min=0, max=20)],
+    )
+    tags = StringField(
+        "Tags",
+        validators=[Optional(), Length(max=700)],
+        description="Comma-separated, e.g. production, shop",
+    )
     paused = BooleanField("Paused (do not check)")
-    remind_every_minutes = IntegerField("Remind every (minutes) while down",
-                                        validators=[Optional(), NumberRange(min=1, max=43200)])
-    escalate_after_minutes = IntegerField("Escalate after (minutes) down",
-                                          validators=[Optional(), NumberRange(min=1, max=43200)],
-                                          description="Needed with an escalation group.")
+    remind_every_minutes = IntegerField(
+        "Remind every (minutes) while down", validators=[Optional(), NumberRange(min=1, max=43200)]
+    )
+    escalate_after_minutes = IntegerField(
+        "Escalate after (minutes) down",
+        validators=[Optional(), NumberRange(min=1, max=43200)],
+        description="Needed with an escalation group.",
+    )
     # The group rules (unknown group, escalation without minutes) live in the service, which
     # names the field at fault; the choices are set by the view (group_choices).
-    contact_group_id = SelectField("Contact group", choices=[OWN_GROUP_CHOICE],
-                                   coerce=optional_int, validate_choice=False,
-                                   description="Alerted when the monitor goes down, while it stays down "
-                                               "and on recovery.")
-    escalation_group_id = SelectField("Escalation group", choices=[NO_ESCALATION_CHOICE],
-                                      coerce=optional_int, validate_choice=False,
-                                      description="Also alerted once an incident is open for the minutes below.")
+    contact_group_id = SelectField(
+        "Contact group",
+        choices=[OWN_GROUP_CHOICE],
+        coerce=optional_int,
+        validate_choice=False,
+        description="Alerted when the monitor goes down, while it stays down and on recovery.",
+    )
+    escalation_group_id = SelectField(
+        "Escalation group",
+        choices=[NO_ESCALATION_CHOICE],
+        coerce=optional_int,
+        validate_choice=False,
+        description="Also alerted once an incident is open for the minutes below.",
+    )
     # http
     url = StringField("URL", validators=[Optional(), Length(max=2000)])
     method = SelectField("Method", choices=METHOD_CHOICES, default="GET")
-    headers = TextAreaField("Request headers", filters=LF, validators=[Optional(), Length(max=20_000)],
-                            description="One per line: Name: value")
+    headers = TextAreaField(
+        "Request headers",
+        filters=LF,
+        validators=[Optional(), Length(max=20_000)],
+        description="One per line: Name: value",
+    )
     body = TextAreaField("Request body", filters=LF, validators=[Optional(), Length(max=65_536)])
-    expected_status = StringField("Expected status codes", default="200-299",
-                                  validators=[Optional(), Length(max=200)],
-                                  description="e.g. 200-299,301")
-    keyword = StringField("Keyword", validators=[Optional(), Length(max=1000)],
-                          description="Text the response body must contain.")
+    expected_status = StringField(
+        "Expected status codes",
+        default="200-299",
+        validators=[Optional(), Length(max=200)],
+        description="e.g. 200-299,301",
+    )
+    keyword = StringField(
+        "Keyword",
+        validators=[Optional(), Length(max=1000)],
+        description="Text the response body must contain.",
+    )
     keyword_absent = BooleanField("Down when the keyword is present instead")
-    json_path = StringField("JSON path", validators=[Optional(), Length(max=500)],
-                            description="e.g. $.status")
+    json_path = StringField(
+        "JSON path", validators=[Optional(), Length(max=500)], description="e.g. $.status"
+    )
     json_expected = StringField("Expected JSON value", validators=[Optional(), Length(max=1000)])
-    max_response_ms = IntegerField("Slowest acceptable response (ms)",
-                                   validators=[Optional(), NumberRange(min=1, max=300_000)])
+    max_response_ms = IntegerField(
+        "Slowest acceptable response (ms)", validators=[Optional(), NumberRange(min=1, max=300_000)]
+    )
     follow_redirects = BooleanField("Follow redirects", default=True)
     # host and port types
-    host = StringField("Host", validators=[Optional(), Length(max=255)],
-                       description="Host name or IP address (for DNS: the name to look up).")
+    host = StringField(
+        "Host",
+        validators=[Optional(), Length(max=255)],
+        description="Host name or IP address (for DNS: the name to look up).",
+    )
     port = IntegerField("Port", validators=[Optional(), NumberRange(min=1, max=65535)])
     starttls = BooleanField("Use STARTTLS")
     username = StringField("FTP user name", validators=[Optional(), Length(max=200)])
-    password = StringField("FTP password", validators=[Optional(), Length(max=200)],
-                           description="Left empty on edit: keep the stored password.")
+    password = StringField(
+        "FTP password",
+        validators=[Optional(), Length(max=200)],
+        description="Left empty on edit: keep the stored password.",
+    )
     expected_address = StringField("Expected address", validators=[Optional(), Length(max=45)])
-    resolver = StringField("Resolver", validators=[Optional(), Length(max=60)],
-                           description="ip or ip:port; the system resolver when empty.")
-    record_type = SelectField("Record type", choices=[("A", "A (IPv4)"), ("AAAA", "AAAA (IPv6)")],
-                              default="A")
-    days_before = IntegerField("Alert days before expiry", default=14,
-                               validators=[Optional(), NumberRange(min=0, max=365)])
-    grace_seconds = IntegerField("Grace period (seconds)", default=60,
-                                 validators=[Optional(), NumberRange(min=0, max=31 * 86400)])
+    resolver = StringField(
+        "Resolver",
+        validators=[Optional(), Length(max=60)],
+        description="ip or ip:port; the system resolver when empty.",
+    )
+    record_type = SelectField(
+        "Record type", choices=[("A", "A (IPv4)"), ("AAAA", "AAAA (IPv6)")], default="A"
+    )
+    days_before = IntegerField(
+        "Alert days before expiry", default=14, validators=[Optional(), NumberRange(min=0, max=365)]
+    )
+    grace_seconds = IntegerField(
+        "Grace period (seconds)",
+        default=60,
+        validators=[Optional(), NumberRange(min=0, max=31 * 86400)],
+    )
     # synthetic
     steps = FieldList(FormField(StepForm), min_entries=1, max_entries=20)
     submit = SubmitField("Save monitor")
@@ -353,30 +419,38 @@ class MonitorForm(FlaskForm):
         """
         kind = self.type.data
         data: dict = {
-            "name": (self.name.data or "").strip(), "type": kind,
-            "interval": self.interval.data, "timeout": self.timeout.data,
+            "name": (self.name.data or "").strip(),
+            "type": kind,
+            "interval": self.interval.data,
+            "timeout": self.timeout.data,
             "retries": self.retries.data if self.retries.data is not None else 1,
-            "tags": parse_tags(self.tags.data), "paused": bool(self.paused.data),
+            "tags": parse_tags(self.tags.data),
+            "paused": bool(self.paused.data),
             "remind_every_minutes": self.remind_every_minutes.data,
             "escalate_after_minutes": self.escalate_after_minutes.data,
             "contact_group_id": self.contact_group_id.data,
             "escalation_group_id": self.escalation_group_id.data,
         }
         if kind == HTTP:
-            data.update({
-                "url": (self.url.data or "").strip(), "method": self.method.data,
-                "headers": parse_headers(self.headers.data, "headers"),
-                "body": self.body.data or None,
-                "expected_status": (self.expected_status.data or "").strip() or "200-299",
-                "keyword": self.keyword.data or None, "keyword_absent": bool(self.keyword_absent.data),
-                "json_path": (self.json_path.data or "").strip() or None,
-                "json_expected": self.json_expected.data if self.json_expected.data else None,
-                "max_response_ms": self.max_response_ms.data,
-                "follow_redirects": bool(self.follow_redirects.data),
-            })
+            data.update(
+                {
+                    "url": (self.url.data or "").strip(),
+                    "method": self.method.data,
+                    "headers": parse_headers(self.headers.data, "headers"),
+                    "body": self.body.data or None,
+                    "expected_status": (self.expected_status.data or "").strip() or "200-299",
+                    "keyword": self.keyword.data or None,
+                    "keyword_absent": bool(self.keyword_absent.data),
+                    "json_path": (self.json_path.data or "").strip() or None,
+                    "json_expected": self.json_expected.data if self.json_expected.data else None,
+                    "max_response_ms": self.max_response_ms.data,
+                    "follow_redirects": bool(self.follow_redirects.data),
+                }
+            )
         elif kind == SYNTHETIC:
-            data["steps"] = [self._step_data(index, entry.form)
-                             for index, entry in enumerate(self.steps.entries)]
+            data["steps"] = [
+                self._step_data(index, entry.form) for index, entry in enumerate(self.steps.entries)
+            ]
         elif kind != HEARTBEAT:
             data["host"] = (self.host.data or "").strip()
             if kind != DNS:
@@ -388,13 +462,21 @@ class MonitorForm(FlaskForm):
                 if self.password.data or not keep_password:
                     data["password"] = self.password.data or None
             elif kind == DNS:
-                data.update({"expected_address": (self.expected_address.data or "").strip() or None,
-                             "resolver": (self.resolver.data or "").strip() or None,
-                             "record_type": self.record_type.data})
+                data.update(
+                    {
+                        "expected_address": (self.expected_address.data or "").strip() or None,
+                        "resolver": (self.resolver.data or "").strip() or None,
+                        "record_type": self.record_type.data,
+                    }
+                )
             elif kind == TLS:
-                data["days_before"] = self.days_before.data if self.days_before.data is not None else 14
+                data["days_before"] = (
+                    self.days_before.data if self.days_before.data is not None else 14
+                )
         if kind == HEARTBEAT:
-            data["grace_seconds"] = self.grace_seconds.data if self.grace_seconds.data is not None else 60
+            data["grace_seconds"] = (
+                self.grace_seconds.data if self.grace_seconds.data is not None else 60
+            )
         if kind in (SMTP, FTP, TLS) and data.get("port") is None:
             data.pop("port")  # the schema's default port for the protocol
         return data
@@ -461,10 +543,16 @@ class FilterForm(FlaskForm):
         csrf = False
 
     q = StringField("Search by name", validators=[Optional(), Length(max=120)])
-    status = SelectField("Status", choices=[("", "Any status")] + [(s, s.capitalize()) for s in MONITOR_STATUSES],
-                         validators=[Optional()])
-    type = SelectField("Type", choices=[("", "Any type")] + [(t, TYPE_LABELS[t]) for t in MONITOR_TYPES],
-                       validators=[Optional()])
+    status = SelectField(
+        "Status",
+        choices=[("", "Any status")] + [(s, s.capitalize()) for s in MONITOR_STATUSES],
+        validators=[Optional()],
+    )
+    type = SelectField(
+        "Type",
+        choices=[("", "Any type")] + [(t, TYPE_LABELS[t]) for t in MONITOR_TYPES],
+        validators=[Optional()],
+    )
     tag = SelectField("Tag", choices=[("", "Any tag")], validators=[Optional()])
 
 
@@ -472,15 +560,20 @@ class ContactForm(FlaskForm):
     """Add one alert recipient to a monitor."""
 
     kind = SelectField("Contact type", choices=[("email", "Email"), ("phone", "Phone (SMS)")])
-    value = StringField("Email address or phone number", validators=[DataRequired(), Length(max=254)])
+    value = StringField(
+        "Email address or phone number", validators=[DataRequired(), Length(max=254)]
+    )
     submit = SubmitField("Add contact")
 
 
 class ContactGroupForm(FlaskForm):
     """Create or rename a contact group."""
 
-    name = StringField("Group name", validators=[DataRequired(), Length(max=120)],
-                       description="e.g. On-call engineers; unique.")
+    name = StringField(
+        "Group name",
+        validators=[DataRequired(), Length(max=120)],
+        description="e.g. On-call engineers; unique.",
+    )
     submit = SubmitField("Save group")
 
 
@@ -494,11 +587,18 @@ class StatusPageForm(FlaskForm):
     """Create or edit a public status page."""
 
     title = StringField("Title", validators=[DataRequired(), Length(max=200)])
-    slug = StringField("Address (slug)", validators=[DataRequired(), Length(min=2, max=64),
-                                                     Regexp(r"^[a-z0-9][a-z0-9-]*$",
-                                                            message="Use lower-case letters, digits and hyphens.")],
-                       description="The page is public at /status/<slug>.")
-    description = TextAreaField("Description", filters=LF, validators=[Optional(), Length(max=5000)])
+    slug = StringField(
+        "Address (slug)",
+        validators=[
+            DataRequired(),
+            Length(min=2, max=64),
+            Regexp(r"^[a-z0-9][a-z0-9-]*$", message="Use lower-case letters, digits and hyphens."),
+        ],
+        description="The page is public at /status/<slug>.",
+    )
+    description = TextAreaField(
+        "Description", filters=LF, validators=[Optional(), Length(max=5000)]
+    )
     monitors = SelectMultipleField("Monitors shown", coerce=int, choices=[])
     submit = SubmitField("Save status page")
 
@@ -509,11 +609,24 @@ class DashboardForm(FlaskForm):
     class Meta:
         csrf = False
 
-    range = SelectField("Period", choices=[("24h", "Last 24 hours"), ("7d", "Last 7 days"),
-                                           ("30d", "Last 30 days"), ("90d", "Last 90 days"),
-                                           ("365d", "Last 365 days"), ("custom", "Dates below")],
-                        default="30d", validators=[Optional()])
+    range = SelectField(
+        "Period",
+        choices=[
+            ("24h", "Last 24 hours"),
+            ("7d", "Last 7 days"),
+            ("30d", "Last 30 days"),
+            ("90d", "Last 90 days"),
+            ("365d", "Last 365 days"),
+            ("custom", "Dates below"),
+        ],
+        default="30d",
+        validators=[Optional()],
+    )
     start = StringField("From", validators=[Optional(), Length(max=10)])
     end = StringField("Until", validators=[Optional(), Length(max=10)])
-    unit = SelectField("Group failures by", choices=[("day", "Day"), ("week", "Week"), ("month", "Month")],
-                       default="day", validators=[Optional()])
+    unit = SelectField(
+        "Group failures by",
+        choices=[("day", "Day"), ("week", "Week"), ("month", "Month")],
+        default="day",
+        validators=[Optional()],
+    )

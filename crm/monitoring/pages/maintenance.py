@@ -41,7 +41,11 @@ bp = Blueprint("maintenance", __name__, url_prefix="/maintenance")
 
 RECURRENCES = ("", "daily", "weekly", "monthly")
 #: The shortest repeat interval of each recurrence (a month can be 28 days).
-RECURRENCE_INTERVAL = {"daily": timedelta(days=1), "weekly": timedelta(days=7), "monthly": timedelta(days=28)}
+RECURRENCE_INTERVAL = {
+    "daily": timedelta(days=1),
+    "weekly": timedelta(days=7),
+    "monthly": timedelta(days=28),
+}
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
 
 
@@ -49,17 +53,34 @@ class WindowForm(FlaskForm):
     """A maintenance window; times are UTC (``datetime-local`` inputs)."""
 
     title = StringField("Title", validators=[DataRequired(), Length(max=200)])
-    description = TextAreaField("Description (shown on status pages when announced)",
-                                filters=[normalise_newlines], validators=[Optional(), Length(max=5000)])
-    starts_at = DateTimeLocalField("Starts (UTC)", format=DATETIME_FORMAT,
-                                   validators=[DataRequired("Enter the start as YYYY-MM-DDTHH:MM.")])
-    ends_at = DateTimeLocalField("Ends (UTC)", format=DATETIME_FORMAT,
-                                 validators=[DataRequired("Enter the end as YYYY-MM-DDTHH:MM.")])
-    recurrence = SelectField("Repeats", choices=[("", "Does not repeat"), ("daily", "Daily"),
-                                                 ("weekly", "Weekly"), ("monthly", "Monthly")],
-                             validators=[Optional()])
-    recurrence_until = DateTimeLocalField("Repeat until (UTC, empty: no end)", format=DATETIME_FORMAT,
-                                          validators=[Optional()])
+    description = TextAreaField(
+        "Description (shown on status pages when announced)",
+        filters=[normalise_newlines],
+        validators=[Optional(), Length(max=5000)],
+    )
+    starts_at = DateTimeLocalField(
+        "Starts (UTC)",
+        format=DATETIME_FORMAT,
+        validators=[DataRequired("Enter the start as YYYY-MM-DDTHH:MM.")],
+    )
+    ends_at = DateTimeLocalField(
+        "Ends (UTC)",
+        format=DATETIME_FORMAT,
+        validators=[DataRequired("Enter the end as YYYY-MM-DDTHH:MM.")],
+    )
+    recurrence = SelectField(
+        "Repeats",
+        choices=[
+            ("", "Does not repeat"),
+            ("daily", "Daily"),
+            ("weekly", "Weekly"),
+            ("monthly", "Monthly"),
+        ],
+        validators=[Optional()],
+    )
+    recurrence_until = DateTimeLocalField(
+        "Repeat until (UTC, empty: no end)", format=DATETIME_FORMAT, validators=[Optional()]
+    )
     all_monitors = BooleanField("All monitors")
     monitors = SelectMultipleField("Monitors", coerce=int, validators=[Optional()])
     announced = BooleanField("Announce on public status pages", default=True)
@@ -75,8 +96,9 @@ class WindowForm(FlaskForm):
         if self.recurrence.data in RECURRENCE_INTERVAL:
             interval = RECURRENCE_INTERVAL[self.recurrence.data]
             if start and end and end - start >= interval:
-                self.ends_at.errors.append(f"A {self.recurrence.data} window must last less than "
-                                           f"{interval.days} day(s).")
+                self.ends_at.errors.append(
+                    f"A {self.recurrence.data} window must last less than {interval.days} day(s)."
+                )
                 ok = False
             until = self.recurrence_until.data
             if until and start and until < start:
@@ -108,14 +130,23 @@ def window_state(window: MaintenanceWindow, now: datetime, active_ids: set[int])
 def _form(window: MaintenanceWindow | None = None, formdata=True) -> WindowForm:
     kwargs = {} if formdata else {"formdata": None}
     if window is not None and not formdata:
-        kwargs.update(title=window.title, description=window.description, recurrence=window.recurrence,
-                      all_monitors=window.all_monitors, announced=window.announced,
-                      monitors=[m.id for m in window.monitors],
-                      starts_at=window.starts_at.replace(tzinfo=None),
-                      ends_at=window.ends_at.replace(tzinfo=None),
-                      recurrence_until=window.recurrence_until.replace(tzinfo=None) if window.recurrence_until else None)
+        kwargs.update(
+            title=window.title,
+            description=window.description,
+            recurrence=window.recurrence,
+            all_monitors=window.all_monitors,
+            announced=window.announced,
+            monitors=[m.id for m in window.monitors],
+            starts_at=window.starts_at.replace(tzinfo=None),
+            ends_at=window.ends_at.replace(tzinfo=None),
+            recurrence_until=window.recurrence_until.replace(tzinfo=None)
+            if window.recurrence_until
+            else None,
+        )
     form = WindowForm(**kwargs)
-    form.monitors.choices = [(m.id, m.name) for m in db.session.scalars(select(Monitor).order_by(Monitor.name))]
+    form.monitors.choices = [
+        (m.id, m.name) for m in db.session.scalars(select(Monitor).order_by(Monitor.name))
+    ]
     return form
 
 
@@ -130,7 +161,9 @@ def save_window(window: MaintenanceWindow, form: WindowForm) -> MaintenanceWindo
     window.all_monitors = bool(form.all_monitors.data)
     window.announced = bool(form.announced.data)
     ids = [] if window.all_monitors else list(form.monitors.data or [])
-    window.monitors = list(db.session.scalars(select(Monitor).where(Monitor.id.in_(ids)))) if ids else []
+    window.monitors = (
+        list(db.session.scalars(select(Monitor).where(Monitor.id.in_(ids)))) if ids else []
+    )
     if window.id is None:
         window.created_by_id = current_user.id
         db.session.add(window)
@@ -143,19 +176,27 @@ def save_window(window: MaintenanceWindow, form: WindowForm) -> MaintenanceWindo
 def index():
     """Windows grouped as current, upcoming and past (newest first within each)."""
     from crm.monitoring.maintenance import active_windows
+
     now = utcnow()
     active_ids = {w.id for w in active_windows(now)}
-    windows = db.session.scalars(select(MaintenanceWindow).options(selectinload(MaintenanceWindow.monitors))
-                                 .order_by(MaintenanceWindow.starts_at.desc()).limit(500))
+    windows = db.session.scalars(
+        select(MaintenanceWindow)
+        .options(selectinload(MaintenanceWindow.monitors))
+        .order_by(MaintenanceWindow.starts_at.desc())
+        .limit(500)
+    )
     groups = {"current": [], "upcoming": [], "past": []}
     for w in windows:
         groups[window_state(w, now, active_ids)].append(w)
     groups["upcoming"].reverse()  # soonest first
-    return render_template("monitoring/maintenance/index.html", groups=groups, delete_form=_delete_form())
+    return render_template(
+        "monitoring/maintenance/index.html", groups=groups, delete_form=_delete_form()
+    )
 
 
 def _delete_form():
     from crm.tickets.forms import ActionForm
+
     return ActionForm(formdata=None)
 
 
@@ -169,7 +210,9 @@ def new():
         window = save_window(MaintenanceWindow(), form)
         flash(f"Maintenance window “{window.title}” created.", "success")
         return redirect(url_for("maintenance.index"))
-    return render_template("monitoring/maintenance/form.html", form=form, window=None), 422 if form.is_submitted() else 200
+    return render_template(
+        "monitoring/maintenance/form.html", form=form, window=None
+    ), 422 if form.is_submitted() else 200
 
 
 @bp.route("/<int:window_id>", methods=["GET", "POST"])
@@ -180,6 +223,7 @@ def edit(window_id: int):
     window = db.get_or_404(MaintenanceWindow, window_id)
     form = _form(window, formdata=None)
     from flask import request
+
     if request.method == "POST":
         form = _form(window)
         if form.validate_on_submit():
@@ -195,6 +239,7 @@ def edit(window_id: int):
 def delete(window_id: int):
     """Delete a window (its suppression stops at once)."""
     from crm.tickets.forms import ActionForm
+
     window = db.get_or_404(MaintenanceWindow, window_id)
     if not ActionForm().validate_on_submit():
         flash("The form expired; please try again.", "danger")

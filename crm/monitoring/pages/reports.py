@@ -49,13 +49,17 @@ class GenerateForm(FlaskForm):
 def _generate_form(formdata=None) -> GenerateForm:
     kwargs = {} if formdata is not False else {"formdata": None}
     form = GenerateForm(**kwargs)
-    form.group.choices = [(g.id, g.name) for g in db.session.scalars(select(ContactGroup).order_by(ContactGroup.name))]
+    form.group.choices = [
+        (g.id, g.name) for g in db.session.scalars(select(ContactGroup).order_by(ContactGroup.name))
+    ]
     return form
 
 
 def _index_page(form: GenerateForm, status: int = 200):
     rows, next_before = id_keyset_page(select(HealthReport), HealthReport)
-    return render_template("monitoring/reports/index.html", reports=rows, next_before=next_before, form=form), status
+    return render_template(
+        "monitoring/reports/index.html", reports=rows, next_before=next_before, form=form
+    ), status
 
 
 @bp.route("/")
@@ -78,7 +82,10 @@ def generate():
     if start is not None and reports.period_bounds(form.period.data, start.date())[1] > utcnow():
         # one report per group and period: a report of a period still running would stand
         # in for the complete one the scheduler emails after the period ends
-        form.day.errors = [*form.day.errors, "That period has not ended yet: choose a day in a finished period."]
+        form.day.errors = [
+            *form.day.errors,
+            "That period has not ended yet: choose a day in a finished period.",
+        ]
         return rerender_at(url_for("reports.index"), *_index_page(form, 422))
     report = reports.request_report(group, form.period.data, by=current_user, period_start=start)
     flash(f"Report #{report.id} requested.", "success")
@@ -102,9 +109,14 @@ def pdf(report_id: int):
     report = db.get_or_404(HealthReport, report_id)
     if not report.pdf:
         abort(404, "This report has no PDF yet.")
-    return Response(report.pdf, mimetype="application/pdf", headers={
-        "Content-Disposition": f'attachment; filename="{reports.pdf_filename(report)}"',
-        "X-Content-Type-Options": "nosniff"})
+    return Response(
+        report.pdf,
+        mimetype="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="{reports.pdf_filename(report)}"',
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
 
 
 @bp.route("/<int:report_id>.html")
@@ -114,7 +126,9 @@ def preview(report_id: int):
     report = db.get_or_404(HealthReport, report_id)
     if not report.html:
         abort(404, "This report has no HTML yet.")
-    return Response(report.html, mimetype="text/html", headers={"X-Content-Type-Options": "nosniff"})
+    return Response(
+        report.html, mimetype="text/html", headers={"X-Content-Type-Options": "nosniff"}
+    )
 
 
 preview.talisman_view_options = PREVIEW_HEADERS
@@ -126,6 +140,7 @@ def subscriptions():
     """Which reports each contact group receives (one checkbox per group and period, field
     ``periods-<group id>-<period>``: single-valued, as every parameter must be)."""
     from crm.tickets.forms import ActionForm
+
     groups = list(db.session.scalars(select(ContactGroup).order_by(ContactGroup.name)))
     form = ActionForm()
     errors = []
@@ -133,10 +148,13 @@ def subscriptions():
         wanted = {}
         for group in groups:
             prefix = f"periods-{group.id}-"
-            ticked = {k[len(prefix):] for k in request.form if k.startswith(prefix)}
+            ticked = {k[len(prefix) :] for k in request.form if k.startswith(prefix)}
             unknown = sorted(ticked - set(REPORT_PERIODS))
             if unknown:
-                errors.append(f"{group.name}: unknown period {unknown[0][:20]!r}; choose daily, weekly or monthly.")
+                errors.append(
+                    f"{group.name}: unknown period {unknown[0][:20]!r}; "
+                    "choose daily, weekly or monthly."
+                )
             wanted[group.id] = [p for p in REPORT_PERIODS if p in ticked]
         if not form.validate_on_submit():
             errors.append("The form expired; please try again.")
@@ -146,5 +164,10 @@ def subscriptions():
             db.session.commit()
             flash("Report subscriptions saved.", "success")
             return redirect(url_for("reports.subscriptions"))
-    return render_template("monitoring/reports/subscriptions.html", groups=groups, periods=REPORT_PERIODS,
-                           form=form, errors=errors), 422 if errors else 200
+    return render_template(
+        "monitoring/reports/subscriptions.html",
+        groups=groups,
+        periods=REPORT_PERIODS,
+        form=form,
+        errors=errors,
+    ), 422 if errors else 200

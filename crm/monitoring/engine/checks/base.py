@@ -25,7 +25,8 @@ class CheckOutcome:
         answer at all (timeout, refused, unresolvable) — rollups count those as ``errors``.
     :ivar status_code: the protocol's reply code (HTTP status, SMTP/FTP reply code), if any.
     :ivar error: why the check is down (None when up).
-    :ivar protocol: ``http``/``https``/``tcp``/``smtp``/``ftp``/``dns``/``tls``/``heartbeat``/``synthetic``.
+    :ivar protocol: ``http``/``https``/``tcp``/``smtp``/``ftp``/``dns``/``tls``/``heartbeat``/
+        ``synthetic``.
     :ivar steps: synthetic checks only: one dict per step
         ``{name, ok, status_code, response_time_ms, assertions: [{description, ok, detail}]}``.
     :ivar detail: type-specific facts (``days_left`` for TLS, ``addresses`` for DNS …).
@@ -80,9 +81,14 @@ class Target:
     def from_monitor(cls, monitor) -> Target:
         """Snapshot a :class:`~crm.monitoring.models.Monitor` (or any object with the same
         attributes)."""
-        return cls(id=monitor.id, type=monitor.type, config=dict(monitor.config or {}),
-                   timeout=float(monitor.timeout_seconds or 10), protocol=monitor.protocol,
-                   name=monitor.name or "")
+        return cls(
+            id=monitor.id,
+            type=monitor.type,
+            config=dict(monitor.config or {}),
+            timeout=float(monitor.timeout_seconds or 10),
+            protocol=monitor.protocol,
+            name=monitor.name or "",
+        )
 
 
 #: Connections one pooled HTTP client holds at most (see :class:`CheckContext`).
@@ -112,7 +118,9 @@ class CheckContext:
         customers would pass ``Guard(customer_policy(config))``.
     """
 
-    def __init__(self, concurrency: int = 100, ca_file: str | None = None, guard: Guard | None = None):
+    def __init__(
+        self, concurrency: int = 100, ca_file: str | None = None, guard: Guard | None = None
+    ):
         self.semaphore = asyncio.Semaphore(concurrency)
         self.concurrency = concurrency
         self.ca_file = ca_file
@@ -143,8 +151,12 @@ class CheckContext:
         if key not in self._clients:
             size = min(self.concurrency, CONNECTIONS_PER_CLIENT)
             limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
-            self._clients[key] = guarded_client(self.guard, verify=self.ssl_context(verify), limits=limits,
-                                                headers={"User-Agent": "CR-Tracker-Monitor/1.0"})
+            self._clients[key] = guarded_client(
+                self.guard,
+                verify=self.ssl_context(verify),
+                limits=limits,
+                headers={"User-Agent": "CR-Tracker-Monitor/1.0"},
+            )
         return self._clients[key]
 
     async def aclose(self) -> None:
@@ -155,6 +167,7 @@ class CheckContext:
 
 
 # ------------------------------------------------------------------ expected status codes
+
 
 def parse_status_ranges(spec: str | None, default: str = "200-299") -> list[tuple[int, int]]:
     """Parse ``"200-299,301"`` into inclusive ranges ``[(200, 299), (301, 301)]``.
@@ -233,6 +246,7 @@ def json_equals(actual: Any, expected: Any) -> bool:
 
 # ------------------------------------------------------------------ line protocols
 
+
 async def read_reply(reader: asyncio.StreamReader) -> tuple[int, str]:
     """Read one SMTP/FTP reply (RFC 5321 §4.2, RFC 959 §4.2), multi-line included.
 
@@ -278,4 +292,6 @@ def describe_exception(exc: BaseException) -> str:
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError, httpx.TimeoutException)):
         return "timed out"
     text = str(exc) or exc.__class__.__name__
-    return f"{exc.__class__.__name__}: {text}" if not text.startswith(exc.__class__.__name__) else text
+    return (
+        f"{exc.__class__.__name__}: {text}" if not text.startswith(exc.__class__.__name__) else text
+    )

@@ -45,8 +45,9 @@ _VAR = re.compile(r"\{\{\s*([A-Za-z_][\w]*)\s*\}\}")
 def substitute(value, variables: dict):
     """Replace ``{{var}}`` in strings (recursively in dicts/lists); unknown names stay as is."""
     if isinstance(value, str):
-        return _VAR.sub(lambda m: str(variables[m.group(1)]) if m.group(1) in variables else m.group(0),
-                        value)
+        return _VAR.sub(
+            lambda m: str(variables[m.group(1)]) if m.group(1) in variables else m.group(0), value
+        )
     if isinstance(value, dict):
         return {k: substitute(v, variables) for k, v in value.items()}
     if isinstance(value, list):
@@ -74,21 +75,35 @@ def evaluate(assertion: dict, response: httpx.Response, elapsed_ms: float) -> di
     if kind == "status":
         spec = str(expected or "200-299")
         ok = status_matches(response.status_code, spec)
-        return {"description": f"status in {spec}", "ok": ok, "detail": f"got {response.status_code}"}
+        return {
+            "description": f"status in {spec}",
+            "ok": ok,
+            "detail": f"got {response.status_code}",
+        }
     if kind == "header":
         name = assertion.get("name", "")
         actual = response.headers.get(name)
         ok = actual is not None and (expected is None or str(expected) in actual)
-        description = f"header {name}" + (f" contains {expected!r}" if expected is not None else " present")
-        return {"description": description, "ok": ok,
-                "detail": "absent" if actual is None else f"got {echo(actual, name)}"}
+        description = f"header {name}" + (
+            f" contains {expected!r}" if expected is not None else " present"
+        )
+        return {
+            "description": description,
+            "ok": ok,
+            "detail": "absent" if actual is None else f"got {echo(actual, name)}",
+        }
     if kind == "body_contains":
         ok = str(expected) in response.text
-        return {"description": f"body contains {expected!r}", "ok": ok,
-                "detail": "found" if ok else "not found"}
+        return {
+            "description": f"body contains {expected!r}",
+            "ok": ok,
+            "detail": "found" if ok else "not found",
+        }
     if kind == "json_path":
         path = assertion.get("path", "")
-        description = f"JSON {path} equals {expected!r}" if expected is not None else f"JSON {path} exists"
+        description = (
+            f"JSON {path} equals {expected!r}" if expected is not None else f"JSON {path} exists"
+        )
         try:
             actual = json_path_get(response.json(), path)
         except (ValueError, KeyError) as exc:
@@ -97,8 +112,11 @@ def evaluate(assertion: dict, response: httpx.Response, elapsed_ms: float) -> di
         return {"description": description, "ok": ok, "detail": f"got {echo(actual, path)}"}
     if kind == "response_time":
         limit = float(assertion.get("max_ms") or expected or 0)
-        return {"description": f"response time ≤ {limit:g} ms", "ok": elapsed_ms <= limit,
-                "detail": f"took {elapsed_ms:.0f} ms"}
+        return {
+            "description": f"response time ≤ {limit:g} ms",
+            "ok": elapsed_ms <= limit,
+            "detail": f"took {elapsed_ms:.0f} ms",
+        }
     return {"description": f"unknown assertion {kind!r}", "ok": False, "detail": ""}
 
 
@@ -129,18 +147,35 @@ async def check(target: Target, ctx: CheckContext) -> CheckOutcome:
             body = json.dumps(body)
         try:
             response, elapsed = await send(
-                ctx, method=step.get("method") or "GET", url=substitute(step["url"], variables),
+                ctx,
+                method=step.get("method") or "GET",
+                url=substitute(step["url"], variables),
                 headers=substitute(step.get("headers") or {}, variables),
-                body=substitute(body, variables) if body else None, timeout=target.timeout,
+                body=substitute(body, variables) if body else None,
+                timeout=target.timeout,
                 follow_redirects=bool(step.get("follow_redirects", True)),
-                verify=bool(step.get("verify_tls", True)))
+                verify=bool(step.get("verify_tls", True)),
+            )
         except (httpx.HTTPError, OSError, TimeoutError) as exc:
             reason = describe_exception(exc)
-            steps_out.append({"name": name, "ok": False, "status_code": None, "response_time_ms": None,
-                              "assertions": [{"description": "request answered", "ok": False,
-                                              "detail": reason}]})
-            return down("synthetic", f"step {name!r}: request failed: {reason}", steps=steps_out,
-                        status_code=last_code, response_time_ms=None)
+            steps_out.append(
+                {
+                    "name": name,
+                    "ok": False,
+                    "status_code": None,
+                    "response_time_ms": None,
+                    "assertions": [
+                        {"description": "request answered", "ok": False, "detail": reason}
+                    ],
+                }
+            )
+            return down(
+                "synthetic",
+                f"step {name!r}: request failed: {reason}",
+                steps=steps_out,
+                status_code=last_code,
+                response_time_ms=None,
+            )
         total_ms += elapsed
         last_code = response.status_code
         assertions = list(step.get("assertions") or [])
@@ -151,15 +186,29 @@ async def check(target: Target, ctx: CheckContext) -> CheckOutcome:
             try:
                 variables[var] = extract(source, response)
             except (KeyError, ValueError) as exc:
-                results.append({"description": f"extract {var} from {source}", "ok": False,
-                                "detail": str(exc)})
+                results.append(
+                    {"description": f"extract {var} from {source}", "ok": False, "detail": str(exc)}
+                )
         ok = all(r["ok"] for r in results)
-        steps_out.append({"name": name, "ok": ok, "status_code": response.status_code,
-                          "response_time_ms": round(elapsed, 3), "assertions": results})
+        steps_out.append(
+            {
+                "name": name,
+                "ok": ok,
+                "status_code": response.status_code,
+                "response_time_ms": round(elapsed, 3),
+                "assertions": results,
+            }
+        )
         if not ok:
             failed = next(r for r in results if not r["ok"])
             # no detail in the error: it may quote the response (see evaluate)
-            return down("synthetic", f"step {name!r}: assertion {failed['description']} failed",
-                        steps=steps_out, status_code=response.status_code,
-                        response_time_ms=round(total_ms, 3))
-    return up("synthetic", steps=steps_out, status_code=last_code, response_time_ms=round(total_ms, 3))
+            return down(
+                "synthetic",
+                f"step {name!r}: assertion {failed['description']} failed",
+                steps=steps_out,
+                status_code=response.status_code,
+                response_time_ms=round(total_ms, 3),
+            )
+    return up(
+        "synthetic", steps=steps_out, status_code=last_code, response_time_ms=round(total_ms, 3)
+    )

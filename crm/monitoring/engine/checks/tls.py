@@ -30,15 +30,23 @@ async def check(target: Target, ctx: CheckContext) -> CheckOutcome:
     """Handshake with ``config.host``:``config.port`` and judge the certificate's expiry."""
     cfg = target.config
     host, port = cfg["host"], int(cfg.get("port") or 443)
-    days_before = float(cfg.get("days_before") if cfg.get("days_before") is not None else DEFAULT_DAYS_BEFORE)
+    days_before = float(
+        cfg.get("days_before") if cfg.get("days_before") is not None else DEFAULT_DAYS_BEFORE
+    )
     started = time.perf_counter()
     try:
         _reader, writer = await asyncio.wait_for(
-            ctx.guard.open_connection(host, port, ssl=ctx.ssl_context(bool(cfg.get("verify_tls", True)))),
-            target.timeout)
+            ctx.guard.open_connection(
+                host, port, ssl=ctx.ssl_context(bool(cfg.get("verify_tls", True)))
+            ),
+            target.timeout,
+        )
     except ssl.SSLCertVerificationError as exc:
-        return down("tls", f"certificate not valid: {exc.verify_message or exc}",
-                    response_time_ms=round((time.perf_counter() - started) * 1000.0, 3))
+        return down(
+            "tls",
+            f"certificate not valid: {exc.verify_message or exc}",
+            response_time_ms=round((time.perf_counter() - started) * 1000.0, 3),
+        )
     except (OSError, TimeoutError) as exc:
         return down("tls", describe_exception(exc))
     elapsed = round((time.perf_counter() - started) * 1000.0, 3)
@@ -49,11 +57,19 @@ async def check(target: Target, ctx: CheckContext) -> CheckOutcome:
     cert = x509.load_der_x509_certificate(der)
     not_after = cert.not_valid_after_utc
     days_left = (not_after - utcnow()).total_seconds() / 86400.0
-    detail = {"days_left": int(days_left), "not_after": not_after.isoformat(),
-              "subject": cert.subject.rfc4514_string(), "issuer": cert.issuer.rfc4514_string()}
+    detail = {
+        "days_left": int(days_left),
+        "not_after": not_after.isoformat(),
+        "subject": cert.subject.rfc4514_string(),
+        "issuer": cert.issuer.rfc4514_string(),
+    }
     if days_left < days_before:
         what = "expired" if days_left < 0 else f"expires in {int(days_left)} days"
-        return down("tls", f"certificate {what} ({not_after:%Y-%m-%d %H:%M} UTC), "
-                           f"alert threshold {days_before:g} days",
-                    response_time_ms=elapsed, detail=detail)
+        return down(
+            "tls",
+            f"certificate {what} ({not_after:%Y-%m-%d %H:%M} UTC), "
+            f"alert threshold {days_before:g} days",
+            response_time_ms=elapsed,
+            detail=detail,
+        )
     return up("tls", response_time_ms=elapsed, detail=detail)
