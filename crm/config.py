@@ -143,7 +143,7 @@ class Config:
             "SESSION_COOKIE_SAMESITE": "Lax",
             "WTF_CSRF_TIME_LIMIT": None,
             "MAX_CONTENT_LENGTH": env_int("MAX_CONTENT_LENGTH", 1024 * 1024, minimum=1024),
-            # ---- accounts and security (issue 3)
+            # ---- accounts and security
             "REMEMBER_COOKIE_DURATION": env_int("REMEMBER_COOKIE_SECONDS", 30 * 86400, minimum=60),
             "REMEMBER_COOKIE_HTTPONLY": True,
             "REMEMBER_COOKIE_SAMESITE": "Lax",
@@ -171,7 +171,7 @@ class Config:
             "OIDC_CLIENT_SECRET": env_str("OIDC_CLIENT_SECRET"),
             "OIDC_PROVIDER_NAME": env_str("OIDC_PROVIDER_NAME", "single sign-on"),
             "OIDC_SCOPES": env_str("OIDC_SCOPES", "openid email profile"),
-            # ---- uptime monitoring (issue 4)
+            # ---- uptime monitoring
             "MONITOR_RESULT_RETENTION_DAYS": env_int("MONITOR_RESULT_RETENTION_DAYS", 30, minimum=1),
             "MONITOR_MIN_INTERVAL_SECONDS": env_int("MONITOR_MIN_INTERVAL_SECONDS", 20, minimum=1),
             "MONITOR_TICK_SECONDS": env_int("MONITOR_TICK_SECONDS", 5, minimum=1),

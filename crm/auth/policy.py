@@ -41,7 +41,7 @@ POLICY: dict[str, frozenset[str]] = {
     "sms.view": frozenset({ADMIN}),
     "template.manage": frozenset({ADMIN}),
     "security.manage": frozenset({ADMIN}),  # security policy (e.g. roles that must use 2FA)
-    # uptime monitoring (issue 4)
+    # uptime monitoring
     "monitor.view": STAFF,
     "monitor.manage": frozenset({ENGINEER, MANAGER, ADMIN}),
     "maintenance.manage": frozenset({MANAGER, ADMIN}),
