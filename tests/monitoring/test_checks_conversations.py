@@ -78,12 +78,20 @@ SMTP_CASES = [
 ]
 
 
-def test_smtp_conversations(app, scripted):
+def _play_all(scripted, type_: str, cases) -> list[str]:
+    """Play each case; what went otherwise than the case says."""
     wrong = []
-    for greeting, script, config, status, error, code in SMTP_CASES:
-        outcome = _run("smtp", scripted.play(greeting, script).port, **config)
+    for greeting, script, config, status, error, code in cases:
+        outcome = _run(type_, scripted.play(greeting, script).port, **config)
         if (outcome.status, outcome.error, outcome.status_code) != (status, error, code):
             wrong.append(f"{greeting!r} {script}: {outcome}")
+        elif status == "up" and config.get("username") and not outcome.detail.get("logged_in"):
+            wrong.append(f"{greeting!r} {script}: not logged in")
+    return wrong
+
+
+def test_smtp_conversations(app, scripted):
+    wrong = _play_all(scripted, "smtp", SMTP_CASES)
     assert not wrong, "\n".join(wrong)
     _run("smtp", scripted.play(*SMTP_CASES[-2][:2]).port, helo_name="probe.example")
     assert scripted.heard[0] == "EHLO probe.example" and scripted.heard[-1] == "QUIT"
@@ -102,13 +110,7 @@ FTP_CASES = [
 
 
 def test_ftp_conversations(app, scripted):
-    wrong = []
-    for greeting, script, config, status, error, code in FTP_CASES:
-        outcome = _run("ftp", scripted.play(greeting, script).port, **config)
-        if (outcome.status, outcome.error, outcome.status_code) != (status, error, code):
-            wrong.append(f"{greeting!r} {script}: {outcome}")
-        if status == "up" and config.get("username"):
-            assert outcome.detail.get("logged_in") is True
+    wrong = _play_all(scripted, "ftp", FTP_CASES)
     assert not wrong, "\n".join(wrong)
     _run("ftp", scripted.play(*FTP_CASES[1][:2]).port, username="bot", password="s3cret")
     assert scripted.heard[:2] == ["USER bot", "PASS s3cret"]
