@@ -85,6 +85,10 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
+        original = getattr(exc, "original_exception", None)
+        if exc.code == 500 and original is not None:  # raised outside the view (after_request)
+            from crm.observability.errors.capture import record_request_error
+            record_request_error(original)
         if _is_api():
             resp = problem(exc.code or 500, exc.name, exc.description or exc.name)
             if exc.code == 401:

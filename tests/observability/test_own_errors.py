@@ -73,6 +73,21 @@ def test_the_same_failure_twice_is_one_issue(app_config, make_user):
     assert issues[0].title == "RuntimeError: no stock for item 1"
 
 
+def test_an_error_after_the_view_is_recorded_too(app_config):
+    failing = _app_with_a_failing_route(app_config, 0)
+
+    @failing.after_request
+    def fail_after(response):
+        if request.path == "/healthz":
+            raise LookupError("after-request hook failed")
+        return response
+
+    assert failing.test_client().get("/healthz").status_code == 500
+    event = db.session.scalar(select(ErrorEvent))
+    assert event.exception_type == "LookupError" and event.path == "/healthz"
+    assert "in fail_after" in event.traceback
+
+
 def test_errors_are_also_forwarded_to_an_external_dsn(app_config, live_server, project):
     from crm.observability.errors import capture
 

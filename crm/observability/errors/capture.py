@@ -73,8 +73,12 @@ def _add_request(data: EventData) -> None:
     except Exception:  # noqa: BLE001 - the user lookup itself may be what failed
         log.warning("error capture: could not read the current user", exc_info=True)
     headers = {k: FILTERED if is_sensitive(k) else v[:1000] for k, v in request.headers.items()}
-    form = scrub(request.form.to_dict()) if request.mimetype in (
-        "application/x-www-form-urlencoded", "multipart/form-data") else None
+    form = None
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        try:
+            form = scrub(request.form.to_dict())
+        except Exception:  # noqa: BLE001 - an unreadable body must not lose the event
+            form = {"error": "the form could not be read"}
     data.data["request"] = {"url": request.base_url[:2000],
                             "query": scrub_query(request.query_string.decode("latin-1")),
                             "headers": headers, "data": form}
