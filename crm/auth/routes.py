@@ -2,8 +2,6 @@
 registration, email verification, profile, password change, two-factor set-up and policy."""
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
 
@@ -21,6 +19,7 @@ from crm.auth.policy import public, requires
 from crm.clock import utcnow
 from crm.errors import ServiceError
 from crm.extensions import db
+from crm.security.redirects import internal_path
 from crm.sessions.services import current_session, end_current_session, start_session
 
 #: Flask-session keys: the half-logged-in state between password and TOTP code, the TOTP
@@ -32,14 +31,6 @@ PENDING_2FA_SECONDS = 300
 _TOTP_SETUP_ALLOWED = frozenset({"auth.totp_setup", "auth.logout", "auth.verify_email",
                                  "auth.resend_verification", "static"})
 
-
-def _safe_next(target: str | None) -> str | None:
-    if not target:
-        return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return None
-    return target
 
 
 def _locked_page(template: str, exc: lockout.LockedOut, **ctx):
@@ -80,7 +71,7 @@ def login():
         if user is None:
             form.password.errors.append("Wrong email or password.")
             return render_template("auth/login.html", form=form), 401
-        next_url = _safe_next(request.args.get("next"))
+        next_url = internal_path(request.args.get("next"))
         if user.totp_enabled_at is not None:
             session[PENDING_2FA] = {"user_id": user.id, "remember": bool(form.remember.data),
                                     "next": next_url, "at": utcnow().timestamp()}
@@ -379,7 +370,7 @@ def totp_verify():
                 user,
                 remember=bool(pending.get("remember")),
                 method="totp",
-                next_url=_safe_next(pending.get("next")),
+                next_url=internal_path(pending.get("next")),
             )
         seconds = lockout.record_failure(user.email, user)
         if seconds:

@@ -11,7 +11,6 @@ from crm.auth.models import (
     PENDING,
     REJECTED,
     ROLES,
-    USER_STATUSES,
     User,
     find_user_by_email,
     normalise_email,
@@ -157,51 +156,6 @@ def _hand_out_waiting_tickets() -> None:
     from crm.tickets.services import assign_waiting_tickets
 
     assign_waiting_tickets()
-
-
-def update_user(
-    user: User, admin: User, role: str | None = None, status: str | None = None
-) -> User:
-    """Admin changes a user's role and/or status.
-
-    :raises NotAllowed: not an admin, or an admin demoting/disabling themself.
-    :raises ServiceError: 422 for an unknown role or status.
-    """
-    if admin.role != ADMIN:
-        raise NotAllowed("Only admins manage users.")
-    if role is not None and role not in ROLES:
-        raise ServiceError(f"Role must be one of: {', '.join(ROLES)}.", field="role", status=422)
-    if status is not None and status not in USER_STATUSES:
-        raise ServiceError(
-            f"Status must be one of: {', '.join(USER_STATUSES)}.", field="status", status=422
-        )
-    if user.id == admin.id and ((role and role != ADMIN) or (status and status != ACTIVE)):
-        raise ServiceError("You cannot demote or deactivate your own account.", field="role")
-    became_engineer = False
-    old_role = user.role
-    if role is not None and role != user.role:
-        became_engineer = role == "engineer"
-        user.role = role
-    if status is not None and status != user.status:
-        if user.status == PENDING and status in (ACTIVE, REJECTED):
-            user.decided_at = utcnow()
-            user.decided_by_id = admin.id
-        user.status = status
-    events.publish(db.session, "user.updated", user_id=user.id, actor_id=admin.id)
-    db.session.commit()
-    if user.role != old_role:
-        security_event(
-            "user.role_changed",
-            user=admin,
-            outcome="success",
-            target_user_id=user.id,
-            target_user=user.email,
-            old_role=old_role,
-            new_role=user.role,
-        )
-    if user.role == "engineer" and user.status == ACTIVE and (became_engineer or status == ACTIVE):
-        _hand_out_waiting_tickets()
-    return user
 
 
 def create_admin(email: str, password: str, name: str = "Administrator") -> User:

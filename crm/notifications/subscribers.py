@@ -36,12 +36,17 @@ def _ticket(ticket_id: int) -> Ticket:
                              .execution_options(populate_existing=True))
 
 
+def _tell_requester(ev: events.DomainEvent, template: str) -> None:
+    """Queue ``template`` to the requester of the event's ticket."""
+    t = _ticket(ev.payload["ticket_id"])
+    queue_templated(template, [t.requester.email], event=ev.name, ticket_id=t.id,
+                    ticket=ticket_vars(t), user=person(t.requester))
+
+
 @events.in_transaction("ticket.created")
 def on_ticket_created(ev: events.DomainEvent) -> None:
     """Confirm the new ticket to its requester."""
-    t = _ticket(ev.payload["ticket_id"])
-    queue_templated("ticket_created", [t.requester.email], event=ev.name, ticket_id=t.id,
-                    ticket=ticket_vars(t), user=person(t.requester))
+    _tell_requester(ev, "ticket_created")
 
 
 @events.in_transaction("ticket.assigned")
@@ -65,9 +70,7 @@ def on_ticket_assigned(ev: events.DomainEvent) -> None:
 @events.in_transaction("ticket.accepted")
 def on_ticket_accepted(ev: events.DomainEvent) -> None:
     """Tell the requester an engineer started work."""
-    t = _ticket(ev.payload["ticket_id"])
-    queue_templated("ticket_accepted", [t.requester.email], event=ev.name, ticket_id=t.id,
-                    ticket=ticket_vars(t), user=person(t.requester))
+    _tell_requester(ev, "ticket_accepted")
 
 
 @events.in_transaction("ticket.status_changed")

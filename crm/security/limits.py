@@ -140,34 +140,19 @@ def declare_limits() -> None:
     from crm.auth import bp as auth_bp
     from crm.sso import bp as sso_bp
 
-    limiter.shared_limit(
-        _api_limit, scope="api", key_func=api_key, methods=API_METHODS, exempt_when=_not_api
-    )(api_bp)
-    limiter.shared_limit(
-        _auth_limit, scope="auth-ip", key_func=ip_key, methods=["POST"], exempt_when=_not_api_auth
-    )(api_bp)
-    limiter.shared_limit(
-        _auth_limit,
-        scope="auth-account",
-        key_func=account_key,
-        methods=["POST"],
-        exempt_when=_api_auth_account_exempt,
-    )(api_bp)
-    limiter.shared_limit(
-        _auth_limit,
-        scope="auth-ip",
-        key_func=ip_key,
-        methods=["POST"],
-        exempt_when=_console_auth_exempt,
-    )(auth_bp)
-    limiter.shared_limit(
-        _auth_limit,
-        scope="auth-account",
-        key_func=account_key,
-        methods=["POST"],
-        exempt_when=_console_auth_account_exempt,
-    )(auth_bp)
-    limiter.shared_limit(_auth_limit, scope="auth-ip", key_func=ip_key)(sso_bp)
+    post = ["POST"]
+    # (blueprint, limit, scope, key, methods, exempt when)
+    for blueprint, limit, scope, key, methods, exempt in (
+        (api_bp, _api_limit, "api", api_key, API_METHODS, _not_api),
+        (api_bp, _auth_limit, "auth-ip", ip_key, post, _not_api_auth),
+        (api_bp, _auth_limit, "auth-account", account_key, post, _api_auth_account_exempt),
+        (auth_bp, _auth_limit, "auth-ip", ip_key, post, _console_auth_exempt),
+        (auth_bp, _auth_limit, "auth-account", account_key, post, _console_auth_account_exempt),
+        (sso_bp, _auth_limit, "auth-ip", ip_key, None, None),
+    ):
+        limiter.shared_limit(
+            limit, scope=scope, key_func=key, methods=methods, exempt_when=exempt
+        )(blueprint)
     _declared = True
 
 

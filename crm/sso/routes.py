@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-from urllib.parse import urlsplit
 
 from authlib.common.errors import AuthlibBaseError
 from flask import abort, current_app, flash, redirect, request, session, url_for
@@ -13,6 +12,7 @@ from requests import RequestException
 from crm.auth.policy import public
 from crm.clock import utcnow
 from crm.errors import ServiceError
+from crm.security.redirects import internal_path
 from crm.sessions.services import start_session
 from crm.sso import EXTENSION, bp, configured, services
 
@@ -27,14 +27,6 @@ def _client():
         abort(404)
     return current_app.extensions[EXTENSION].oidc
 
-
-def _safe_next(target: str | None) -> str | None:
-    if not target:
-        return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return None
-    return target
 
 
 def redirect_uri() -> str:
@@ -52,7 +44,7 @@ def login():
     client = _client()
     if current_user.is_authenticated:
         return redirect(url_for("dashboard.home"))
-    session[NEXT_KEY] = _safe_next(request.args.get("next"))
+    session[NEXT_KEY] = internal_path(request.args.get("next"))
     try:
         return client.authorize_redirect(redirect_uri())
     except (AuthlibBaseError, RequestException, JoseError, ValueError, KeyError) as exc:
@@ -101,7 +93,7 @@ def _finish(user, created: bool):
     from crm.auth import totp
     from crm.auth.routes import PENDING_2FA, VERIFY_PROMPT
 
-    next_url = _safe_next(session.pop(NEXT_KEY, None))
+    next_url = internal_path(session.pop(NEXT_KEY, None))
     if user.totp_enabled_at is not None:
         session[PENDING_2FA] = {"user_id": user.id, "remember": False, "next": next_url,
                                 "at": utcnow().timestamp()}
