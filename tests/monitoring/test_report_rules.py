@@ -1,7 +1,8 @@
 """Health-report rules beside the end-to-end test: periods and their labels at year and
 month ends, which reports are due on which day, the sweeper that re-queues lost or stuck
 reports, a failed report asked for again, which monitors a report covers, ongoing incidents,
-and a generation that fails (no PDF renderer) recorded on the row."""
+a generation that fails (no PDF renderer) recorded on the row, and the console's downloads
+and subscriptions."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -137,3 +138,35 @@ def test_a_generation_that_fails_is_recorded_and_a_done_one_is_not_redone(app):
     failed.status = "done"
     db.session.commit()
     assert reports.generate_report(report.id) == "skipped"
+
+
+def test_console_downloads_wait_for_the_report_and_subscriptions_refuse_unknown_periods(
+        app, login_as):
+    group = _group("Ops", periods=["daily"])
+    report = reports.request_report(group, "daily")
+    manager = login_as("manager")
+    for suffix, words in ((".pdf", "no PDF yet"), (".html", "no HTML yet")):
+        resp = manager.get(f"/reports/{report.id}{suffix}")
+        assert resp.status_code == 404 and words in resp.get_data(as_text=True), suffix
+    report.status, report.html, report.pdf = "done", "<p>Uptime 99.9 %</p>", b"%PDF-1.4\n"
+    db.session.commit()
+    preview = manager.get(f"/reports/{report.id}.html")
+    assert preview.status_code == 200 and preview.get_data(as_text=True) == "<p>Uptime 99.9 %</p>"
+    policy = preview.headers["Content-Security-Policy"]
+    assert "sandbox" in policy and "default-src 'none'" in policy  # no script, no fetches
+    download = manager.get(f"/reports/{report.id}.pdf")
+    assert download.mimetype == "application/pdf" and download.data == b"%PDF-1.4\n"
+    assert download.headers["Content-Disposition"] == (
+        f'attachment; filename="{reports.pdf_filename(report)}"')
+
+    resp = manager.post("/reports/subscriptions", data={f"periods-{group.id}-weekly": "y",
+                                                        f"periods-{group.id}-hourly": "y"})
+    assert resp.status_code == 422
+    assert "Ops: unknown period 'hourly'; choose daily, weekly or monthly." in resp.get_data(
+        as_text=True).replace("&#39;", "'")
+    db.session.expire_all()
+    assert db.session.get(ContactGroup, group.id).report_periods == ["daily"]
+    assert manager.post("/reports/subscriptions",
+                        data={f"periods-{group.id}-weekly": "y"}).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(ContactGroup, group.id).report_periods == ["weekly"]
