@@ -53,8 +53,10 @@ _CHECK_FIELDS = {"type", "interval", "timeout"}
 class MonitorInvalid(ServiceError):
     """A monitor definition failed validation (HTTP 422).
 
-    :param problems: ``[(field path, message)]``; the first becomes ``field``/``message``,
+    :param problems: ``[(field path, message)]``; the first becomes ``field`` and the
+        message (``url: Field required``: the field named unless the message starts with it),
         all of them ``errors`` (``{field: [messages]}``).
+    :param detail: the message instead.
     """
 
     def __init__(self, problems: list[tuple[str, str]], detail: str | None = None):
@@ -62,7 +64,10 @@ class MonitorInvalid(ServiceError):
         errors: dict[str, list[str]] = {}
         for name, msg in problems:
             errors.setdefault(name, []).append(msg)
-        super().__init__(detail or _sentence(message), field=field, status=422, errors=errors)
+        if detail is None:
+            named = field == "body" or message.startswith(field)
+            detail = _sentence(message) if named else f"{field}: {message}"
+        super().__init__(detail, field=field, status=422, errors=errors)
 
 
 def _sentence(text: str) -> str:
