@@ -216,14 +216,15 @@ class Server:
             raise
 
     def monitors(self, **filters) -> list[dict]:
-        """Every monitor matching ``filters`` (all pages)."""
-        out, page = [], 1
+        """Every monitor matching ``filters`` (all pages, following ``next_cursor``)."""
+        out, cursor = [], None
         while True:
-            body = self.request("GET", "/monitors", params={**filters, "page": page, "per_page": 100}).json()
+            params = {**filters, "limit": 100, **({"cursor": cursor} if cursor else {})}
+            body = self.request("GET", "/monitors", params=params).json()
             out += body["items"]
-            if not body.get("next"):
+            cursor = body.get("next_cursor")
+            if not cursor:
                 return out
-            page += 1
 
 
 def describe_problem(resp: httpx.Response) -> str:
