@@ -12,10 +12,17 @@ from crm.extensions import db
 from crm.monitoring.models import ContactGroup, Monitor
 
 
+def owns(user, obj) -> bool:
+    """Whether ``obj`` (a monitor, contact group or status page) belongs to ``user`` (its
+    ``owner_id``, set for customers' own objects)."""
+    user_id = getattr(user, "id", None)
+    return user_id is not None and getattr(obj, "owner_id", None) == user_id
+
+
 def can_view(user, monitor: Monitor) -> bool:
     """Whether ``user`` may know about ``monitor``: every staff member sees every monitor
-    (permission ``monitor.view`` in :data:`crm.auth.policy.POLICY`)."""
-    return has_permission(user, "monitor.view")
+    (permission ``monitor.view`` in :data:`crm.auth.policy.POLICY`), a customer only their own."""
+    return has_permission(user, "monitor.view") or owns(user, monitor)
 
 
 def get_monitor_or_404(monitor_id: int, user) -> Monitor:
@@ -31,11 +38,12 @@ def get_monitor_or_404(monitor_id: int, user) -> Monitor:
 
 
 def get_group_or_404(group_id: int, user) -> ContactGroup:
-    """Return contact group ``group_id`` if ``user`` may see it (staff see every group).
+    """Return contact group ``group_id`` if ``user`` may see it (staff see every group, a
+    customer their own).
 
     :raises werkzeug.exceptions.NotFound: missing, or not the user's to know about.
     """
     group = db.session.get(ContactGroup, group_id)
-    if group is None or not has_permission(user, "monitor.view"):
+    if group is None or not (has_permission(user, "monitor.view") or owns(user, group)):
         abort(404, "No such contact group.")
     return group

@@ -88,6 +88,10 @@ class ContactGroup(db.Model):
         ForeignKey("monitors.id", ondelete="CASCADE", use_alter=True,
                    name="fk_contact_groups_owner_monitor_id"), index=True)
     report_periods: Mapped[list] = mapped_column(JSON, default=list)
+    #: the customer who owns this group (None: the operators')
+    owner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     contacts = relationship("Contact", back_populates="group", cascade="all, delete-orphan",
@@ -163,6 +167,14 @@ class Monitor(db.Model):
     remind_every_minutes: Mapped[int | None] = mapped_column(Integer)
     heartbeat_token: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    #: the customer who owns this monitor (self-service uptime); None for the operators'
+    #: monitors. A customer's monitors connect under the customer outbound policy. No ON
+    #: DELETE action: accounts are deleted by anonymising them (crm.admin.services), and
+    #: SQLite could add the column only without one (ALTER TABLE … ADD COLUMN … REFERENCES,
+    #: whose actions SQLAlchemy's reflection cannot read back).
+    owner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
@@ -348,9 +360,43 @@ class StatusPage(db.Model):
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
+    #: the customer who owns this page (None: the operators')
+    owner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     monitors = relationship("Monitor", secondary=status_page_monitors, order_by="Monitor.name")
+
+
+# ---------------------------------------------------------------- customers' plans
+
+#: a customer's plan when an admin has set none: monitors, shortest interval (s), SMS alerts
+DEFAULT_PLAN_MONITORS, DEFAULT_PLAN_MIN_INTERVAL_SECONDS, DEFAULT_PLAN_SMS = 10, 60, False
+
+
+class MonitorPlan(db.Model):
+    """What an admin allows one customer's self-service monitoring: at most ``max_monitors``
+    monitors, checked no more often than every ``min_interval_seconds`` seconds, with SMS
+    alerts only when ``sms_included``. A customer without a row has the defaults
+    (:data:`DEFAULT_PLAN_MONITORS`, :data:`DEFAULT_PLAN_MIN_INTERVAL_SECONDS`,
+    :data:`DEFAULT_PLAN_SMS`)."""
+
+    __tablename__ = "monitor_plans"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE", name="fk_monitor_plans_user_id"),
+        primary_key=True,
+    )
+    max_monitors: Mapped[int] = mapped_column(Integer, default=DEFAULT_PLAN_MONITORS)
+    min_interval_seconds: Mapped[int] = mapped_column(
+        Integer, default=DEFAULT_PLAN_MIN_INTERVAL_SECONDS
+    )
+    sms_included: Mapped[bool] = mapped_column(Boolean, default=DEFAULT_PLAN_SMS)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    updated_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL", name="fk_monitor_plans_updated_by_id")
+    )
 
 
 # ---------------------------------------------------------------- reports and broadcasts

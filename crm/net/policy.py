@@ -325,8 +325,14 @@ def own_host_names(config: Mapping) -> frozenset[str]:
 
 
 def customer_policy(config: Mapping) -> Policy:
-    """The stricter policy for destinations customers choose (for features such as
-    customer-owned monitors or webhooks): loopback, RFC 1918, CGNAT and ULA are refused as
-    well, and so are the app's own host names. ``MONITOR_ALLOWED_NETWORKS`` does not apply:
-    it opens networks for the operators' monitors, not for customers."""
-    return Policy(name="customer", block_private=True, blocked_hosts=own_host_names(config))
+    """The stricter policy for destinations customers choose (customer-owned monitors,
+    webhooks): loopback, RFC 1918, CGNAT and ULA are refused as well, and so are the app's own
+    host names. ``MONITOR_ALLOWED_NETWORKS`` opens the networks the operator names (a
+    customers' network reached over a VPN, or the test peers on 127.0.0.1) for customers too;
+    the cloud-metadata addresses stay closed whatever it says."""
+    return Policy(
+        name="customer",
+        block_private=True,
+        blocked_hosts=own_host_names(config),
+        allowed=parse_networks(config.get("MONITOR_ALLOWED_NETWORKS") or ()),
+    )

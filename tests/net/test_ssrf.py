@@ -163,9 +163,7 @@ def test_the_allow_list_overrides_every_block_except_metadata():
 
 
 def test_the_customer_policy_also_refuses_private_networks_and_the_apps_own_names():
-    policy = customer_policy(
-        {"PUBLIC_URL": "https://crm.example.com", "MONITOR_ALLOWED_NETWORKS": "10.0.0.0/8"}
-    )
+    policy = customer_policy({"PUBLIC_URL": "https://crm.example.com"})
     for host in (
         "127.0.0.1",
         "10.0.0.5",
@@ -180,6 +178,16 @@ def test_the_customer_policy_also_refuses_private_networks_and_the_apps_own_name
     with pytest.raises(AddressRefused, match="own host name"):
         vet_host(policy, "CRM.example.com.")
     assert vet_host(policy, "shop.example.org") == "shop.example.org"
+
+
+def test_allowed_networks_open_chosen_networks_to_customers_but_never_metadata():
+    policy = customer_policy(
+        {"PUBLIC_URL": "https://crm.example.com", "MONITOR_ALLOWED_NETWORKS": "10.0.0.0/8"}
+    )
+    assert str(vet_host(policy, "10.0.0.5")) == "10.0.0.5"
+    for host in ("127.0.0.1", "192.168.0.1", "169.254.169.254"):
+        with pytest.raises(AddressRefused):
+            vet_host(policy, host)
 
 
 def test_allowed_networks_setting_is_parsed_strictly(monkeypatch, tmp_path):

@@ -22,7 +22,7 @@ from crm.clock import utcnow
 from crm.monitoring.engine.checks import CHECKS, CheckContext, CheckOutcome, Target
 from crm.monitoring.engine.checks.base import down
 from crm.monitoring.models import HEARTBEAT, SYNTHETIC
-from crm.net import Guard, staff_policy
+from crm.net import Guard, customer_policy, staff_policy
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ async def run_target(target: Target, ctx: CheckContext) -> CheckOutcome:
         else:
             try:
                 outcome = await asyncio.wait_for(
-                    CHECKS[target.type](target, ctx), total_timeout(target)
+                    CHECKS[target.type](target, ctx.for_target(target)), total_timeout(target)
                 )
             except TimeoutError:
                 outcome = down(target.protocol, f"timed out after {target.timeout:g} s")
@@ -76,6 +76,13 @@ def outbound_guard() -> Guard:
     return Guard(staff_policy(current_app.config) if has_app_context() else None)
 
 
+def customer_guard() -> Guard:
+    """The guard customers' monitors connect through: the customer policy of the current app
+    (private networks and the app's own names refused, ``MONITOR_ALLOWED_NETWORKS`` open; see
+    :func:`crm.net.customer_policy`), or the unconfigured customer policy outside an app."""
+    return Guard(customer_policy(current_app.config if has_app_context() else {}))
+
+
 async def run_targets(
     targets: list[Target],
     *,
@@ -87,7 +94,12 @@ async def run_targets(
 
     :param guard: the outbound guard (:func:`outbound_guard` when None).
     """
-    ctx = CheckContext(concurrency=concurrency, ca_file=ca_file, guard=guard or outbound_guard())
+    ctx = CheckContext(
+        concurrency=concurrency,
+        ca_file=ca_file,
+        guard=guard or outbound_guard(),
+        customer_guard=customer_guard(),
+    )
     try:
         return list(await asyncio.gather(*(run_target(t, ctx) for t in targets)))
     finally:
@@ -126,7 +138,12 @@ async def run_session(
     :param guard: the outbound guard (:func:`outbound_guard` when None).
     :returns: the number of results recorded.
     """
-    ctx = CheckContext(concurrency=concurrency, ca_file=ca_file, guard=guard or outbound_guard())
+    ctx = CheckContext(
+        concurrency=concurrency,
+        ca_file=ca_file,
+        guard=guard or outbound_guard(),
+        customer_guard=customer_guard(),
+    )
     loop = asyncio.get_running_loop()
     started = loop.time()
     inflight: dict[asyncio.Task, Target] = {}

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from crm.monitoring.models import DOWN, UP
-from crm.net import AddressRefused, Guard, guarded_client
+from crm.net import AddressRefused, Guard, customer_policy, guarded_client
 
 
 @dataclass
@@ -76,6 +76,9 @@ class Target:
     timeout: float
     protocol: str
     name: str = ""
+    #: the customer who owns the monitor (None: an operator's monitor); a customer's checks
+    #: connect under the customer outbound policy (:meth:`CheckContext.for_target`)
+    owner_id: int | None = None
 
     @classmethod
     def from_monitor(cls, monitor) -> Target:
@@ -88,6 +91,7 @@ class Target:
             timeout=float(monitor.timeout_seconds or 10),
             protocol=monitor.protocol,
             name=monitor.name or "",
+            owner_id=getattr(monitor, "owner_id", None),
         )
 
 
@@ -113,22 +117,47 @@ class CheckContext:
     :param concurrency: checks running at once (``MONITOR_CONCURRENCY``).
     :param ca_file: extra trusted CA certificates (PEM), e.g. an internal CA, added to the
         system store for HTTPS, TLS and SMTP STARTTLS checks.
-    :param guard: the outbound guard (default: a :class:`crm.net.Guard` with the default
-        staff :class:`~crm.net.Policy` and the system resolver). A batch of monitors owned by
-        customers would pass ``Guard(customer_policy(config))``.
+    :param guard: the outbound guard of the operators' monitors (default: a
+        :class:`crm.net.Guard` with the default staff :class:`~crm.net.Policy` and the system
+        resolver).
+    :param customer_guard: the guard of customers' monitors (default: the customer policy
+        without configuration, :func:`crm.net.customer_policy`); see :meth:`for_target`.
     """
 
     def __init__(
-        self, concurrency: int = 100, ca_file: str | None = None, guard: Guard | None = None
+        self,
+        concurrency: int = 100,
+        ca_file: str | None = None,
+        guard: Guard | None = None,
+        customer_guard: Guard | None = None,
+        *,
+        semaphore: asyncio.Semaphore | None = None,
     ):
-        self.semaphore = asyncio.Semaphore(concurrency)
+        self.semaphore = semaphore or asyncio.Semaphore(concurrency)
         self.concurrency = concurrency
         self.ca_file = ca_file
         self.guard = guard or Guard()
+        self._customer_guard = customer_guard
+        self._customer: CheckContext | None = None
         self._clients: dict[tuple[bool, int], httpx.AsyncClient] = {}
         self._ssl: dict[bool, ssl.SSLContext] = {}
         self._shards = max(1, -(-concurrency // CONNECTIONS_PER_CLIENT))
         self._next_shard = 0
+
+    def for_target(self, target: Target) -> CheckContext:
+        """The context ``target``'s check runs in: this one for an operator's monitor; for a
+        customer's (``owner_id`` set) a context on the customer guard, with its own HTTP
+        clients (their transports vet under that policy) and this one's semaphore."""
+        if target.owner_id is None:
+            return self
+        if self._customer is None:
+            self._customer = CheckContext(
+                self.concurrency,
+                self.ca_file,
+                self._customer_guard or Guard(customer_policy({})),
+                semaphore=self.semaphore,
+            )
+        return self._customer
 
     def ssl_context(self, verify: bool = True) -> ssl.SSLContext:
         """A client TLS context: verifying (system store + ``ca_file``) or not verifying."""
@@ -160,10 +189,12 @@ class CheckContext:
         return self._clients[key]
 
     async def aclose(self) -> None:
-        """Close the HTTP clients."""
+        """Close the HTTP clients (the customer context's too)."""
         for client in self._clients.values():
             await client.aclose()
         self._clients.clear()
+        if self._customer is not None:
+            await self._customer.aclose()
 
 
 # ------------------------------------------------------------------ expected status codes
