@@ -66,6 +66,12 @@ def create_bench_app() -> Flask:
             form=form,
             view="all",
             error=None,
+            max_q=200,
+            sort="-updated",
+            marks={},
+            count=None,
+            count_bound=1000,
+            jump=None,
         )
         return html, 200
 

@@ -102,7 +102,7 @@ def _fresh_schema(kind: str) -> None:
 
         app = create_app()
         with app.app_context():
-            flask_migrate.upgrade()
+            flask_migrate.upgrade(revision="heads")  # every head, merged or not
             from crm.extensions import db
 
             db.engine.dispose()

@@ -9,8 +9,9 @@
 2. Prints the SQL one page view issues, with plans (proof of index use, no full COUNT).
 3. Serves ``bench.app:create_bench_app()`` with gunicorn (production settings), logs in as
    the admin through the login form, and loads each endpoint with 8 concurrent keep-alive
-   clients (wrk): the staff list filtered by status and assignee, and text search for
-   words of different frequency, each between two slices of the in-memory baseline page;
+   clients (wrk): the staff list filtered by status and assignee, and search for each query
+   class (words of different frequency, two words, a phrase, a prefix, fields only, words
+   plus fields, best match), each between two slices of the in-memory baseline page;
    an endpoint's ratio uses the mean of the baselines just before and after it.
 4. Prints req/s, p50/p95, ratio vs baseline and PASS/FAIL (ratio >= 0.4 and p95 <= 50 ms),
    and writes everything as JSON to bench/results/.
@@ -23,6 +24,7 @@ import os
 import sys
 import time
 from datetime import UTC, datetime
+from urllib.parse import quote_plus
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -33,6 +35,18 @@ RATIO_TARGET = 0.4
 P95_TARGET_MS = 50.0
 LIST_STATUSES = ("open", "in_progress", "pending", "closed")
 SEARCH_ORDER = ("order", "refund", "invoice", "warranty", "voucher")
+#: The search query classes the issue names: (label, q, sort). Words have known frequencies
+#: (bench.datagen.SEARCH_WORDS); the field-only and mixed queries use the generated statuses
+#: and priorities.
+SEARCH_QUERIES = (
+    [(f"search q={w}", w, "-updated") for w in SEARCH_ORDER]
+    + [("search 2 words q=refund invoice", "refund invoice", "-updated"),
+       ('search phrase q="refund invoice"', '"refund invoice"', "-updated"),
+       ("search prefix q=warrant*", "warrant*", "-updated"),
+       ("search fields q=status:pending priority:urgent", "status:pending priority:urgent",
+        "-updated"),
+       ("search words+fields q=invoice status:open", "invoice status:open", "-updated"),
+       ("search best match q=invoice sort=relevance", "invoice", "relevance")])
 BASELINE = "baseline (25 rows from memory)"
 
 
@@ -48,9 +62,58 @@ def endpoints(sizes: datagen.Sizes) -> tuple[list[str], list[tuple[str, list[str
     lists = [f"/tickets/?view=all&status={s}&assignee={e}" for e in engineers for s in LIST_STATUSES]
     base = [p.replace("/tickets/", "/bench/baseline") for p in lists]
     runs = [("list status+assignee (4 statuses x 8 engineers)", lists)]
-    runs += [(f"search q={w}", [f"/tickets/?view=all&q={w}"]) for w in SEARCH_ORDER]
-    runs.append(("search 2 words q=refund+invoice", ["/tickets/?view=all&q=refund+invoice"]))
+    runs += [(name, [search_url(q, sort)]) for name, q, sort in SEARCH_QUERIES]
     return base, runs
+
+
+def search_url(q: str, sort: str) -> str:
+    """The staff list URL of one search."""
+    return f"/tickets/?view=all&q={quote_plus(q)}" + (f"&sort={sort}" if sort != "-updated" else "")
+
+
+def exactness(kind: str) -> list[dict]:
+    """First page (25 rows) of every text search as the list serves it, against a row-by-row
+    check: PostgreSQL builds each ticket's document on the fly (no index) and walks tickets
+    newest update first; SQLite tests each ticket against FTS5 by rowid in the same walk.
+
+    :returns: ``[{"q", "ids", "check", "same"}]`` (ids of the served first page).
+    """
+    from sqlalchemy import text
+
+    from bench.datagen import ADMIN_EMAIL
+    from crm import create_app
+    from crm.auth.models import User
+    from crm.extensions import db
+    from crm.search.schema import PG_CONFIG, PG_DOCUMENT
+    from crm.tickets import search, services
+    from crm.tickets.services import TicketFilters
+
+    out = []
+    with explain._env(kind):
+        app = create_app()
+        with app.app_context():
+            admin = db.session.scalar(db.select(User).where(User.email == ADMIN_EMAIL))
+            for _name, q, sort in SEARCH_QUERIES:
+                if ":" in q or sort != "-updated":
+                    continue
+                page, _ = services.list_tickets(admin, TicketFilters(q=q), limit=25)
+                found = search.compile_for(db.session.connection(), q, admin)
+                if kind == "postgresql":
+                    sql = (f"SELECT t.id FROM tickets t WHERE ({PG_DOCUMENT}) @@ "
+                           f"to_tsquery('{PG_CONFIG}', :q) "
+                           "ORDER BY t.updated_at DESC, t.id DESC LIMIT 25")
+                    params = {"q": found.tsquery()}
+                else:
+                    sql = ("SELECT t.id FROM tickets t WHERE EXISTS (SELECT 1 FROM ticket_search "
+                           "WHERE ticket_search MATCH :q AND ticket_search.rowid = t.id) "
+                           "ORDER BY t.updated_at DESC, t.id DESC LIMIT 25")
+                    params = {"q": found.fts_match()}
+                check = list(db.session.scalars(text(sql), params))
+                ids = [t.id for t in page]
+                out.append({"q": q, "ids": ids, "check": check, "same": ids == check})
+                log(f"  exact {q!r}: {'same' if ids == check else 'DIFFERENT'} ({len(ids)} rows)")
+            db.session.remove()
+    return out
 
 
 def table(rows: list[dict]) -> str:
@@ -70,7 +133,9 @@ def bench_one(kind: str, sizes: datagen.Sizes, args) -> dict:
     gen = database.prepare(kind, sizes, args.reuse, log)
     urls = [f"/tickets/?view=all&status=open&assignee={sizes.engineer_ids[0]}",
             f"/tickets/?view=all&status=closed&assignee={sizes.engineer_ids[0]}"]
-    urls += [f"/tickets/?view=all&q={w}" for w in SEARCH_ORDER] + ["/tickets/?view=all&q=refund+invoice"]
+    urls += [search_url(q, sort) for _name, q, sort in SEARCH_QUERIES]
+    log(f"{kind}: first pages against a row-by-row check …")
+    exact = exactness(kind)
     log(f"{kind}: plans and in-process timings …")
     plans = explain.inspect(kind, urls)
     print(f"\n===== {kind}: SQL per page view, plans =====")
@@ -127,7 +192,10 @@ def bench_one(kind: str, sizes: datagen.Sizes, args) -> dict:
     print(f"ratio = req/s / mean of the baseline slices just before and after it; baseline rows "
           f"show req/s / mean of all baseline slices ({base_rps:.1f} req/s)")
     print(f"targets: ratio >= {RATIO_TARGET} and p95 <= {P95_TARGET_MS:g} ms and no errors")
+    print(f"exact first pages (row-by-row check): {sum(e['same'] for e in exact)} of "
+          f"{len(exact)} text searches")
     return {"db": kind, "sizes": sizes.__dict__, "generation": gen, "results": merged,
+            "exactness": exact,
             "baseline_rps": base_rps, "plans": plans, "full_table_counts": full_counts,
             "server": {"workers": args.workers, "worker_class": args.worker_class,
                        "threads": args.threads}, "clients": args.clients,
@@ -156,6 +224,10 @@ def main(argv: list[str] | None = None) -> int:
                           comments_per_ticket=args.comments_per_ticket)
     kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     records = [bench_one(kind, sizes, args) for kind in kinds]
+    if len(records) == 2:
+        pages = [{e["q"]: e["ids"] for e in rec["exactness"]} for rec in records]
+        same = [q for q in pages[0] if pages[0][q] == pages[1].get(q)]
+        print(f"first pages identical on SQLite and PostgreSQL: {len(same)} of {len(pages[0])}")
     os.makedirs(database.RESULTS_DIR, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = os.path.join(database.RESULTS_DIR, f"tickets-{args.db}-{stamp}.json")

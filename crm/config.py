@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from crm.search.schema import LANGUAGES as SEARCH_LANGUAGES
+
 DEFAULT_SECRET_KEY = "dev-insecure-secret-key-change-me-before-production"  # 32+ bytes for HS256
 
 
@@ -186,6 +188,9 @@ class Config:
             "MONITOR_BLOCK_PRIVATE_FOR_STAFF": env_bool("MONITOR_BLOCK_PRIVATE_FOR_STAFF", False),
             "MONITOR_ALLOWED_NETWORKS": env_networks("MONITOR_ALLOWED_NETWORKS"),
             "WKHTMLTOPDF": env_str("WKHTMLTOPDF", "wkhtmltopdf"),
+            # stemming language of search (crm.search.schema), applied when the search is
+            # installed (migration 0008_search_document; a change needs a rebuild)
+            "SEARCH_LANGUAGE": env_choice("SEARCH_LANGUAGE", "english", SEARCH_LANGUAGES),
             # ---- error tracker (crm/observability/errors)
             "ERROR_INGEST_QUOTA_PER_MINUTE": env_int("ERROR_INGEST_QUOTA_PER_MINUTE", 6000,
                                                      minimum=0),

@@ -385,12 +385,17 @@ class TicketListQuery(PageQuery):
     created_before: WhenText | None = Field(
         None, description="``YYYY-MM-DD`` (up to the end of that UTC day) or an ISO 8601 date-time.")
     q: SearchText | None = Field(
-        None, description="Full-text search in subject, description and comments.")
+        None, description="Search: words (stemmed, case and accents folded) in subject, "
+        "description and comments (customers: public replies only); ``refu*`` prefix, "
+        "``\"a phrase\"``, ``-word`` excludes; fields ``status:``, ``priority:``, "
+        "``assignee:me|none|<email>``, ``requester:<email or name>`` (staff), "
+        "``created>2026-01-01``, ``updated<7d``, ``id:``, ``#123``. Unknown fields: 422.")
     active: bool | None = Field(None, description="Only open, in-progress and pending tickets.")
     sort: Literal[tuple(TICKET_SORTS)] = Field(  # type: ignore[valid-type]
         "-updated", description="Order: ``updated``, ``created``, ``priority`` (low → urgent) or "
         "``status`` (workflow order); a leading ``-`` reverses it. Ranked sorts list the newest "
-        "update first within a rank. Pass the same ``sort`` with ``cursor``.")
+        "update first within a rank. ``relevance``: best match of ``q``'s words first (the "
+        "default order without words). Pass the same ``sort`` with ``cursor``.")
 
 
 class CommentListQuery(PageQuery):

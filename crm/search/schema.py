@@ -231,26 +231,37 @@ def install(conn: Connection, lang: str | None = None) -> None:
             conn.execute(text(stmt))
 
 
+def rebuild_sql(dialect: str) -> list[str]:
+    """The statements of :func:`rebuild` as plain SQL for ``dialect`` (for bulk loaders that
+    hold a DB-API connection): every ticket's document written afresh, then statistics."""
+    if dialect == "postgresql":
+        return ["TRUNCATE ticket_search_docs",
+                "DROP INDEX IF EXISTS ix_ticket_search_docs_doc",
+                f"INSERT INTO ticket_search_docs (ticket_id, doc) SELECT t.id, {PG_DOCUMENT} "
+                "FROM tickets t",
+                "SET maintenance_work_mem = '512MB'",
+                _PG_TABLE[1], "ANALYZE ticket_search_docs"]
+    return ["DELETE FROM ticket_search",
+            "INSERT INTO ticket_search (rowid, subject, description, public_text, "
+            f"internal_text) SELECT t.id, t.subject, t.description, "
+            f"{_sqlite_comments(True, 't.id')}, {_sqlite_comments(False, 't.id')} FROM tickets t",
+            "INSERT INTO ticket_search (ticket_search) VALUES ('optimize')"]
+
+
 def rebuild(conn: Connection) -> int:
     """Write every ticket's document afresh (after :func:`install` on a database with
     tickets, after a bulk load with the triggers off, or after a language change).
 
     :returns: the number of documents written.
     """
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("TRUNCATE ticket_search_docs"))
-        result = conn.execute(text(
-            f"INSERT INTO ticket_search_docs (ticket_id, doc) SELECT t.id, {PG_DOCUMENT} "
-            "FROM tickets t"))
-        conn.execute(text("ANALYZE ticket_search_docs"))
-        return result.rowcount
-    conn.execute(text("DELETE FROM ticket_search"))
-    result = conn.execute(text(
-        "INSERT INTO ticket_search (rowid, subject, description, public_text, internal_text) "
-        f"SELECT t.id, t.subject, t.description, {_sqlite_comments(True, 't.id')}, "
-        f"{_sqlite_comments(False, 't.id')} FROM tickets t"))
-    conn.execute(text("INSERT INTO ticket_search (ticket_search) VALUES ('optimize')"))
-    return result.rowcount
+    written = 0
+    for stmt in rebuild_sql(conn.dialect.name):
+        if stmt.startswith("SET "):
+            continue  # the caller's session settings stay as they are
+        result = conn.execute(text(stmt))
+        if stmt.startswith("INSERT INTO ticket_search") and "VALUES" not in stmt:
+            written = result.rowcount
+    return written
 
 
 def uninstall(conn: Connection) -> None:

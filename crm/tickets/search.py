@@ -53,7 +53,7 @@ def compile_for(conn: Connection, q: str | None, user: User) -> ticket_search.Ti
 
     :raises ServiceError: 422 on ``q`` (unknown fields, bad field values).
     """
-    return ticket_search.compile_query(q, user, conn.dialect.name)
+    return ticket_search.compile_query(q, user, conn.dialect.name, conn)
 
 
 def search_condition(conn: Connection, q: str | None, user: User) -> ColumnElement[bool] | None:

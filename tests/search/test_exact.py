@@ -74,3 +74,22 @@ def test_forged_relevance_cursors_are_refused(make_user):
             services.list_tickets(admin, TicketFilters(q="order"), cursor=cursor,
                                   sort="relevance")
         assert exc.value.field == "cursor" and exc.value.status == 422
+
+
+@pytest.mark.only_backend("sqlite")
+def test_sqlite_walk_and_match_set_plans_return_the_same_rows(make_user, many):
+    from dataclasses import replace
+
+    from sqlalchemy import select
+
+    from crm.search.tickets import compile_query, sqlite_walks
+    admin = make_user("admin")
+    conn = db.session.connection()
+    found = compile_query("order -parcel", admin, "sqlite", conn)
+    assert found.walk is False and not sqlite_walks(conn, found.fts_match())
+    walked = replace(found, walk=True)
+    order = (Ticket.updated_at.desc(), Ticket.id.desc())
+    rows = [list(db.session.scalars(select(Ticket.id).where(f.condition(admin)).order_by(*order)))
+            for f in (found, walked)]
+    assert rows[0] == rows[1] and len(rows[0]) == 90  # "order" in the description only
+    assert "EXISTS" in str(walked.text_condition()) and "IN" in str(found.text_condition())

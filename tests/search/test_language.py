@@ -109,3 +109,26 @@ def test_edits_and_new_comments_are_searchable_in_the_same_transaction(corpus, f
     assert find(admin, "invoice question") == []
     services.add_comment(t["cafe"], admin, "Sent a replacement kettle", public=True)
     assert find(admin, "kettle") == ids(t, "cafe")
+
+
+@pytest.mark.only_backend("postgresql")
+def test_search_language_is_configurable_and_folds_accents_on_postgresql(app):
+    from sqlalchemy import text
+
+    from crm.search import schema
+    with db.engine.connect() as conn:
+        with conn.begin() as tx:  # PostgreSQL DDL is transactional: nothing stays
+            schema.install(conn, "german")
+            hit = conn.execute(text("SELECT to_tsvector('crm_search', crm_search_text("
+                                    "'Die Rechnungen für Café-Bestellungen')) @@ "
+                                    "to_tsquery('crm_search', 'rechnung & cafe & bestellung')"))
+            assert hit.scalar() is True
+            tx.rollback()
+
+
+def test_the_sqlite_tokenizer_stems_english_only():
+    from crm.search import schema
+    assert "porter unicode61 remove_diacritics 2" in schema._sqlite_table("english")
+    assert "porter" not in schema._sqlite_table("german")
+    with pytest.raises(ValueError):
+        schema.language("klingon")
