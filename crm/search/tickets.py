@@ -114,9 +114,16 @@ class TicketSearch:
         if not self.query.terms:
             return None
         if self.dialect == "postgresql":
-            ids = text(f"SELECT ticket_id FROM ticket_search_docs "
-                       f"WHERE doc @@ to_tsquery('{PG_CONFIG}', :search_tsq)"
-                       ).bindparams(search_tsq=self.tsquery())
+            matching = (f"SELECT ticket_id FROM ticket_search_docs "
+                        f"WHERE doc @@ to_tsquery('{PG_CONFIG}', :search_tsq)")
+            if any(len(t.words) > 1 for t in self.query.positive):
+                # The planner prices a phrase as if its words were merely all present, so it
+                # would walk the list's index expecting a match soon and read every ticket
+                # for a rare phrase. Phrases are selective: the matching ids are collected
+                # first (GIN), then fetched by primary key and sorted.
+                return text(f"tickets.id = ANY(ARRAY({matching}))"
+                            ).bindparams(search_tsq=self.tsquery())
+            ids = text(matching).bindparams(search_tsq=self.tsquery())
             return Ticket.id.in_(ids.columns(column("ticket_id", Integer)))
         match = self.fts_match()
         if match is not None and self.walk:
