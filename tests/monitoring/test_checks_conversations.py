@@ -1,6 +1,7 @@
 """SMTP and FTP conversations that go wrong at each step, against a scripted line server on
-127.0.0.1 (a real socket that answers each command as the case says), and DNS answers without
-the asked record type. The happy paths and real servers are in ``test_checks_protocols.py``.
+127.0.0.1 (a real socket that answers each command as the case says), DNS answers without
+the asked record type, and HTTP JSON rules that fail without quoting the body. The happy
+paths and real servers are in ``test_checks_protocols.py`` and ``test_checks_http.py``.
 
 No database is involved, so the tests run on one backend."""
 from __future__ import annotations
@@ -12,6 +13,7 @@ import pytest
 
 from crm.monitoring.engine import runner
 from crm.monitoring.engine.checks.base import Target
+from tests.monitoring.peers import Route
 
 pytestmark = pytest.mark.only_backend("sqlite")
 
@@ -128,3 +130,19 @@ def test_dns_without_the_asked_record_type(app, dns_peer):
     outcome = runner.run_batch([Target(id=1, type="dns", timeout=2.0, protocol="dns", config={
         "host": "app.example.test", "resolver": resolver, "record_type": "AAAA"})])[0]
     assert (outcome.status, outcome.error) == ("down", "app.example.test: no AAAA record")
+
+
+def test_http_json_rules_name_the_path_never_the_body(app, http_peer):
+    http_peer.routes["/html"] = Route(200, "<html>secret-token-123</html>")
+    http_peer.routes["/json"] = Route(200, {"data": {"token": "secret-token-123"}})
+    targets = [Target(id=n, type="http", timeout=2.0, protocol="http", config={
+        "url": http_peer.url(path), "json_path": json_path}) for n, (path, json_path) in
+        enumerate([("/html", "$.data.token"), ("/json", "$.data.missing"),
+                   ("/json", "$.data[0]"), ("/json", "$.data.token")])]
+    outcomes = runner.run_batch(targets)
+    assert [(o.status, o.error) for o in outcomes] == [
+        ("down", "JSON path $.data.token: the response is not JSON"),
+        ("down", "JSON path $.data.missing not found in the response"),
+        ("down", "JSON path $.data[0] not found in the response"),
+        ("up", None)]
+    assert all(o.status_code == 200 for o in outcomes)
