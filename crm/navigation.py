@@ -47,6 +47,7 @@ class Group:
 LINKS: tuple[Entry, ...] = (
     Entry("My tickets", "portal.index", "portal.use", ("portal.",)),
     Entry("New ticket", "portal.new_ticket", "ticket.create"),
+    Entry("My orders", "shop_portal.orders", "shop.order.own", ("shop_portal.",)),
 )
 
 #: The staff menus, in bar order.
@@ -57,6 +58,9 @@ GROUPS: tuple[Group, ...] = (
     )),
     Group("Customers", (
         Entry("Customers", "admin.customers", "customer.list"),
+        Entry("Shop customers", "shop.customers", "shop.customer.view",
+              ("shop.customer", "shop.new_customer", "shop.edit_customer")),
+        Entry("Orders", "shop.orders", "shop.order.view", ("shop.order",)),
         Entry("Broadcasts", "broadcasts.index", "broadcast.send", ("broadcasts.",)),
     )),
     Group("Monitoring", (

@@ -238,7 +238,16 @@ ARG_VALUES: dict[str, Callable[[World], object]] = {
     # error tracker (tests/observability/matrix_objects.py)
     "project_id": lambda w: _error_objects().project(w).id,
     "issue_id": lambda w: _error_objects().issue(w).id,
+    # shops (tests/shop/matrix_objects.py)
+    "shop_customer_id": lambda w: _shop_objects().customer(w).id,
+    "order_id": lambda w: _shop_objects().order(w).id,
+    "connection_id": lambda w: _shop_objects().connection(w).id,
 }
+
+
+def _shop_objects():
+    from tests.shop import matrix_objects
+    return matrix_objects
 
 
 def _error_objects():

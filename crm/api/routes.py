@@ -19,6 +19,7 @@ from crm.api import (  # noqa: E402,F401  (register operations)
     notifications,
     observability,
     password_reset,  # noqa: E402,F401  (register operations)
+    shop,
     tickets,
 )
 

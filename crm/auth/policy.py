@@ -53,12 +53,20 @@ POLICY: dict[str, frozenset[str]] = {
     "error.view": frozenset({ENGINEER, MANAGER, ADMIN}),
     "error.ticket": frozenset({ENGINEER, MANAGER, ADMIN}),
     "error.manage": frozenset({MANAGER, ADMIN}),
+    # shops: customers and order history for agents, managers, admins; connections (webhook
+    # secrets) for admins; a customer sees the orders bought with their verified email
+    "shop.customer.view": frozenset({AGENT, MANAGER, ADMIN}),
+    "shop.customer.edit": frozenset({AGENT, MANAGER, ADMIN}),
+    "shop.order.view": frozenset({AGENT, MANAGER, ADMIN}),
+    "shop.order.own": frozenset({CUSTOMER}),
+    "shop.connection.manage": frozenset({ADMIN}),
 }
 
 #: Permissions that are services for customers: an account whose email address is not yet
 #: verified is refused them (403 "Verify your email address to use this"). Add chat,
 #: payments … here as they arrive.
-VERIFIED_EMAIL_PERMISSIONS: set[str] = {"ticket.create", "ticket.edit_own", "ticket.comment"}
+VERIFIED_EMAIL_PERMISSIONS: set[str] = {"ticket.create", "ticket.edit_own", "ticket.comment",
+                                       "shop.order.own"}
 #: Roles the rule above applies to (staff are vetted by an admin's approval instead).
 VERIFIED_EMAIL_ROLES = frozenset({CUSTOMER})
 
