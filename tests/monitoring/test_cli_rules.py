@@ -1,9 +1,12 @@
 """``crm-monitor`` pieces the command tests leave out: the server client's usage errors, its
-log-in again after a 401, cursor paging and problem messages (against a real HTTP peer that
-plays the API), the check file's id and table rules, and the table it prints.
+log-in again after a 401, cursor paging and problem messages, the agent's refused results,
+``remove`` and flag-built ``add`` (against a real HTTP peer that plays the API), the check
+file's id and table rules, and the table it prints.
 
 No database is involved, so the tests run on one backend."""
 from __future__ import annotations
+
+import json
 
 import httpx
 import pytest
@@ -12,6 +15,7 @@ from crm.monitoring import cli_tool
 from crm.monitoring.cli_tool import Server, ServerError, UsageError, describe_problem
 from crm.monitoring.engine.checks.base import CheckOutcome
 from tests.monitoring.peers import Route
+from tests.monitoring.test_cli_tool import run_cli, write
 
 pytestmark = pytest.mark.only_backend("sqlite")
 
@@ -84,12 +88,6 @@ def test_problem_documents_become_one_line_per_field_error():
         == "409 Conflict"
 
 
-def _write(tmp_path, text: str) -> str:
-    path = tmp_path / "checks.toml"
-    path.write_text(text)
-    return str(path)
-
-
 def test_check_files_name_each_bad_check(tmp_path):
     text = "\n".join([
         "[[checks]]", 'name = "zero"', "id = 0", 'type = "tcp"', 'host = "db.example"', "port = 1",
@@ -100,17 +98,17 @@ def test_check_files_name_each_bad_check(tmp_path):
         "[[checks]]", 'name = "fine"', "id = 7", 'type = "tcp"', 'host = "db.example"', "port = 1",
     ])
     with pytest.raises(UsageError) as refused:
-        cli_tool.load_checks(_write(tmp_path, text))
+        cli_tool.load_checks(write(tmp_path, text))
     refusal = "id: must be the server's monitor id (a positive whole number)"
     assert [line.strip() for line in str(refused.value).splitlines() if refusal in line] == [
         f"{label}: {refusal}" for label in ("checks[0] (zero)", "checks[1] (text)",
                                             "checks[2] (flag)")]
     assert "fine" not in str(refused.value)
     with pytest.raises(UsageError, match=r"checks\[0\]: must be a table"):
-        cli_tool.load_checks(_write(tmp_path, "checks = [1]"))
+        cli_tool.load_checks(write(tmp_path, "checks = [1]"))
     with pytest.raises(UsageError, match="cannot read"):
         cli_tool.load_checks(str(tmp_path))  # a directory
-    good = cli_tool.load_checks(_write(tmp_path, "\n".join(text.splitlines()[-6:])))
+    good = cli_tool.load_checks(write(tmp_path, "\n".join(text.splitlines()[-6:])))
     assert [(c.monitor_id, c.spec.name, c.target.type) for c in good] == [(7, "fine", "tcp")]
 
 
@@ -148,3 +146,66 @@ def test_what_the_list_shows_as_each_monitors_target():
         {"type": "dns", "host": "example.com"},
     ]] == ["https://api.example/health", "2 steps", "https://crm.example/ping/abc",
            "db.example:5432", "example.com"]
+
+
+def _problem(status: int, detail: str) -> Route:
+    return Route(status, {"title": "Refused", "status": status, "detail": detail},
+                 headers={"Content-Type": "application/problem+json"})
+
+
+def test_the_agent_reports_each_refused_result_and_exits_1(tmp_path, http_peer, tcp_peer):
+    http_peer.routes["/api/v1/monitors/1/results"] = Route(201, {"id": 1})
+    http_peer.routes["/api/v1/monitors/2/results"] = _problem(409, "monitor 2 is paused")
+    config = write(tmp_path, f"""
+[[checks]]
+id = 1
+name = "db"
+type = "tcp"
+host = "127.0.0.1"
+port = {tcp_peer.port}
+
+[[checks]]
+id = 2
+name = "closed"
+type = "tcp"
+host = "127.0.0.1"
+port = 9
+timeout = 2
+""")
+    code, output = run_cli("run", "--config", config, "--server", http_peer.url("/").rstrip("/"),
+                           "--token", "t-1", "--once")
+    assert code == 1
+    assert "monitor 2 (closed): result refused: 409 monitor 2 is paused" in output
+    pushed = {r["path"]: json.loads(r["body"]) for r in http_peer.requests}
+    assert pushed["/api/v1/monitors/1/results"]["status"] == "up"
+    assert pushed["/api/v1/monitors/2/results"]["status"] == "down"
+    assert all(body["checked_at"] for body in pushed.values())
+    assert all(r["headers"]["Authorization"] == "Bearer t-1" for r in http_peer.requests)
+
+
+def test_remove_reports_each_failure_and_add_builds_the_body_from_flags(http_peer):
+    server = ["--server", http_peer.url("/").rstrip("/"), "--token", "t-1"]
+    http_peer.routes["/api/v1/monitors/3"] = Route(204, "")
+    http_peer.routes["/api/v1/monitors/4"] = _problem(404, "No such monitor.")
+    code, output = run_cli("remove", "3", "4", *server)
+    assert code == 1
+    assert output.splitlines() == ["removed monitor 3", "monitor 4: 404 No such monitor."]
+
+    http_peer.routes["/api/v1/monitors"] = Route(201, {"id": 9, "name": "Shop"})
+    code, output = run_cli("add", *server, "--name", "Shop", "--type", "http", "--url",
+                           "https://shop.example/", "--timeout", "2.5", "--tag", "eu", "--tag",
+                           "shop", "--email-contact", "ops@example.com", "--phone-contact",
+                           "+447700900123")
+    assert (code, output) == (0, "created monitor 9: Shop\n")
+    assert json.loads(http_peer.requests[-1]["body"]) == {
+        "name": "Shop", "type": "http", "url": "https://shop.example/", "timeout": 2.5,
+        "tags": ["eu", "shop"],
+        "contacts": [{"email": "ops@example.com"}, {"phone": "+447700900123"}]}
+    assert run_cli("add", *server, "--name", "Shop")[0] == 2  # no --type, no --config
+
+
+def test_whole_numbers_of_at_least_one(capsys):
+    for bad, words in (("0", "must be at least 1"), ("x", "'x' is not a whole number")):
+        with pytest.raises(SystemExit) as exited:
+            run_cli("run", "--config", "c.toml", "--interval", bad, "--once")
+        assert exited.value.code == 2 and words in capsys.readouterr().err
