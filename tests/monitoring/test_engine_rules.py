@@ -205,3 +205,23 @@ def test_a_heartbeat_is_late_only_after_interval_and_grace_and_goes_down_once(ma
     db.session.refresh(beat)
     assert beat.status == "up"
     assert db.session.scalar(select(Incident.closed_at)) is not None
+
+
+@pytest.mark.only_backend("sqlite")  # queues only
+def test_a_session_on_a_worker_of_every_queue_yields_to_work_waiting_in_another(app):
+    """A worker that serves only the monitoring queue keeps claiming while mail waits for
+    another worker; a single worker of every queue hands itself back to that mail."""
+    from rq import SimpleWorker
+
+    from crm.queue import DEFAULT, MONITORING, enqueue, get_queue, redis_conn
+
+    monitoring, default = get_queue(MONITORING), get_queue(DEFAULT)
+    enqueue("crm.notifications.jobs.sweep_notifications")  # waits in the default queue
+    probe = "crm.monitoring.engine.jobs._other_work_waiting"
+    alone = enqueue(probe, queue=MONITORING)
+    SimpleWorker([monitoring], connection=redis_conn()).work(burst=True)
+    shared = enqueue(probe, queue=MONITORING)
+    SimpleWorker([monitoring, default], connection=redis_conn()).work(burst=True)
+    assert (alone.return_value(), shared.return_value()) == (False, True)
+    assert default.count == 0  # the mail sweep ran on the shared worker afterwards
+    scheduler.end_session()
