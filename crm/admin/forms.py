@@ -1,7 +1,15 @@
 """Admin forms."""
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SelectField, StringField, SubmitField
-from wtforms.validators import DataRequired, Email, EqualTo, Length
+from wtforms import (
+    BooleanField,
+    EmailField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    StringField,
+    SubmitField,
+)
+from wtforms.validators import DataRequired, Email, EqualTo, InputRequired, Length, NumberRange
 
 from crm.auth.models import ROLES, USER_STATUSES
 from crm.auth.services import MAX_PASSWORD, MIN_PASSWORD
@@ -27,6 +35,18 @@ class UserForm(FlaskForm):
     role = SelectField("Role", choices=role_choices())
     status = SelectField("Status", choices=STATUS_CHOICES)
     submit = SubmitField("Save")
+
+
+class MonitorPlanForm(FlaskForm):
+    """A customer's self-service monitoring plan (:mod:`crm.monitoring.plans`); the bounds
+    are the service's, repeated here so the browser can say them before submitting."""
+
+    max_monitors = IntegerField("Monitors allowed", validators=[
+        InputRequired(), NumberRange(0, 10_000)])
+    min_interval_seconds = IntegerField("Shortest check interval (seconds)", validators=[
+        InputRequired(), NumberRange(10, 86_400)])
+    sms_included = BooleanField("SMS alerts included")
+    submit = SubmitField("Save plan")
 
 
 class CreateUserForm(FlaskForm):

@@ -1,17 +1,18 @@
 """Admin console pages."""
-from flask import flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, or_, select
 
 from crm.admin import bp
 from crm.admin import services as user_admin
-from crm.admin.forms import CreateUserForm, UserForm, role_choices
+from crm.admin.forms import CreateUserForm, MonitorPlanForm, UserForm, role_choices
 from crm.auth import services as account
 from crm.auth.models import ADMIN, CUSTOMER, PENDING, ROLES, STAFF_ROLES, USER_STATUSES, User
-from crm.auth.policy import requires
+from crm.auth.policy import has_permission, requires
 from crm.errors import NotAllowed, ServiceError
 from crm.extensions import db
-from crm.htmx import render_page_or_fragment
+from crm.htmx import render_page_or_fragment, rerender_at
+from crm.monitoring import plans
 from crm.pagination import id_keyset_page
 from crm.tickets.forms import ActionForm
 from crm.tickets.models import Ticket
@@ -134,17 +135,62 @@ def user(user_id: int):
             return redirect(url_for("admin.user", user_id=u.id))
     elif form.is_submitted():
         code = 422
+    return _user_page(u, form, code=code)
+
+
+def _user_page(u: User, form: UserForm | None = None, plan_form: MonitorPlanForm | None = None,
+               code: int = 200):
+    """The user page (``admin/user.html``) with these forms (fresh ones when None), answered
+    with ``code``."""
+    me = _me()
+    if form is None:
+        form = UserForm(obj=u, formdata=None)
+        form.role.choices = role_choices(
+            ROLES if u.role == ADMIN else user_admin.assignable_roles(me))
+    if plan_form is None and u.role == CUSTOMER and has_permission(me, "monitor.plan"):
+        plan_form = MonitorPlanForm(obj=plans.plan_for(u), formdata=None)
     requested = db.session.scalar(select(func.count(Ticket.id)).where(Ticket.requester_id == u.id))
     assigned = db.session.scalar(select(func.count(Ticket.id)).where(Ticket.assignee_id == u.id))
     return render_template(
         "admin/user.html",
         user=u,
         form=form,
+        plan_form=plan_form,
+        monitors_owned=plans.monitors_owned(u) if plan_form is not None else None,
         requested=requested,
         assigned=assigned,
         can_manage=user_admin.can_manage(me, u),
         deleted=user_admin.is_deleted(u),
     ), code
+
+
+@bp.route("/users/<int:user_id>/monitoring-plan", methods=["GET", "POST"])
+@requires("monitor.plan")
+def monitoring_plan(user_id: int):
+    """Set a customer's self-service monitoring plan (monitors allowed, shortest interval,
+    SMS). GET shows the user's page."""
+    u = db.get_or_404(User, user_id)
+    if u.role != CUSTOMER:
+        abort(404)
+    form = MonitorPlanForm()
+    if request.method == "GET" or not form.validate_on_submit():
+        code = 422 if form.is_submitted() else 200
+        return rerender_at(url_for("admin.user", user_id=u.id), *_user_page(u, plan_form=form,
+                                                                            code=code))
+    try:
+        plans.set_plan(u, max_monitors=form.max_monitors.data,
+                       min_interval_seconds=form.min_interval_seconds.data,
+                       sms_included=form.sms_included.data, by=_me())
+        db.session.commit()
+    except ServiceError as exc:
+        db.session.rollback()
+        getattr(form, exc.field, form.max_monitors).errors = [exc.message]
+        return rerender_at(url_for("admin.user", user_id=u.id),
+                           *_user_page(u, plan_form=form, code=exc.status))
+    flash(f"{u.name}'s plan: {form.max_monitors.data} monitors, checks every "
+          f"{form.min_interval_seconds.data} s or more, SMS "
+          f"{'included' if form.sms_included.data else 'not included'}.", "success")
+    return redirect(url_for("admin.user", user_id=u.id))
 
 
 _ACTIONS = {

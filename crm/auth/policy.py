@@ -44,6 +44,7 @@ POLICY: dict[str, frozenset[str]] = {
     # uptime monitoring
     "monitor.view": STAFF,
     "monitor.manage": frozenset({ENGINEER, MANAGER, ADMIN}),
+    "monitor.plan": frozenset({ADMIN}),  # customers' self-service plans (crm.monitoring.plans)
     "maintenance.manage": frozenset({MANAGER, ADMIN}),
     "report.view": frozenset({MANAGER, ADMIN}),
     "report.manage": frozenset({MANAGER, ADMIN}),
