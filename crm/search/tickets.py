@@ -24,7 +24,6 @@ from sqlalchemy import (
     column,
     false,
     func,
-    literal,
     literal_column,
     not_,
     or_,
@@ -33,6 +32,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 
 from crm.auth.models import CUSTOMER, User
@@ -138,31 +138,28 @@ class TicketSearch:
                    ).bindparams(search_not=self._fts_excluded())
         return Ticket.id.not_in(ids.columns(column("rowid", Integer)))
 
-    def rank(self) -> ColumnElement:
-        """Best match first when sorted descending: ``ts_rank`` (weights D 0.1 — 0 for
+    def ranked(self, stmt: Select) -> tuple[Select, ColumnElement]:
+        """``stmt`` (a ``select(Ticket)``) joined to the search document, and the rank to
+        order by, best match first when descending: ``ts_rank`` (weights D 0.1 — 0 for
         customers — C 0.2, B 0.4, A 1.0) on PostgreSQL, minus FTS5's ``bm25`` (columns
-        weighted 10, 5, 2, 1 — 0 for customers) on SQLite; 0 for a ticket without a match."""
-        zero = literal(0.0, Float)
+        weighted 10, 5, 2, 1 — 0 for customers) on SQLite. A join, not a correlated
+        subquery: SQLite runs the MATCH once instead of once per ticket.
+
+        Only for a query with words that must match (:attr:`Query.positive`)."""
         if self.dialect == "postgresql":
-            tsq = self.tsquery()
-            if tsq is None:
-                return zero
             weights = [0.0 if self.public_only else 0.1, 0.2, 0.4, 1.0]
             query = func.to_tsquery(literal_column(f"'{PG_CONFIG}'::regconfig"),
-                                    bindparam("rank_tsq", tsq))
-            score = func.ts_rank(cast(weights, ARRAY(REAL)), _DOCS.c.doc, query, type_=Float)
-            sub = select(score).where(_DOCS.c.ticket_id == Ticket.id).scalar_subquery()
-            return func.coalesce(sub, zero, type_=Float)
-        match = self.fts_match()
-        if match is None:
-            return zero
+                                    bindparam("rank_tsq", self.tsquery()))
+            rank = func.ts_rank(cast(weights, ARRAY(REAL)), _DOCS.c.doc, query, type_=Float)
+            return stmt.join(_DOCS, _DOCS.c.ticket_id == Ticket.id), cast(rank, Float)
         internal = 0.0 if self.public_only else 1.0
-        score = -func.bm25(literal_column("ticket_search"), 10.0, 5.0, 2.0, internal,
-                           type_=Float)
-        sub = (select(score).select_from(table("ticket_search"))
-               .where(text("ticket_search MATCH :rank_fts").bindparams(rank_fts=match))
-               .where(literal_column("ticket_search.rowid") == Ticket.id).scalar_subquery())
-        return func.coalesce(sub, zero, type_=Float)
+        rank = -func.bm25(literal_column("ticket_search"), 10.0, 5.0, 2.0, internal,
+                          type_=Float)
+        fts = table("ticket_search")
+        joined = (stmt.join(fts, literal_column("ticket_search.rowid") == Ticket.id)
+                  .where(text("ticket_search MATCH :rank_fts")
+                         .bindparams(rank_fts=self.fts_match())))
+        return joined, rank
 
     # ------------------------------------------------------------ fields
 

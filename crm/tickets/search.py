@@ -48,22 +48,26 @@ def ticket_id_from_query(q: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def compile_for(conn: Connection, q: str | None, user: User) -> ticket_search.TicketSearch:
-    """``q`` parsed for ``user`` on ``conn``'s database.
+def compile_for(conn: Connection, q: str | None, user: User,
+                ordered: bool = True) -> ticket_search.TicketSearch:
+    """``q`` parsed for ``user`` on ``conn``'s database; ``ordered=False`` for a query that
+    needs no order (a count), which never walks an index in list order.
 
     :raises ServiceError: 422 on ``q`` (unknown fields, bad field values).
     """
-    return ticket_search.compile_query(q, user, conn.dialect.name, conn)
+    return ticket_search.compile_query(q, user, conn.dialect.name, conn if ordered else None)
 
 
-def search_condition(conn: Connection, q: str | None, user: User) -> ColumnElement[bool] | None:
+def search_condition(conn: Connection, q: str | None, user: User,
+                     ordered: bool = True) -> ColumnElement[bool] | None:
     """The condition the ticket lists add for ``q`` (None when ``q`` asks nothing).
 
     Exact on both databases: every matching ticket, whatever the word's frequency.
+    ``ordered``: the rows are read in list order with a LIMIT (a page); False for a count.
 
     :raises ServiceError: 422 on ``q`` (unknown fields, bad field values).
     """
-    return compile_for(conn, q, user).condition(user)
+    return compile_for(conn, q, user, ordered).condition(user)
 
 
 def encode_rank_cursor(rank: float, ticket_id: int) -> str:

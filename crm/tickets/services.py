@@ -684,8 +684,10 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
     return when, ticket_id
 
 
-def _filtered(user: User, filters: TicketFilters, scope: str | None):
-    """``SELECT tickets`` with the user's visibility, the scope and ``filters`` applied."""
+def _filtered(user: User, filters: TicketFilters, scope: str | None, ordered: bool = True):
+    """``SELECT tickets`` with the user's visibility, the scope and ``filters`` applied
+    (``ordered=False``: for a count, which needs no order; see
+    :func:`crm.tickets.search.search_condition`)."""
     stmt = select(Ticket)
     if user.role == CUSTOMER:
         stmt = stmt.where(Ticket.requester_id == user.id)
@@ -711,7 +713,7 @@ def _filtered(user: User, filters: TicketFilters, scope: str | None):
     if filters.created_before:
         stmt = stmt.where(Ticket.created_at < filters.created_before)
     if filters.q:
-        cond = search.search_condition(db.session.connection(), filters.q, user)
+        cond = search.search_condition(db.session.connection(), filters.q, user, ordered)
         if cond is not None:
             stmt = stmt.where(cond)
     return stmt
@@ -784,14 +786,14 @@ def list_tickets(user: User, filters: TicketFilters, cursor: str | None = None,
 
 def _list_by_relevance(user: User, filters: TicketFilters, cursor: str | None, limit: int,
                        scope: str | None) -> tuple[list[Ticket], str | None]:
-    """``sort=relevance``: best match first (:meth:`TicketSearch.rank`), then newest id,
+    """``sort=relevance``: best match first (:meth:`TicketSearch.ranked`), then newest id,
     keyset on (rank, id); a search without words to rank lists in :data:`DEFAULT_SORT`."""
     found = search.compile_for(db.session.connection(), filters.q, user)
     if not found.query.positive:
         return list_tickets(user, filters, cursor, limit, scope, DEFAULT_SORT)
-    rank = found.rank()
-    stmt = (_filtered(user, filters, scope).add_columns(rank)
-            .options(selectinload(Ticket.requester), selectinload(Ticket.assignee)))
+    stmt, rank = found.ranked(_filtered(user, filters, scope))
+    stmt = stmt.add_columns(rank).options(selectinload(Ticket.requester),
+                                          selectinload(Ticket.assignee))
     if cursor:
         score, last_id = search.decode_rank_cursor(cursor)
         stmt = stmt.where(or_(rank < score, and_(rank == score, Ticket.id < last_id)))
@@ -813,5 +815,6 @@ def count_tickets(user: User, filters: TicketFilters, scope: str | None = None,
     so a list over a million tickets costs a bounded scan; a result above ``bound`` means
     "more than ``bound``".
     """
-    ids = _filtered(user, filters, scope).with_only_columns(Ticket.id).limit(bound + 1).subquery()
+    ids = (_filtered(user, filters, scope, ordered=False).with_only_columns(Ticket.id)
+           .limit(bound + 1).subquery())
     return db.session.scalar(select(func.count()).select_from(ids))
