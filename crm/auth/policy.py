@@ -45,6 +45,10 @@ POLICY: dict[str, frozenset[str]] = {
     "monitor.view": STAFF,
     "monitor.manage": frozenset({ENGINEER, MANAGER, ADMIN}),
     "monitor.plan": frozenset({ADMIN}),  # customers' self-service plans (crm.monitoring.plans)
+    # the monitors API: staff read every monitor, engineers, managers and admins change them;
+    # a verified customer reads and changes their own (object-level: crm.monitoring.access)
+    "monitor.use": STAFF | {CUSTOMER},
+    "monitor.write": frozenset({ENGINEER, MANAGER, ADMIN, CUSTOMER}),
     "maintenance.manage": frozenset({MANAGER, ADMIN}),
     "report.view": frozenset({MANAGER, ADMIN}),
     "report.manage": frozenset({MANAGER, ADMIN}),
@@ -67,7 +71,7 @@ POLICY: dict[str, frozenset[str]] = {
 #: verified is refused them (403 "Verify your email address to use this"). Add chat,
 #: payments … here as they arrive.
 VERIFIED_EMAIL_PERMISSIONS: set[str] = {"ticket.create", "ticket.edit_own", "ticket.comment",
-                                       "shop.order.own"}
+                                       "shop.order.own", "monitor.use", "monitor.write"}
 #: Roles the rule above applies to (staff are vetted by an admin's approval instead).
 VERIFIED_EMAIL_ROLES = frozenset({CUSTOMER})
 

@@ -41,7 +41,7 @@ from crm.monitoring.models import (
     ContactGroup,
     Monitor,
 )
-from crm.net import AddressRefused, staff_policy, vet_host
+from crm.net import AddressRefused, customer_policy, staff_policy, vet_host
 from crm.notifications.sms import normalise_phone
 
 #: Fields ``update_monitor`` refuses (contacts have their own functions/endpoints).
@@ -74,10 +74,17 @@ def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _validate(data) -> schemas.MonitorSpec:
+#: the monitor types a customer may own (self-service uptime): no SMTP, FTP or synthetic
+#: transactions, which reach into systems rather than watch a site
+CUSTOMER_TYPES = ("http", "tls", "tcp", "dns", "heartbeat")
+
+
+def _validate(data, owner=None) -> schemas.MonitorSpec:
     """Validate a full definition or raise :class:`MonitorInvalid`: the schema, no masked
     placeholder standing in for a secret (:func:`schemas.masked_leftovers`), and
-    destinations the outbound policy allows (:func:`vet_destinations`)."""
+    destinations the outbound policy allows (:func:`vet_destinations`). For a customer's
+    monitor (``owner``) also the types customers may own (:data:`CUSTOMER_TYPES`) and the
+    owner's plan (:func:`crm.monitoring.plans.check_settings`: interval, SMS)."""
     if not isinstance(data, dict):
         raise MonitorInvalid([("body", "a monitor must be a JSON object")])
     try:
@@ -87,12 +94,40 @@ def _validate(data) -> schemas.MonitorSpec:
     problems = schemas.masked_leftovers(data)
     if problems:
         raise MonitorInvalid(problems)
-    vet_destinations(spec)
+    if owner is not None:
+        from crm.monitoring import plans
+        if spec.type not in CUSTOMER_TYPES:
+            raise MonitorInvalid([("type", f"choose one of: {', '.join(CUSTOMER_TYPES)}")])
+        plans.check_settings(owner, interval_seconds=spec.interval,
+                             sms_numbers=sum(1 for c in spec.contacts if c.phone))
+        _check_own_contacts(owner, spec)
+    vet_destinations(spec, owner)
     return spec
 
 
-def vet_destinations(spec: schemas.MonitorSpec) -> None:
-    """Refuse a definition whose destinations the staff outbound policy refuses (see
+def _check_own_contacts(owner, spec: schemas.MonitorSpec) -> None:
+    """A customer's monitor alerts only the customer: their email address and their verified
+    phone number. (Other addresses would let anyone have us mail strangers; they need a
+    confirmation by link first, which customers' contact groups do not offer yet.)
+
+    :raises MonitorInvalid: 422 naming ``contacts.<i>.email`` / ``contacts.<i>.phone``.
+    """
+    problems = []
+    for index, contact in enumerate(spec.contacts):
+        if contact.email and contact.email.strip().lower() != owner.email.lower():
+            problems.append((f"contacts.{index}.email",
+                             f"alerts of your monitors go to your own address ({owner.email})"))
+        if contact.phone and not (owner.phone_verified_at and
+                                  normalise_phone(contact.phone) == owner.phone):
+            problems.append((f"contacts.{index}.phone",
+                             "alerts by SMS go to your own verified phone number only"))
+    if problems:
+        raise MonitorInvalid(problems)
+
+
+def vet_destinations(spec: schemas.MonitorSpec, owner=None) -> None:
+    """Refuse a definition whose destinations the outbound policy refuses (the staff policy,
+    or for a customer's monitor, ``owner`` given, the customer policy; see
     :mod:`crm.net.policy`): addresses in any numeric form and names known without DNS
     (``localhost``, metadata names). Names are resolved and vetted again at every connection
     (:class:`crm.net.Guard`), since DNS answers change.
@@ -100,7 +135,8 @@ def vet_destinations(spec: schemas.MonitorSpec) -> None:
     :raises MonitorInvalid: 422 naming the field and the address (``url``: ``address
         refused: 169.254.169.254 (cloud metadata)``).
     """
-    policy = staff_policy(current_app.config)
+    config = current_app.config
+    policy = customer_policy(config) if owner is not None else staff_policy(config)
     problems = []
     for field, host in schemas.outbound_hosts(spec):
         try:
@@ -120,13 +156,15 @@ class MonitorFilters:
 
     ``text``: text in the name (case-insensitive; ``%`` and ``_`` match themselves);
     ``status``/``type``: a monitor status or type (another value matches no monitor);
-    ``tag``: a tag the monitor carries.
+    ``tag``: a tag the monitor carries; ``owner_id``: only this customer's monitors (the
+    scope of a customer's list; None: everyone's).
     """
 
     text: str | None = None
     status: str | None = None
     type: str | None = None
     tag: str | None = None
+    owner_id: int | None = None
 
 
 def _has_tag(tag: str):
@@ -157,6 +195,8 @@ def list_monitors(filters: MonitorFilters) -> Select:
     :returns: ``select(Monitor)`` with the filters applied, unordered and unlimited.
     """
     stmt = select(Monitor)
+    if filters.owner_id is not None:
+        stmt = stmt.where(Monitor.owner_id == filters.owner_id)
     if filters.status:
         stmt = stmt.where(Monitor.status == filters.status)
     if filters.type:
@@ -180,16 +220,21 @@ def ping_url(monitor: Monitor) -> str | None:
     return f"{base}/api/v1/heartbeat/{monitor.heartbeat_token}"
 
 
-def _groups_of(spec: schemas.MonitorSpec) -> dict[str, ContactGroup | None]:
-    """The groups ``spec`` names, by field.
+def _groups_of(spec: schemas.MonitorSpec,
+               owner_id: int | None = None) -> dict[str, ContactGroup | None]:
+    """The groups ``spec`` names, by field. A customer's monitor (``owner_id``) may name only
+    that customer's groups; another's is answered as missing.
 
     :raises MonitorInvalid: 422 naming ``contact_group_id`` / ``escalation_group_id`` when no
-        group has that id.
+        group (of the owner's) has that id.
     """
     found, problems = {}, []
     for field in schemas.GROUP_FIELDS:
         group_id = getattr(spec, field)
-        found[field] = db.session.get(ContactGroup, group_id) if group_id is not None else None
+        group = db.session.get(ContactGroup, group_id) if group_id is not None else None
+        if group is not None and owner_id is not None and group.owner_id != owner_id:
+            group = None
+        found[field] = group
         if group_id is not None and found[field] is None:
             problems.append((field, f"no contact group has id {group_id}"))
     if problems:
@@ -198,7 +243,7 @@ def _groups_of(spec: schemas.MonitorSpec) -> dict[str, ContactGroup | None]:
 
 
 def _apply(monitor: Monitor, spec: schemas.MonitorSpec) -> None:
-    groups = _groups_of(spec)
+    groups = _groups_of(spec, monitor.owner_id)
     columns, config = schemas.spec_to_columns(spec)
     for attr, value in columns.items():
         setattr(monitor, attr, value)
@@ -217,9 +262,11 @@ def _apply(monitor: Monitor, spec: schemas.MonitorSpec) -> None:
         monitor.heartbeat_token = None
 
 
-def _new_monitor(spec: schemas.MonitorSpec, by) -> Monitor:
-    """Add (not commit) a monitor built from ``spec``, with its contacts."""
-    monitor = Monitor(created_by_id=getattr(by, "id", None), consecutive_failures=0)
+def _new_monitor(spec: schemas.MonitorSpec, by, owner=None) -> Monitor:
+    """Add (not commit) a monitor built from ``spec``, with its contacts (owned by
+    ``owner``, a customer, when given)."""
+    monitor = Monitor(created_by_id=getattr(by, "id", None), consecutive_failures=0,
+                      owner_id=getattr(owner, "id", None))
     _apply(monitor, spec)
     monitor.status = PAUSED if monitor.paused else PENDING
     monitor.next_check_at = utcnow()
@@ -235,7 +282,7 @@ def _new_monitor(spec: schemas.MonitorSpec, by) -> Monitor:
     return monitor
 
 
-def create_monitor(data: dict, by=None) -> Monitor:
+def create_monitor(data: dict, by=None, owner=None) -> Monitor:
     """Create a monitor from an API-shaped definition and commit.
 
     :param data: ``name``, ``type``, ``interval`` (s), ``timeout`` (s), ``retries``, ``tags``,
@@ -244,15 +291,30 @@ def create_monitor(data: dict, by=None) -> Monitor:
         ``contacts`` ([{email} | {phone}], only without ``contact_group_id``: they form the
         monitor's own group) and the type's own fields (see :mod:`crm.monitoring.schemas`).
     :param by: the acting user (stored as ``created_by_id``).
+    :param owner: the customer who will own it (self-service): the customer outbound policy,
+        the types of :data:`CUSTOMER_TYPES`, the owner's groups only and the owner's plan
+        apply (:mod:`crm.monitoring.plans`).
     :returns: the new monitor: ``status`` ``pending`` (``paused`` when created paused),
         ``next_check_at`` now, and a random ``heartbeat_token`` for heartbeat monitors.
     :raises ServiceError: 422 (:class:`MonitorInvalid`) naming the field at fault (an unknown
-        group: ``contact_group_id`` / ``escalation_group_id``).
+        group: ``contact_group_id`` / ``escalation_group_id``); 409 or 422
+        (:class:`crm.monitoring.plans.PlanLimit`) past the owner's plan.
     """
-    spec = _validate(data)
-    monitor = _new_monitor(spec, by)
+    if owner is not None:
+        from crm.monitoring import plans
+        plans.check_new_monitor(owner)
+    spec = _validate(data, owner)
+    monitor = _new_monitor(spec, by, owner)
     db.session.commit()
     return monitor
+
+
+def _owner_of(monitor: Monitor):
+    """The customer who owns ``monitor`` (a :class:`crm.auth.models.User`), or None."""
+    if monitor.owner_id is None:
+        return None
+    from crm.auth.models import User
+    return db.session.get(User, monitor.owner_id)
 
 
 def update_monitor(monitor: Monitor, data: dict, by=None) -> Monitor:
@@ -277,7 +339,7 @@ def update_monitor(monitor: Monitor, data: dict, by=None) -> Monitor:
     if "type" in data and data["type"] != monitor.type:
         current = {k: v for k, v in current.items() if k in schemas.COLUMN_FIELDS}
     merged = {**current, **data}
-    spec = _validate(merged)
+    spec = _validate(merged, _owner_of(monitor))
     was_paused = monitor.paused
     _apply(monitor, spec)
     if monitor.paused and not was_paused:
@@ -677,6 +739,7 @@ def monitor_to_dict(monitor: Monitor) -> dict:
         "last_flip_at": _iso(monitor.last_flip_at),
         "last_ping_at": _iso(monitor.last_ping_at),
         "next_check_at": _iso(monitor.next_check_at),
+        "owner_id": monitor.owner_id,
         "created_at": _iso(monitor.created_at),
         "updated_at": _iso(monitor.updated_at),
     })

@@ -167,9 +167,9 @@ def test_bad_log_queries_are_422_problems(api, viewer, query, field):
     assert field in problem["errors"]
 
 
-def test_logs_need_monitor_view(api, make_user):
+def test_logs_are_for_staff_and_the_monitors_owner(api, make_user):
     monitor = _monitor()
-    assert_problem(api.get(f"/monitors/{monitor.id}/logs", make_user("customer")), 403)
+    assert_problem(api.get(f"/monitors/{monitor.id}/logs", make_user("customer")), 404)
     assert_problem(api.get(f"/monitors/{monitor.id}/logs"), 401)
     assert_problem(api.get("/monitors/424242/logs", make_user("engineer")), 404)
 

@@ -23,7 +23,7 @@ PERIODS = {"day": timedelta(days=1), "week": timedelta(days=7), "month": timedel
 
 @api_operation("GET", "/monitors/{monitor_id}/logs", query=LogQuery, response=LogPage, tag=TAG,
                summary="A monitor's check history")
-@requires("monitor.view", api=True)
+@requires("monitor.use", api=True)
 def monitor_logs(monitor_id: int):
     """Raw check results, newest first, between ``from`` (inclusive) and ``to`` (exclusive;
     a date means the end of that day), optionally only ``up`` or ``down``, in keyset pages of
@@ -47,7 +47,7 @@ def monitor_logs(monitor_id: int):
 
 @api_operation("GET", "/monitors/{monitor_id}/uptime", query=UptimeQuery, response=UptimeOut,
                tag=TAG, summary="A monitor's uptime")
-@requires("monitor.view", api=True)
+@requires("monitor.use", api=True)
 def monitor_uptime(monitor_id: int):
     """Uptime percentage, incidents and downtime over the last day, week, month or year,
     computed from hourly/daily rollups and incidents (kept beyond the raw results).

@@ -3,8 +3,11 @@
 Definitions are validated by :mod:`crm.monitoring.services` (shared with the console and
 ``crm-monitor``), so the bodies are handed over as parsed JSON documents
 (:func:`crm.api.openapi.request_document`); the services' refusals are problems through the
-app's one handler. ``monitor.view`` reads, ``monitor.manage`` changes (and exports, since
-definitions carry credentials such as FTP passwords and request headers).
+app's one handler. Staff read every monitor and engineers, managers and admins change them
+(``monitor.use`` / ``monitor.write`` for staff who hold ``monitor.view`` / ``monitor.manage``);
+a verified customer reads and changes only their own (self-service uptime: their plan, the
+customer outbound policy; :func:`owner_for`). Export and import stay with ``monitor.manage``,
+since definitions carry credentials such as FTP passwords and request headers.
 """
 from __future__ import annotations
 
@@ -24,13 +27,19 @@ from crm.api.monitors.schemas import (
     MonitorPatch,
 )
 from crm.api.openapi import ApiProblem, api_operation, request_document, request_query
-from crm.auth.policy import acting_user, requires
+from crm.auth.policy import acting_user, has_permission, requires
 from crm.extensions import db
 from crm.monitoring import services
 from crm.monitoring.access import get_monitor_or_404
 from crm.monitoring.models import Monitor
 
 TAG = "Monitors"
+
+
+def owner_for(user):
+    """The owner of the monitors ``user`` creates and the scope of their lists: the user
+    themself for a customer (no staff permission), None for staff (every monitor)."""
+    return None if has_permission(user, "monitor.view") else user
 
 
 def monitor_answer(monitor_id: int, status: int = 200):
@@ -44,25 +53,30 @@ def monitor_answer(monitor_id: int, status: int = 200):
 
 @api_operation("POST", "/monitors", body=MonitorCreate, response=MonitorOut, status=201,
                tag=TAG, summary="Create a monitor")
-@requires("monitor.manage", api=True)
+@requires("monitor.write", api=True)
 def create_monitor():
     """Create a monitor of any type (``type`` selects the fields). It is checked at once, then
     every ``interval`` seconds. Heartbeat monitors answer with their ``ping_url``. A 422
-    problem's ``errors`` names every bad field (``url``, ``steps.0.assertions.1.expected`` …)."""
-    monitor = services.create_monitor(request_document(), by=acting_user())
+    problem's ``errors`` names every bad field (``url``, ``steps.0.assertions.1.expected`` …).
+    A customer's monitor is theirs: HTTP, TLS, TCP, DNS or heartbeat, within their plan (409
+    past the number of monitors, 422 naming ``interval``), alerting only them."""
+    user = acting_user()
+    monitor = services.create_monitor(request_document(), by=user, owner=owner_for(user))
     return monitor_answer(monitor.id, 201)
 
 
 @api_operation("GET", "/monitors", query=MonitorListQuery, response=MonitorPage, tag=TAG,
                summary="List monitors")
-@requires("monitor.view", api=True)
+@requires("monitor.use", api=True)
 def list_monitors():
     """Monitors by id, filtered by ``type``, ``status``, ``tag`` and ``q`` (text in the name),
     in keyset pages of ``limit``: pass ``next_cursor`` as ``cursor`` for the next. The page
     numbers of the previous release (``page``, ``per_page``) still work, deprecated."""
     query: MonitorListQuery = request_query()
-    stmt = services.list_monitors(services.MonitorFilters(text=query.q, status=query.status,
-                                                          type=query.type, tag=query.tag))
+    owner = owner_for(acting_user())
+    stmt = services.list_monitors(services.MonitorFilters(
+        text=query.q, status=query.status, type=query.type, tag=query.tag,
+        owner_id=owner.id if owner is not None else None))
     if query.numbered():
         page = numbered_page(stmt.order_by(Monitor.id), query)
     else:
@@ -112,7 +126,7 @@ def import_monitors():
 
 @api_operation("GET", "/monitors/{monitor_id}", response=MonitorOut, tag=TAG,
                summary="Get a monitor")
-@requires("monitor.view", api=True)
+@requires("monitor.use", api=True)
 def get_monitor(monitor_id: int):
     """One monitor with its current state."""
     return monitor_answer(get_monitor_or_404(monitor_id, acting_user()).id)
@@ -120,7 +134,7 @@ def get_monitor(monitor_id: int):
 
 @api_operation("PATCH", "/monitors/{monitor_id}", body=MonitorPatch, response=MonitorOut,
                tag=TAG, summary="Change a monitor")
-@requires("monitor.manage", api=True)
+@requires("monitor.write", api=True)
 def update_monitor(monitor_id: int):
     """Change any fields (``paused: true`` pauses, ``false`` resumes and checks at once). The
     result must be a valid definition; changing ``type`` drops the old type's fields."""
@@ -135,7 +149,7 @@ def update_monitor(monitor_id: int):
 
 @api_operation("DELETE", "/monitors/{monitor_id}", status=204, tag=TAG,
                summary="Delete a monitor")
-@requires("monitor.manage", api=True)
+@requires("monitor.write", api=True)
 def delete_monitor(monitor_id: int):
     """Delete the monitor with its history, incidents and own contact group."""
     services.delete_monitor(get_monitor_or_404(monitor_id, acting_user()), by=acting_user())

@@ -96,6 +96,9 @@ class MonitorOut(BaseModel):
     status: str = Field(description=f"One of {', '.join(MONITOR_STATUSES)}.")
     last_checked_at: datetime | None
     next_check_at: datetime | None
+    owner_id: int | None = Field(
+        None, description="The customer who owns the monitor (self-service); null: the "
+                          "operators'.")
 
 
 class ImportOut(BaseModel):
