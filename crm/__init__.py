@@ -159,11 +159,10 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(status_pages_bp)
     from crm import observability  # error tracker: Sentry-compatible ingest, console pages
     observability.init_app(app)
-    # shops: console pages, the customer's orders in the portal, webhook receivers
+    # shops: console pages, the customer's orders in the portal (receivers: crm.api.shop)
     from crm.shop import bp as shop_bp
     from crm.shop.portal import bp as shop_portal_bp
-    from crm.shop.webhooks import bp as shop_webhooks_bp
-    for bp in (shop_bp, shop_portal_bp, shop_webhooks_bp):
+    for bp in (shop_bp, shop_portal_bp):
         app.register_blueprint(bp)
 
 

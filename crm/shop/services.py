@@ -157,14 +157,6 @@ def clean_customer(fields: dict) -> dict:
     return out
 
 
-def _require_identity(customer: ShopCustomer) -> None:
-    """:raises ServiceError: 422 when the customer has neither a name nor an email."""
-    if not (customer.first_name or customer.last_name or customer.email):
-        message = "Give at least a first name, a last name or an email address."
-        raise ServiceError(message, field="first_name", status=422,
-                           errors={"first_name": [message]})
-
-
 def _require_unique_email(customer: ShopCustomer) -> None:
     """:raises ServiceError: 409 when another shop customer has this email."""
     if not customer.email:
@@ -214,14 +206,12 @@ def create_customer(actor: User | None, fields: dict) -> ShopCustomer:
     """Create a shop customer from ``fields`` (see :func:`clean_customer`), linked to the
     portal user with the same verified email; audited and committed.
 
-    :raises ServiceError: 422 invalid members or neither name nor email, 409 a customer
-        with this email exists.
+    :raises ServiceError: 422 invalid members, 409 a customer with this email exists.
     """
     data = clean_customer({k: v for k, v in fields.items() if k in CUSTOMER_FIELDS})
     now = utcnow()
     customer = ShopCustomer(**{"first_name": "", "last_name": "", "addresses": [], "tags": [],
                                **data}, created_at=now, updated_at=now)
-    _require_identity(customer)
     _require_unique_email(customer)
     link_user(customer)
     db.session.add(customer)
@@ -242,7 +232,6 @@ def update_customer(customer: ShopCustomer, actor: User | None, fields: dict) ->
     before = {k: getattr(customer, k) for k in changed}
     for key, value in changed.items():
         setattr(customer, key, value)
-    _require_identity(customer)
     _require_unique_email(customer)
     if "email" in changed:
         link_user(customer)

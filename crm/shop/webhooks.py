@@ -8,9 +8,9 @@ recorded as a ``rejected`` :class:`~crm.shop.models.WebhookDelivery` and a secur
 its body never stored). ``X-Shopify-Webhook-Id`` de-duplicates: a delivery already processed
 is answered 200 and changes nothing.
 
-The blueprint sits outside the API blueprint, so the per-user API rate limit does not apply;
-each connection is bounded instead (``SHOP_WEBHOOK_RATE_LIMIT``, default 600 a minute), and
-it is exempt from CSRF.
+The blueprint is nested in the API's (so the receiver is in the OpenAPI document) but exempt
+from the API's per-caller rate limit: each connection is bounded instead
+(``SHOP_WEBHOOK_RATE_LIMIT``, default 600 a minute). It is exempt from CSRF.
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ import logging
 from collections.abc import Callable
 
 from flask import Blueprint, current_app, jsonify, request
+from flask_limiter import ExemptionScope
 from sqlalchemy.exc import IntegrityError
 
 from crm.auth.models import User
@@ -34,8 +35,12 @@ from crm.shop.models import PLATFORMS, ShopConnection, WebhookDelivery
 
 log = logging.getLogger(__name__)
 
+#: nested in the API blueprint (:mod:`crm.api.shop`): endpoints ``api.shop_webhooks.*``
 bp = Blueprint("shop_webhooks", __name__, url_prefix="/api/v1/webhooks")
 csrf.exempt(bp)
+# the API's per-caller limits (its blueprint's) do not apply; each connection has its own
+limiter.exempt(bp, flags=ExemptionScope.ANCESTORS | ExemptionScope.APPLICATION
+               | ExemptionScope.DEFAULT | ExemptionScope.META)
 
 SIGNATURE_HEADER = "X-Shopify-Hmac-Sha256"
 WEBHOOK_ID_HEADER = "X-Shopify-Webhook-Id"
@@ -61,7 +66,7 @@ def create_connection(actor: User, platform: str, name: str, secret: str) -> Sho
     :raises ServiceError: 422 with ``errors`` per field.
     """
     errors: dict[str, list[str]] = {}
-    name = (name or "").strip()
+    name = (name or "").strip() or (name or "")
     if platform not in PLATFORMS:
         errors["platform"] = ["One of: " + ", ".join(PLATFORMS) + "."]
     elif platform not in SUPPORTED_PLATFORMS:
@@ -201,3 +206,4 @@ def shopify(connection_id: int):
         return jsonify(status="duplicate")
     log.info("shopify webhook %s on connection %s: %s", topic, connection.id, outcome)
     return jsonify(status=outcome)
+

@@ -42,21 +42,26 @@ def test_an_agent_creates_a_customer_normalised_linked_and_audited(agent_api, ma
     assert (audit.field, audit.actor_id) == ("created", agent_api.user.id)
 
 
-@pytest.mark.parametrize("payload, field", [
+INVALID_CUSTOMERS = [
     ({"first_name": "A", "phone": "12"}, "phone"),
     ({"first_name": "A", "email": "not-an-email"}, "email"),
     ({"first_name": "x" * 121}, "first_name"),
-    ({"last_name": ""}, "first_name"),  # neither a name nor an email
     ({"first_name": "A", "tags": ["t" * 41]}, "tags.0"),
     ({"first_name": "A", "addresses": [{"street": "1 Main St"}]}, "addresses.0.street"),
     ({"first_name": "A", "accepts_marketing": "yes"}, "accepts_marketing"),
     ({"first_name": "A", "nickname": "Al"}, "nickname"),
-])
-def test_invalid_customers_are_refused_with_the_field_named(agent_api, payload, field):
-    resp = agent_api("POST", "/shop/customers", payload)
-    assert resp.status_code == 422, resp.get_json()
-    assert resp.content_type.startswith("application/problem+json")
-    assert field in resp.get_json()["errors"]
+]
+
+
+def test_invalid_customers_are_refused_with_the_field_named(agent_api):
+    failures = []
+    for payload, field in INVALID_CUSTOMERS:
+        resp = agent_api("POST", "/shop/customers", payload)
+        body = resp.get_json() or {}
+        if (resp.status_code, resp.content_type) != (422, "application/problem+json") \
+                or field not in body.get("errors", {}):
+            failures.append(f"{payload}: {resp.status_code} {body}")
+    assert not failures, failures
     assert db.session.scalar(select(ShopCustomer.id)) is None
 
 
@@ -79,18 +84,15 @@ def test_patch_changes_only_what_is_sent_and_audits_each_change(agent_api):
     assert set(changes) == {"last_name", "tags"}
 
 
-@pytest.mark.parametrize("payload, status, field", [
-    ({}, 422, "body"),
-    ({"phone": "0"}, 422, "phone"),
-    ({"email": None}, 422, "email"),
-    ({"first_name": "", "last_name": "", "email": ""}, 422, "first_name"),
-])
-def test_invalid_patches_change_nothing(agent_api, payload, status, field):
+def test_invalid_patches_change_nothing(agent_api):
     customer = make_customer()
-    resp = agent_api("PATCH", f"/shop/customers/{customer.id}", payload)
-    assert resp.status_code == status and field in resp.get_json()["errors"]
+    for payload, field in (({}, "body"), ({"phone": "0"}, "phone"), ({"email": None}, "email"),
+                           ({"email": ""}, "email"), ({"tags": "VIP"}, "tags")):
+        resp = agent_api("PATCH", f"/shop/customers/{customer.id}", payload)
+        assert resp.status_code == 422 and field in resp.get_json()["errors"], payload
     db.session.rollback()
     assert db.session.get(ShopCustomer, customer.id).last_name == "Lovelace"
+    assert db.session.scalar(select(ShopChange.id)) is None
 
 
 def test_search_by_name_email_phone_and_order_number_and_filter_by_tag(agent_api):
@@ -140,10 +142,10 @@ def test_orders_filter_and_the_tracking_timeline(agent_api):
     assert agent_api("GET", f"/shop/orders/{waiting.id}/tracking").get_json()["fulfilments"] == []
 
 
-@pytest.mark.parametrize("param", ["status", "financial_status", "delivery_state"])
-def test_an_unknown_filter_value_is_a_422(agent_api, param):
-    resp = agent_api("GET", "/shop/orders", **{param: "teleported"})
-    assert resp.status_code == 422 and param in resp.get_json()["errors"]
+def test_an_unknown_filter_value_is_a_422(agent_api):
+    for param in ("status", "financial_status", "fulfilment_status", "delivery_state"):
+        resp = agent_api("GET", "/shop/orders", **{param: "teleported"})
+        assert resp.status_code == 422 and param in resp.get_json()["errors"], param
 
 
 def test_a_customer_cannot_read_orders_through_the_staff_api(client, make_user, token_for):
@@ -182,14 +184,13 @@ def test_a_connection_answers_its_webhook_url_and_never_its_secret(admin_api):
     assert admin_api("GET", f"/shop-connections/{body['id']}").status_code == 404
 
 
-@pytest.mark.parametrize("payload, field", [
-    ({"platform": "shopify", "name": "Shop", "secret": "short"}, "secret"),
-    ({"platform": "magento", "name": "Shop", "secret": "x" * 20}, "platform"),
-    ({"platform": "woocommerce", "name": "Shop", "secret": "x" * 20}, "platform"),
-    ({"platform": "shopify", "name": "", "secret": "x" * 20}, "name"),
-    ({"platform": "shopify", "secret": "x" * 20}, "name"),
-])
-def test_invalid_connections_are_refused(admin_api, payload, field):
-    resp = admin_api("POST", "/shop-connections", payload)
-    assert resp.status_code == 422 and field in resp.get_json()["errors"]
+def test_invalid_connections_are_refused(admin_api):
+    for payload, field in (
+            ({"platform": "shopify", "name": "Shop", "secret": "short"}, "secret"),
+            ({"platform": "magento", "name": "Shop", "secret": "x" * 20}, "platform"),
+            ({"platform": "woocommerce", "name": "Shop", "secret": "x" * 20}, "platform"),
+            ({"platform": "shopify", "name": "", "secret": "x" * 20}, "name"),
+            ({"platform": "shopify", "secret": "x" * 20}, "name")):
+        resp = admin_api("POST", "/shop-connections", payload)
+        assert resp.status_code == 422 and field in resp.get_json()["errors"], payload
     assert db.session.scalar(select(ShopConnection.id)) is None

@@ -4,7 +4,6 @@ their timeline and the linked user's tickets, and the portal shows a customer th
 orders only."""
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
@@ -24,12 +23,12 @@ def submit_unchanged(client, url: str):
     return client.post(local_path(form.action) or url, data=MultiDict(form.entries()))
 
 
-@pytest.mark.parametrize("path", ["/shop/customers", "/shop/orders", "/shop/customers/new"])
-def test_empty_lists_and_the_new_form_load(login_as, path):
-    resp = login_as("agent").get(path)
-    assert resp.status_code == 200
-    if path != "/shop/customers/new":
-        assert "yet" in visible_text(resp)  # the empty state says why it is empty
+def test_empty_lists_and_the_new_form_load(login_as):
+    agent = login_as("agent")
+    for path in ("/shop/customers", "/shop/orders"):
+        resp = agent.get(path)
+        assert resp.status_code == 200 and "yet" in visible_text(resp), path  # says why empty
+    assert agent.get("/shop/customers/new").status_code == 200
 
 
 def test_customer_360_shows_profile_orders_timeline_and_the_linked_users_tickets(
@@ -110,11 +109,11 @@ def test_an_edit_with_a_bad_phone_is_refused_on_the_field_and_changes_nothing(lo
     assert db.session.get(ShopCustomer, customer.id).last_name == "Lovelace"
 
 
-@pytest.mark.parametrize("role", ["customer", "engineer"])
-def test_customers_and_engineers_are_refused_the_shop_console(login_as, role):
-    client = login_as(role)
-    assert client.get("/shop/customers").status_code == 403
-    assert client.get("/shop/orders").status_code == 403
+def test_customers_and_engineers_are_refused_the_shop_console(login_as):
+    for role in ("customer", "engineer"):
+        client = login_as(role)
+        for path in ("/shop/customers", "/shop/orders", "/shop/customers/new"):
+            assert client.get(path).status_code == 403, (role, path)
 
 
 # ---------------------------------------------------------------- portal
@@ -151,3 +150,21 @@ def test_verifying_the_email_links_the_shop_customer(make_user, login_as):
     db.session.rollback()
     assert db.session.get(ShopCustomer, customer.id).user_id == user.id
     assert client.get(f"/portal/orders/{order.id}").status_code == 200
+
+
+def test_the_demo_data_gives_a_customer_360_page_and_a_where_is_my_order_answer(
+        login_as):
+    from crm.auth.models import User
+    from crm.demo import DEMO_PASSWORD, seed_demo
+    from crm.shop.models import ShopOrder
+
+    seed_demo(force=True)
+    linked = db.session.scalar(select(ShopCustomer).where(ShopCustomer.user_id.is_not(None)))
+    page = login_as("agent").get(f"/shop/customers/{linked.id}")
+    assert page.status_code == 200 and "An Post" in visible_text(page)
+    order = db.session.scalar(select(ShopOrder).where(ShopOrder.customer_id == linked.id)
+                              .order_by(ShopOrder.id))
+    portal = login_as(db.session.get(User, linked.user_id), password=DEMO_PASSWORD)
+    answer = portal.get(f"/portal/orders/{order.id}")
+    assert answer.status_code == 200
+    assert f"Where it is: {order.delivery_label}" in visible_text(answer)

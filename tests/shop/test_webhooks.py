@@ -6,7 +6,7 @@ import json
 from decimal import Decimal
 
 import httpx
-import pytest
+from redis import Redis
 from sqlalchemy import func, select
 
 from crm.extensions import db
@@ -21,7 +21,8 @@ from crm.shop.models import (
     WebhookDelivery,
 )
 from crm.shop.webhooks import shopify_signature
-from tests.shop.factories import SECRET, fixture
+from tests.security.conftest import app_with  # noqa: F401  (fixture)
+from tests.shop.factories import SECRET, fixture, make_connection
 
 
 def deliver(base: str, connection_id: int, payload, topic: str = "orders/create",
@@ -94,23 +95,24 @@ def test_a_new_delivery_of_the_same_order_updates_it_without_duplicating(
     assert db.session.scalar(select(ShopOrder.financial_status)) == "paid"
 
 
-@pytest.mark.parametrize("case", ["wrong secret", "tampered body", "garbage", "missing"])
 def test_an_unsigned_or_badly_signed_delivery_is_refused_recorded_and_not_stored(
-        live_server, connection, case):
+        live_server, connection):
     order_json = fixture("order")
-    kwargs = {"wrong secret": {"secret": "not-the-shop-secret-at-all"},
-              "tampered body": {"signature": shopify_signature(SECRET, b"{}")},
-              "garbage": {"signature": "!!not-base64=="},
-              "missing": {"secret": None}}[case]
-    resp = deliver(live_server, connection.id, order_json, **kwargs)
-    assert resp.status_code == 401
-    assert resp.headers["Content-Type"].startswith("application/problem+json")
-    assert "signature" in resp.json()["detail"].lower()
-    assert count(ShopOrder) == 0 and count(ShopCustomer) == 0
-    rejected = db.session.scalar(select(WebhookDelivery))
-    assert rejected.outcome == "rejected" and rejected.webhook_id is None
-    assert rejected.claimed_id == "wh-1"
-    assert rejected.reason == ("Missing signature" if case == "missing" else "Wrong signature")
+    cases = {"wrong secret": {"secret": "not-the-shop-secret-at-all"},
+             "tampered body": {"signature": shopify_signature(SECRET, b"{}")},
+             "garbage": {"signature": "!!not-base64=="},
+             "missing": {"secret": None}}
+    for n, (case, kwargs) in enumerate(cases.items()):
+        resp = deliver(live_server, connection.id, order_json, webhook_id=f"wh-{n}", **kwargs)
+        assert resp.status_code == 401, case
+        assert resp.headers["Content-Type"].startswith("application/problem+json")
+        assert "signature" in resp.json()["detail"].lower()
+        assert count(ShopOrder) == 0 and count(ShopCustomer) == 0, case
+        rejected = db.session.scalar(select(WebhookDelivery).order_by(WebhookDelivery.id.desc()))
+        assert rejected.outcome == "rejected" and rejected.webhook_id is None, case
+        assert rejected.claimed_id == f"wh-{n}"
+        assert rejected.reason == ("Missing signature" if case == "missing"
+                                   else "Wrong signature"), case
 
 
 def test_a_forged_delivery_cannot_block_the_real_one_with_its_id(live_server, connection):
@@ -123,7 +125,6 @@ def test_a_forged_delivery_cannot_block_the_real_one_with_its_id(live_server, co
 
 
 def test_another_connections_secret_does_not_sign_for_this_one(live_server, connection):
-    from tests.shop.factories import make_connection
     other = make_connection(name="Other shop", secret="another-shop-secret-9876543210")
     resp = deliver(live_server, connection.id, fixture("order"), secret=other.secret)
     assert resp.status_code == 401 and count(ShopOrder) == 0
@@ -187,3 +188,26 @@ def test_an_unverified_account_is_not_linked(live_server, connection, make_user)
     deliver(live_server, connection.id, customer_json, topic="customers/create")
     db.session.rollback()
     assert db.session.scalar(select(ShopCustomer.user_id)) is None
+
+
+def test_receivers_are_limited_per_connection_not_by_the_api_limit(app_with):  # noqa: F811
+    """The API's per-caller budget (2 a minute here) does not stop a shop's deliveries; each
+    connection has its own (3 a minute here), and one shop's burst leaves another's alone."""
+    limited = app_with(RATELIMIT_ENABLED=True, API_RATE_LIMIT="2 per minute",
+                       SHOP_WEBHOOK_RATE_LIMIT="3 per minute")
+    with limited.app_context():
+        first, second = make_connection(name="One").id, make_connection(name="Two").id
+    client = limited.test_client()
+    body = json.dumps(fixture("customer")).encode()
+    headers = {"X-Shopify-Topic": "customers/create",
+               "X-Shopify-Hmac-Sha256": shopify_signature(SECRET, body)}
+
+    def post(connection_id: int, n: int):
+        return client.post(f"/api/v1/webhooks/shopify/{connection_id}", data=body,
+                           headers={**headers, "X-Shopify-Webhook-Id": f"w{n}"},
+                           content_type="application/json")
+    assert [post(first, n).status_code for n in range(3)] == [200, 200, 200]
+    refused = post(first, 3)
+    assert refused.status_code == 429 and refused.mimetype == "application/problem+json"
+    assert post(second, 4).status_code == 200
+    Redis.from_url(limited.config["REDIS_URL"]).flushdb()

@@ -2,11 +2,16 @@
 
 * :mod:`.customers`: shop customers (``/shop/customers``) and their orders;
 * :mod:`.orders`: orders and their delivery timeline (``/shop/orders``);
-* :mod:`.connections`: shop connections (``/shop-connections``) whose webhooks
-  :mod:`crm.shop.webhooks` receives.
+* :mod:`.connections`: shop connections (``/shop-connections``);
+* :mod:`.webhooks`: the receivers' OpenAPI entries (the receivers are
+  :mod:`crm.shop.webhooks`, a blueprint nested in the API's).
 
 Shop customers live under ``/shop/`` because ``/customers`` already lists the portal's
 customer accounts. Handlers authorise, parse (:mod:`.schemas`), call
 :mod:`crm.shop.services` and serialise; refusals are problems rendered by the app's handler.
 """
-from crm.api.shop import connections, customers, orders  # noqa: F401
+from crm.api import bp
+from crm.api.shop import connections, customers, orders, webhooks  # noqa: F401
+from crm.shop.webhooks import bp as webhooks_bp
+
+bp.register_blueprint(webhooks_bp)

@@ -9,10 +9,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, EmailStr, Field
 
 from crm.api.schemas import (
     Body,
+    Email,
     Id,
     NameText,
     Out,
@@ -37,7 +38,9 @@ FinancialStatus = Literal[FINANCIAL_STATUSES]  # type: ignore[valid-type]
 FulfilmentStatus = Literal[FULFILMENT_STATUSES]  # type: ignore[valid-type]
 Platform = Literal[PLATFORMS]  # type: ignore[valid-type]
 PersonName = _text(max_length=120)
-EmailText = _text(max_length=254, description="An email address; stored lower-cased.")
+EmailText = Email
+#: the same for PATCH (its "omit, never null" schema hook cannot compose with a pattern)
+PatchEmailText = Annotated[EmailStr, Field(max_length=254)]
 PhoneInput = _text(max_length=32, description="A phone number in any format; stored in E.164.")
 TagName = _text(min_length=1, max_length=40)
 NoteText = _text(max_length=MAX_NOTE)
@@ -69,8 +72,8 @@ Tags = Annotated[list[TagName], Field(max_length=50)]
 
 
 class ShopCustomerIn(Body):
-    """A new shop customer: at least a name or an email. The customer is linked to the
-    portal account with the same verified email."""
+    """A new shop customer (every member optional, as shops allow). The customer is linked
+    to the portal account with the same verified email."""
 
     first_name: PersonName = ""
     last_name: PersonName = ""
@@ -88,7 +91,7 @@ class ShopCustomerPatch(Body):
 
     first_name: PersonName = _patch_field("First name.")
     last_name: PersonName = _patch_field("Last name.")
-    email: EmailText = _patch_field("Email (re-links the portal account).")
+    email: PatchEmailText = _patch_field("Email (re-links the portal account).")
     phone: PhoneInput = _patch_field("Phone number; an empty string removes it.")
     addresses: Addresses = _patch_field("Every address (replaces them).")
     tags: Tags = _patch_field("Every tag (replaces them).")
@@ -221,9 +224,10 @@ class TrackingOut(Out):
 
 class ConnectionIn(Body):
     """A shop to receive webhooks from; ``secret`` is the shop's webhook signing secret
-    (never shown again)."""
+    (never shown again). Only Shopify is received so far (WooCommerce and BigCommerce
+    later)."""
 
-    platform: Platform
+    platform: Literal["shopify"]
     name: NameText
     secret: SecretText
 
@@ -242,3 +246,11 @@ class ConnectionPage(Page):
     """A page of shop connections, newest first."""
 
     items: list[ConnectionOut]
+
+
+class WebhookAnswer(BaseModel):
+    """What a webhook receiver answers a signed delivery."""
+
+    status: Literal["processed", "ignored", "duplicate"] = Field(
+        description="``processed`` stored, ``ignored`` a topic not handled, ``duplicate`` "
+                    "a delivery id already received (nothing changed).")
