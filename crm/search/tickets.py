@@ -68,6 +68,8 @@ class TicketSearch:
     #: SQLite: the words are common, so test tickets one by one in list order
     #: (:func:`sqlite_walks`) instead of collecting and sorting every match.
     walk: bool = False
+    #: PostgreSQL: the words are rare (:func:`pg_sparse`), so collect the matches first.
+    sparse: bool = False
 
     # ------------------------------------------------------------ text
 
@@ -116,11 +118,11 @@ class TicketSearch:
         if self.dialect == "postgresql":
             matching = (f"SELECT ticket_id FROM ticket_search_docs "
                         f"WHERE doc @@ to_tsquery('{PG_CONFIG}', :search_tsq)")
-            if any(len(t.words) > 1 for t in self.query.positive):
-                # The planner prices a phrase as if its words were merely all present, so it
-                # would walk the list's index expecting a match soon and read every ticket
-                # for a rare phrase. Phrases are selective: the matching ids are collected
-                # first (GIN), then fetched by primary key and sorted.
+            if self.sparse or any(len(t.words) > 1 for t in self.query.positive):
+                # Few matches (or a phrase, which the planner prices as if its words were
+                # merely all present): collect the matching ids first (GIN), fetch them by
+                # primary key and sort, rather than walk the list's index hoping for a
+                # match soon (the planner underprices each `@@` test on that walk).
                 return text(f"tickets.id = ANY(ARRAY({matching}))"
                             ).bindparams(search_tsq=self.tsquery())
             ids = text(matching).bindparams(search_tsq=self.tsquery())
@@ -208,7 +210,24 @@ def compile_query(q: str | None, user: User, dialect: str, conn=None) -> TicketS
     if conn is not None and dialect == "sqlite":
         match = found.fts_match()
         found.walk = match is not None and sqlite_walks(conn, match)
+    elif conn is not None and found.query.positive:
+        found.sparse = pg_sparse(conn, found.tsquery())
     return found
+
+
+def pg_sparse(conn, tsquery: str) -> bool:
+    """PostgreSQL: True when the planner expects at most ``10 * sqrt(tickets)`` documents to
+    match ``tsquery`` (its estimate from the tsvector column's statistics, no rows read; the
+    column keeps 10,000 statistics entries so rare words are estimated as rare). Then the
+    matches are collected and sorted; above it the planner may walk the list's index."""
+    tickets = conn.execute(text("SELECT reltuples FROM pg_class WHERE relname = 'tickets'")
+                           ).scalar() or 0
+    plan = conn.execute(text(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM ticket_search_docs "
+                             f"WHERE doc @@ to_tsquery('{PG_CONFIG}', :q)"), {"q": tsquery}
+                        ).scalar()
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    return plan[0]["Plan"]["Plan Rows"] <= 10 * math.sqrt(max(tickets, 0))
 
 
 def sqlite_walks(conn, match: str) -> bool:
