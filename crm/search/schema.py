@@ -78,10 +78,15 @@ def _pg_comments(public: bool) -> str:
             f"WHERE c.ticket_id = t.id AND {cond})")
 
 
+#: A placeholder word between the parts, deleted again: it leaves a gap in the positions, so
+#: a phrase cannot run from the subject into the description (FTS5 columns do the same).
+_PG_GAP = "crmsearchgap"
+
 #: The document of ticket ``t`` (a ``tickets`` row alias) as one SQL expression.
-PG_DOCUMENT = " || ".join([_pg_part("t.subject", "A"), _pg_part("t.description", "B"),
-                           _pg_part(_pg_comments(True), "C"),
-                           _pg_part(_pg_comments(False), "D")])
+PG_DOCUMENT = ("ts_delete(" + f" || to_tsvector('simple', '{_PG_GAP}') || ".join(
+    [_pg_part("t.subject", "A"), _pg_part("t.description", "B"),
+     _pg_part(_pg_comments(True), "C"), _pg_part(_pg_comments(False), "D")])
+    + f", '{_PG_GAP}'::text)")
 
 _PG_FUNCTIONS = [
     # Punctuation to spaces: the PostgreSQL parser would keep e-mail addresses, hosts, paths

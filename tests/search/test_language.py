@@ -132,3 +132,12 @@ def test_the_sqlite_tokenizer_stems_english_only():
     assert "porter" not in schema._sqlite_table("german")
     with pytest.raises(ValueError):
         schema.language("klingon")
+
+
+def test_a_phrase_does_not_run_from_one_part_of_a_ticket_into_the_next(make_user, add_ticket,
+                                                                        find):
+    admin, customer = make_user("admin"), make_user("customer")
+    t = add_ticket(customer, "Need a refund", "Invoice attached",
+                   comments=(("Thanks", True), ("note", False)))
+    assert find(admin, '"need a refund"') == [t.id] and find(admin, "refund invoice") == [t.id]
+    assert find(admin, '"refund invoice"') == [] and find(admin, '"thanks note"') == []
