@@ -61,6 +61,7 @@ GROUPS: tuple[Group, ...] = (
         Entry("Shop customers", "shop.customers", "shop.customer.view",
               ("shop.customer", "shop.new_customer", "shop.edit_customer")),
         Entry("Orders", "shop.orders", "shop.order.view", ("shop.order",)),
+        Entry("Products", "shop.products", "shop.product.view"),
         Entry("Broadcasts", "broadcasts.index", "broadcast.send", ("broadcasts.",)),
     )),
     Group("Monitoring", (

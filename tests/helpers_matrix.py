@@ -242,6 +242,7 @@ ARG_VALUES: dict[str, Callable[[World], object]] = {
     "shop_customer_id": lambda w: _shop_objects().customer(w).id,
     "order_id": lambda w: _shop_objects().order(w).id,
     "connection_id": lambda w: _shop_objects().connection(w).id,
+    "product_id": lambda w: _shop_objects().product(w).id,
 }
 
 

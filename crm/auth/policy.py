@@ -64,6 +64,7 @@ POLICY: dict[str, frozenset[str]] = {
     "shop.customer.edit": frozenset({AGENT, MANAGER, ADMIN}),
     "shop.order.view": frozenset({AGENT, MANAGER, ADMIN}),
     "shop.order.own": frozenset({CUSTOMER}),
+    "shop.product.view": frozenset({AGENT, MANAGER, ADMIN}),
     "shop.connection.manage": frozenset({ADMIN}),
 }
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from crm.auth.models import normalise_email
 from crm.clock import utcnow
@@ -29,6 +30,8 @@ from crm.shop.models import (
     PENDING,
     Fulfilment,
     FulfilmentEvent,
+    Product,
+    ProductVariant,
     ShopCustomer,
     ShopExternalId,
     ShopOrder,
@@ -229,3 +232,37 @@ def upsert_fulfilment(connection_id: int, data: dict,
     if local is None:
         _remember(connection_id, "fulfilment", data["id"], fulfilment.id)
     return fulfilment
+
+
+def upsert_product(connection_id: int, data: dict) -> Product | None:
+    """Create or update a product from a Shopify ``product`` object; its variants (title,
+    SKU, price, units in stock) are replaced by the payload's. Tags are Shopify's
+    comma-separated text.
+
+    :returns: the row (flushed), or None when ``data`` has no ``id``.
+    """
+    if not isinstance(data, dict) or data.get("id") is None:
+        return None
+    local = _local_id(connection_id, "product", data["id"])
+    product = db.session.scalar(select(Product).where(Product.id == local)
+                                .options(selectinload(Product.variants))) if local else None
+    now = utcnow()
+    if product is None:
+        product = Product(created_at=parse_time(data.get("created_at")) or now, variants=[])
+    product.title = str(data.get("title") or "Untitled")[:255]
+    product.vendor = _text(data.get("vendor"), 120)
+    product.product_type = _text(data.get("product_type"), 120)
+    tags = data.get("tags") or ""
+    product.tags = services.parse_tags(tags) if isinstance(tags, str) else []
+    product.updated_at = now
+    with db.session.no_autoflush:  # the payload lists every variant: they replace ours
+        product.variants = [
+            ProductVariant(title=str(v.get("title") or "")[:255], sku=_text(v.get("sku"), 120),
+                           price=services.money(v.get("price")),
+                           inventory_quantity=int(v.get("inventory_quantity") or 0))
+            for v in data.get("variants") or [] if isinstance(v, dict)]
+    db.session.add(product)
+    db.session.flush()
+    if local is None:
+        _remember(connection_id, "product", data["id"], product.id)
+    return product

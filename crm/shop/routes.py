@@ -1,5 +1,5 @@
-"""Staff console of the shop: customer list, Customer 360, new/edit customer, order list
-and order page.
+"""Staff console of the shop: customer list, Customer 360, new/edit customer, order list,
+order page and product list.
 
 Views authorise (``@requires``), parse, call :mod:`crm.shop.services` and render; lists
 are keyset pages by id (``?before=``), filtered live with htmx (a fragment for htmx).
@@ -17,7 +17,7 @@ from crm.pagination import id_keyset_page
 from crm.shop import bp, services
 from crm.shop.access import get_customer_or_404, get_order_or_404
 from crm.shop.forms import CustomerForm, OrderFilterForm
-from crm.shop.models import ShopCustomer, ShopOrder
+from crm.shop.models import Product, ShopCustomer, ShopOrder
 from crm.tickets.forms import show_refusal
 from crm.tickets.models import Ticket
 
@@ -135,3 +135,20 @@ def order(order_id: int):
     """An order: totals, line items, shipping address and the delivery timeline."""
     o = get_order_or_404(order_id, current_user)
     return render_template("shop/order.html", order=o, timeline=services.tracking(o))
+
+
+@bp.route("/products")
+@requires("shop.product.view")
+def products():
+    """Products with their variants (SKU, price, units in stock), newest first, 25 a page;
+    ``q`` an exact SKU or text in the title, ``tag`` one tag."""
+    rows, next_before, error = [], None, None
+    try:
+        stmt = services.products_query(request.args.get("q"), request.args.get("tag") or None)
+        rows, next_before = id_keyset_page(stmt, Product)
+    except ServiceError as exc:
+        error = exc.message
+    html = render_page_or_fragment("shop/products.html", "shop/_products_table.html",
+                                   products=rows, next_before=next_before, args=request.args,
+                                   error=error)
+    return html, 422 if error else 200

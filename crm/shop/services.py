@@ -29,6 +29,8 @@ from crm.shop.models import (
     FULFILMENT_STATUSES,
     ORDER_STATUSES,
     Fulfilment,
+    Product,
+    ProductVariant,
     ShopChange,
     ShopCustomer,
     ShopOrder,
@@ -372,6 +374,27 @@ def tracking(order: ShopOrder) -> list[dict]:
                          "location": e.location, "happened_at": e.happened_at}
                         for e in f.events]}
             for f in order.fulfilments]
+
+
+def products_query(q: str | None = None, tag: str | None = None) -> Select:
+    """``select(Product)`` with variants loaded: ``q`` an exact SKU or text in the title,
+    ``tag`` one tag (no order, no limit).
+
+    :raises ServiceError: 422 (field ``q``) for a search longer than 100 characters.
+    """
+    stmt = select(Product).options(selectinload(Product.variants))
+    q = (q or "").strip()
+    if len(q) > MAX_QUERY:
+        raise ServiceError(f"At most {MAX_QUERY} characters.", field="q", status=422,
+                           errors={"q": [f"At most {MAX_QUERY} characters."]})
+    if q:
+        by_sku = select(ProductVariant.product_id).where(ProductVariant.sku == q)
+        stmt = stmt.where(or_(func.lower(Product.title).like(_like(q), escape="\\"),
+                              Product.id.in_(by_sku)))
+    if tag:
+        stmt = stmt.where(func.lower(cast(Product.tags, String)).like(
+            _like(json.dumps(tag.strip())), escape="\\"))
+    return stmt
 
 
 def money(value) -> Decimal:

@@ -140,12 +140,17 @@ def _customer(connection_id: int, data: dict) -> None:
     importers.upsert_customer(connection_id, data)
 
 
+def _product(connection_id: int, data: dict) -> None:
+    importers.upsert_product(connection_id, data)
+
+
 #: Shopify topic → handler(connection id, payload). Others are acknowledged and ignored.
 SHOPIFY_TOPICS: dict[str, Callable[[int, dict], None]] = {
     "orders/create": _order, "orders/updated": _order, "orders/fulfilled": _order,
     "orders/cancelled": _order, "orders/paid": _order,
     "fulfillments/create": _fulfilment, "fulfillments/update": _fulfilment,
     "customers/create": _customer, "customers/update": _customer,
+    "products/create": _product, "products/update": _product,
 }
 
 

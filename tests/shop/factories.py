@@ -18,6 +18,8 @@ from crm.shop.models import (
     INFO_RECEIVED,
     Fulfilment,
     FulfilmentEvent,
+    Product,
+    ProductVariant,
     ShopConnection,
     ShopCustomer,
     ShopOrder,
@@ -58,6 +60,12 @@ STAND_INS = {
     "customer": {"id": 207119551, "email": "bob.norman@hostmail.com", "first_name": "Bob",
                  "last_name": "Norman", "orders_count": 1, "total_spent": "41.94",
                  "tags": "", "accepts_marketing": False, "note": None},
+    "product": {"id": 632910392, "title": "IPod Nano - 8GB", "vendor": "Apple",
+                "tags": "Emotive, MP3", "variants": [
+                    {"id": 808950810, "title": "Pink", "sku": "IPOD2008PINK", "price": "199.00",
+                     "inventory_quantity": 10},
+                    {"id": 49148385, "title": "Red", "sku": "IPOD2008RED", "price": "199.00",
+                     "inventory_quantity": 20}]},
     "fulfillment": {"id": 255858046, "order_id": 450789469, "status": "pending",
                     "tracking_company": "null-company", "tracking_number": "1Z2345",
                     "tracking_url": "http://www.google.com/search?q=1Z2345",
@@ -121,3 +129,15 @@ def make_order(customer: ShopCustomer | None, name: str = "#1001", shipped: bool
                                            happened_at=now - timedelta(hours=hours)))
     db.session.commit()
     return order
+
+
+def make_product(title: str = "Blue kettle", sku: str = "KET-BLU", tags=("Top seller",)):
+    """A product with one variant (price 39.00, 12 in stock)."""
+    now = utcnow()
+    product = Product(title=title, vendor="CR Kitchen", tags=list(tags), created_at=now,
+                      updated_at=now, variants=[ProductVariant(title="Default", sku=sku,
+                                                               price=Decimal("39.00"),
+                                                               inventory_quantity=12)])
+    db.session.add(product)
+    db.session.commit()
+    return product

@@ -1,7 +1,8 @@
 """Shop objects for the authorisation matrix, the bad-input and round-trip tests
 (``tests/helpers_matrix.py`` ARG_VALUES ``shop_customer_id``, ``order_id``,
-``connection_id``): created on first use and kept in ``world.extra``. The order belongs to
-the world's customer (linked by email), so the customer's portal may show it."""
+``connection_id``, ``product_id``): created on first use and kept in ``world.extra``. The
+order belongs to the world's customer (linked by email), so the customer's portal may show
+it."""
 from __future__ import annotations
 
 from tests.shop import factories
@@ -27,3 +28,10 @@ def connection(world):
     if "shop_connection" not in world.extra:
         world.extra["shop_connection"] = factories.make_connection()
     return world.extra["shop_connection"]
+
+
+def product(world):
+    """A product with one variant."""
+    if "shop_product" not in world.extra:
+        world.extra["shop_product"] = factories.make_product()
+    return world.extra["shop_product"]

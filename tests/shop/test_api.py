@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from crm.extensions import db
 from crm.shop.models import ShopChange, ShopConnection, ShopCustomer
-from tests.shop.factories import make_customer, make_order
+from tests.shop.factories import make_customer, make_order, make_product
 
 
 @pytest.fixture
@@ -194,3 +194,20 @@ def test_invalid_connections_are_refused(admin_api):
         resp = admin_api("POST", "/shop-connections", payload)
         assert resp.status_code == 422 and field in resp.get_json()["errors"], payload
     assert db.session.scalar(select(ShopConnection.id)) is None
+
+
+# ---------------------------------------------------------------- products
+
+def test_products_list_by_sku_title_and_tag_and_get(agent_api):
+    kettle = make_product()
+    mug = make_product(title="Big mug", sku="MUG-1", tags=())
+    assert [p["id"] for p in agent_api("GET", "/shop/products").get_json()["items"]] == [
+        mug.id, kettle.id]
+    for query, expected in (({"q": "KET-BLU"}, [kettle.id]), ({"q": "mug"}, [mug.id]),
+                            ({"tag": "top seller"}, [kettle.id])):
+        items = agent_api("GET", "/shop/products", **query).get_json()["items"]
+        assert [p["id"] for p in items] == expected, query
+    got = agent_api("GET", f"/shop/products/{kettle.id}").get_json()
+    assert got["variants"][0] == {"id": got["variants"][0]["id"], "title": "Default",
+                                  "sku": "KET-BLU", "price": "39.00", "inventory_quantity": 12}
+    assert agent_api("GET", f"/shop/products/{mug.id + 100}").status_code == 404

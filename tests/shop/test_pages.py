@@ -13,7 +13,7 @@ from crm.shop.models import ShopChange, ShopCustomer
 from crm.tickets.models import Ticket
 from tests.helpers_matrix import visible_text
 from tests.roundtrip.crawler import local_path, parse_page
-from tests.shop.factories import make_customer, make_order
+from tests.shop.factories import make_customer, make_order, make_product
 
 
 def submit_unchanged(client, url: str):
@@ -25,7 +25,7 @@ def submit_unchanged(client, url: str):
 
 def test_empty_lists_and_the_new_form_load(login_as):
     agent = login_as("agent")
-    for path in ("/shop/customers", "/shop/orders"):
+    for path in ("/shop/customers", "/shop/orders", "/shop/products"):
         resp = agent.get(path)
         assert resp.status_code == 200 and "yet" in visible_text(resp), path  # says why empty
     assert agent.get("/shop/customers/new").status_code == 200
@@ -65,6 +65,9 @@ def test_lists_filter_and_link_to_the_pages(login_as):
         agent.get("/shop/orders", query_string={"delivery_state": "Pending"}))
     fragment = agent.get("/shop/orders", headers={"HX-Request": "true"})
     assert fragment.get_data(as_text=True).lstrip().startswith('<div id="shop-orders-table">')
+    make_product()
+    products = agent.get("/shop/products", query_string={"q": "KET-BLU"})
+    assert "Blue kettle" in visible_text(products) and "39.00" in visible_text(products)
     bad = agent.get("/shop/orders", query_string={"status": "lost"})
     assert bad.status_code == 422 and "One of" in visible_text(bad)
 
@@ -112,7 +115,7 @@ def test_an_edit_with_a_bad_phone_is_refused_on_the_field_and_changes_nothing(lo
 def test_customers_and_engineers_are_refused_the_shop_console(login_as):
     for role in ("customer", "engineer"):
         client = login_as(role)
-        for path in ("/shop/customers", "/shop/orders", "/shop/customers/new"):
+        for path in ("/shop/customers", "/shop/orders", "/shop/customers/new", "/shop/products"):
             assert client.get(path).status_code == 403, (role, path)
 
 

@@ -16,6 +16,8 @@ from crm.shop.models import (
     IN_TRANSIT,
     Fulfilment,
     FulfilmentEvent,
+    Product,
+    ProductVariant,
     ShopCustomer,
     ShopOrder,
     WebhookDelivery,
@@ -211,3 +213,21 @@ def test_receivers_are_limited_per_connection_not_by_the_api_limit(app_with):  #
     assert refused.status_code == 429 and refused.mimetype == "application/problem+json"
     assert post(second, 4).status_code == 200
     Redis.from_url(limited.config["REDIS_URL"]).flushdb()
+
+
+def test_a_product_and_its_variants_are_stored_and_replaced_on_update(live_server, connection):
+    product_json = fixture("product")
+    resp = deliver(live_server, connection.id, product_json, topic="products/create")
+    assert resp.json() == {"status": "processed"}
+    db.session.rollback()
+    stored = db.session.scalar(select(Product))
+    variants = list(db.session.scalars(select(ProductVariant).order_by(ProductVariant.id)))
+    assert stored.title == product_json["title"]
+    assert [v.sku for v in variants] == [v["sku"] for v in product_json["variants"]]
+    assert variants[0].price == Decimal(product_json["variants"][0]["price"])
+    one = {**product_json["variants"][0], "inventory_quantity": 3}
+    resp = deliver(live_server, connection.id, {**product_json, "variants": [one]},
+                   topic="products/update", webhook_id="wh-2")
+    assert resp.json() == {"status": "processed"}, resp.text
+    assert count(Product) == 1 and count(ProductVariant) == 1
+    assert db.session.scalar(select(ProductVariant.inventory_quantity)) == 3

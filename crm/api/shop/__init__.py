@@ -2,6 +2,7 @@
 
 * :mod:`.customers`: shop customers (``/shop/customers``) and their orders;
 * :mod:`.orders`: orders and their delivery timeline (``/shop/orders``);
+* :mod:`.products`: products and their variants (``/shop/products``);
 * :mod:`.connections`: shop connections (``/shop-connections``);
 * :mod:`.webhooks`: the receivers' OpenAPI entries (the receivers are
   :mod:`crm.shop.webhooks`, a blueprint nested in the API's).
@@ -11,7 +12,7 @@ customer accounts. Handlers authorise, parse (:mod:`.schemas`), call
 :mod:`crm.shop.services` and serialise; refusals are problems rendered by the app's handler.
 """
 from crm.api import bp
-from crm.api.shop import connections, customers, orders, webhooks  # noqa: F401
+from crm.api.shop import connections, customers, orders, products, webhooks  # noqa: F401
 from crm.shop.webhooks import bp as webhooks_bp
 
 bp.register_blueprint(webhooks_bp)

@@ -220,6 +220,44 @@ class TrackingOut(Out):
     fulfilments: list[FulfilmentOut]
 
 
+# ---------------------------------------------------------------- products
+
+class VariantOut(Out):
+    """A sellable variant: ``price`` in the shop's currency, units in stock."""
+
+    id: int
+    title: str
+    sku: str | None
+    price: Decimal
+    inventory_quantity: int
+
+
+class ProductOut(Out):
+    """A product and its variants."""
+
+    id: int
+    title: str
+    vendor: str | None
+    product_type: str | None
+    tags: list[str]
+    variants: list[VariantOut]
+    created_at: datetime
+    updated_at: datetime
+
+
+class ProductListQuery(PageQuery):
+    """Filters of the product list."""
+
+    q: ShortSearchText | None = Field(None, description="An exact SKU or text in the title.")
+    tag: ShortSearchText | None = Field(None, description="Only products with this tag.")
+
+
+class ProductPage(Page):
+    """A page of products, newest first."""
+
+    items: list[ProductOut]
+
+
 # ---------------------------------------------------------------- connections
 
 class ConnectionIn(Body):
