@@ -155,6 +155,8 @@ def _register_blueprints(app: Flask) -> None:
     from crm.monitoring.pages.reports import bp as reports_bp
     for bp in (reports_bp, maintenance_bp, broadcasts_bp):
         app.register_blueprint(bp)
+    from crm.monitoring.pages.portal import bp as my_monitors_bp  # customers' own monitors
+    app.register_blueprint(my_monitors_bp)
     from crm.monitoring.pages.status_pages import bp as status_pages_bp  # public /status/<slug>
     app.register_blueprint(status_pages_bp)
     from crm import observability  # error tracker: Sentry-compatible ingest, console pages

@@ -48,6 +48,7 @@ LINKS: tuple[Entry, ...] = (
     Entry("My tickets", "portal.index", "portal.use", ("portal.",)),
     Entry("New ticket", "portal.new_ticket", "ticket.create"),
     Entry("My orders", "shop_portal.orders", "shop.order.own", ("shop_portal.",)),
+    Entry("My monitors", "my_monitors.index", "monitor.own", ("my_monitors.",)),
 )
 
 #: The staff menus, in bar order.

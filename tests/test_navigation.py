@@ -87,7 +87,7 @@ def account_menu(nav: NavParser) -> list[str]:
 
 
 EXPECTED_BAR = {
-    "customer": {"links": ["My tickets", "New ticket", "My orders"], "menus": []},
+    "customer": {"links": ["My tickets", "New ticket", "My orders", "My monitors"], "menus": []},
     "engineer": {"links": [], "menus": ["Helpdesk", "Monitoring"]},
     "agent": {"links": [], "menus": ["Helpdesk", "Customers", "Monitoring"]},
     "manager": {
@@ -117,11 +117,12 @@ def test_the_bar_is_grouped_into_menus_per_role(client, make_user, login, role):
     ]
 
 
-def test_a_customer_bar_holds_only_their_tickets_a_new_ticket_and_their_orders(
+def test_a_customer_bar_holds_their_tickets_a_new_ticket_their_orders_and_monitors(
         client, make_user, login):
     login(make_user("customer"))
     nav = nav_of(client, "/portal/")
-    assert [label for label, _ in nav.links] == ["My tickets", "New ticket", "My orders"]
+    assert [label for label, _ in nav.links] == ["My tickets", "New ticket", "My orders",
+                                                 "My monitors"]
     assert list(nav.menus) == [nav.toggle_attrs["menu-account"]["label"]]  # no staff menus
     assert ("API docs", "/docs") not in nav.links and "API docs" in account_menu(nav)
     assert "Your sessions" in account_menu(nav)

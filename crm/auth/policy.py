@@ -49,6 +49,7 @@ POLICY: dict[str, frozenset[str]] = {
     # a verified customer reads and changes their own (object-level: crm.monitoring.access)
     "monitor.use": STAFF | {CUSTOMER},
     "monitor.write": frozenset({ENGINEER, MANAGER, ADMIN, CUSTOMER}),
+    "monitor.own": frozenset({CUSTOMER}),  # the portal's "My monitors" pages
     "maintenance.manage": frozenset({MANAGER, ADMIN}),
     "report.view": frozenset({MANAGER, ADMIN}),
     "report.manage": frozenset({MANAGER, ADMIN}),
@@ -72,7 +73,8 @@ POLICY: dict[str, frozenset[str]] = {
 #: verified is refused them (403 "Verify your email address to use this"). Add chat,
 #: payments … here as they arrive.
 VERIFIED_EMAIL_PERMISSIONS: set[str] = {"ticket.create", "ticket.edit_own", "ticket.comment",
-                                       "shop.order.own", "monitor.use", "monitor.write"}
+                                       "shop.order.own", "monitor.use", "monitor.write",
+                                       "monitor.own"}
 #: Roles the rule above applies to (staff are vetted by an admin's approval instead).
 VERIFIED_EMAIL_ROLES = frozenset({CUSTOMER})
 

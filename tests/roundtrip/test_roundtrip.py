@@ -521,6 +521,8 @@ def _load_data(make_user):
     from crm.monitoring import services
     for spec in MONITORS:  # one of each type the demo lacks, through the service (validated)
         services.create_monitor(spec)
+    services.create_monitor({"name": "My shop", "type": "http", "interval": 300,
+                             "url": "https://shop.example.org/"}, owner=world.user("customer"))
     monitor = world.extra["monitor"]
     now = utcnow()
     outcomes = [CheckOutcome(status="up" if i % 7 else "down", response_time_ms=40.0 + i,
