@@ -3,29 +3,9 @@ submitted as rendered, a refusal under its field, the monitor's page, deleting w
 confirmation, and another customer's monitor answered with 404."""
 from __future__ import annotations
 
-import re
-
 from crm.extensions import db
 from crm.monitoring.models import Monitor
-
-
-def _fields(html: str, action: str) -> dict[str, str]:
-    """The form posting to ``action`` as a browser would send it (checked boxes, selected
-    options, text values)."""
-    form = html[html.index(f'action="{action}"'):]
-    form = form[:form.index("</form>")]
-    data = {}
-    for tag in re.findall(r"<input[^>]+>", form):
-        name = re.search(r'name="([^"]+)"', tag)
-        if not name or ('type="checkbox"' in tag and "checked" not in tag):
-            continue
-        value = re.search(r'value="([^"]*)"', tag)
-        data[name.group(1)] = value.group(1) if value else ("y" if "checkbox" in tag else "")
-    for select in re.findall(r'<select[^>]+name="([^"]+)"[^>]*>(.*?)</select>', form, re.S):
-        chosen = re.search(r'<option[^>]*value="([^"]*)"[^>]*selected', select[1]) or \
-            re.search(r'<option[^>]*value="([^"]*)"', select[1])
-        data[select[0]] = chosen.group(1)
-    return data
+from tests.monitoring.forms_html import form_fields
 
 
 def test_a_customer_adds_a_website_and_sees_it(client, login, make_user):
@@ -35,9 +15,9 @@ def test_a_customer_adds_a_website_and_sees_it(client, login, make_user):
     assert index.status_code == 200 and "Add your first monitor" in index.text
     assert "0 of 10 monitors used" in index.text
     form = client.get("/portal/monitors/new")
-    fields = _fields(form.text, "/portal/monitors/new")
+    fields = form_fields(form.text, "/portal/monitors/new")
     assert fields["type"] == "http" and fields["interval"] == "300" and fields["email_me"] == "y"
-    fields.update(name="My shop", url="https://shop.example.org/")
+    fields["name"], fields["url"] = "My shop", "https://shop.example.org/"
     created = client.post("/portal/monitors/new", data=fields)
     assert created.status_code == 302
     monitor = db.session.scalars(db.select(Monitor).where(Monitor.owner_id == customer.id)).one()
@@ -50,12 +30,12 @@ def test_a_customer_adds_a_website_and_sees_it(client, login, make_user):
 
 def test_refusals_show_under_their_field_and_save_nothing(client, login, make_user):
     login(make_user("customer"))
-    fields = _fields(client.get("/portal/monitors/new").text, "/portal/monitors/new")
-    fields.update(name="Router", url="http://192.168.1.1/")
+    fields = form_fields(client.get("/portal/monitors/new").text, "/portal/monitors/new")
+    fields["name"], fields["url"] = "Router", "http://192.168.1.1/"
     private = client.post("/portal/monitors/new", data=fields)
     assert private.status_code == 422 and "192.168.1.1" in private.text
     assert 'id="url-errors"' in private.text
-    fields.update(url="https://shop.example.org/", interval="20")
+    fields["url"], fields["interval"] = "https://shop.example.org/", "20"
     fast = client.post("/portal/monitors/new", data=fields)
     assert fast.status_code == 422 and "every 60 s" in fast.text
     assert db.session.scalar(db.select(db.func.count(Monitor.id))) == 0
@@ -75,7 +55,7 @@ def test_another_customers_monitor_is_404_and_deleting_asks_first(client, login,
     asked = client.post(f"/portal/monitors/{monitor.id}/delete", data={})
     assert asked.status_code == 200 and "cannot be undone" in asked.text
     assert db.session.get(Monitor, monitor.id) is not None
-    confirm = _fields(asked.text, f"/portal/monitors/{monitor.id}/delete")
+    confirm = form_fields(asked.text, f"/portal/monitors/{monitor.id}/delete")
     assert client.post(f"/portal/monitors/{monitor.id}/delete", data=confirm).status_code == 302
     db.session.expire_all()
     assert db.session.get(Monitor, monitor.id) is None

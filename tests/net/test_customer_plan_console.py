@@ -2,24 +2,9 @@
 only, saves as rendered, refuses values out of bounds on the field, and only admins may post."""
 from __future__ import annotations
 
-import re
-
 from crm.extensions import db
 from crm.monitoring import plans
-
-
-def _form_fields(html: str) -> dict[str, str]:
-    """The plan form's fields as the browser would post them (checked boxes only)."""
-    form = html[html.index('action="/admin/users/'):]
-    form = form[:form.index("</form>")]
-    data = {}
-    for tag in re.findall(r"<input[^>]+>", form):
-        name = re.search(r'name="([^"]+)"', tag)
-        if not name or ('type="checkbox"' in tag and "checked" not in tag):
-            continue
-        value = re.search(r'value="([^"]*)"', tag)
-        data[name.group(1)] = value.group(1) if value else "y"
-    return data
+from tests.monitoring.forms_html import form_fields
 
 
 def test_an_admin_sets_a_plan_and_the_form_saves_unchanged(client, login, make_user):
@@ -28,11 +13,12 @@ def test_an_admin_sets_a_plan_and_the_form_saves_unchanged(client, login, make_u
     login(admin)
     page = client.get(f"/admin/users/{customer.id}")
     assert page.status_code == 200 and "Monitoring plan" in page.text
-    fields = _form_fields(page.text)
+    fields = form_fields(page.text, f"/admin/users/{customer.id}/monitoring-plan")
     assert fields["max_monitors"] == "10" and fields["min_interval_seconds"] == "60"
     saved = client.post(f"/admin/users/{customer.id}/monitoring-plan", data=fields)
     assert saved.status_code == 302  # unchanged: the defaults, now stored
-    fields.update(max_monitors="3", min_interval_seconds="30", sms_included="y")
+    fields["max_monitors"], fields["min_interval_seconds"] = "3", "30"
+    fields["sms_included"] = "y"
     assert client.post(f"/admin/users/{customer.id}/monitoring-plan", data=fields).status_code \
         == 302
     db.session.expire_all()
