@@ -174,7 +174,7 @@ def seed_demo(force: bool = False, seed: int = 7) -> dict[str, str] | None:
     db.session.commit()
     from crm.shop.demo import seed_shop  # shop customers, orders, products
 
-    seed_shop(rng, customers)
+    seed_shop(rng, customers, author=next(iter(users.get("manager", [])), None))
     admin = next(iter(users.get("admin", [])), None)
     seed_monitoring(
         rng, by=admin, alert_emails=[u.email for u in users.get("admin", []) + engineers[:1]]

@@ -243,6 +243,7 @@ ARG_VALUES: dict[str, Callable[[World], object]] = {
     "order_id": lambda w: _shop_objects().order(w).id,
     "connection_id": lambda w: _shop_objects().connection(w).id,
     "product_id": lambda w: _shop_objects().product(w).id,
+    "note_id": lambda w: _shop_objects().note(w).id,
 }
 
 

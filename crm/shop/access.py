@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from crm.extensions import db
-from crm.shop.models import Fulfilment, ShopConnection, ShopCustomer, ShopOrder
+from crm.shop.models import Fulfilment, ShopConnection, ShopCustomer, ShopNote, ShopOrder
 from crm.shop.services import orders_visible_to
 
 
@@ -47,3 +47,16 @@ def get_connection_or_404(connection_id: int) -> ShopConnection:
     if connection is None:
         abort(404)
     return connection
+
+
+def get_note_or_404(customer: ShopCustomer, note_id: int) -> ShopNote:
+    """The note ``note_id`` of ``customer``, author loaded.
+
+    :raises werkzeug.exceptions.NotFound: no such note on this customer (404).
+    """
+    note = db.session.scalar(select(ShopNote).where(ShopNote.id == note_id,
+                                                    ShopNote.customer_id == customer.id)
+                             .options(selectinload(ShopNote.author)))
+    if note is None:
+        abort(404)
+    return note

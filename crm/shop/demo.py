@@ -17,6 +17,7 @@ from crm.shop.models import (
     Product,
     ProductVariant,
     ShopCustomer,
+    ShopNote,
     ShopOrder,
 )
 
@@ -35,9 +36,9 @@ PATH = {"InfoReceived": [], "InTransit": ["InfoReceived"],
         "Exception": ["InfoReceived", "InTransit"], "Expired": ["InfoReceived"]}
 
 
-def seed_shop(rng: random.Random, portal_customers: list) -> None:
+def seed_shop(rng: random.Random, portal_customers: list, author=None) -> None:
     """Add the demo shop rows (committed). ``portal_customers``: demo customer accounts
-    (verified), each given a linked shop customer with orders."""
+    (verified), each given a linked shop customer with orders and a note by ``author``."""
     now = utcnow()
     variants = []
     for title, sku, price, tags in PRODUCTS:
@@ -69,6 +70,11 @@ def seed_shop(rng: random.Random, portal_customers: list) -> None:
             title, variant = variants[n % len(variants)]
             total += _order(customer, n, state, title, variant, now)
         customer.orders_count, customer.lifetime_value = 2, total
+        if user_id:
+            db.session.add(ShopNote(customer_id=customer.id,
+                                    author_id=author.id if author else None,
+                                    body="Asked twice where the order is; prefers email.",
+                                    created_at=now - timedelta(days=1)))
     db.session.commit()
 
 

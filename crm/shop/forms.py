@@ -37,6 +37,16 @@ class CustomerForm(FlaskForm):
         return data
 
 
+class NoteForm(FlaskForm):
+    """A note on a shop customer (the service checks 1–5,000 characters)."""
+
+    body = TextAreaField("New note", validators=[Length(max=MAX_NOTE)])
+
+
+class DeleteForm(FlaskForm):
+    """A button that deletes (CSRF token only)."""
+
+
 def _choices(values, labels=None) -> list[tuple[str, str]]:
     labels = labels or {}
     return [("", "Any")] + [(v, labels.get(v, v.replace("_", " ").capitalize())) for v in values]

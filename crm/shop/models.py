@@ -127,6 +127,22 @@ class ShopCustomer(db.Model):
         return full or (self.email or f"Customer #{self.id}")
 
 
+class ShopNote(db.Model):
+    """An agent's time-stamped note on a shop customer; deletable by its author or a
+    manager (:func:`crm.shop.services.delete_note`)."""
+
+    __tablename__ = "shop_notes"
+    __table_args__ = (Index("ix_shop_notes_customer", "customer_id", "created_at", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("shop_customers.id", ondelete="CASCADE"))
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    author: Mapped[User | None] = relationship(lazy="raise_on_sql")
+
+
 class ShopOrder(db.Model):
     """An order: money in ``currency`` (Decimal), ``line_items`` as a list of dicts
     (``title``, ``sku``, ``quantity``, ``price`` as text), ``discount_codes`` as a list of

@@ -12,11 +12,11 @@ from crm.auth.models import User
 from crm.auth.policy import requires
 from crm.errors import ServiceError
 from crm.extensions import db
-from crm.htmx import render_page_or_fragment
+from crm.htmx import render_page_or_fragment, rerender_at
 from crm.pagination import id_keyset_page
 from crm.shop import bp, services
-from crm.shop.access import get_customer_or_404, get_order_or_404
-from crm.shop.forms import CustomerForm, OrderFilterForm
+from crm.shop.access import get_customer_or_404, get_note_or_404, get_order_or_404
+from crm.shop.forms import CustomerForm, DeleteForm, NoteForm, OrderFilterForm
 from crm.shop.models import Product, ShopCustomer, ShopOrder
 from crm.tickets.forms import show_refusal
 from crm.tickets.models import Ticket
@@ -71,22 +71,68 @@ def _show_errors(exc: ServiceError, form: CustomerForm) -> None:
         field.errors = [*field.errors, *messages]
 
 
-@bp.route("/customers/<int:shop_customer_id>")
-@requires("shop.customer.view")
-def customer(shop_customer_id: int):
-    """Customer 360: profile, tags, orders with their delivery timeline, the tickets of the
-    linked portal user, and the audit trail of the record."""
-    c = get_customer_or_404(shop_customer_id)
+def _customer_page(c: ShopCustomer, note_form: NoteForm | None = None) -> str:
+    """Customer 360 of ``c`` (with ``note_form`` as posted, to show its refusal)."""
     tickets = []
     if c.user_id:
         tickets = list(db.session.scalars(select(Ticket).where(Ticket.requester_id == c.user_id)
                                           .order_by(Ticket.updated_at.desc()).limit(20)))
     linked = db.session.get(User, c.user_id) if c.user_id else None
     orders = services.orders_of(c)
+    notes = services.notes_of(c)
     return render_template("shop/customer.html", customer=c, orders=orders,
                            timelines={o.id: services.tracking(o) for o in orders},
-                           tickets=tickets, linked_user=linked,
+                           tickets=tickets, linked_user=linked, notes=notes,
+                           deletable={n.id for n in notes
+                                      if services.can_delete_note(current_user, n)},
+                           note_form=note_form or NoteForm(formdata=None),
                            changes=services.changes_of("customer", c.id, limit=20))
+
+
+@bp.route("/customers/<int:shop_customer_id>")
+@requires("shop.customer.view")
+def customer(shop_customer_id: int):
+    """Customer 360: profile, tags, notes, orders with their delivery timeline, the tickets
+    of the linked portal user, and the audit trail of the record."""
+    return _customer_page(get_customer_or_404(shop_customer_id))
+
+
+@bp.route("/customers/<int:shop_customer_id>/notes", methods=["GET", "POST"])
+@requires("shop.customer.edit")
+def add_note(shop_customer_id: int):
+    """Add a time-stamped note; a refusal re-renders the page (422). A GET goes to the page."""
+    page = url_for("shop.customer", shop_customer_id=shop_customer_id)
+    if request.method == "GET":
+        return redirect(page, 303)
+    c = get_customer_or_404(shop_customer_id)
+    form = NoteForm()
+    if form.validate_on_submit():
+        try:
+            services.add_note(c, current_user, form.body.data)
+        except ServiceError as exc:
+            db.session.rollback()
+            show_refusal(exc, form, fields=("body",), default="body")
+        else:
+            flash("Note added.", "success")
+            return redirect(page)
+    return rerender_at(page, _customer_page(c, form))
+
+
+@bp.route("/customers/<int:shop_customer_id>/notes/<int:note_id>/delete",
+          methods=["GET", "POST"])
+@requires("shop.customer.edit")
+def delete_note(shop_customer_id: int, note_id: int):
+    """Delete a note: its author, a manager or an admin (others: 403). A GET goes to the
+    page."""
+    page = url_for("shop.customer", shop_customer_id=shop_customer_id)
+    if request.method == "GET":
+        return redirect(page, 303)
+    c = get_customer_or_404(shop_customer_id)
+    note = get_note_or_404(c, note_id)
+    if DeleteForm().validate_on_submit():
+        services.delete_note(note, current_user)
+        flash("Note deleted.", "success")
+    return redirect(page)
 
 
 @bp.route("/customers/<int:shop_customer_id>/edit", methods=["GET", "POST"])

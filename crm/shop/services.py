@@ -19,9 +19,9 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import Select, String, cast, func, or_, select
 from sqlalchemy.orm import selectinload
 
-from crm.auth.models import CUSTOMER, User, normalise_email
+from crm.auth.models import ADMIN, CUSTOMER, MANAGER, User, normalise_email
 from crm.clock import utcnow
-from crm.errors import ServiceError
+from crm.errors import NotAllowed, ServiceError
 from crm.extensions import db
 from crm.shop.models import (
     DELIVERY_STATES,
@@ -33,6 +33,7 @@ from crm.shop.models import (
     ProductVariant,
     ShopChange,
     ShopCustomer,
+    ShopNote,
     ShopOrder,
 )
 
@@ -243,6 +244,50 @@ def update_customer(customer: ShopCustomer, actor: User | None, fields: dict) ->
             record_change("customer", customer.id, actor, key, before[key], value)
     db.session.commit()
     return customer
+
+
+# ---------------------------------------------------------------- notes
+
+def notes_of(customer: ShopCustomer) -> list[ShopNote]:
+    """The customer's notes, newest first, authors loaded."""
+    return list(db.session.scalars(
+        select(ShopNote).where(ShopNote.customer_id == customer.id)
+        .options(selectinload(ShopNote.author))
+        .order_by(ShopNote.created_at.desc(), ShopNote.id.desc())))
+
+
+def add_note(customer: ShopCustomer, actor: User, body: str) -> ShopNote:
+    """Add a time-stamped note (1–5,000 characters after trimming); audited, committed.
+
+    :raises ServiceError: 422 (field ``body``) for a blank or too long note.
+    """
+    text = (body or "").strip()
+    if not text or len(text) > MAX_NOTE:
+        message = f"Write a note of 1 to {MAX_NOTE:,} characters."
+        raise ServiceError(message, field="body", status=422, errors={"body": [message]})
+    note = ShopNote(customer_id=customer.id, author_id=actor.id, body=text, created_at=utcnow())
+    db.session.add(note)
+    db.session.flush()
+    record_change("customer", customer.id, actor, "note_added", None, text)
+    db.session.commit()
+    return note
+
+
+def can_delete_note(user: User, note: ShopNote) -> bool:
+    """Its author, a manager or an admin may delete a note."""
+    return note.author_id == user.id or user.role in (MANAGER, ADMIN)
+
+
+def delete_note(note: ShopNote, actor: User) -> None:
+    """Delete a note (audited with its text), committed.
+
+    :raises NotAllowed: ``actor`` is neither its author nor a manager or admin (403).
+    """
+    if not can_delete_note(actor, note):
+        raise NotAllowed("Only the note's author or a manager can delete it.")
+    record_change("customer", note.customer_id, actor, "note_deleted", note.body, None)
+    db.session.delete(note)
+    db.session.commit()
 
 
 @dataclass

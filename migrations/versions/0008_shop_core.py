@@ -1,5 +1,6 @@
-"""shops: shop customers, orders, fulfilments and their delivery events, products and
-variants, shop connections, webhook deliveries, external ids per shop, the shop audit trail
+"""shops: shop customers and their notes, orders, fulfilments and their delivery events,
+products and variants, shop connections, webhook deliveries, external ids per shop, the shop
+audit trail
 
 Revision ID: 0008_shop_core
 Revises: 0007_merge_2026_12_03
@@ -81,6 +82,18 @@ def upgrade():
     op.create_index("ix_shop_customers_name", "shop_customers", ["last_name", "first_name", "id"])
     op.create_index("ix_shop_customers_phone", "shop_customers", ["phone"])
     op.create_index("ix_shop_customers_user", "shop_customers", ["user_id"])
+    op.create_table(
+        "shop_notes",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("customer_id", sa.Integer(), nullable=False),
+        sa.Column("author_id", sa.Integer(), nullable=True),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["author_id"], ["users.id"], ondelete="SET NULL"),
+        sa.ForeignKeyConstraint(["customer_id"], ["shop_customers.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_shop_notes_customer", "shop_notes", ["customer_id", "created_at", "id"])
     op.create_table(
         "shop_product_variants",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -200,6 +213,7 @@ def downgrade():
     op.drop_table("shop_orders")
     op.drop_table("shop_external_ids")
     op.drop_table("shop_product_variants")
+    op.drop_table("shop_notes")
     op.drop_table("shop_customers")
     op.drop_table("shop_connections")
     op.drop_table("shop_changes")

@@ -22,6 +22,7 @@ from crm.shop.models import (
     ProductVariant,
     ShopConnection,
     ShopCustomer,
+    ShopNote,
     ShopOrder,
 )
 
@@ -141,3 +142,11 @@ def make_product(title: str = "Blue kettle", sku: str = "KET-BLU", tags=("Top se
     db.session.add(product)
     db.session.commit()
     return product
+
+
+def make_note(customer: ShopCustomer, author, body: str = "Called about the kettle.") -> ShopNote:
+    """A note on ``customer`` by ``author``."""
+    note = ShopNote(customer_id=customer.id, author_id=author.id, body=body, created_at=utcnow())
+    db.session.add(note)
+    db.session.commit()
+    return note

@@ -1,8 +1,8 @@
 """Shop objects for the authorisation matrix, the bad-input and round-trip tests
 (``tests/helpers_matrix.py`` ARG_VALUES ``shop_customer_id``, ``order_id``,
-``connection_id``, ``product_id``): created on first use and kept in ``world.extra``. The
-order belongs to the world's customer (linked by email), so the customer's portal may show
-it."""
+``connection_id``, ``product_id``, ``note_id``): created on first use and kept in
+``world.extra``. The order belongs to the world's customer (linked by email), so the
+customer's portal may show it."""
 from __future__ import annotations
 
 from tests.shop import factories
@@ -35,3 +35,10 @@ def product(world):
     if "shop_product" not in world.extra:
         world.extra["shop_product"] = factories.make_product()
     return world.extra["shop_product"]
+
+
+def note(world):
+    """A note on :func:`customer` written by the world's agent."""
+    if "shop_note" not in world.extra:
+        world.extra["shop_note"] = factories.make_note(customer(world), world.user("agent"))
+    return world.extra["shop_note"]

@@ -211,3 +211,35 @@ def test_products_list_by_sku_title_and_tag_and_get(agent_api):
     assert got["variants"][0] == {"id": got["variants"][0]["id"], "title": "Default",
                                   "sku": "KET-BLU", "price": "39.00", "inventory_quantity": 12}
     assert agent_api("GET", f"/shop/products/{mug.id + 100}").status_code == 404
+
+
+# ---------------------------------------------------------------- notes
+
+def test_notes_are_added_listed_and_deleted_by_their_author_or_a_manager(
+        client, agent_api, make_user, token_for):
+    customer = make_customer()
+    added = agent_api("POST", f"/shop/customers/{customer.id}/notes", {"body": " Rang twice "})
+    assert added.status_code == 201, added.get_json()
+    note = added.get_json()
+    assert (note["body"], note["author"]["id"]) == ("Rang twice", agent_api.user.id)
+    listed = agent_api("GET", f"/shop/customers/{customer.id}/notes").get_json()["items"]
+    assert [n["id"] for n in listed] == [note["id"]]
+    for payload in ({"body": "   "}, {"body": ""}, {"body": "x" * 5001}, {}):
+        resp = agent_api("POST", f"/shop/customers/{customer.id}/notes", payload)
+        assert resp.status_code == 422 and "body" in resp.get_json()["errors"], payload
+
+    def delete_as(role: str):
+        headers = {"Authorization": f"Bearer {token_for(make_user(role))}"}
+        return client.delete(f"/api/v1/shop/customers/{customer.id}/notes/{note['id']}",
+                             headers=headers)
+    assert delete_as("agent").status_code == 403  # another agent
+    assert delete_as("manager").status_code == 204
+    assert agent_api("GET", f"/shop/customers/{customer.id}/notes").get_json()["items"] == []
+    fields = [c.field for c in db.session.scalars(select(ShopChange).order_by(ShopChange.id))]
+    assert fields == ["note_added", "note_deleted"]
+    own = agent_api("POST", f"/shop/customers/{customer.id}/notes", {"body": "Mine"}).get_json()
+    assert agent_api("DELETE", f"/shop/customers/{customer.id}/notes/{own['id']}"
+                     ).status_code == 204
+    other = make_customer(email="other@example.com")
+    assert agent_api("DELETE", f"/shop/customers/{other.id}/notes/{own['id']}"
+                     ).status_code == 404

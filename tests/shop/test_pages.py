@@ -9,7 +9,7 @@ from werkzeug.datastructures import MultiDict
 
 from crm.clock import utcnow
 from crm.extensions import db
-from crm.shop.models import ShopChange, ShopCustomer
+from crm.shop.models import ShopChange, ShopCustomer, ShopNote
 from crm.tickets.models import Ticket
 from tests.helpers_matrix import visible_text
 from tests.roundtrip.crawler import local_path, parse_page
@@ -171,3 +171,23 @@ def test_the_demo_data_gives_a_customer_360_page_and_a_where_is_my_order_answer(
     answer = portal.get(f"/portal/orders/{order.id}")
     assert answer.status_code == 200
     assert f"Where it is: {order.delivery_label}" in visible_text(answer)
+
+
+def test_notes_on_the_customer_360_page(login_as):
+    customer = make_customer()
+    agent = login_as("agent")
+    blank = agent.post(f"/shop/customers/{customer.id}/notes", data={"body": "  "})
+    assert blank.status_code == 422 and 'id="body-errors"' in blank.get_data(as_text=True)
+    assert agent.post(f"/shop/customers/{customer.id}/notes",
+                      data={"body": "Wants a refund"}).status_code == 302
+    page = agent.get(f"/shop/customers/{customer.id}")
+    assert "Wants a refund" in visible_text(page) and "Delete note" in visible_text(page)
+    other = login_as("agent").get(f"/shop/customers/{customer.id}")
+    assert "Wants a refund" in visible_text(other) and "Delete note" not in visible_text(other)
+    note_id = db.session.scalar(select(ShopNote.id))
+    assert login_as("agent").post(
+        f"/shop/customers/{customer.id}/notes/{note_id}/delete").status_code == 403
+    assert agent.get(f"/shop/customers/{customer.id}/notes/{note_id}/delete"
+                     ).status_code == 303  # a reload goes back to the page
+    assert agent.post(f"/shop/customers/{customer.id}/notes/{note_id}/delete").status_code == 302
+    assert db.session.scalar(select(ShopNote.id)) is None

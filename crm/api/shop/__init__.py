@@ -1,6 +1,7 @@
 """API resources of the shop, one module per resource:
 
 * :mod:`.customers`: shop customers (``/shop/customers``) and their orders;
+* :mod:`.notes`: notes on shop customers;
 * :mod:`.orders`: orders and their delivery timeline (``/shop/orders``);
 * :mod:`.products`: products and their variants (``/shop/products``);
 * :mod:`.connections`: shop connections (``/shop-connections``);
@@ -12,7 +13,14 @@ customer accounts. Handlers authorise, parse (:mod:`.schemas`), call
 :mod:`crm.shop.services` and serialise; refusals are problems rendered by the app's handler.
 """
 from crm.api import bp
-from crm.api.shop import connections, customers, orders, products, webhooks  # noqa: F401
+from crm.api.shop import (  # noqa: F401
+    connections,
+    customers,
+    notes,
+    orders,
+    products,
+    webhooks,
+)
 from crm.shop.webhooks import bp as webhooks_bp
 
 bp.register_blueprint(webhooks_bp)

@@ -20,6 +20,7 @@ from crm.api.schemas import (
     Page,
     PageQuery,
     ShortSearchText,
+    UserRef,
     _patch_field,
     _text,
 )
@@ -44,6 +45,8 @@ PatchEmailText = Annotated[EmailStr, Field(max_length=254)]
 PhoneInput = _text(max_length=32, description="A phone number in any format; stored in E.164.")
 TagName = _text(min_length=1, max_length=40)
 NoteText = _text(max_length=MAX_NOTE)
+#: a note's text: at least one character that is not a space
+NoteBody = _text(min_length=1, max_length=MAX_NOTE, pattern=r"\S")
 AddressText = _text(max_length=200)
 SecretText = _text(min_length=16, max_length=255, json_schema_extra={"format": "password"})
 
@@ -134,6 +137,28 @@ class ShopCustomerPage(Page):
     """A page of shop customers, newest first."""
 
     items: list[ShopCustomerOut]
+
+
+class NoteIn(Body):
+    """A note on a shop customer."""
+
+    body: NoteBody
+
+
+class NoteOut(Out):
+    """A time-stamped note; ``author`` is null when the account was deleted."""
+
+    id: int
+    customer_id: int
+    author: UserRef | None
+    body: str
+    created_at: datetime
+
+
+class NoteList(BaseModel):
+    """Every note on a customer, newest first."""
+
+    items: list[NoteOut]
 
 
 # ---------------------------------------------------------------- orders
