@@ -140,6 +140,25 @@ class TicketSearch:
                    ).bindparams(search_not=self._fts_excluded())
         return Ticket.id.not_in(ids.columns(column("rowid", Integer)))
 
+    def apply(self, stmt: Select, user: User, ordered: bool = True) -> Select:
+        """``stmt`` (a ``select(Ticket)``) narrowed to what the query asks.
+
+        Unordered (a count) on SQLite, words are matched by joining FTS5 rather than by
+        ``id IN (…)``: SQLite materialises an ``IN`` list before using it (every match of a
+        common word: ~80 ms at 200k tickets), while a join streams the doclist and a count
+        with a LIMIT stops early (~3 ms)."""
+        if (not ordered and self.dialect == "sqlite" and self.query.positive
+                and self.query.lone_number is None):
+            stmt = (stmt.join(table("ticket_search"),
+                              literal_column("ticket_search.rowid") == Ticket.id)
+                    .where(text("ticket_search MATCH :count_fts")
+                           .bindparams(count_fts=self.fts_match())))
+            for cond in self.field_conditions(user):
+                stmt = stmt.where(cond)
+            return stmt
+        cond = self.condition(user)
+        return stmt if cond is None else stmt.where(cond)
+
     def ranked(self, stmt: Select) -> tuple[Select, ColumnElement]:
         """``stmt`` (a ``select(Ticket)``) joined to the search document, and the rank to
         order by, best match first when descending: ``ts_rank`` (weights D 0.1 — 0 for

@@ -87,3 +87,12 @@ def highlights(conn: Connection, q: str | None, user: User,
     if not (q or "").strip() or not ticket_ids:
         return {}
     return ticket_search.highlights(compile_for(conn, q, user), ticket_ids)
+
+
+def apply(conn: Connection, stmt, q: str | None, user: User, ordered: bool = True):
+    """``stmt`` (a ``select(Ticket)``) narrowed to ``q`` for ``user``
+    (:meth:`crm.search.tickets.TicketSearch.apply`); ``ordered=False`` for a count.
+
+    :raises ServiceError: 422 on ``q`` (unknown fields, bad field values).
+    """
+    return compile_for(conn, q, user, ordered).apply(stmt, user, ordered)

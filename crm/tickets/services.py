@@ -713,9 +713,7 @@ def _filtered(user: User, filters: TicketFilters, scope: str | None, ordered: bo
     if filters.created_before:
         stmt = stmt.where(Ticket.created_at < filters.created_before)
     if filters.q:
-        cond = search.search_condition(db.session.connection(), filters.q, user, ordered)
-        if cond is not None:
-            stmt = stmt.where(cond)
+        stmt = search.apply(db.session.connection(), stmt, filters.q, user, ordered)
     return stmt
 
 

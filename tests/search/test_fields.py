@@ -7,6 +7,8 @@ import pytest
 
 from crm import clock
 from crm.errors import ServiceError
+from crm.tickets import services
+from crm.tickets.services import TicketFilters
 from tests.search.conftest import BASE
 
 
@@ -93,6 +95,10 @@ def test_free_words_and_fields_combine(people, tickets, find):
     assert names(tickets, find(admin, "kettle status:open priority:urgent")) == "d"
     assert names(tickets, find(admin, "kettle -status:closed assignee:erin@example.com")) == "ad"
     assert names(tickets, find(admin, "kettle", status="closed")) == "c"
+    count = lambda q: services.count_tickets(admin, TicketFilters(q=q))  # noqa: E731
+    assert [count(q) for q in ("kettle", "kettle status:open", "kettle -priority:high")] \
+        == [3, 2, 1]
+    assert count(str(tickets["b"].id)) == 1 and count("kettle colour") == 0
 
 
 BAD = [
