@@ -516,7 +516,8 @@ def _load_data(make_user):
     world = build_world(make_user)
     seed_demo(force=True)
     for arg in ("report_id", "window_id", "broadcast_id", "monitor_id", "contact_id", "group_id",
-                "page_id", "project_id", "issue_id", "shop_customer_id", "order_id"):
+                "page_id", "project_id", "issue_id", "shop_customer_id", "order_id",
+                "note_id"):
         ARG_VALUES[arg](world)
     from crm.monitoring import services
     for spec in MONITORS:  # one of each type the demo lacks, through the service (validated)
