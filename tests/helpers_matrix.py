@@ -232,6 +232,7 @@ ARG_VALUES: dict[str, Callable[[World], object]] = {
     "monitor_id": lambda w: _monitoring_objects().monitor(w).id,
     "contact_id": lambda w: _monitoring_objects().contact(w).id,
     "group_id": lambda w: _monitoring_objects().contact_group(w).id,
+    "incident_id": lambda w: _monitoring_objects().incident(w).id,
     # status pages (tests/monitoring/console_matrix_objects.py)
     "page_id": lambda w: _console_objects().status_page(w).id,
     "slug": lambda w: _console_objects().status_page(w).slug,

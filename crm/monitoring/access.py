@@ -9,7 +9,7 @@ from flask import abort
 
 from crm.auth.policy import has_permission
 from crm.extensions import db
-from crm.monitoring.models import ContactGroup, Monitor
+from crm.monitoring.models import ContactGroup, Incident, Monitor
 
 
 def owns(user, obj) -> bool:
@@ -47,3 +47,15 @@ def get_group_or_404(group_id: int, user) -> ContactGroup:
     if group is None or not (has_permission(user, "monitor.view") or owns(user, group)):
         abort(404, "No such contact group.")
     return group
+
+
+def get_incident_or_404(incident_id: int, user) -> Incident:
+    """Return incident ``incident_id`` if ``user`` may see its monitor (:func:`can_view`).
+
+    :raises werkzeug.exceptions.NotFound: missing, or not the user's to know about.
+    """
+    incident = db.session.get(Incident, incident_id)
+    monitor = db.session.get(Monitor, incident.monitor_id) if incident is not None else None
+    if monitor is None or not can_view(user, monitor):
+        abort(404, "No such incident.")
+    return incident

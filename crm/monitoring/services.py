@@ -39,6 +39,7 @@ from crm.monitoring.models import (
     PENDING,
     Contact,
     ContactGroup,
+    Incident,
     Monitor,
 )
 from crm.net import AddressRefused, customer_policy, staff_policy, vet_host
@@ -206,6 +207,28 @@ def list_monitors(filters: MonitorFilters) -> Select:
     if filters.text:
         escaped = filters.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         stmt = stmt.where(Monitor.name.ilike(f"%{escaped}%", escape="\\"))
+    return stmt
+
+
+def list_incidents(*, owner_id: int | None = None, state: str | None = None,
+                   monitor_id: int | None = None) -> Select:
+    """Incidents with their monitor loaded, for the doors to page (by id, newest first).
+
+    :param owner_id: only incidents of this customer's monitors (a customer's scope).
+    :param state: ``open`` (not closed) or ``closed``; None for both.
+    :param monitor_id: only this monitor's.
+    :returns: ``select(Incident)``, unordered and unlimited.
+    """
+    stmt = select(Incident).options(selectinload(Incident.monitor))
+    if owner_id is not None:
+        stmt = stmt.join(Monitor, Monitor.id == Incident.monitor_id).where(
+            Monitor.owner_id == owner_id)
+    if state == "open":
+        stmt = stmt.where(Incident.closed_at.is_(None))
+    elif state == "closed":
+        stmt = stmt.where(Incident.closed_at.is_not(None))
+    if monitor_id is not None:
+        stmt = stmt.where(Incident.monitor_id == monitor_id)
     return stmt
 
 

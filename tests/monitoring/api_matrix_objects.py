@@ -1,5 +1,6 @@
 """Monitoring objects for the authorisation matrix and bad-input tests
-(``tests/helpers_matrix.py`` ARG_VALUES ``monitor_id``, ``contact_id``, ``group_id``): created on first use
+(``tests/helpers_matrix.py`` ARG_VALUES ``monitor_id``, ``contact_id``, ``group_id``,
+``incident_id``): created on first use
 and kept in ``world.extra``. Rows are inserted directly (no services), like ``build_world``."""
 from __future__ import annotations
 
@@ -48,3 +49,16 @@ def contact_group(world):
         db.session.commit()
         world.extra["contact_group"] = group
     return world.extra["contact_group"]
+
+
+def incident(world):
+    """A closed incident of :func:`monitor`."""
+    from crm.monitoring.models import Incident
+
+    if "incident" not in world.extra:
+        row = Incident(monitor_id=monitor(world).id, opened_at=utcnow(), closed_at=utcnow(),
+                       duration_seconds=0, cause="Matrix outage")
+        db.session.add(row)
+        db.session.commit()
+        world.extra["incident"] = row
+    return world.extra["incident"]

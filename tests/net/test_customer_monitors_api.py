@@ -79,3 +79,40 @@ def test_unverified_customers_and_agents_cannot_create(api, make_user, agent):
     assert_problem(api.post("/monitors", as_=unverified, json=_http()), 403)
     assert_problem(api.post("/monitors", as_=agent, json=_http()), 403)
     assert api.get("/monitors", as_=agent).status_code == 200
+
+
+def _incident(monitor, opened_minutes_ago=10, closed=False):
+    from datetime import timedelta
+
+    from crm.clock import utcnow
+    from crm.extensions import db
+    from crm.monitoring.models import Incident
+    opened = utcnow() - timedelta(minutes=opened_minutes_ago)
+    incident = Incident(monitor_id=monitor.id, opened_at=opened, cause="HTTP 503",
+                        closed_at=utcnow() if closed else None,
+                        duration_seconds=60 * opened_minutes_ago if closed else None)
+    db.session.add(incident)
+    db.session.commit()
+    return incident
+
+
+def test_incidents_are_scoped_like_their_monitors(api, customer, make_user, engineer,
+                                                  make_monitor):
+    mine = make_monitor("http", url="https://shop.example.org/", owner_id=customer.id)
+    theirs = make_monitor("http", url="https://other.example.org/",
+                          owner_id=make_user("customer").id)
+    ops = make_monitor("http", url="https://status.example.org/")
+    open_mine, closed_mine = _incident(mine), _incident(mine, 60, closed=True)
+    other, ops_incident = _incident(theirs), _incident(ops)
+    listed = api.get("/incidents", as_=customer).json["items"]
+    assert [i["id"] for i in listed] == [closed_mine.id, open_mine.id]  # newest first
+    assert [i["id"] for i in api.get("/incidents?state=open", as_=customer).json["items"]] \
+        == [open_mine.id]
+    one = api.get(f"/incidents/{open_mine.id}", as_=customer).json
+    assert one["monitor_name"] == mine.name and one["cause"] == "HTTP 503"
+    for incident in (other, ops_incident):
+        assert_problem(api.get(f"/incidents/{incident.id}", as_=customer), 404)
+    every = {i["id"] for i in api.get("/incidents?limit=100", as_=engineer).json["items"]}
+    assert every == {open_mine.id, closed_mine.id, other.id, ops_incident.id}
+    assert_problem(api.get("/incidents?state=ajar", as_=engineer), 422)
+    assert_problem(api.get("/incidents"), 401)

@@ -16,6 +16,7 @@ from crm.api.schemas import (
     Body,
     ContactEmailText,
     ErrorText,
+    Id,
     Out,
     Page,
     PageQuery,
@@ -309,3 +310,33 @@ class HeartbeatOut(BaseModel):
     """The ping was recorded."""
 
     ok: bool = True
+
+
+# ---------------------------------------------------------------- incidents
+
+class IncidentQuery(PageQuery):
+    """Filters of ``GET /api/v1/incidents``."""
+
+    state: Literal["open", "closed"] | None = Field(
+        None, description="Only open (not yet recovered) or closed incidents.")
+    monitor_id: Id | None = Field(None, description="Only this monitor's incidents.")
+
+
+class IncidentOut(Out):
+    """An outage of one monitor: opened at the confirmed failure, closed at the recovery."""
+
+    id: int
+    monitor_id: int
+    monitor_name: str = Field(description="The monitor's name.")
+    opened_at: datetime = Field(description="When the monitor was confirmed down (UTC).")
+    closed_at: datetime | None = Field(description="When it recovered (UTC); null while open.")
+    duration_seconds: int | None = Field(description="Downtime in seconds, once closed.")
+    cause: str | None = Field(description="What the failing check reported.")
+    escalated_at: datetime | None
+    in_maintenance: bool = Field(description="Opened during a maintenance window (no alerts).")
+
+
+class IncidentPage(Page):
+    """A page of incidents, newest first."""
+
+    items: list[IncidentOut]
