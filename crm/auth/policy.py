@@ -63,6 +63,7 @@ POLICY: dict[str, frozenset[str]] = {
     # secrets) for admins; a customer sees the orders bought with their verified email
     "shop.customer.view": frozenset({AGENT, MANAGER, ADMIN}),
     "shop.customer.edit": frozenset({AGENT, MANAGER, ADMIN}),
+    "shop.customer.delete": frozenset({MANAGER, ADMIN}),
     "shop.order.view": frozenset({AGENT, MANAGER, ADMIN}),
     "shop.order.own": frozenset({CUSTOMER}),
     "shop.product.view": frozenset({AGENT, MANAGER, ADMIN}),

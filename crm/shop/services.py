@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import Select, String, cast, func, or_, select
+from sqlalchemy import Select, String, cast, delete, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from crm.auth.models import ADMIN, CUSTOMER, MANAGER, User, normalise_email
@@ -244,6 +244,19 @@ def update_customer(customer: ShopCustomer, actor: User | None, fields: dict) ->
             record_change("customer", customer.id, actor, key, before[key], value)
     db.session.commit()
     return customer
+
+
+def delete_customer(customer: ShopCustomer, actor: User) -> None:
+    """Delete a shop customer profile with its notes (audited); their orders stay, without a
+    customer, and the shops' ids of the profile are forgotten (a later delivery creates it
+    anew). The portal account, if any, is left alone. Committed."""
+    from crm.shop.models import ShopExternalId
+
+    record_change("customer", customer.id, actor, "deleted", customer.name, None)
+    db.session.execute(delete(ShopExternalId).where(ShopExternalId.kind == "customer",
+                                                    ShopExternalId.local_id == customer.id))
+    db.session.delete(customer)
+    db.session.commit()
 
 
 # ---------------------------------------------------------------- notes

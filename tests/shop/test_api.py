@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from crm.extensions import db
-from crm.shop.models import ShopChange, ShopConnection, ShopCustomer
+from crm.shop.models import ShopChange, ShopConnection, ShopCustomer, ShopNote, ShopOrder
 from tests.shop.factories import make_customer, make_order, make_product
 
 
@@ -243,3 +243,22 @@ def test_notes_are_added_listed_and_deleted_by_their_author_or_a_manager(
     other = make_customer(email="other@example.com")
     assert agent_api("DELETE", f"/shop/customers/{other.id}/notes/{own['id']}"
                      ).status_code == 404
+
+
+def test_a_manager_deletes_a_customer_profile_its_orders_stay(client, agent_api, make_user,
+                                                              token_for):
+    customer = make_customer()
+    order = make_order(customer)
+    agent_api("POST", f"/shop/customers/{customer.id}/notes", {"body": "Angry"})
+    assert agent_api("DELETE", f"/shop/customers/{customer.id}").status_code == 403
+    manager = {"Authorization": f"Bearer {token_for(make_user('manager'))}"}
+    resp = client.delete(f"/api/v1/shop/customers/{customer.id}", headers=manager)
+    assert resp.status_code == 204
+    db.session.rollback()
+    assert db.session.get(ShopCustomer, customer.id) is None
+    assert db.session.scalar(select(ShopNote.id)) is None
+    assert db.session.scalar(select(ShopOrder.customer_id).where(ShopOrder.id == order.id)) is None
+    deleted = db.session.scalar(select(ShopChange).where(ShopChange.field == "deleted"))
+    assert deleted.before == "Ada Lovelace"
+    assert client.delete(f"/api/v1/shop/customers/{customer.id}",
+                         headers=manager).status_code == 404

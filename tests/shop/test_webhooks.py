@@ -231,3 +231,18 @@ def test_a_product_and_its_variants_are_stored_and_replaced_on_update(live_serve
     assert resp.json() == {"status": "processed"}, resp.text
     assert count(Product) == 1 and count(ProductVariant) == 1
     assert db.session.scalar(select(ProductVariant.inventory_quantity)) == 3
+
+
+def test_a_deleted_profile_is_created_anew_by_the_next_delivery(live_server, connection,
+                                                                 make_user):
+    from crm.shop.services import delete_customer
+
+    customer_json = fixture("customer")
+    deliver(live_server, connection.id, customer_json, topic="customers/create")
+    db.session.rollback()
+    delete_customer(db.session.scalar(select(ShopCustomer)), make_user("manager"))
+    deliver(live_server, connection.id, customer_json, topic="customers/update",
+            webhook_id="wh-2")
+    deliver(live_server, connection.id, customer_json, topic="customers/update",
+            webhook_id="wh-3")
+    assert count(ShopCustomer) == 1

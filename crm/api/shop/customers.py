@@ -1,6 +1,8 @@
 """API resources for shop customers: list, get, create, update, their orders."""
 from __future__ import annotations
 
+from flask import Response
+
 from crm.api.common import answer, page_answer, page_by_id
 from crm.api.openapi import ApiProblem, api_operation, request_body, request_query
 from crm.api.shop.schemas import (
@@ -75,6 +77,16 @@ def update_shop_customer(shop_customer_id: int):
         raise ApiProblem(422, "Send at least one member to change.",
                          {"body": ["Send at least one member to change."]})
     return answer(ShopCustomerOut, services.update_customer(customer, acting_user(), fields))
+
+
+@api_operation("DELETE", "/shop/customers/{shop_customer_id}", status=204, tag=TAG,
+               summary="Delete a shop customer profile")
+@requires("shop.customer.delete", api=True)
+def delete_shop_customer(shop_customer_id: int):
+    """Delete the profile and its notes (audited); its orders stay, without a customer. The
+    portal account, if any, is not deleted."""
+    services.delete_customer(get_customer_or_404(shop_customer_id), acting_user())
+    return Response(status=204)
 
 
 @api_operation("GET", "/shop/customers/{shop_customer_id}/orders", query=OrderListQuery,
