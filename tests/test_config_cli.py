@@ -206,7 +206,9 @@ def _is_fts(diff) -> bool:
     op = diff[0] if isinstance(diff, tuple) else diff[0][0]
     obj = diff[1] if isinstance(diff, tuple) else diff[0][1]
     name = getattr(obj, "name", "") or ""
-    return op in {"remove_table", "remove_index"} and name.startswith(FTS_NAMES)
+    table = getattr(getattr(obj, "table", None), "name", "") or ""  # an index's table
+    return op in {"remove_table", "remove_index"} and (name.startswith(FTS_NAMES)
+                                                       or table.startswith(FTS_NAMES))
 
 
 def test_flask_db_upgrade_builds_the_schema_of_the_models_and_downgrade_removes_it(
