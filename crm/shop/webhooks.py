@@ -170,7 +170,8 @@ def shopify(connection_id: int):
 
     Answers 200 ``{"status": "processed"|"ignored"|"duplicate"}``; 401 bad or missing
     signature; 404 no such Shopify connection; 413 a body over 2 MiB; 400 a signed body
-    that is not a JSON object (recorded as ``failed``)."""
+    that is not a JSON object, 422 one whose members cannot be read (both recorded as
+    ``failed``, nothing stored)."""
     connection = db.session.get(ShopConnection, connection_id)
     if connection is None or connection.platform != "shopify":
         return problem(404, detail="No Shopify connection has this id.")
@@ -200,7 +201,19 @@ def shopify(connection_id: int):
         return problem(400, detail="The body is not a JSON object.")
     handler = SHOPIFY_TOPICS.get(topic or "")
     if handler is not None:
-        handler(connection.id, data)
+        try:
+            handler(connection.id, data)
+        except (TypeError, ValueError, AttributeError, ArithmeticError):
+            # a member of an unexpected type (text where a number belongs …): nothing is
+            # stored, and a 422 stops the shop retrying a payload that cannot improve
+            log.warning("unreadable shopify %s payload on connection %s", topic, connection.id,
+                        exc_info=True)
+            db.session.rollback()
+            db.session.add(WebhookDelivery(connection_id=connection.id, webhook_id=claimed,
+                                           topic=topic, outcome="failed",
+                                           reason="Unreadable payload", received_at=utcnow()))
+            db.session.commit()
+            return problem(422, detail=f"The {topic} payload could not be read.")
     outcome = "processed" if handler else "ignored"
     db.session.add(WebhookDelivery(connection_id=connection.id, webhook_id=claimed, topic=topic,
                                    outcome=outcome, received_at=utcnow()))

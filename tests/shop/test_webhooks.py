@@ -246,3 +246,12 @@ def test_a_deleted_profile_is_created_anew_by_the_next_delivery(live_server, con
     deliver(live_server, connection.id, customer_json, topic="customers/update",
             webhook_id="wh-3")
     assert count(ShopCustomer) == 1
+
+
+def test_a_signed_payload_with_unreadable_members_is_a_422_and_stores_nothing(
+        live_server, connection):
+    resp = deliver(live_server, connection.id, {**fixture("order"), "customer": {
+        "id": 5, "email": "x@example.com", "orders_count": "many"}})
+    assert resp.status_code == 422, resp.text
+    assert count(ShopOrder) == 0 and count(ShopCustomer) == 0
+    assert db.session.scalar(select(WebhookDelivery.outcome)) == "failed"

@@ -17,7 +17,8 @@ OPERATIONS.append(Operation(
     response=WebhookAnswer, path_params=["connection_id"],
     errors={400: "A signed body that is not a JSON object.",
             401: "Missing or wrong X-Shopify-Hmac-Sha256 signature.",
-            404: "No Shopify connection has this id.", 413: "A body over 2 MiB."},
+            404: "No Shopify connection has this id.", 413: "A body over 2 MiB.",
+            422: "A signed payload whose members cannot be read (nothing stored)."},
     header_params=(
         {"name": webhooks.SIGNATURE_HEADER, "schema": {"type": "string"},
          "description": "Base64 HMAC-SHA256 of the raw body, keyed with the secret."},
