@@ -2,7 +2,7 @@
 
     python bench/monitors.py [--db sqlite|postgresql] [--monitors 10000] [--minutes 3]
         [--tick 1] [--baseline-sample 300] [--history-monitors 100] [--requests 40]
-        [--redis redis://127.0.0.1:6379/14] [--skip-engine] [--skip-history]
+        [--redis redis://127.0.0.1:6379/14] [--owners 0] [--skip-engine] [--skip-history]
 
 (a) Engine throughput. A local HTTP target server (asyncio, in its own process) answers
     ``/ok/<n>`` at once, ``/slow/<n>`` after 2 s (1 % of monitors) and ``/fail/<n>`` with 500
@@ -16,7 +16,9 @@
     and RSS (psutil, sampled every second), the queue backlog, and the baseline: a plain
     sequential loop (httpx, one new connection per request, like a check) over
     ``--baseline-sample`` of the same URLs, extrapolated to checks/s → ratio.
-    Target: lag p99 ≤ 2 s with one worker.
+    Target: lag p99 ≤ 2 s with one worker. ``--owners N``: N customers own the monitors
+    (round-robin), so every check runs under the customer outbound policy (vetting against
+    private networks and the app's own names; 127.0.0.0/8 opened for the target).
 (b) History at scale. ``--history-monitors`` monitors with one year of 1-minute results
     as rollups (hour + day rows, the values :mod:`crm.monitoring.engine.rollups` produces from those
     results: each hour is one of 400 hour profiles computed from 60 synthetic results with
@@ -169,24 +171,49 @@ def create_schema(app) -> None:
 
 
 def worker_main(db_url: str, redis_url: str) -> None:
-    """``--_worker`` mode: one ``rq.SimpleWorker`` (jobs run in this process) on the queue."""
-    from rq import Queue, SimpleWorker
+    """``--_worker`` mode: one ``rq.SimpleWorker`` (jobs run in this process) on every queue
+    kind (:data:`crm.queue.KINDS`: the tick on the default queue hands the check chunks to
+    the monitoring queue), as one ``python -m workers.worker`` serving all of them does."""
+    from rq import SimpleWorker
 
-    from crm.queue import redis_conn
+    from crm.queue import KINDS, get_queue, redis_conn
     from crm.workers_app import set_app
 
     app = make_app(db_url, redis_url)
     set_app(app)
     with app.app_context():
         conn = redis_conn()
-        SimpleWorker([Queue(QUEUE, connection=conn)], connection=conn).work(logging_level="WARNING")
+        SimpleWorker([get_queue(kind) for kind in KINDS], connection=conn).work(
+            logging_level="WARNING")
 
 
 # ---------------------------------------------------------------- (a) engine throughput
 
 
-def insert_monitors(app, n: int, port: int, refused_port: int, first_due: datetime) -> None:
-    """Bulk-insert ``n`` HTTP monitors at a 60 s interval, due times spread over a minute."""
+def insert_owners(app, n: int) -> list[int]:
+    """Bulk-insert ``n`` verified customers (the owners of customers' monitors).
+
+    :returns: their ids."""
+    from sqlalchemy import insert, select
+
+    from crm.auth.models import ACTIVE, CUSTOMER, User
+    from crm.extensions import db
+
+    now = datetime.now(UTC)
+    with app.app_context():
+        rows = [{"email": f"bench-owner-{i}@example.com", "name": f"Owner {i}", "role": CUSTOMER,
+                 "status": ACTIVE, "email_verified_at": now, "created_at": now,
+                 "password_hash": "!"} for i in range(n)]
+        db.session.execute(insert(User), rows)
+        db.session.commit()
+        return list(db.session.scalars(select(User.id).where(User.email.like("bench-owner-%"))))
+
+
+def insert_monitors(app, n: int, port: int, refused_port: int, first_due: datetime,
+                    owner_ids: list[int] | None = None) -> None:
+    """Bulk-insert ``n`` HTTP monitors at a 60 s interval, due times spread over a minute;
+    with ``owner_ids``, owned round-robin by those customers (checked under the customer
+    outbound policy)."""
     from sqlalchemy import insert
 
     from crm.extensions import db
@@ -209,6 +236,7 @@ def insert_monitors(app, n: int, port: int, refused_port: int, first_due: dateti
                 "next_check_at": first_due + timedelta(seconds=60.0 * i / n),
                 "created_at": now,
                 "updated_at": now,
+                "owner_id": owner_ids[i % len(owner_ids)] if owner_ids else None,
             }
             for i in range(n)
         ]
@@ -255,7 +283,8 @@ def run_engine(args, kind: str) -> dict:
     create_schema(app)
     redis = Redis.from_url(args.redis)
     queue = Queue(QUEUE, connection=redis)
-    queue.empty()
+    for suffix in ("", "-monitoring", "-periodic"):  # the queue kinds (crm.queue.queue_name)
+        Queue(f"{QUEUE}{suffix}", connection=redis).empty()
     with app.app_context():
         redis.delete(scheduler._lag_key())
 
@@ -265,7 +294,14 @@ def run_engine(args, kind: str) -> dict:
 
     first_due = datetime.now(UTC) + timedelta(seconds=10)
     log(f"{kind}: inserting {args.monitors} monitors …")
-    insert_monitors(app, args.monitors, port, refused_port, first_due)
+    owner_ids = None
+    if args.owners:
+        # customers' monitors may not reach loopback unless the operator opens it (as the
+        # tests do); the worker subprocess inherits the setting
+        os.environ["MONITOR_ALLOWED_NETWORKS"] = "127.0.0.0/8"
+        owner_ids = insert_owners(app, args.owners)
+        log(f"{kind}: {args.owners} customers own the monitors (customer outbound policy)")
+    insert_monitors(app, args.monitors, port, refused_port, first_due, owner_ids)
     worker = subprocess.Popen(
         [
             sys.executable,
@@ -300,7 +336,8 @@ def run_engine(args, kind: str) -> dict:
         except psutil.Error:
             break
     t_end = datetime.now(UTC)
-    backlog = queue.count
+    backlog = sum(Queue(f"{QUEUE}{suffix}", connection=redis).count
+                  for suffix in ("", "-monitoring", "-periodic"))
     with app.app_context():
         checks = db.session.scalar(
             select(func.count(CheckResult.id)).where(
@@ -324,6 +361,7 @@ def run_engine(args, kind: str) -> dict:
     return {
         "db": kind,
         "monitors": args.monitors,
+        "owners": args.owners,
         "minutes": args.minutes,
         "tick_s": args.tick,
         "checks": checks,
@@ -668,6 +706,8 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--redis", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
     )
+    parser.add_argument("--owners", type=int, default=0,
+                        help="customers owning the monitors round-robin (0: the operators')")
     parser.add_argument("--skip-engine", action="store_true")
     parser.add_argument("--skip-history", action="store_true")
     parser.add_argument("--_worker", action="store_true", help=argparse.SUPPRESS)
