@@ -59,7 +59,9 @@ def endpoints(sizes: datagen.Sizes) -> tuple[list[str], list[tuple[str, list[str
     """(baseline paths, [(name, paths)] of the measured endpoints); the paths of one run are
     requested in rotation."""
     engineers = sizes.engineer_ids[:: max(1, len(sizes.engineer_ids) // 8)][:8]
-    lists = [f"/tickets/?view=all&status={s}&assignee={e}" for e in engineers for s in LIST_STATUSES]
+    lists = [
+        f"/tickets/?view=all&status={s}&assignee={e}" for e in engineers for s in LIST_STATUSES
+    ]
     base = [p.replace("/tickets/", "/bench/baseline") for p in lists]
     runs = [("list status+assignee (4 statuses x 8 engineers)", lists)]
     runs += [(name, [search_url(q, sort)]) for name, q, sort in SEARCH_QUERIES]
@@ -99,14 +101,18 @@ def exactness(kind: str) -> list[dict]:
                 page, _ = services.list_tickets(admin, TicketFilters(q=q), limit=25)
                 found = search.compile_for(db.session.connection(), q, admin)
                 if kind == "postgresql":
-                    sql = (f"SELECT t.id FROM tickets t WHERE ({PG_DOCUMENT}) @@ "
-                           f"to_tsquery('{PG_CONFIG}', :q) "
-                           "ORDER BY t.updated_at DESC, t.id DESC LIMIT 25")
+                    sql = (
+                        f"SELECT t.id FROM tickets t WHERE ({PG_DOCUMENT}) @@ "
+                        f"to_tsquery('{PG_CONFIG}', :q) "
+                        "ORDER BY t.updated_at DESC, t.id DESC LIMIT 25"
+                    )
                     params = {"q": found.tsquery()}
                 else:
-                    sql = ("SELECT t.id FROM tickets t WHERE EXISTS (SELECT 1 FROM ticket_search "
-                           "WHERE ticket_search MATCH :q AND ticket_search.rowid = t.id) "
-                           "ORDER BY t.updated_at DESC, t.id DESC LIMIT 25")
+                    sql = (
+                        "SELECT t.id FROM tickets t WHERE EXISTS (SELECT 1 FROM ticket_search "
+                        "WHERE ticket_search MATCH :q AND ticket_search.rowid = t.id) "
+                        "ORDER BY t.updated_at DESC, t.id DESC LIMIT 25"
+                    )
                     params = {"q": found.fts_match()}
                 check = list(db.session.scalars(text(sql), params))
                 ids = [t.id for t in page]
@@ -118,21 +124,27 @@ def exactness(kind: str) -> list[dict]:
 
 def table(rows: list[dict]) -> str:
     """The result table as printed."""
-    head = (f"{'endpoint':50} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
-            f"{'ratio':>6} {'rows':>5} {'err':>4}  result")
+    head = (
+        f"{'endpoint':50} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
+        f"{'ratio':>6} {'rows':>5} {'err':>4}  result"
+    )
     out = [head, "-" * len(head)]
     for r in rows:
-        out.append(f"{r['name']:50} {r['rps']:8.1f} {r['p50_ms']:8.1f} {r['p95_ms']:8.1f} "
-                   f"{(r['p99_ms'] or 0):8.1f} {r['ratio']:6.2f} {r['rows']:>5} {r['errors']:>4}  "
-                   f"{r['verdict']}")
+        out.append(
+            f"{r['name']:50} {r['rps']:8.1f} {r['p50_ms']:8.1f} {r['p95_ms']:8.1f} "
+            f"{(r['p99_ms'] or 0):8.1f} {r['ratio']:6.2f} {r['rows']:>5} {r['errors']:>4}  "
+            f"{r['verdict']}"
+        )
     return "\n".join(out)
 
 
 def bench_one(kind: str, sizes: datagen.Sizes, args) -> dict:
     """Generate (or reuse), explain, serve and load one database. :returns: the result record."""
     gen = database.prepare(kind, sizes, args.reuse, log)
-    urls = [f"/tickets/?view=all&status=open&assignee={sizes.engineer_ids[0]}",
-            f"/tickets/?view=all&status=closed&assignee={sizes.engineer_ids[0]}"]
+    urls = [
+        f"/tickets/?view=all&status=open&assignee={sizes.engineer_ids[0]}",
+        f"/tickets/?view=all&status=closed&assignee={sizes.engineer_ids[0]}",
+    ]
     urls += [search_url(q, sort) for _name, q, sort in SEARCH_QUERIES]
     log(f"{kind}: first pages against a row-by-row check …")
     exact = exactness(kind)
@@ -143,11 +155,15 @@ def bench_one(kind: str, sizes: datagen.Sizes, args) -> dict:
     full_counts = sum(s["full_count"] for p in plans for s in p["statements"])
     print(f"full-table COUNT statements per page view: {full_counts}")
 
-    log(f"{kind}: gunicorn {args.workers} x {args.worker_class} workers, {args.clients} clients, "
-        f"{args.duration:g} s per endpoint after {args.warmup:g} s warm-up …")
+    log(
+        f"{kind}: gunicorn {args.workers} x {args.worker_class} workers, {args.clients} clients, "
+        f"{args.duration:g} s per endpoint after {args.warmup:g} s warm-up …"
+    )
     base_paths, runs = endpoints(sizes)
     results: list[dict] = []
-    with load.gunicorn(kind, args.workers, args.worker_class, args.threads, sizes.engineers) as port:
+    with load.gunicorn(
+        kind, args.workers, args.worker_class, args.threads, sizes.engineers
+    ) as port:
         cookie = load.login(port)
 
         def measure(name: str, paths: list[str], duration: float) -> dict:
@@ -155,8 +171,11 @@ def bench_one(kind: str, sizes: datagen.Sizes, args) -> dict:
             if status != 200:
                 raise RuntimeError(f"{paths[0]} answered {status} {headers.get('location', '')}")
             r = load.run_load(port, cookie, paths, duration, args.warmup, args.clients)
-            r.update(name=name, paths=paths[:4] + (["…"] if len(paths) > 4 else []),
-                     rows=load.count_rows(body))
+            r.update(
+                name=name,
+                paths=paths[:4] + (["…"] if len(paths) > 4 else []),
+                rows=load.count_rows(body),
+            )
             log(f"  {name}: {r['rps']:.1f} req/s p50 {r['p50_ms']:.1f} ms p95 {r['p95_ms']:.1f} ms")
             return r
 
@@ -180,26 +199,44 @@ def bench_one(kind: str, sizes: datagen.Sizes, args) -> dict:
     for r, b in zip(results, baselines[1:], strict=True):
         merged += [r, b]
 
-    print(f"\n===== {kind}: {sizes.tickets:,} tickets, {sizes.customers:,} customers, "
-          f"{sizes.engineers} engineers, {sizes.tickets * sizes.comments_per_ticket:,} comments; "
-          f"gunicorn -w {args.workers} -k {args.worker_class}"
-          + (f" --threads {args.threads}" if args.worker_class == "gthread" else "")
-          + f"; {args.clients} clients; {args.duration:g} s per endpoint, "
-            f"{args.baseline_duration:g} s per baseline slice =====")
+    print(
+        f"\n===== {kind}: {sizes.tickets:,} tickets, {sizes.customers:,} customers, "
+        f"{sizes.engineers} engineers, {sizes.tickets * sizes.comments_per_ticket:,} comments; "
+        f"gunicorn -w {args.workers} -k {args.worker_class}"
+        + (f" --threads {args.threads}" if args.worker_class == "gthread" else "")
+        + f"; {args.clients} clients; {args.duration:g} s per endpoint, "
+        f"{args.baseline_duration:g} s per baseline slice ====="
+    )
     if not gen["reused"]:
         print(f"generation: {gen['timings']['total']:.1f} s")
     print(table(merged))
-    print(f"ratio = req/s / mean of the baseline slices just before and after it; baseline rows "
-          f"show req/s / mean of all baseline slices ({base_rps:.1f} req/s)")
+    print(
+        f"ratio = req/s / mean of the baseline slices just before and after it; baseline rows "
+        f"show req/s / mean of all baseline slices ({base_rps:.1f} req/s)"
+    )
     print(f"targets: ratio >= {RATIO_TARGET} and p95 <= {P95_TARGET_MS:g} ms and no errors")
-    print(f"exact first pages (row-by-row check): {sum(e['same'] for e in exact)} of "
-          f"{len(exact)} text searches")
-    return {"db": kind, "sizes": sizes.__dict__, "generation": gen, "results": merged,
-            "exactness": exact,
-            "baseline_rps": base_rps, "plans": plans, "full_table_counts": full_counts,
-            "server": {"workers": args.workers, "worker_class": args.worker_class,
-                       "threads": args.threads}, "clients": args.clients,
-            "duration_s": args.duration, "baseline_duration_s": args.baseline_duration}
+    print(
+        f"exact first pages (row-by-row check): {sum(e['same'] for e in exact)} of "
+        f"{len(exact)} text searches"
+    )
+    return {
+        "db": kind,
+        "sizes": sizes.__dict__,
+        "generation": gen,
+        "results": merged,
+        "exactness": exact,
+        "baseline_rps": base_rps,
+        "plans": plans,
+        "full_table_counts": full_counts,
+        "server": {
+            "workers": args.workers,
+            "worker_class": args.worker_class,
+            "threads": args.threads,
+        },
+        "clients": args.clients,
+        "duration_s": args.duration,
+        "baseline_duration_s": args.baseline_duration,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -211,17 +248,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--engineers", type=int, default=50)
     p.add_argument("--comments-per-ticket", type=int, default=3)
     p.add_argument("--duration", type=float, default=20, help="seconds of load per endpoint")
-    p.add_argument("--baseline-duration", type=float, default=10,
-                   help="seconds of each baseline slice (before, between and after the endpoints)")
+    p.add_argument(
+        "--baseline-duration",
+        type=float,
+        default=10,
+        help="seconds of each baseline slice (before, between and after the endpoints)",
+    )
     p.add_argument("--warmup", type=float, default=3, help="seconds of warm-up before each run")
     p.add_argument("--clients", type=int, default=8)
     p.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     p.add_argument("--worker-class", default="sync", help="gunicorn worker class (sync, gthread)")
     p.add_argument("--threads", type=int, default=1, help="threads per gthread worker")
-    p.add_argument("--reuse", action="store_true", help="keep data generated earlier with the same sizes")
+    p.add_argument(
+        "--reuse", action="store_true", help="keep data generated earlier with the same sizes"
+    )
     args = p.parse_args(argv)
-    sizes = datagen.Sizes(tickets=args.tickets, customers=args.customers, engineers=args.engineers,
-                          comments_per_ticket=args.comments_per_ticket)
+    sizes = datagen.Sizes(
+        tickets=args.tickets,
+        customers=args.customers,
+        engineers=args.engineers,
+        comments_per_ticket=args.comments_per_ticket,
+    )
     kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     records = [bench_one(kind, sizes, args) for kind in kinds]
     if len(records) == 2:

@@ -53,7 +53,9 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     from crm.extensions import csrf, db, login_manager, mail, migrate
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations"))
+    migrate.init_app(
+        app, db, directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
+    )
     csrf.init_app(app)
     mail.init_app(app)
     login_manager.init_app(app)
@@ -65,10 +67,12 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     with app.app_context():
         _configure_engine(db.engine)
         from crm import dbretry
+
         dbretry.init_app(app, db.engine)
     events.install(db.session)
 
     from crm.sessions.services import load_user_from_cookie_id, write_bookkeeping
+
     login_manager.user_loader(load_user_from_cookie_id)
     app.teardown_request(write_bookkeeping)
 
@@ -76,20 +80,25 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     app.before_request(_refuse_nul_characters)
     _register_blueprints(app)
     from crm import security, sso
+
     security.init_app(app)  # rate limits (binds the limiter), headers, CORS, parameter checks
     sso.init_app(app)  # OpenID Connect sign-in
     from crm.errors import register_error_handlers
+
     register_error_handlers(app)
     from crm import assets, cli
+
     assets.init_app(app)
     cli.init_app(app)
     from crm import templating
+
     templating.init_app(app)
     import crm.api.tokens  # noqa: F401  (models, event handlers)
     import crm.auth.tokens  # noqa: F401  (models)
     import crm.monitoring.alerts  # noqa: F401  (registers the monitoring alert handlers)
     import crm.notifications.subscribers  # noqa: F401  (registers event handlers)
     import crm.settings  # noqa: F401  (models)
+
     return app
 
 
@@ -127,6 +136,7 @@ def _refuse_nul_characters():
     """Refuse NUL characters in console query strings and forms (400): PostgreSQL cannot
     store them and no legitimate text contains them. The API's schemas refuse them too."""
     from flask import abort, request
+
     if request.path.startswith("/api/"):
         return None
     for values in (request.args, request.form if request.method == "POST" else {}):
@@ -147,23 +157,38 @@ def _register_blueprints(app: Flask) -> None:
     from crm.sessions import bp as sessions_bp
     from crm.tickets import bp as tickets_bp
 
-    for bp in (auth_bp, dashboard_bp, portal_bp, tickets_bp, admin_bp, notifications_bp, sessions_bp, monitoring_bp, api_bp):
+    for bp in (
+        auth_bp,
+        dashboard_bp,
+        portal_bp,
+        tickets_bp,
+        admin_bp,
+        notifications_bp,
+        sessions_bp,
+        monitoring_bp,
+        api_bp,
+    ):
         app.register_blueprint(bp)
     # health reports, maintenance windows and broadcasts (uptime monitoring)
     from crm.broadcasts import bp as broadcasts_bp
     from crm.monitoring.pages.maintenance import bp as maintenance_bp
     from crm.monitoring.pages.reports import bp as reports_bp
+
     for bp in (reports_bp, maintenance_bp, broadcasts_bp):
         app.register_blueprint(bp)
     from crm.monitoring.pages.portal import bp as my_monitors_bp  # customers' own monitors
+
     app.register_blueprint(my_monitors_bp)
     from crm.monitoring.pages.status_pages import bp as status_pages_bp  # public /status/<slug>
+
     app.register_blueprint(status_pages_bp)
     from crm import observability  # error tracker: Sentry-compatible ingest, console pages
+
     observability.init_app(app)
     # shops: console pages, the customer's orders in the portal (receivers: crm.api.shop)
     from crm.shop import bp as shop_bp
     from crm.shop.portal import bp as shop_portal_bp
+
     for bp in (shop_bp, shop_portal_bp):
         app.register_blueprint(bp)
 

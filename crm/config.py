@@ -98,7 +98,9 @@ class Config:
         elif database_url.startswith("postgresql://"):
             database_url = "postgresql+psycopg://" + database_url[len("postgresql://"):]
         if not (database_url.startswith("sqlite") or database_url.startswith("postgresql")):
-            raise ConfigError(f"DATABASE_URL must be a sqlite:// or postgresql:// URL, got {database_url!r}")
+            raise ConfigError(
+                f"DATABASE_URL must be a sqlite:// or postgresql:// URL, got {database_url!r}"
+            )
         mail_port = env_int("MAIL_PORT", 25, minimum=1)
         cfg = {
             "ENV_NAME": cls.ENV_NAME,
@@ -118,7 +120,9 @@ class Config:
             "MAIL_USE_SSL": env_bool("MAIL_USE_SSL", False),
             "MAIL_USERNAME": env_str("MAIL_USERNAME"),
             "MAIL_PASSWORD": env_str("MAIL_PASSWORD"),
-            "MAIL_DEFAULT_SENDER": env_str("MAIL_DEFAULT_SENDER", "CR Tracker <no-reply@crtracker.local>"),
+            "MAIL_DEFAULT_SENDER": env_str(
+                "MAIL_DEFAULT_SENDER", "CR Tracker <no-reply@crtracker.local>"
+            ),
             "MAIL_TIMEOUT": env_int("MAIL_TIMEOUT", 10, minimum=1),
             # a send job delivers up to this many waiting mails over one SMTP connection,
             # taking new ones for up to MAIL_BATCH_SECONDS (crm.notifications.jobs)
@@ -149,21 +153,27 @@ class Config:
             "REMEMBER_COOKIE_DURATION": env_int("REMEMBER_COOKIE_SECONDS", 30 * 86400, minimum=60),
             "REMEMBER_COOKIE_HTTPONLY": True,
             "REMEMBER_COOKIE_SAMESITE": "Lax",
-            "REFRESH_TOKEN_TTL_SECONDS": env_int("REFRESH_TOKEN_TTL_SECONDS", 30 * 86400, minimum=60),
+            "REFRESH_TOKEN_TTL_SECONDS": env_int(
+                "REFRESH_TOKEN_TTL_SECONDS", 30 * 86400, minimum=60
+            ),
             "VERIFY_TOKEN_TTL_SECONDS": env_int("VERIFY_TOKEN_TTL_SECONDS", 2 * 3600, minimum=60),
             "RESET_TOKEN_TTL_SECONDS": env_int("RESET_TOKEN_TTL_SECONDS", 600, minimum=60),
             "OTP_TTL_SECONDS": env_int("OTP_TTL_SECONDS", 300, minimum=30),
             "OTP_DIGITS": env_choice("OTP_DIGITS", "6", ("4", "6"), int),
             "OTP_MAX_ATTEMPTS": env_int("OTP_MAX_ATTEMPTS", 5, minimum=1),
             "OTP_RESEND_COOLDOWN_SECONDS": env_int("OTP_RESEND_COOLDOWN_SECONDS", 60, minimum=0),
-            "VERIFY_RESEND_COOLDOWN_SECONDS": env_int("VERIFY_RESEND_COOLDOWN_SECONDS", 60, minimum=0),
+            "VERIFY_RESEND_COOLDOWN_SECONDS": env_int(
+                "VERIFY_RESEND_COOLDOWN_SECONDS", 60, minimum=0
+            ),
             "LOCKOUT_THRESHOLD": env_int("LOCKOUT_THRESHOLD", 5, minimum=1),
             "LOCKOUT_BASE_SECONDS": env_int("LOCKOUT_BASE_SECONDS", 30, minimum=1),
             "LOCKOUT_MAX_SECONDS": env_int("LOCKOUT_MAX_SECONDS", 3600, minimum=1),
             "PHONE_DEFAULT_REGION": env_str("PHONE_DEFAULT_REGION", "GB"),
             "API_RATE_LIMIT": env_str("API_RATE_LIMIT", "100 per 10 minutes"),
             "AUTH_RATE_LIMIT": env_str("AUTH_RATE_LIMIT", "10 per minute;50 per hour"),
-            "CORS_ORIGINS": [o.strip() for o in (env_str("CORS_ORIGINS", "") or "").split(",") if o.strip()],
+            "CORS_ORIGINS": [
+                o.strip() for o in (env_str("CORS_ORIGINS", "") or "").split(",") if o.strip()
+            ],
             "SMS_TRANSPORT": env_choice("SMS_TRANSPORT", "outbox", ("outbox", "twilio")),
             "TWILIO_ACCOUNT_SID": env_str("TWILIO_ACCOUNT_SID"),
             "TWILIO_AUTH_TOKEN": env_str("TWILIO_AUTH_TOKEN"),
@@ -174,10 +184,13 @@ class Config:
             "OIDC_PROVIDER_NAME": env_str("OIDC_PROVIDER_NAME", "single sign-on"),
             "OIDC_SCOPES": env_str("OIDC_SCOPES", "openid email profile"),
             # ---- uptime monitoring
-            "MONITOR_RESULT_RETENTION_DAYS": env_int("MONITOR_RESULT_RETENTION_DAYS", 30, minimum=1),
+            "MONITOR_RESULT_RETENTION_DAYS": env_int(
+                "MONITOR_RESULT_RETENTION_DAYS", 30, minimum=1
+            ),
             "MONITOR_MIN_INTERVAL_SECONDS": env_int("MONITOR_MIN_INTERVAL_SECONDS", 20, minimum=1),
             "MONITOR_TICK_SECONDS": env_int("MONITOR_TICK_SECONDS", 5, minimum=1),
-            # seconds a run_checks job keeps claiming newly due monitors while slow checks run (0: off)
+            # seconds a run_checks job keeps claiming newly due monitors while slow checks
+            # run (0: off)
             "MONITOR_SESSION_SECONDS": env_int("MONITOR_SESSION_SECONDS", 300, minimum=0),
             "MONITOR_CONCURRENCY": env_int("MONITOR_CONCURRENCY", 500, minimum=1),
             # extra CA certificates (PEM file) trusted by HTTPS/TLS/SMTP checks (internal CAs)
@@ -192,22 +205,28 @@ class Config:
             # installed (migration 0008_search_document; a change needs a rebuild)
             "SEARCH_LANGUAGE": env_choice("SEARCH_LANGUAGE", "english", SEARCH_LANGUAGES),
             # ---- error tracker (crm/observability/errors)
-            "ERROR_INGEST_QUOTA_PER_MINUTE": env_int("ERROR_INGEST_QUOTA_PER_MINUTE", 6000,
-                                                     minimum=0),
-            "ERROR_INGEST_MAX_BYTES": env_int("ERROR_INGEST_MAX_BYTES", 5 * 1024 * 1024,
-                                              minimum=1024),
-            "ERROR_NOTIFY_THROTTLE_SECONDS": env_int("ERROR_NOTIFY_THROTTLE_SECONDS", 3600,
-                                                     minimum=0),
+            "ERROR_INGEST_QUOTA_PER_MINUTE": env_int(
+                "ERROR_INGEST_QUOTA_PER_MINUTE", 6000, minimum=0
+            ),
+            "ERROR_INGEST_MAX_BYTES": env_int(
+                "ERROR_INGEST_MAX_BYTES", 5 * 1024 * 1024, minimum=1024
+            ),
+            "ERROR_NOTIFY_THROTTLE_SECONDS": env_int(
+                "ERROR_NOTIFY_THROTTLE_SECONDS", 3600, minimum=0
+            ),
             "ERROR_EVENT_RETENTION_DAYS": env_int("ERROR_EVENT_RETENTION_DAYS", 90, minimum=1),
             # also send our own errors to this external Sentry DSN (needs sentry-sdk installed)
             "ERROR_FORWARD_DSN": env_str("ERROR_FORWARD_DSN"),
         }
         if cfg["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
             cfg["SQLALCHEMY_ENGINE_OPTIONS"].update(
-                {"pool_size": env_int("DB_POOL_SIZE", 5, minimum=1), "max_overflow": 10,
-                 # JIT compilation pays off for long analytical queries; for a console's
-                 # short queries it only adds 20-30 ms to each large scan (bench/monitors.py).
-                 "connect_args": {"options": "-c jit=off"}}
+                {
+                    "pool_size": env_int("DB_POOL_SIZE", 5, minimum=1),
+                    "max_overflow": 10,
+                    # JIT compilation pays off for long analytical queries; for a console's
+                    # short queries it only adds 20-30 ms to each large scan (bench/monitors.py).
+                    "connect_args": {"options": "-c jit=off"},
+                }
             )
         return cfg
 
@@ -229,9 +248,14 @@ class TestingConfig(Config):
     def load(cls, instance_path: str) -> dict:
         """As :meth:`Config.load`, with test-friendly overrides."""
         cfg = super().load(instance_path)
-        cfg.update({"WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": False,
-                    "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
-                    "MAIL_SERVER": cfg["MAIL_SERVER"] or "127.0.0.1"})
+        cfg.update(
+            {
+                "WTF_CSRF_ENABLED": False,
+                "RATELIMIT_ENABLED": False,
+                "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+                "MAIL_SERVER": cfg["MAIL_SERVER"] or "127.0.0.1",
+            }
+        )
         return cfg
 
 
@@ -245,13 +269,19 @@ class ProductionConfig(Config):
         """As :meth:`Config.load`; raises :class:`ConfigError` for a default/short secret."""
         cfg = super().load(instance_path)
         if cfg["SECRET_KEY"] == DEFAULT_SECRET_KEY or len(cfg["SECRET_KEY"]) < 16:
-            raise ConfigError("SECRET_KEY must be set to a random value of 16+ characters in production")
+            raise ConfigError(
+                "SECRET_KEY must be set to a random value of 16+ characters in production"
+            )
         cfg["SESSION_COOKIE_SECURE"] = True
         cfg["REMEMBER_COOKIE_SECURE"] = True
         return cfg
 
 
-CONFIGS = {"development": DevelopmentConfig, "testing": TestingConfig, "production": ProductionConfig}
+CONFIGS = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
 
 
 def config_from_env() -> type[Config]:

@@ -96,13 +96,16 @@ def register_error_handlers(app: Flask) -> None:
             if exc.code == 429 and getattr(exc, "retry_after", None):
                 resp.headers["Retry-After"] = str(exc.retry_after)
         else:
-            resp = app.make_response((render_template("errors/error.html", error=exc), exc.code or 500))
+            resp = app.make_response(
+                (render_template("errors/error.html", error=exc), exc.code or 500)
+            )
         _keep_exception_headers(exc, resp)
         return resp
 
     @app.errorhandler(ServiceError)
     def service_error(exc: ServiceError):
         from crm.extensions import db
+
         db.session.rollback()  # a refused change must leave nothing half-applied behind
         if _is_api():
             fields = exc.errors or ({exc.field: [exc.message]} if exc.field else None)
@@ -113,8 +116,10 @@ def register_error_handlers(app: Flask) -> None:
     def unhandled(exc: Exception):
         log.exception("unhandled error on %s %s", request.method, request.path)
         from crm.extensions import db
+
         db.session.rollback()  # the error page reads current_user: the session must be usable
         from crm.observability.errors.capture import record_request_error
+
         record_request_error(exc)  # the error tracker's built-in project; never raises
         if app.config.get("PROPAGATE_EXCEPTIONS"):
             raise exc

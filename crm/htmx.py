@@ -6,7 +6,9 @@ from flask import make_response, render_template, request
 
 def is_htmx_partial() -> bool:
     """True for an htmx request that wants a fragment (HX-Request, not a boosted navigation)."""
-    return request.headers.get("HX-Request") == "true" and request.headers.get("HX-Boosted") != "true"
+    return (
+        request.headers.get("HX-Request") == "true" and request.headers.get("HX-Boosted") != "true"
+    )
 
 
 def render_page_or_fragment(page: str, fragment: str, **context) -> str:

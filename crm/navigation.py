@@ -53,41 +53,81 @@ LINKS: tuple[Entry, ...] = (
 
 #: The staff menus, in bar order.
 GROUPS: tuple[Group, ...] = (
-    Group("Helpdesk", (
-        Entry("Overview", "dashboard.home", "ticket.list_staff"),
-        Entry("Tickets", "tickets.index", "ticket.list_staff", ("tickets.",)),
-    )),
-    Group("Customers", (
-        Entry("Customers", "admin.customers", "customer.list"),
-        Entry("Shop customers", "shop.customers", "shop.customer.view",
-              ("shop.customer", "shop.new_customer", "shop.edit_customer")),
-        Entry("Orders", "shop.orders", "shop.order.view", ("shop.order",)),
-        Entry("Products", "shop.products", "shop.product.view"),
-        Entry("Broadcasts", "broadcasts.index", "broadcast.send", ("broadcasts.",)),
-    )),
-    Group("Monitoring", (
-        Entry("Monitors", "monitoring.index", "monitor.view", ("monitoring.",)),
-        Entry("Uptime dashboard", "monitoring.dashboard", "monitor.view"),
-        Entry("Status pages", "monitoring.status_page_list", "monitor.manage", ("monitoring.status_page",)),
-        Entry("Contact groups", "monitoring.contact_groups", "monitor.view", ("monitoring.contact_group",)),
-        Entry("Maintenance", "maintenance.index", "maintenance.manage", ("maintenance.",)),
-        Entry("Reports", "reports.index", "report.view", ("reports.",)),
-        # the error tracker (crm/observability/errors)
-        Entry("Errors", "errors.index", "error.view", ("errors.index", "errors.issue")),
-        Entry("Error projects", "errors.projects", "error.manage", ("errors.projects",)),
-    )),
-    Group("Admin", (
-        Entry("Users", "admin.users", "user.administer", ("admin.user", "admin.new_user")),
-        Entry("Registrations", "admin.registrations", "registration.decide", ("admin.approve", "admin.reject")),
-        Entry("All sessions", "sessions.all_sessions", "session.manage"),
-        Entry("Outbox", "notifications.outbox", "notification.manage", ("notifications.notification",)),
-        Entry("Mailbox", "notifications.mailbox", "mailbox.view", ("notifications.mail",)),
-        Entry("SMS", "notifications.sms", "sms.view"),
-        Entry("Email templates", "notifications.email_templates", "template.manage",
-              ("notifications.email_template",)),
-        Entry("Security", "security.admin", "security.manage"),
-        Entry("Two-factor policy", "auth.totp_policy", "security.manage"),
-    )),
+    Group(
+        "Helpdesk",
+        (
+            Entry("Overview", "dashboard.home", "ticket.list_staff"),
+            Entry("Tickets", "tickets.index", "ticket.list_staff", ("tickets.",)),
+        ),
+    ),
+    Group(
+        "Customers",
+        (
+            Entry("Customers", "admin.customers", "customer.list"),
+            Entry(
+                "Shop customers",
+                "shop.customers",
+                "shop.customer.view",
+                ("shop.customer", "shop.new_customer", "shop.edit_customer"),
+            ),
+            Entry("Orders", "shop.orders", "shop.order.view", ("shop.order",)),
+            Entry("Products", "shop.products", "shop.product.view"),
+            Entry("Broadcasts", "broadcasts.index", "broadcast.send", ("broadcasts.",)),
+        ),
+    ),
+    Group(
+        "Monitoring",
+        (
+            Entry("Monitors", "monitoring.index", "monitor.view", ("monitoring.",)),
+            Entry("Uptime dashboard", "monitoring.dashboard", "monitor.view"),
+            Entry(
+                "Status pages",
+                "monitoring.status_page_list",
+                "monitor.manage",
+                ("monitoring.status_page",),
+            ),
+            Entry(
+                "Contact groups",
+                "monitoring.contact_groups",
+                "monitor.view",
+                ("monitoring.contact_group",),
+            ),
+            Entry("Maintenance", "maintenance.index", "maintenance.manage", ("maintenance.",)),
+            Entry("Reports", "reports.index", "report.view", ("reports.",)),
+            # the error tracker (crm/observability/errors)
+            Entry("Errors", "errors.index", "error.view", ("errors.index", "errors.issue")),
+            Entry("Error projects", "errors.projects", "error.manage", ("errors.projects",)),
+        ),
+    ),
+    Group(
+        "Admin",
+        (
+            Entry("Users", "admin.users", "user.administer", ("admin.user", "admin.new_user")),
+            Entry(
+                "Registrations",
+                "admin.registrations",
+                "registration.decide",
+                ("admin.approve", "admin.reject"),
+            ),
+            Entry("All sessions", "sessions.all_sessions", "session.manage"),
+            Entry(
+                "Outbox",
+                "notifications.outbox",
+                "notification.manage",
+                ("notifications.notification",),
+            ),
+            Entry("Mailbox", "notifications.mailbox", "mailbox.view", ("notifications.mail",)),
+            Entry("SMS", "notifications.sms", "sms.view"),
+            Entry(
+                "Email templates",
+                "notifications.email_templates",
+                "template.manage",
+                ("notifications.email_template",),
+            ),
+            Entry("Security", "security.admin", "security.manage"),
+            Entry("Two-factor policy", "auth.totp_policy", "security.manage"),
+        ),
+    ),
 )
 
 #: The account menu (under the user's name); "Log out" is a form button after these.
@@ -155,13 +195,18 @@ def build(user, endpoint: str | None) -> NavBar:
     """
     if not getattr(user, "is_authenticated", False):
         return NavBar([], [], [])
-    allowed = {p for p in {e.permission for e in (*LINKS, *ACCOUNT, *(x for g in GROUPS for x in g.entries))}
-               if has_permission(user, p)}
+    allowed = {
+        p
+        for p in {e.permission for e in (*LINKS, *ACCOUNT, *(x for g in GROUPS for x in g.entries))}
+        if has_permission(user, p)
+    }
     visible_links = [e for e in LINKS if e.permission in allowed]
     visible_groups = [(g, [e for e in g.entries if e.permission in allowed]) for g in GROUPS]
     visible_account = [e for e in ACCOUNT if e.permission in allowed]
-    current = _current_entry(visible_links + visible_account
-                             + [e for _g, entries in visible_groups for e in entries], endpoint)
+    current = _current_entry(
+        visible_links + visible_account + [e for _g, entries in visible_groups for e in entries],
+        endpoint,
+    )
 
     def item(entry: Entry) -> Item:
         return Item(entry.label, url_for(entry.endpoint), entry is current)

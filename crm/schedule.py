@@ -23,7 +23,8 @@ _MONITOR_TICK_SECONDS = max(1, int(_TICK_ENV)) if _TICK_ENV.isdigit() else 5
 PERIODIC_JOBS: list[tuple[str, int, str]] = [
     ("notifications.sweep", 30, "crm.notifications.jobs.sweep_notifications"),
     ("tickets.assign_waiting", 60, "crm.tickets.jobs.assign_waiting"),
-    # every 15 min: requests the health reports due today (idempotent; see crm/monitoring/reports.py)
+    # every 15 min: requests the health reports due today (idempotent; see
+    # crm/monitoring/reports.py)
     ("monitoring.due_reports", 900, "crm.monitoring.reports.due_reports"),
     ("auth.purge_tokens", 900, "crm.auth.jobs.purge_tokens"),
     ("auth.purge_otp_codes", 3600, "crm.auth.otp.purge_codes_job"),

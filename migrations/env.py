@@ -104,7 +104,8 @@ def run_migrations_online():
 
     def include_object(obj, name, type_, reflected, compare_to):
         # The full-text search tables and triggers are raw DDL (crm/tickets/search.py), not models.
-        return not (type_ == "table" and reflected and compare_to is None and "_fts" in (name or ""))
+        return not (type_ == "table" and reflected and compare_to is None
+                    and "_fts" in (name or ""))
 
     conf_args.setdefault("include_object", include_object)
     conf_args.setdefault("render_item", _render_item)
@@ -112,11 +113,7 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=get_metadata(),
-            **conf_args
-        )
+        context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
 
         with context.begin_transaction():
             context.run_migrations()

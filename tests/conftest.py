@@ -38,7 +38,11 @@ from crm import clock, create_app
 from crm.auth.models import ACTIVE, PENDING, User
 from crm.extensions import db
 
-BACKENDS = [b.strip() for b in os.environ.get("CRM_TEST_DATABASES", "sqlite,postgresql").split(",") if b.strip()]
+BACKENDS = [
+    b.strip()
+    for b in os.environ.get("CRM_TEST_DATABASES", "sqlite,postgresql").split(",")
+    if b.strip()
+]
 PG_ADMIN_URL = os.environ.get("CRM_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 PG_BASE = os.environ.get("CRM_TEST_PG_BASE", "postgresql+psycopg://postgres@127.0.0.1:5432/")
 REDIS_BASE = os.environ.get("CRM_TEST_REDIS", "redis://127.0.0.1:6379")
@@ -46,7 +50,9 @@ PASSWORD = "correct-horse-42"
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "only_backend(name): run this test on one database backend only")
+    config.addinivalue_line(
+        "markers", "only_backend(name): run this test on one database backend only"
+    )
 
 
 def pytest_collection_modifyitems(config, items):
@@ -81,8 +87,12 @@ def run_token() -> str:
 def worker_id() -> str:
     """``<CRM_TEST_NAMESPACE><run token>_<xdist worker>`` (``main`` without xdist): a name
     for this worker's databases and queues that no other pytest run on the machine uses."""
-    return (os.environ.get("CRM_TEST_NAMESPACE", "") + run_token() + "_"
-            + os.environ.get("PYTEST_XDIST_WORKER", "main"))
+    return (
+        os.environ.get("CRM_TEST_NAMESPACE", "")
+        + run_token()
+        + "_"
+        + os.environ.get("PYTEST_XDIST_WORKER", "main")
+    )
 
 
 def worker_number() -> int:
@@ -126,8 +136,10 @@ def redis_db() -> int:
                 break
             conn.delete(key)
         else:
-            raise RuntimeError("no free Redis database in 1..15: every one is claimed by a "
-                               "running pytest or holds keys; set CRM_TEST_REDIS_DB")
+            raise RuntimeError(
+                "no free Redis database in 1..15: every one is claimed by a "
+                "running pytest or holds keys; set CRM_TEST_REDIS_DB"
+            )
     stop = threading.Event()
     key = REDIS_CLAIM_KEY.format(db_number)
 
@@ -171,6 +183,7 @@ def free_port() -> int:
 
 # ------------------------------------------------------------------ real SMTP server
 
+
 @dataclass
 class SMTPSink:
     """Messages received by the in-process aiosmtpd server (``messages``: parsed emails)."""
@@ -195,7 +208,9 @@ class SMTPSink:
             if value:
                 return value
             time.sleep(0.05)
-        raise AssertionError(f"SMTP sink: condition not met in {timeout}s; got {len(self.messages)} messages")
+        raise AssertionError(
+            f"SMTP sink: condition not met in {timeout}s; got {len(self.messages)} messages"
+        )
 
     def clear(self) -> None:
         with self.lock:
@@ -209,6 +224,7 @@ class _Handler:
 
     async def handle_DATA(self, server, session, envelope):
         import asyncio
+
         if self.sink.delay_data_seconds:
             await asyncio.sleep(self.sink.delay_data_seconds)
         msg = message_from_bytes(envelope.content, policy=policy.default)
@@ -230,6 +246,7 @@ def smtp_server():
 
 
 # ------------------------------------------------------------------ databases
+
 
 def _pg_database_url(name: str) -> str:
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
@@ -289,7 +306,8 @@ def app_config(backend, tmp_path_factory, smtp_server) -> dict:
         url = "sqlite:///" + str(tmp_path_factory.mktemp("db") / "crm.sqlite3")
     return {
         "SQLALCHEMY_DATABASE_URI": url.replace("postgresql://", "postgresql+psycopg://", 1)
-        if url.startswith("postgresql://") else url,
+        if url.startswith("postgresql://")
+        else url,
         "REDIS_URL": f"{REDIS_BASE}/{redis_db()}",
         "RQ_QUEUE": f"crm-test-{worker_id()}",
         "MAIL_SERVER": smtp_server.host,
@@ -313,6 +331,7 @@ def app(backend, app_config, tmp_path_factory):
         _drop_search(application)
         db.create_all()
         from crm.tickets import search
+
         with db.engine.begin() as conn:
             search.install(conn)
     yield application
@@ -339,6 +358,7 @@ def _app_with(overrides: dict):
 
 def _drop_search(application):
     from crm.tickets import search
+
     with db.engine.begin() as conn:
         search.uninstall(conn)
 
@@ -369,6 +389,7 @@ def _clean(app, smtp_server):
 
 # ------------------------------------------------------------------ factories and helpers
 
+
 @pytest.fixture
 def client(app):
     """A Flask test client (CSRF off in TestingConfig)."""
@@ -380,32 +401,47 @@ _counter = {"n": 0}
 
 @pytest.fixture
 def make_user(app):
-    """Factory: ``make_user(role="customer", status=None, email=None, name=None, password=PASSWORD)``.
+    """Factory: ``make_user(role="customer", status=None, email=None, name=None,
+    password=PASSWORD)``.
 
     Status defaults to active and the email to verified (``verified=False`` for an unverified
     account). Returns the committed :class:`User`.
     """
-    def make(role: str = "customer", status: str | None = None, email: str | None = None,
-             name: str | None = None, password: str = PASSWORD, verified: bool = True) -> User:
+
+    def make(
+        role: str = "customer",
+        status: str | None = None,
+        email: str | None = None,
+        name: str | None = None,
+        password: str = PASSWORD,
+        verified: bool = True,
+    ) -> User:
         _counter["n"] += 1
         n = _counter["n"]
-        user = User(email=email or f"{role}{n}@example.com", name=name or f"{role.capitalize()} {n}",
-                    role=role, status=status or ACTIVE,
-                    email_verified_at=clock.utcnow() if verified else None)
+        user = User(
+            email=email or f"{role}{n}@example.com",
+            name=name or f"{role.capitalize()} {n}",
+            role=role,
+            status=status or ACTIVE,
+            email_verified_at=clock.utcnow() if verified else None,
+        )
         user.set_password(password)
         db.session.add(user)
         db.session.commit()
         return user
+
     return make
 
 
 @pytest.fixture
 def login(client):
     """``login(user)`` logs the test client in through the real log-in form."""
+
     def do(user: User, password: str = PASSWORD):
         resp = client.post("/auth/login", data={"email": user.email, "password": password})
         assert resp.status_code == 302, resp.get_data(as_text=True)[:500]
         return resp
+
     return do
 
 
@@ -435,16 +471,19 @@ def login_as(app, make_user):
             assert resp.status_code == 302, f"log-in as {user.role}: {resp.status_code}"
         persona.user = user
         return persona
+
     return log_in
 
 
 @pytest.fixture
 def token_for(client):
     """``token_for(user)`` → a Bearer access token obtained from ``POST /api/v1/auth/token``."""
+
     def get(user: User, password: str = PASSWORD) -> str:
         resp = client.post("/api/v1/auth/token", json={"email": user.email, "password": password})
         assert resp.status_code == 200, resp.get_data(as_text=True)
         return resp.json["access_token"]
+
     return get
 
 
@@ -454,19 +493,21 @@ def worker_env(app, smtp_server, tmp_path) -> dict:
     test's database, Redis db, queues and SMTP sink (``WORKER_QUEUES`` unset: all queues)."""
     env = dict(os.environ)
     env.pop("WORKER_QUEUES", None)
-    env.update({
-        "CRM_ENV": "testing",
-        "CRM_INSTANCE_PATH": str(tmp_path / "worker-instance"),
-        "CRM_DOTENV": os.devnull,
-        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-        "REDIS_URL": app.config["REDIS_URL"],
-        "RQ_QUEUE": app.config["RQ_QUEUE"],
-        "MAIL_SERVER": smtp_server.host,
-        "MAIL_PORT": str(smtp_server.port),
-        "MAIL_DEFAULT_SENDER": app.config["MAIL_DEFAULT_SENDER"],
-        "MAIL_TIMEOUT": "60",
-        "PUBLIC_URL": app.config["SERVER_NAME_FOR_LINKS"],
-    })
+    env.update(
+        {
+            "CRM_ENV": "testing",
+            "CRM_INSTANCE_PATH": str(tmp_path / "worker-instance"),
+            "CRM_DOTENV": os.devnull,
+            "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+            "REDIS_URL": app.config["REDIS_URL"],
+            "RQ_QUEUE": app.config["RQ_QUEUE"],
+            "MAIL_SERVER": smtp_server.host,
+            "MAIL_PORT": str(smtp_server.port),
+            "MAIL_DEFAULT_SENDER": app.config["MAIL_DEFAULT_SENDER"],
+            "MAIL_TIMEOUT": "60",
+            "PUBLIC_URL": app.config["SERVER_NAME_FOR_LINKS"],
+        }
+    )
     return env
 
 
@@ -485,6 +526,7 @@ def run_jobs(app):
         queued = queue.count
         SimpleWorker([queue], connection=redis_conn()).work(burst=True)
         return queued
+
     return run
 
 

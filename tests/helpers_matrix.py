@@ -189,23 +189,51 @@ def build_world(make_user) -> World:
                              body="Any news?", public=True, created_at=now)
     internal_note = Comment(ticket_id=ticket.id, author_id=users["engineer"].id,
                             body=INTERNAL_NOTE, public=False, created_at=now)
-    notification = Notification(to=[users["customer"].email], subject=f"Ticket #{ticket.id} received",
-                                body_text="We got it.", template="ticket_created",
-                                event="ticket.created", ticket_id=ticket.id, status="failed",
-                                attempts=1, last_error="SMTP timeout",
-                                message_id=f"<matrix-{ticket.id}@example.com>", created_at=now)
-    mail = CaughtMail(mail_from="no-reply@example.com", rcpt_to=[users["customer"].email],
-                      subject="Caught", message_id="<caught@example.com>", received_at=now,
-                      raw="From: no-reply@example.com\r\nTo: x@example.com\r\nSubject: Caught\r\n\r\nHello\r\n")
+    notification = Notification(
+        to=[users["customer"].email],
+        subject=f"Ticket #{ticket.id} received",
+        body_text="We got it.",
+        template="ticket_created",
+        event="ticket.created",
+        ticket_id=ticket.id,
+        status="failed",
+        attempts=1,
+        last_error="SMTP timeout",
+        message_id=f"<matrix-{ticket.id}@example.com>",
+        created_at=now,
+    )
+    mail = CaughtMail(
+        mail_from="no-reply@example.com",
+        rcpt_to=[users["customer"].email],
+        subject="Caught",
+        message_id="<caught@example.com>",
+        received_at=now,
+        raw="From: no-reply@example.com\r\nTo: x@example.com\r\nSubject: Caught\r\n\r\nHello\r\n",
+    )
     from crm.sessions.models import UserSession
-    customer_session = UserSession(user_id=users["customer"].id, key_hash="0" * 64, ip="192.0.2.1",
-                                   user_agent="matrix", created_at=now, last_seen_at=now)
+
+    customer_session = UserSession(
+        user_id=users["customer"].id,
+        key_hash="0" * 64,
+        ip="192.0.2.1",
+        user_agent="matrix",
+        created_at=now,
+        last_seen_at=now,
+    )
     db.session.add_all([public_comment, internal_note, notification, mail, customer_session])
     db.session.commit()
-    return World(users=users, other_customer=other_customer, other_engineer=other_engineer,
-                 pending=pending, ticket=ticket, public_comment=public_comment,
-                 internal_note=internal_note, notification=notification, mail=mail,
-                 extra={"session": customer_session})
+    return World(
+        users=users,
+        other_customer=other_customer,
+        other_engineer=other_engineer,
+        pending=pending,
+        ticket=ticket,
+        public_comment=public_comment,
+        internal_note=internal_note,
+        notification=notification,
+        mail=mail,
+        extra={"session": customer_session},
+    )
 
 
 #: route argument name -> its value in the world. A rule with an argument missing here fails
@@ -250,34 +278,42 @@ ARG_VALUES: dict[str, Callable[[World], object]] = {
 
 def _shop_objects():
     from tests.shop import matrix_objects
+
     return matrix_objects
 
 
 def _error_objects():
     from tests.observability import matrix_objects
+
     return matrix_objects
 
 
 def _console_objects():
     from tests.monitoring import console_matrix_objects
+
     return console_matrix_objects
 
 
 def _monitoring_objects():
     from tests.monitoring import api_matrix_objects
+
     return api_matrix_objects
 
 
 def _h_objects():
     from tests.broadcasts import matrix_objects
+
     return matrix_objects
+
 
 _ANY = re.compile(r"<any\(([^)]*)\):(\w+)>")
 
 
 def _any_choices(rule_text: str) -> dict[str, list[str]]:
-    return {name: [c.strip().strip("'\"") for c in choices.split(",")]
-            for choices, name in _ANY.findall(rule_text)}
+    return {
+        name: [c.strip().strip("'\"") for c in choices.split(",")]
+        for choices, name in _ANY.findall(rule_text)
+    }
 
 
 def url_values(route: Route, world: World, overrides: dict | None = None) -> dict:
@@ -296,8 +332,10 @@ def url_values(route: Route, world: World, overrides: dict | None = None) -> dic
         else:
             missing.append(arg)
     if missing:
-        pytest.fail(f"{route.id}: no fixture value for argument(s) {missing}; add them to "
-                    "tests/helpers_matrix.py ARG_VALUES so the matrix can reach this route")
+        pytest.fail(
+            f"{route.id}: no fixture value for argument(s) {missing}; add them to "
+            "tests/helpers_matrix.py ARG_VALUES so the matrix can reach this route"
+        )
     return values
 
 
@@ -310,6 +348,7 @@ def url_for_route(app, route: Route, world: World, overrides: dict | None = None
 
 
 # ------------------------------------------------------------------ acting as a role
+
 
 @dataclass
 class Actor:
@@ -346,8 +385,9 @@ def act_as(app, role_or_user, *, api: bool, token_for) -> Actor:
     user = role_or_user
     if api:
         return Actor(user.role, user, {"Authorization": f"Bearer {token_for(user)}"}, client)
-    resp = send(client, "POST", "/auth/login", api=False,
-                data={"email": user.email, "password": PASSWORD})
+    resp = send(
+        client, "POST", "/auth/login", api=False, data={"email": user.email, "password": PASSWORD}
+    )
     assert resp.status_code == 302, f"log-in as {user.role} failed: {describe(resp)}"
     return Actor(user.role, user, {}, client)
 
@@ -357,17 +397,27 @@ def fresh_request_state() -> None:
 
     The tests keep one app context pushed (conftest ``_clean``) and Flask reuses it for
     test-client requests, so per-context state outlives a request: Flask-Login's cached user
-    (``g._login_user``), Flask-WTF's CSRF token (``g.csrf_token``) and the scoped database session, which after a failed flush (a 500)
-    would refuse every later query. Production pops the context, and with it both, after
-    each request; here: drop the cached user and roll the session back.
+    (``g._login_user``), Flask-WTF's CSRF token (``g.csrf_token``) and the scoped database
+    session, which after a failed flush (a 500) would refuse every later query. Production
+    pops the context, and with it both, after each request; here: drop the cached user and
+    roll the session back.
     """
     g.pop("_login_user", None)
     g.pop("csrf_token", None)  # Flask-WTF's per-request token, signed for the previous session
     db.session.rollback()
 
 
-def send(client, method: str, path: str, *, api: bool, headers: dict | None = None,
-         data=None, json_body=None, query: dict | None = None):
+def send(
+    client,
+    method: str,
+    path: str,
+    *,
+    api: bool,
+    headers: dict | None = None,
+    data=None,
+    json_body=None,
+    query: dict | None = None,
+):
     """Send one request; console writes are form posts, API writes JSON bodies."""
     fresh_request_state()
     kwargs = {"headers": headers or {}}
@@ -388,8 +438,11 @@ def _guarded(request):
     try:
         return request()
     except Exception as exc:  # noqa: BLE001
-        return Response(f"exception escaped the app's error handlers: {exc!r}"[:500], status=500,
-                        mimetype="text/x-escaped-exception")
+        return Response(
+            f"exception escaped the app's error handlers: {exc!r}"[:500],
+            status=500,
+            mimetype="text/x-escaped-exception",
+        )
 
 
 def visible_text(resp) -> str:
@@ -402,5 +455,8 @@ def visible_text(resp) -> str:
 def describe(resp, limit: int = 300) -> str:
     """Status, content type, Location and the start of the visible body (failure messages)."""
     loc = resp.headers.get("Location")
-    return (f"{resp.status_code} {resp.content_type}" + (f" -> {loc}" if loc else "")
-            + f": {visible_text(resp)[:limit]!r}")
+    return (
+        f"{resp.status_code} {resp.content_type}"
+        + (f" -> {loc}" if loc else "")
+        + f": {visible_text(resp)[:limit]!r}"
+    )

@@ -56,7 +56,9 @@ def test_every_route_declares_a_permission(app):
             continue
         permission = getattr(app.view_functions[rule.endpoint], "crm_permission", None)
         if permission is None:
-            missing.append(f"{rule.endpoint} {sorted(rule.methods - {'HEAD', 'OPTIONS'})} {rule.rule}")
+            missing.append(
+                f"{rule.endpoint} {sorted(rule.methods - {'HEAD', 'OPTIONS'})} {rule.rule}"
+            )
         elif permission != PUBLIC and permission not in POLICY:
             unknown.append(f"{rule.endpoint}: {permission!r}")
     assert not missing, "routes without a permission declaration:\n  " + "\n  ".join(missing)
@@ -75,6 +77,7 @@ def test_every_policy_role_is_a_known_role():
 
 
 # ------------------------------------------------------------------ the matrix
+
 
 def _login_redirect(resp) -> bool:
     """A "log in first" redirect: to /auth/login with ``next`` (log-out's redirect has none)."""
@@ -104,7 +107,9 @@ def _check(route, role: str, permission: str, resp) -> str | None:
         body = resp.get_json(force=True, silent=True) or {}
         if body.get("status") != expected or not body.get("title"):
             return "problem body lacks status/title"
-        if expected == 401 and not resp.headers.get("WWW-Authenticate", "").lower().startswith("bearer"):
+        if expected == 401 and not resp.headers.get("WWW-Authenticate", "").lower().startswith(
+            "bearer"
+        ):
             return "401 without a Bearer WWW-Authenticate challenge"
         return None
     if role == ANONYMOUS:
@@ -128,19 +133,27 @@ def test_route_answers_every_role_as_policy_says(app, token_for, world, route):
     object is touched)."""
     permission = getattr(app.view_functions[route.endpoint], "crm_permission", None)
     if permission is None:
-        pytest.fail(f"{route.id} ({route.endpoint}) declares no permission: add @requires(...) "
-                    "or @public and, for a new permission, a POLICY entry")
+        pytest.fail(
+            f"{route.id} ({route.endpoint}) declares no permission: add @requires(...) "
+            "or @public and, for a new permission, a POLICY entry"
+        )
     path = url_for_route(app, route, world)
     key_auth = getattr(app.view_functions[route.endpoint], "crm_key_auth", False)
     failures = []
     for role in ACTORS:
-        actor = act_as(app, ANONYMOUS if role == ANONYMOUS else world.user(role),
-                       api=route.is_api, token_for=token_for)
+        actor = act_as(
+            app,
+            ANONYMOUS if role == ANONYMOUS else world.user(role),
+            api=route.is_api,
+            token_for=token_for,
+        )
         resp = actor.send(route.method, path, api=route.is_api)
         problem = _check_key_auth(resp) if key_auth else _check(route, role, permission, resp)
         if problem:
-            failures.append(f"{route.method} {path} × {role} (needs {permission!r}): {problem}; "
-                            f"got {describe(resp, 200)}")
+            failures.append(
+                f"{route.method} {path} × {role} (needs {permission!r}): {problem}; "
+                f"got {describe(resp, 200)}"
+            )
     assert not failures, f"{route.id} [{route.endpoint}]:\n  " + "\n  ".join(failures)
 
 
@@ -152,47 +165,135 @@ def test_route_answers_every_role_as_policy_says(app, token_for, world, route):
 #: Actors: a role, or "other_customer" / "other_engineer" (not requester / not assignee).
 OBJECT_RULES = [
     # customers only know their own tickets: 404, so ids cannot be probed
-    ("customer-views-another-customers-ticket", "other_customer", "GET",
-     "/portal/tickets/{ticket}", None, 404),
-    ("customer-replies-on-another-customers-ticket", "other_customer", "POST",
-     "/portal/tickets/{ticket}/comments", {"body": "Me too"}, 404),
-    ("customer-opens-edit-of-another-customers-ticket", "other_customer", "GET",
-     "/portal/tickets/{ticket}/edit", None, 404),
-    ("customer-edits-another-customers-ticket", "other_customer", "POST",
-     "/portal/tickets/{ticket}/edit", {"subject": "Mine now", "description": "x"}, 404),
+    (
+        "customer-views-another-customers-ticket",
+        "other_customer",
+        "GET",
+        "/portal/tickets/{ticket}",
+        None,
+        404,
+    ),
+    (
+        "customer-replies-on-another-customers-ticket",
+        "other_customer",
+        "POST",
+        "/portal/tickets/{ticket}/comments",
+        {"body": "Me too"},
+        404,
+    ),
+    (
+        "customer-opens-edit-of-another-customers-ticket",
+        "other_customer",
+        "GET",
+        "/portal/tickets/{ticket}/edit",
+        None,
+        404,
+    ),
+    (
+        "customer-edits-another-customers-ticket",
+        "other_customer",
+        "POST",
+        "/portal/tickets/{ticket}/edit",
+        {"subject": "Mine now", "description": "x"},
+        404,
+    ),
     ("customer-views-a-missing-ticket", "customer", "GET", "/portal/tickets/{missing}", None, 404),
     ("staff-views-a-missing-ticket", "agent", "GET", "/tickets/{missing}", None, 404),
     # the requester may see and edit their own open ticket
     ("requester-views-own-ticket", "customer", "GET", "/portal/tickets/{ticket}", None, 200),
-    ("requester-edits-own-open-ticket", "customer", "POST", "/portal/tickets/{ticket}/edit",
-     {"subject": "Printer still on fire", "description": "More smoke"}, 302),
+    (
+        "requester-edits-own-open-ticket",
+        "customer",
+        "POST",
+        "/portal/tickets/{ticket}/edit",
+        {"subject": "Printer still on fire", "description": "More smoke"},
+        302,
+    ),
     # engineers change only tickets assigned to them: 403 (they may see it, not change it)
-    ("engineer-accepts-another-engineers-ticket", "other_engineer", "POST",
-     "/tickets/{ticket}/accept", {}, 403),
-    ("engineer-changes-status-of-another-engineers-ticket", "other_engineer", "POST",
-     "/tickets/{ticket}/status", {"status": "resolved"}, 403),
-    ("engineer-changes-priority-of-another-engineers-ticket", "other_engineer", "POST",
-     "/tickets/{ticket}/priority", {"priority": "high"}, 403),
+    (
+        "engineer-accepts-another-engineers-ticket",
+        "other_engineer",
+        "POST",
+        "/tickets/{ticket}/accept",
+        {},
+        403,
+    ),
+    (
+        "engineer-changes-status-of-another-engineers-ticket",
+        "other_engineer",
+        "POST",
+        "/tickets/{ticket}/status",
+        {"status": "resolved"},
+        403,
+    ),
+    (
+        "engineer-changes-priority-of-another-engineers-ticket",
+        "other_engineer",
+        "POST",
+        "/tickets/{ticket}/priority",
+        {"priority": "high"},
+        403,
+    ),
     ("assignee-accepts-own-ticket", "engineer", "POST", "/tickets/{ticket}/accept", {}, 302),
-    ("assignee-changes-status", "engineer", "POST", "/tickets/{ticket}/status",
-     {"status": "resolved"}, 302),
-    ("assignee-changes-priority", "engineer", "POST", "/tickets/{ticket}/priority",
-     {"priority": "high"}, 302),
-    ("agent-changes-status-of-any-ticket", "agent", "POST", "/tickets/{ticket}/status",
-     {"status": "resolved"}, 302),
-    ("engineer-notes-on-another-engineers-ticket", "other_engineer", "POST",
-     "/tickets/{ticket}/comments", {"body": "Seen this before", "internal": "y"}, 302),
+    (
+        "assignee-changes-status",
+        "engineer",
+        "POST",
+        "/tickets/{ticket}/status",
+        {"status": "resolved"},
+        302,
+    ),
+    (
+        "assignee-changes-priority",
+        "engineer",
+        "POST",
+        "/tickets/{ticket}/priority",
+        {"priority": "high"},
+        302,
+    ),
+    (
+        "agent-changes-status-of-any-ticket",
+        "agent",
+        "POST",
+        "/tickets/{ticket}/status",
+        {"status": "resolved"},
+        302,
+    ),
+    (
+        "engineer-notes-on-another-engineers-ticket",
+        "other_engineer",
+        "POST",
+        "/tickets/{ticket}/comments",
+        {"body": "Seen this before", "internal": "y"},
+        302,
+    ),
     # reassignment targets only approved engineers
-    ("manager-reassigns-to-approved-engineer", "manager", "POST", "/tickets/{ticket}/assign",
-     {"assignee_id": "{other_engineer}"}, 302),
-    ("manager-reassigns-to-pending-engineer", "manager", "POST", "/tickets/{ticket}/assign",
-     {"assignee_id": "{pending}"}, 422),
+    (
+        "manager-reassigns-to-approved-engineer",
+        "manager",
+        "POST",
+        "/tickets/{ticket}/assign",
+        {"assignee_id": "{other_engineer}"},
+        302,
+    ),
+    (
+        "manager-reassigns-to-pending-engineer",
+        "manager",
+        "POST",
+        "/tickets/{ticket}/assign",
+        {"assignee_id": "{pending}"},
+        422,
+    ),
 ]
 
 
 def _fill(value: str, world) -> str:
-    return value.format(ticket=world.ticket.id, missing=world.ticket.id + 10_000,
-                        other_engineer=world.other_engineer.id, pending=world.pending.id)
+    return value.format(
+        ticket=world.ticket.id,
+        missing=world.ticket.id + 10_000,
+        other_engineer=world.other_engineer.id,
+        pending=world.pending.id,
+    )
 
 
 def _actor_user(world, actor: str):
@@ -202,7 +303,9 @@ def _actor_user(world, actor: str):
 def _ticket_state(ticket_id: int):
     db.session.expire_all()
     t = db.session.get(Ticket, ticket_id)
-    n = db.session.scalar(db.select(db.func.count(Comment.id)).where(Comment.ticket_id == ticket_id))
+    n = db.session.scalar(
+        db.select(db.func.count(Comment.id)).where(Comment.ticket_id == ticket_id)
+    )
     return (t.status, t.priority, t.assignee_id, t.subject, t.description, n)
 
 
@@ -218,9 +321,13 @@ def test_object_level_rule(app, token_for, world, case):
     where = f"{case_id}: {method} {path} as {actor} ({user.role}) -> {describe(resp)}"
     assert resp.status_code == expected, f"expected {expected}: {where}"
     if expected in (403, 404, 422) and method != "GET":
-        assert _ticket_state(world.ticket.id) == before, f"a refused request changed the ticket: {where}"
+        assert _ticket_state(world.ticket.id) == before, (
+            f"a refused request changed the ticket: {where}"
+        )
     if expected == 302 and method != "GET":
-        assert _ticket_state(world.ticket.id) != before, f"an allowed request changed nothing: {where}"
+        assert _ticket_state(world.ticket.id) != before, (
+            f"an allowed request changed nothing: {where}"
+        )
 
 
 def test_customer_never_sees_internal_notes(app, token_for, world):
@@ -238,17 +345,23 @@ def test_staff_see_internal_notes(app, token_for, world):
     actor = act_as(app, world.other_engineer, api=False, token_for=token_for)
     resp = actor.send("GET", f"/tickets/{world.ticket.id}", api=False)
     assert resp.status_code == 200, describe(resp)
-    assert "the customer&#39;s printer is a fire hazard" in resp.get_data(as_text=True) or \
-        "the customer's printer is a fire hazard" in resp.get_data(as_text=True)
+    assert "the customer&#39;s printer is a fire hazard" in resp.get_data(
+        as_text=True
+    ) or "the customer's printer is a fire hazard" in resp.get_data(as_text=True)
 
 
 def test_requester_cannot_edit_once_work_has_started(app, token_for, world):
     from crm.tickets import services
+
     services.accept(world.ticket, world.user("engineer"))
     db.session.commit()  # (a no-op when the service commits itself)
     actor = act_as(app, world.user("customer"), api=False, token_for=token_for)
-    resp = actor.send("POST", f"/portal/tickets/{world.ticket.id}/edit", api=False,
-                data={"subject": "Changed later", "description": "x"})
+    resp = actor.send(
+        "POST",
+        f"/portal/tickets/{world.ticket.id}/edit",
+        api=False,
+        data={"subject": "Changed later", "description": "x"},
+    )
     assert resp.status_code == 302, describe(resp)
     assert urlsplit(resp.headers["Location"]).path == f"/portal/tickets/{world.ticket.id}"
     db.session.expire_all()
@@ -256,7 +369,9 @@ def test_requester_cannot_edit_once_work_has_started(app, token_for, world):
 
 
 def test_pending_staff_cannot_log_in_or_reach_the_console(client, world):
-    resp = client.post("/auth/login", data={"email": world.pending.email, "password": "correct-horse-42"})
+    resp = client.post(
+        "/auth/login", data={"email": world.pending.email, "password": "correct-horse-42"}
+    )
     assert resp.status_code == 403, describe(resp)
     resp = send(client, "GET", "/tickets/", api=False)
     assert _login_redirect(resp), describe(resp)

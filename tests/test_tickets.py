@@ -12,7 +12,9 @@ from crm.tickets.models import Comment, Ticket, TicketChange
 from crm.tickets.services import TicketFilters
 
 
-def new_ticket(customer, subject="Printer on fire", description="Smoke everywhere", priority="normal"):
+def new_ticket(
+    customer, subject="Printer on fire", description="Smoke everywhere", priority="normal"
+):
     return services.create_ticket(customer, subject, description, priority)
 
 
@@ -72,12 +74,15 @@ def test_requester_edits_only_while_open(make_user):
         services.edit_content(t, make_user("customer"), "Hijack", None)
 
 
-@pytest.mark.parametrize("field,kwargs", [
-    ("subject", {"subject": "", "description": "x"}),
-    ("subject", {"subject": "s" * 201, "description": "x"}),
-    ("description", {"subject": "s", "description": " "}),
-    ("priority", {"subject": "s", "description": "x", "priority": "galactic"}),
-])
+@pytest.mark.parametrize(
+    "field,kwargs",
+    [
+        ("subject", {"subject": "", "description": "x"}),
+        ("subject", {"subject": "s" * 201, "description": "x"}),
+        ("description", {"subject": "s", "description": " "}),
+        ("priority", {"subject": "s", "description": "x", "priority": "galactic"}),
+    ],
+)
 def test_create_ticket_validates_fields(make_user, field, kwargs):
     with pytest.raises(ServiceError) as exc:
         services.create_ticket(make_user("customer"), **kwargs)
@@ -85,6 +90,7 @@ def test_create_ticket_validates_fields(make_user, field, kwargs):
 
 
 # ---------------------------------------------------------------- assignment
+
 
 def test_assignment_balances_active_load_then_least_recently_assigned(make_user):
     e1, e2, e3 = make_user("engineer"), make_user("engineer"), make_user("engineer")
@@ -139,6 +145,7 @@ def test_reassign_by_manager_records_history(make_user):
 
 # ---------------------------------------------------------------- comments and visibility
 
+
 def test_customers_never_see_internal_notes(make_user):
     engineer, customer = make_user("engineer"), make_user("customer")
     t = new_ticket(customer)
@@ -167,6 +174,7 @@ def test_history_is_utc_and_names_actor(make_user):
 
 
 # ---------------------------------------------------------------- listing and search
+
 
 def test_list_scopes_and_keyset_pagination(make_user):
     engineer, c1, c2 = make_user("engineer"), make_user("customer"), make_user("customer")
@@ -219,15 +227,23 @@ def test_update_ticket_is_all_or_nothing(make_user):
     customer = make_user("customer")
     t = new_ticket(customer, subject="Original")
     with pytest.raises(ServiceError):
-        services.update_ticket(t, customer, subject="Changed", status="resolved",
-                               fields={"subject", "status"})
+        services.update_ticket(
+            t, customer, subject="Changed", status="resolved", fields={"subject", "status"}
+        )
     db.session.expire_all()
     assert db.session.get(Ticket, t.id).subject == "Original"
     assert db.session.query(TicketChange).filter_by(ticket_id=t.id, field="subject").count() == 0
 
 
-@pytest.mark.parametrize("cursor", ["%%%", "WzEsMl0", "WyIyMDI2LTAxLTAxVDAwOjAwOjAwIiwgMV0",
-                                    "WyIyMDI2LTAxLTAxVDAwOjAwOjAwKzAwOjAwIiwgMWU0MDBd"])
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "%%%",
+        "WzEsMl0",
+        "WyIyMDI2LTAxLTAxVDAwOjAwOjAwIiwgMV0",
+        "WyIyMDI2LTAxLTAxVDAwOjAwOjAwKzAwOjAwIiwgMWU0MDBd",
+    ],
+)
 def test_forged_cursors_are_refused(make_user, cursor):
     with pytest.raises(ServiceError) as exc:
         services.list_tickets(make_user("admin"), TicketFilters(), cursor=cursor)

@@ -63,8 +63,10 @@ def register(scheduler: Scheduler, config=None) -> list[str]:
     """
     base = scheduler.queue_name
     config = {**(config if config is not None else _app_config()), "RQ_QUEUE": base}
-    wanted = {periodic_job_id(base, name): (interval, func, queue_name(periodic_queue(name), config))
-              for name, interval, func in PERIODIC_JOBS}
+    wanted = {
+        periodic_job_id(base, name): (interval, func, queue_name(periodic_queue(name), config))
+        for name, interval, func in PERIODIC_JOBS
+    }
     ours = periodic_job_id(base, "")  # the prefix shared by this queue's periodic jobs
     for raw in scheduler.connection.zrange(scheduler.scheduled_jobs_key, 0, -1):
         job_id = raw.decode()
@@ -76,13 +78,21 @@ def register(scheduler: Scheduler, config=None) -> list[str]:
                 pass
     now = datetime.now(UTC)
     for job_id, (interval, func, target) in wanted.items():
-        scheduler.schedule(scheduled_time=now, func=func, interval=interval, repeat=None,
-                           id=job_id, queue_name=target, result_ttl=-1)
+        scheduler.schedule(
+            scheduled_time=now,
+            func=func,
+            interval=interval,
+            repeat=None,
+            id=job_id,
+            queue_name=target,
+            result_ttl=-1,
+        )
     return list(wanted)
 
 
 def _app_config() -> dict:
     from flask import current_app, has_app_context
+
     return dict(current_app.config) if has_app_context() else {}
 
 
@@ -104,8 +114,9 @@ def main(argv: list[str] | None = None) -> int:
         def run_once() -> bool:
             """Register the schedules (again: a restarted Redis may have lost them) and run
             the loop; it only ends by a signal (SystemExit) or a Redis error."""
-            scheduler = Scheduler(queue_name=app.config["RQ_QUEUE"], connection=conn,
-                                  interval=args.interval)
+            scheduler = Scheduler(
+                queue_name=app.config["RQ_QUEUE"], connection=conn, interval=args.interval
+            )
             ids = register(scheduler)
             log.info("registered periodic jobs: %s", ", ".join(ids))
             if not args.register_only:

@@ -116,13 +116,15 @@ def clear_stale_worker(conn: Redis, name: str, *, now: datetime | None = None) -
         beat = beat.replace(tzinfo=UTC)
     # RQ does not store a worker's ttl; ours run with RQ's default (an idle worker renews its
     # heartbeat every worker_ttl - 15 s, so a live one is never this silent).
-    silent = beat is None or now - beat > timedelta(seconds=old.worker_ttl + STALE_HEARTBEAT_GRACE_SECONDS)
+    grace = timedelta(seconds=old.worker_ttl + STALE_HEARTBEAT_GRACE_SECONDS)
+    silent = beat is None or now - beat > grace
     here = old.hostname == socket.gethostname()
     dead_here = here and old.pid is not None and not _pid_is_that_worker(old.pid, old.birth_date)
     if not (silent or dead_here):
         return False
-    log.warning("worker %s (pid %s on %s) is gone: removing its stale record", name, old.pid,
-                old.hostname)
+    log.warning(
+        "worker %s (pid %s on %s) is gone: removing its stale record", name, old.pid, old.hostname
+    )
     old.register_death()
     conn.delete(key)
     return True
@@ -136,6 +138,7 @@ def build_worker(conn: Redis, config, kinds: list[str], name: str | None = None)
         clear_stale_worker(conn, name)
     queues = [Queue(queue_name(kind, config), connection=conn) for kind in kinds]
     from crm.observability.errors.capture import record_job_failure
+
     # a failed job's error is recorded in the error tracker, then RQ moves it to "failed"
     return Worker(queues, connection=conn, name=name, exception_handlers=[record_job_failure])
 
@@ -145,9 +148,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="CR Tracker RQ worker")
     parser.add_argument("--burst", action="store_true", help="exit when the queues are empty")
     parser.add_argument("--name", help="worker name (default: RQ's); unique per Redis")
-    parser.add_argument("--queues", default=os.environ.get("WORKER_QUEUES"),
-                        help=f"queue kinds to serve, in priority order (default: {','.join(KINDS)}; "
-                             "env WORKER_QUEUES)")
+    parser.add_argument(
+        "--queues",
+        default=os.environ.get("WORKER_QUEUES"),
+        help=f"queue kinds to serve, in priority order (default: {','.join(KINDS)}; "
+        "env WORKER_QUEUES)",
+    )
     args = parser.parse_args(argv)
     try:
         kinds = parse_queues(args.queues)
@@ -160,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     if conn is None:
         sys.exit("configuration error: REDIS_URL must be set for the worker")
     _forget_inherited_connections(app)
+
     # No app context is held while working: every job pushes a fresh one (with_app_context),
     # so no session state leaks from one job to the next.
     def run_once() -> bool:

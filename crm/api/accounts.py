@@ -58,10 +58,19 @@ def register():
     return answer(RegisteredOut, user, 201, Location=f"/api/v1/users/{user.id}")
 
 
-@api_operation("POST", "/auth/token", body=TokenIn, response=TokenOut, errors=((401, "Wrong email or password."),
-                       (403, "Right credentials, but the account is pending, rejected or disabled."),
-                       (429, "Too many failed log-ins: locked for a while (see Retry-After).")),
-               tag="Auth", summary="Log in: get an access and a refresh token")
+@api_operation(
+    "POST",
+    "/auth/token",
+    body=TokenIn,
+    response=TokenOut,
+    errors=(
+        (401, "Wrong email or password."),
+        (403, "Right credentials, but the account is pending, rejected or disabled."),
+        (429, "Too many failed log-ins: locked for a while (see Retry-After)."),
+    ),
+    tag="Auth",
+    summary="Log in: get an access and a refresh token",
+)
 @public
 def token():
     """Exchange email and password for a bearer access token (JWT, ``expires_in`` seconds)
@@ -83,15 +92,24 @@ def token():
         resp.headers["WWW-Authenticate"] = 'Bearer realm="api"'
         return resp
     if totp.setup_pending(user):
-        return problem(403, "Forbidden", "Your role requires two-factor log-in: set it up in the console first.")
+        return problem(
+            403,
+            "Forbidden",
+            "Your role requires two-factor log-in: set it up in the console first.",
+        )
     if user.totp_enabled_at is not None:
         if not totp.verify(user, data.totp_code or ""):
             seconds = lockout.record_failure(user.email, user) if data.totp_code else 0
             if seconds:
                 return _locked_problem(LockedOut(seconds))
-            resp = problem(401, "Unauthorized", "This account uses two-factor log-in: send the current "
-                           "code from the authenticator app as totp_code." if not data.totp_code
-                           else "The two-factor code is not right.")
+            resp = problem(
+                401,
+                "Unauthorized",
+                "This account uses two-factor log-in: send the current "
+                "code from the authenticator app as totp_code."
+                if not data.totp_code
+                else "The two-factor code is not right.",
+            )
             resp.headers["WWW-Authenticate"] = 'Bearer realm="api"'
             return resp
         lockout.record_success(user)
@@ -106,10 +124,21 @@ def _locked_problem(exc: LockedOut):
     return resp
 
 
-@api_operation("POST", "/auth/refresh", body=RefreshIn, response=TokenOut,
-               errors=((401, "The refresh token is unknown, expired, revoked or was already used "
-                             "(reuse revokes every token of that log-in)."),),
-               tag="Auth", summary="Rotate a refresh token")
+@api_operation(
+    "POST",
+    "/auth/refresh",
+    body=RefreshIn,
+    response=TokenOut,
+    errors=(
+        (
+            401,
+            "The refresh token is unknown, expired, revoked or was already used "
+            "(reuse revokes every token of that log-in).",
+        ),
+    ),
+    tag="Auth",
+    summary="Rotate a refresh token",
+)
 @public
 def refresh():
     """Exchange a refresh token for a new access token and a new refresh token (rotation).
@@ -141,18 +170,31 @@ def logout():
 def me():
     """The account behind the bearer token, with its verification state."""
     user = acting_user()
-    return answer(MeOut, {
-        "id": user.id, "email": user.email, "name": user.name, "role": user.role,
-        "status": user.status, "created_at": user.created_at, "last_login_at": user.last_login_at,
-        "email_verified": user.email_verified_at is not None, "email_verified_at": user.email_verified_at,
-        "phone": user.phone, "phone_verified": user.phone_verified_at is not None,
-        "totp_enabled": user.totp_enabled_at is not None})
+    return answer(
+        MeOut,
+        {
+            "id": user.id,
+            "email": user.email,
+            "name": user.name,
+            "role": user.role,
+            "status": user.status,
+            "created_at": user.created_at,
+            "last_login_at": user.last_login_at,
+            "email_verified": user.email_verified_at is not None,
+            "email_verified_at": user.email_verified_at,
+            "phone": user.phone,
+            "phone_verified": user.phone_verified_at is not None,
+            "totp_enabled": user.totp_enabled_at is not None,
+        },
+    )
 
 
 # ---------------------------------------------------------------- users
 
-@api_operation("GET", "/users", query=UserListQuery, response=UserPage, tag="Users",
-               summary="List users")
+
+@api_operation(
+    "GET", "/users", query=UserListQuery, response=UserPage, tag="Users", summary="List users"
+)
 @requires("user.manage", api=True)
 def list_users():
     """Every account, newest first, optionally filtered by role and status."""
@@ -173,8 +215,15 @@ def get_user(user_id: int):
     return answer(UserOut, _user_or_404(user_id))
 
 
-@api_operation("PATCH", "/users/{user_id}", body=UserPatch, response=UserOut, errors=(409,),
-               tag="Users", summary="Change a user's role or status")
+@api_operation(
+    "PATCH",
+    "/users/{user_id}",
+    body=UserPatch,
+    response=UserOut,
+    errors=(409,),
+    tag="Users",
+    summary="Change a user's role or status",
+)
 @requires("user.manage", api=True)
 def update_user(user_id: int):
     """Change the role and/or status. Admins cannot demote or deactivate themselves (409).
@@ -190,8 +239,15 @@ def update_user(user_id: int):
 
 # ---------------------------------------------------------------- registrations
 
-@api_operation("GET", "/registrations", query=RegistrationListQuery, response=UserPage,
-               tag="Registrations", summary="List staff registrations")
+
+@api_operation(
+    "GET",
+    "/registrations",
+    query=RegistrationListQuery,
+    response=UserPage,
+    tag="Registrations",
+    summary="List staff registrations",
+)
 @requires("registration.decide", api=True)
 def list_registrations():
     """Staff accounts (engineer, agent, manager, admin) with a status, ``pending`` by default,
@@ -208,8 +264,14 @@ def _decide(user_id: int, approve: bool):
     return answer(UserOut, user)
 
 
-@api_operation("POST", "/registrations/{user_id}/approve", response=UserOut, errors=(409,),
-               tag="Registrations", summary="Approve a staff registration")
+@api_operation(
+    "POST",
+    "/registrations/{user_id}/approve",
+    response=UserOut,
+    errors=(409,),
+    tag="Registrations",
+    summary="Approve a staff registration",
+)
 @requires("registration.decide", api=True)
 def approve_registration(user_id: int):
     """Make a pending staff account active (409 when it is not pending). Approving an
@@ -217,8 +279,14 @@ def approve_registration(user_id: int):
     return _decide(user_id, approve=True)
 
 
-@api_operation("POST", "/registrations/{user_id}/reject", response=UserOut, errors=(409,),
-               tag="Registrations", summary="Reject a staff registration")
+@api_operation(
+    "POST",
+    "/registrations/{user_id}/reject",
+    response=UserOut,
+    errors=(409,),
+    tag="Registrations",
+    summary="Reject a staff registration",
+)
 @requires("registration.decide", api=True)
 def reject_registration(user_id: int):
     """Mark a pending staff account rejected (409 when it is not pending); it cannot log in."""
@@ -227,8 +295,15 @@ def reject_registration(user_id: int):
 
 # ---------------------------------------------------------------- customers
 
-@api_operation("GET", "/customers", query=CustomerListQuery, response=CustomerPage,
-               tag="Customers", summary="List customers")
+
+@api_operation(
+    "GET",
+    "/customers",
+    query=CustomerListQuery,
+    response=CustomerPage,
+    tag="Customers",
+    summary="List customers",
+)
 @requires("customer.list", api=True)
 def list_customers():
     """Customer accounts, newest first, each with its number of tickets; ``q`` matches name
@@ -240,9 +315,26 @@ def list_customers():
         stmt = stmt.where(or_(func.lower(User.name).like(like), func.lower(User.email).like(like)))
     rows, next_cursor = page_by_id(stmt, User.id, query.limit, query.cursor)
     ids = [u.id for u in rows]
-    counts = dict(db.session.execute(
-        select(Ticket.requester_id, func.count(Ticket.id))
-        .where(Ticket.requester_id.in_(ids)).group_by(Ticket.requester_id)).all()) if ids else {}
-    items = [{"id": u.id, "email": u.email, "name": u.name, "status": u.status,
-              "created_at": u.created_at, "ticket_count": counts.get(u.id, 0)} for u in rows]
+    counts = (
+        dict(
+            db.session.execute(
+                select(Ticket.requester_id, func.count(Ticket.id))
+                .where(Ticket.requester_id.in_(ids))
+                .group_by(Ticket.requester_id)
+            ).all()
+        )
+        if ids
+        else {}
+    )
+    items = [
+        {
+            "id": u.id,
+            "email": u.email,
+            "name": u.name,
+            "status": u.status,
+            "created_at": u.created_at,
+            "ticket_count": counts.get(u.id, 0),
+        }
+        for u in rows
+    ]
     return page_answer(CustomerPage, items, query.limit, next_cursor)

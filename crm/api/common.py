@@ -27,10 +27,19 @@ def answer(model: type[BaseModel], obj: Any, status: int = 200, **headers: str) 
     return resp
 
 
-def page_answer(model: type[BaseModel], items: list, limit: int, next_cursor: str | None) -> Response:
+def page_answer(
+    model: type[BaseModel], items: list, limit: int, next_cursor: str | None
+) -> Response:
     """A list answer: ``{items, limit, next_cursor, has_more}`` validated by ``model``."""
-    return answer(model, {"items": items, "limit": limit, "next_cursor": next_cursor,
-                          "has_more": next_cursor is not None})
+    return answer(
+        model,
+        {
+            "items": items,
+            "limit": limit,
+            "next_cursor": next_cursor,
+            "has_more": next_cursor is not None,
+        },
+    )
 
 
 def encode_id_cursor(row_id: int) -> str:
@@ -54,8 +63,9 @@ def decode_id_cursor(cursor: str) -> int:
     return row_id
 
 
-def page_by_id(stmt: Select, id_column, limit: int, cursor: str | None,
-               descending: bool = True) -> tuple[list, str | None]:
+def page_by_id(
+    stmt: Select, id_column, limit: int, cursor: str | None, descending: bool = True
+) -> tuple[list, str | None]:
     """One keyset page of ``stmt`` ordered by ``id_column``.
 
     :param descending: newest first (lists of users) or oldest first.

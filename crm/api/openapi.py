@@ -79,19 +79,33 @@ class Operation:
     def rule(self) -> str:
         """The Flask rule: ``{ticket_id}`` becomes a bounded ``int`` converter, a text
         parameter (``text_params``) a ``string`` of at most :data:`MAX_TEXT_PARAM` characters."""
-        return _PARAM.sub(lambda m: f"<{_TEXT_CONVERTER if m.group(1) in self.text_params else _ID_CONVERTER}"
-                                    f":{m.group(1)}>", self.path)
+        return _PARAM.sub(
+            lambda m: (
+                f"<{_TEXT_CONVERTER if m.group(1) in self.text_params else _ID_CONVERTER}"
+                f":{m.group(1)}>"
+            ),
+            self.path,
+        )
 
 
 #: every registered operation, in registration order
 OPERATIONS: list[Operation] = []
 
 
-def api_operation(method: str, path: str, *, summary: str, tag: str,
-                  body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
-                  response: type[BaseModel] | None = None, status: int = 200,
-                  errors: tuple[int | tuple[int, str], ...] = (),
-                  text_params: tuple[str, ...] = (), header_params: tuple[dict, ...] = ()) -> Callable:
+def api_operation(
+    method: str,
+    path: str,
+    *,
+    summary: str,
+    tag: str,
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    response: type[BaseModel] | None = None,
+    status: int = 200,
+    errors: tuple[int | tuple[int, str], ...] = (),
+    text_params: tuple[str, ...] = (),
+    header_params: tuple[dict, ...] = (),
+) -> Callable:
     """Route and document an API operation.
 
     :param method: HTTP method (``GET``, ``POST``, ``PATCH`` …).
@@ -110,19 +124,30 @@ def api_operation(method: str, path: str, *, summary: str, tag: str,
         parameter object without ``in`` (``{"name", "schema", "description"}``).
     :raises TypeError: at import, when the view declares no permission.
     """
+
     def decorate(view: Callable) -> Callable:
         from crm.api import bp
 
         permission = getattr(view, "crm_permission", None)
         if permission != PUBLIC and permission not in POLICY:
             raise TypeError(f"{view.__name__}: decorate with @requires(..., api=True) or @public")
-        op = Operation(method=method.upper(), path=PREFIX + path, endpoint=view.__name__,
-                       permission=permission, summary=summary,
-                       description=inspect.cleandoc(view.__doc__ or ""), tag=tag, body=body, query=query,
-                       response=response, status=status,
-                       errors=dict(e if isinstance(e, tuple) else (e, "") for e in errors),
-                       path_params=_PARAM.findall(path), text_params=tuple(text_params),
-                       header_params=tuple(header_params))
+        op = Operation(
+            method=method.upper(),
+            path=PREFIX + path,
+            endpoint=view.__name__,
+            permission=permission,
+            summary=summary,
+            description=inspect.cleandoc(view.__doc__ or ""),
+            tag=tag,
+            body=body,
+            query=query,
+            response=response,
+            status=status,
+            errors=dict(e if isinstance(e, tuple) else (e, "") for e in errors),
+            path_params=_PARAM.findall(path),
+            text_params=tuple(text_params),
+            header_params=tuple(header_params),
+        )
 
         @wraps(view)
         def run(*args, **kwargs):
@@ -137,6 +162,7 @@ def api_operation(method: str, path: str, *, summary: str, tag: str,
 
 
 # ---------------------------------------------------------------- request parsing
+
 
 def _field_errors(exc: ValidationError, prefix: str = "") -> dict[str, list[str]]:
     """pydantic errors as ``{"field.path": [messages]}`` (``body`` for the whole document)."""
@@ -215,9 +241,14 @@ def request_query():
 
 # ---------------------------------------------------------------- the document
 
+
 def _problem_response(description: str) -> dict:
-    return {"description": description,
-            "content": {"application/problem+json": {"schema": {"$ref": REF_TEMPLATE.format(model="Problem")}}}}
+    return {
+        "description": description,
+        "content": {
+            "application/problem+json": {"schema": {"$ref": REF_TEMPLATE.format(model="Problem")}}
+        },
+    }
 
 
 ERROR_DESCRIPTIONS = {
@@ -261,18 +292,27 @@ def _operation_object(op: Operation, refs: dict, defs: dict) -> dict:
     out: dict = {"operationId": op.endpoint, "summary": op.summary, "tags": [op.tag]}
     if op.description:
         out["description"] = op.description
-    params = [{"name": name, "in": "path", "required": True,
-               "schema": {"type": "string", "minLength": 1, "maxLength": MAX_TEXT_PARAM}
-               if name in op.text_params else {"type": "integer", "minimum": 1, "maximum": MAX_ID}}
-              for name in op.path_params]
+    params = [
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "minLength": 1, "maxLength": MAX_TEXT_PARAM}
+            if name in op.text_params
+            else {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+        }
+        for name in op.path_params
+    ]
     if op.query:
         params += _query_parameters(op.query, defs)
     params += [{"in": "header", "required": False, **header} for header in op.header_params]
     if params:
         out["parameters"] = params
     if op.body:
-        out["requestBody"] = {"required": True, "content": {"application/json": {
-            "schema": refs[(op.body, "validation")]}}}
+        out["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": refs[(op.body, "validation")]}},
+        }
     success: dict = {"description": "Success." if op.status < 300 else "Accepted."}
     if op.status == 201:
         success["description"] = "Created."
@@ -296,8 +336,9 @@ def _operation_object(op: Operation, refs: dict, defs: dict) -> dict:
     out["responses"] = responses
     if op.permission not in (PUBLIC, "authenticated"):
         roles = ", ".join(sorted(POLICY[op.permission]))
-        out["description"] = (out.get("description", "") + f"\n\nPermission `{op.permission}` "
-                              f"(roles: {roles}).").strip()
+        out["description"] = (
+            out.get("description", "") + f"\n\nPermission `{op.permission}` (roles: {roles})."
+        ).strip()
     return out
 
 
@@ -322,15 +363,20 @@ def build_document(title: str, version: str) -> dict:
     tags = list(dict.fromkeys(op.tag for op in OPERATIONS))
     return {
         "openapi": "3.1.0",
-        "info": {"title": title, "version": version,
-                 "description": "JSON API of CR Tracker. Get a token from `POST /api/v1/auth/token` "
-                                "and send it as `Authorization: Bearer <token>`. Errors are "
-                                "`application/problem+json` (RFC 9457)."},
+        "info": {
+            "title": title,
+            "version": version,
+            "description": "JSON API of CR Tracker. Get a token from `POST /api/v1/auth/token` "
+            "and send it as `Authorization: Bearer <token>`. Errors are "
+            "`application/problem+json` (RFC 9457).",
+        },
         "tags": [{"name": t} for t in tags],
         "paths": paths,
         "components": {
             "schemas": dict(sorted(defs.items())),
-            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            },
         },
         "security": [{"bearerAuth": []}],
     }

@@ -19,7 +19,9 @@ from crm.errors import ServiceError, problem
 TokenText = _text(min_length=1, max_length=200)
 #: digits with an optional leading + and the usual separators; whether the number exists in
 #: a numbering plan is libphonenumber's call (crm.auth.phone), which no pattern can state.
-PhoneText = _text(min_length=1, max_length=32, json_schema_extra={"pattern": r"^\+?[0-9][0-9 ().\-]{3,31}$"})
+PhoneText = _text(
+    min_length=1, max_length=32, json_schema_extra={"pattern": r"^\+?[0-9][0-9 ().\-]{3,31}$"}
+)
 CodeText = Annotated[str, Field(pattern=r"^[0-9]{4,8}$", description="The digits of the SMS code.")]
 
 
@@ -33,16 +35,22 @@ class PasswordResetConfirmIn(Body):
     """Use the token from the emailed link (the last part of ``/auth/reset/<token>``)."""
 
     token: TokenText = Field(description="The token from the reset link.")
-    password: PasswordText = Field(description="The new password: 8–128 characters, not a common, "
-                                                    "breached or easily guessed one.")
+    password: PasswordText = Field(
+        description="The new password: 8–128 characters, not a common, "
+        "breached or easily guessed one."
+    )
 
 
 #: "exactly one of email and phone", as JSON Schema (so generated clients and schemathesis know).
 _ONE_IDENTIFIER = {
-    "anyOf": [{"required": ["email"], "properties": {"email": {"type": "string"}}},
-              {"required": ["phone"], "properties": {"phone": {"type": "string"}}}],
-    "not": {"required": ["email", "phone"],
-            "properties": {"email": {"type": "string"}, "phone": {"type": "string"}}},
+    "anyOf": [
+        {"required": ["email"], "properties": {"email": {"type": "string"}}},
+        {"required": ["phone"], "properties": {"phone": {"type": "string"}}},
+    ],
+    "not": {
+        "required": ["email", "phone"],
+        "properties": {"email": {"type": "string"}, "phone": {"type": "string"}},
+    },
 }
 
 
@@ -52,8 +60,11 @@ class _Identifier(Body):
     model_config = ConfigDict(json_schema_extra=_ONE_IDENTIFIER)
 
     email: Email | None = Field(None, description="The account's email address.")
-    phone: PhoneText | None = Field(None, description="The account's verified mobile number "
-                                                      "(E.164 such as +447400123456, or national).")
+    phone: PhoneText | None = Field(
+        None,
+        description="The account's verified mobile number "
+        "(E.164 such as +447400123456, or national).",
+    )
 
     @model_validator(mode="after")
     def _one_identifier(self):
@@ -75,8 +86,10 @@ class SmsResetConfirmIn(_Identifier):
     """The SMS code and the new password, with the same email or phone as the request."""
 
     code: CodeText
-    password: PasswordText = Field(description="The new password: 8–128 characters, not a common, "
-                                                    "breached or easily guessed one.")
+    password: PasswordText = Field(
+        description="The new password: 8–128 characters, not a common, "
+        "breached or easily guessed one."
+    )
 
 
 def _accepted():
@@ -86,8 +99,12 @@ def _accepted():
 def _service_problem(exc: ServiceError, data: _Identifier | None = None):
     if isinstance(exc, reset.SmsCodeError):
         extra = {"errors": {"code": [exc.message]}, "attempts_left": exc.check.attempts_left}
-        return problem(exc.status, "Code not accepted" if exc.status == 422 else "Code no longer valid",
-                       exc.message, **extra)
+        return problem(
+            exc.status,
+            "Code not accepted" if exc.status == 422 else "Code no longer valid",
+            exc.message,
+            **extra,
+        )
     if isinstance(exc, reset.ResetLinkError):
         title = "Token not valid" if exc.status == 422 else "Token no longer valid"
         return problem(exc.status, title, exc.message, errors={"token": [exc.message]})
@@ -97,8 +114,14 @@ def _service_problem(exc: ServiceError, data: _Identifier | None = None):
     raise ApiProblem(exc.status, exc.message, {field: [exc.message]} if field else None)
 
 
-@api_operation("POST", "/auth/password-reset", body=PasswordResetIn, status=202, tag="Auth",
-               summary="Ask for a password-reset link by email")
+@api_operation(
+    "POST",
+    "/auth/password-reset",
+    body=PasswordResetIn,
+    status=202,
+    tag="Auth",
+    summary="Ask for a password-reset link by email",
+)
 @public
 def request_password_reset():
     """Email a reset link (valid ``RESET_TOKEN_TTL_SECONDS``, default 10 minutes, single use)
@@ -109,10 +132,18 @@ def request_password_reset():
     return _accepted()
 
 
-@api_operation("POST", "/auth/password-reset/confirm", body=PasswordResetConfirmIn, status=204,
-               errors=((410, "The token expired or was already used."),
-                       (422, "Invalid token (``errors.token``) or password (``errors.password``).")),
-               tag="Auth", summary="Set a new password with an emailed token")
+@api_operation(
+    "POST",
+    "/auth/password-reset/confirm",
+    body=PasswordResetConfirmIn,
+    status=204,
+    errors=(
+        (410, "The token expired or was already used."),
+        (422, "Invalid token (``errors.token``) or password (``errors.password``)."),
+    ),
+    tag="Auth",
+    summary="Set a new password with an emailed token",
+)
 @public
 def confirm_password_reset():
     """Set a new password with the token of an emailed link. On success (``204``) every
@@ -126,8 +157,14 @@ def confirm_password_reset():
     return "", 204
 
 
-@api_operation("POST", "/auth/password-reset/sms", body=SmsResetIn, status=202, tag="Auth",
-               summary="Ask for a password-reset code by SMS")
+@api_operation(
+    "POST",
+    "/auth/password-reset/sms",
+    body=SmsResetIn,
+    status=202,
+    tag="Auth",
+    summary="Ask for a password-reset code by SMS",
+)
 @public
 def request_sms_password_reset():
     """Text a code (``OTP_DIGITS`` digits, valid ``OTP_TTL_SECONDS``, ``OTP_MAX_ATTEMPTS``
@@ -144,12 +181,26 @@ def request_sms_password_reset():
     return _accepted()
 
 
-@api_operation("POST", "/auth/password-reset/sms/confirm", body=SmsResetConfirmIn, status=204,
-               errors=((410, "The code is no longer valid: expired, used, out of attempts, or none "
-                             "was asked for. ``attempts_left`` is 0; ask for a new code."),
-                       (422, "Wrong code (``attempts_left`` says how many tries remain), or invalid "
-                             "fields (``errors``).")),
-               tag="Auth", summary="Set a new password with an SMS code")
+@api_operation(
+    "POST",
+    "/auth/password-reset/sms/confirm",
+    body=SmsResetConfirmIn,
+    status=204,
+    errors=(
+        (
+            410,
+            "The code is no longer valid: expired, used, out of attempts, or none "
+            "was asked for. ``attempts_left`` is 0; ask for a new code.",
+        ),
+        (
+            422,
+            "Wrong code (``attempts_left`` says how many tries remain), or invalid "
+            "fields (``errors``).",
+        ),
+    ),
+    tag="Auth",
+    summary="Set a new password with an SMS code",
+)
 @public
 def confirm_sms_password_reset():
     """Check the SMS code sent for the same ``email`` or ``phone`` and set the new password.

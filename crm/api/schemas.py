@@ -71,10 +71,14 @@ LongText = _text(min_length=1, max_length=MAX_TEXT)
 NameText = _text(min_length=1, max_length=MAX_NAME)
 #: a new password: 8–128 characters and not common, breached or easily guessed
 #: (:mod:`crm.auth.passwords`, which no JSON Schema can state: ``format: password``).
-PasswordText = _text(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD, json_schema_extra={"format": "password"},
-                     description="A new password: 8–128 characters, not a common or breached password "
-                                 "and not easily guessed (NIST SP 800-63B §5.1.1.2); a few unrelated "
-                                 "words work well.")
+PasswordText = _text(
+    min_length=MIN_PASSWORD,
+    max_length=MAX_PASSWORD,
+    json_schema_extra={"format": "password"},
+    description="A new password: 8–128 characters, not a common or breached password "
+    "and not easily guessed (NIST SP 800-63B §5.1.1.2); a few unrelated "
+    "words work well.",
+)
 LoginEmailText = _text(min_length=1, max_length=MAX_EMAIL)
 LoginPasswordText = _text(min_length=1, max_length=MAX_PASSWORD)
 TotpCodeText = _text(min_length=6, max_length=7)
@@ -84,8 +88,10 @@ CursorText = _text(max_length=200, json_schema_extra={"pattern": r"^[A-Za-z0-9_-
 SearchText = _text(max_length=200)
 ShortSearchText = _text(max_length=100)
 #: ``YYYY-MM-DD`` or an ISO 8601 date-time (naive = UTC), years 1–9999 (crm.tickets.filters).
-WHEN_PATTERN = (r"^(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
-                r"(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?)?$")
+WHEN_PATTERN = (
+    r"^(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    r"(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?)?$"
+)
 WhenText = _text(max_length=40, json_schema_extra={"pattern": WHEN_PATTERN})
 AssigneeText = _text(pattern=r"^(me|none|[0-9]{1,12})$")
 TagText = _text(max_length=32)
@@ -96,8 +102,12 @@ UserIdText = _text(pattern=r"^[0-9]{1,12}$")
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 #: email_validator refuses special-use domains (RFC 6761: .test, .local, .invalid …); the
 #: pattern says so in the document (pydantic's check is the one that runs).
-EMAIL_PATTERN = r"^[^@\s]+@(?![^@]*\.(arpa|invalid|local|localhost|onion|test)$)[^@\s.]+(\.[^@\s.]+)+$"
-Email = Annotated[EmailStr, Field(max_length=MAX_EMAIL, json_schema_extra={"pattern": EMAIL_PATTERN})]
+EMAIL_PATTERN = (
+    r"^[^@\s]+@(?![^@]*\.(arpa|invalid|local|localhost|onion|test)$)[^@\s.]+(\.[^@\s.]+)+$"
+)
+Email = Annotated[
+    EmailStr, Field(max_length=MAX_EMAIL, json_schema_extra={"pattern": EMAIL_PATTERN})
+]
 Role = Literal[tuple(ROLES)]  # type: ignore[valid-type]
 RegistrableRole = Literal[tuple(r for r in ROLES if r != "admin")]  # type: ignore[valid-type]
 UserStatus = Literal[tuple(USER_STATUSES)]  # type: ignore[valid-type]
@@ -108,8 +118,9 @@ NotificationStatus = Literal[tuple(NOTIFICATION_STATUSES)]  # type: ignore[valid
 
 def _patch_field(description: str, **constraints):
     """A PATCH member: optional (omit it to leave the value alone) but never null."""
-    return Field(default=None, description=description, json_schema_extra=_omit_null_default,
-                 **constraints)
+    return Field(
+        default=None, description=description, json_schema_extra=_omit_null_default, **constraints
+    )
 
 
 class Body(BaseModel):
@@ -132,6 +143,7 @@ class Out(BaseModel):
 
 # ---------------------------------------------------------------- problems
 
+
 class Problem(BaseModel):
     """RFC 9457 problem details (``application/problem+json``)."""
 
@@ -140,10 +152,12 @@ class Problem(BaseModel):
     status: int = Field(description="HTTP status code.")
     detail: str | None = Field(None, description="What went wrong in this occurrence.")
     errors: dict[str, list[str]] | None = Field(
-        None, description="Validation problems per field (dotted path for nested members).")
+        None, description="Validation problems per field (dotted path for nested members)."
+    )
 
 
 # ---------------------------------------------------------------- accounts
+
 
 class RegisterIn(Body):
     """A new account. Customers are active at once; staff wait for an admin's approval."""
@@ -257,6 +271,7 @@ class CustomerOut(Out):
 
 # ---------------------------------------------------------------- tickets and comments
 
+
 class TicketIn(Body):
     """A new ticket, raised by a customer."""
 
@@ -274,8 +289,7 @@ class TicketPatch(Body):
     """
 
     subject: SubjectText = _patch_field("New subject.")
-    description: LongText = _patch_field(
-        "New description.")
+    description: LongText = _patch_field("New description.")
     status: TicketStatus = _patch_field("New status; the workflow decides which may follow which.")
     priority: Priority = _patch_field("New priority.")
     assignee_id: Id = _patch_field("Id of the approved engineer to reassign the ticket to.")
@@ -316,6 +330,7 @@ class CommentOut(Out):
 
 # ---------------------------------------------------------------- notifications
 
+
 class NotificationIn(Body):
     """A direct email from an admin, sent through the outbox."""
 
@@ -343,12 +358,12 @@ class NotificationOut(Out):
 
 # ---------------------------------------------------------------- query strings and pages
 
+
 class PageQuery(Query):
     """Keyset pagination: ``limit`` rows per page, ``cursor`` from the previous page."""
 
     limit: int = Field(25, ge=1, le=100, description="Rows per page (1–100).")
-    cursor: CursorText | None = Field(
-        None, description="``next_cursor`` of the previous page.")
+    cursor: CursorText | None = Field(None, description="``next_cursor`` of the previous page.")
 
 
 class UserListQuery(PageQuery):
@@ -367,8 +382,7 @@ class RegistrationListQuery(PageQuery):
 class CustomerListQuery(PageQuery):
     """Filters of ``GET /api/v1/customers``."""
 
-    q: ShortSearchText | None = Field(
-        None, description="Text in the name or email.")
+    q: ShortSearchText | None = Field(None, description="Text in the name or email.")
 
 
 class TicketListQuery(PageQuery):
@@ -377,25 +391,32 @@ class TicketListQuery(PageQuery):
     status: TicketStatus | None = Field(None, description="Only tickets with this status.")
     priority: Priority | None = Field(None, description="Only tickets with this priority.")
     assignee: AssigneeText | None = Field(
-        None, description="A user id, ``me`` (tickets assigned to the caller) or ``none``.")
-    requester: UserIdText | None = Field(
-        None, description="Id of the requesting customer.")
+        None, description="A user id, ``me`` (tickets assigned to the caller) or ``none``."
+    )
+    requester: UserIdText | None = Field(None, description="Id of the requesting customer.")
     created_after: WhenText | None = Field(
-        None, description="``YYYY-MM-DD`` (from the start of that UTC day) or an ISO 8601 date-time.")
+        None,
+        description="``YYYY-MM-DD`` (from the start of that UTC day) or an ISO 8601 date-time.",
+    )
     created_before: WhenText | None = Field(
-        None, description="``YYYY-MM-DD`` (up to the end of that UTC day) or an ISO 8601 date-time.")
+        None, description="``YYYY-MM-DD`` (up to the end of that UTC day) or an ISO 8601 date-time."
+    )
     q: SearchText | None = Field(
-        None, description="Search: words (stemmed, case and accents folded) in subject, "
+        None,
+        description="Search: words (stemmed, case and accents folded) in subject, "
         "description and comments (customers: public replies only); ``refu*`` prefix, "
-        "``\"a phrase\"``, ``-word`` excludes; fields ``status:``, ``priority:``, "
+        '``"a phrase"``, ``-word`` excludes; fields ``status:``, ``priority:``, '
         "``assignee:me|none|<email>``, ``requester:<email or name>`` (staff), "
-        "``created>2026-01-01``, ``updated<7d``, ``id:``, ``#123``. Unknown fields: 422.")
+        "``created>2026-01-01``, ``updated<7d``, ``id:``, ``#123``. Unknown fields: 422.",
+    )
     active: bool | None = Field(None, description="Only open, in-progress and pending tickets.")
     sort: Literal[tuple(TICKET_SORTS)] = Field(  # type: ignore[valid-type]
-        "-updated", description="Order: ``updated``, ``created``, ``priority`` (low → urgent) or "
+        "-updated",
+        description="Order: ``updated``, ``created``, ``priority`` (low → urgent) or "
         "``status`` (workflow order); a leading ``-`` reverses it. Ranked sorts list the newest "
         "update first within a rank. ``relevance``: best match of ``q``'s words first (the "
-        "default order without words). Pass the same ``sort`` with ``cursor``.")
+        "default order without words). Pass the same ``sort`` with ``cursor``.",
+    )
 
 
 class CommentListQuery(PageQuery):
@@ -406,7 +427,9 @@ class Page(BaseModel):
     """Common shape of list answers."""
 
     limit: int = Field(description="The page size used.")
-    next_cursor: str | None = Field(description="Pass as ``cursor`` for the next page; null at the end.")
+    next_cursor: str | None = Field(
+        description="Pass as ``cursor`` for the next page; null at the end."
+    )
     has_more: bool = Field(description="True when another page follows.")
 
 

@@ -67,8 +67,17 @@ def _ticket_filters():
 
 # ---------------------------------------------------------------- tickets
 
-@api_operation("POST", "/tickets", body=TicketIn, response=TicketOut, status=201, tag="Tickets",
-               summary="Raise a ticket", errors=(400,), header_params=(idempotency.HEADER_PARAMETER,))
+@api_operation(
+    "POST",
+    "/tickets",
+    body=TicketIn,
+    response=TicketOut,
+    status=201,
+    tag="Tickets",
+    summary="Raise a ticket",
+    errors=(400,),
+    header_params=(idempotency.HEADER_PARAMETER,),
+)
 @requires("ticket.create", api=True)
 def create_ticket():
     """A customer raises a ticket; it is assigned at once to the least-loaded approved
@@ -78,17 +87,28 @@ def create_ticket():
     a repeat with the same key and body answers the first ticket again (201, header
     ``Idempotent-Replayed: true``); the same key with another body is a 422."""
     data: TicketIn = request_body()
-    ticket = services.create_ticket(acting_user(), data.subject, data.description, data.priority,
-                                    idempotency_key=request.headers.get(idempotency.HEADER))
+    ticket = services.create_ticket(
+        acting_user(),
+        data.subject,
+        data.description,
+        data.priority,
+        idempotency_key=request.headers.get(idempotency.HEADER),
+    )
     response = _ticket_answer(ticket.id, 201)
     if ticket.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return response
 
 
-@api_operation("GET", "/tickets", query=TicketListQuery, response=TicketPage, tag="Tickets",
-               summary="List tickets",
-               errors=((414, "The query string is longer than 2,048 characters."),))
+@api_operation(
+    "GET",
+    "/tickets",
+    query=TicketListQuery,
+    response=TicketPage,
+    tag="Tickets",
+    summary="List tickets",
+    errors=((414, "The query string is longer than 2,048 characters."),),
+)
 @requires("ticket.view", api=True)
 def list_tickets():
     """Tickets the caller may see, most recently updated first unless ``sort`` says otherwise
@@ -98,26 +118,38 @@ def list_tickets():
     search all tickets without it; agents, managers and admins see every ticket. A query
     string over 2,048 characters is answered 414 (``q`` itself takes at most 200)."""
     if search.query_string_too_long(request.query_string):
-        raise ApiProblem(414, f"The query string is longer than {search.MAX_QUERY_STRING:,} "
-                         f"characters; search with at most {search.MAX_QUERY_LENGTH} characters.",
-                         {"q": [f"At most {search.MAX_QUERY_LENGTH} characters."]})
+        raise ApiProblem(
+            414,
+            f"The query string is longer than {search.MAX_QUERY_STRING:,} "
+            f"characters; search with at most {search.MAX_QUERY_LENGTH} characters.",
+            {"q": [f"At most {search.MAX_QUERY_LENGTH} characters."]},
+        )
     query: TicketListQuery = request_query()
     filters = _ticket_filters()
-    rows, next_cursor = services.list_tickets(acting_user(), filters, cursor=query.cursor,
-                                              limit=query.limit, sort=query.sort)
+    rows, next_cursor = services.list_tickets(
+        acting_user(), filters, cursor=query.cursor, limit=query.limit, sort=query.sort
+    )
     return page_answer(TicketPage, rows, query.limit, next_cursor)
 
 
-@api_operation("GET", "/tickets/{ticket_id}", response=TicketOut, tag="Tickets",
-               summary="Get a ticket")
+@api_operation(
+    "GET", "/tickets/{ticket_id}", response=TicketOut, tag="Tickets", summary="Get a ticket"
+)
 @requires("ticket.view", api=True)
 def get_ticket(ticket_id: int):
     """One ticket; 404 for a ticket that is not the caller's to know about."""
     return answer(TicketOut, get_ticket_or_404(ticket_id, acting_user()))
 
 
-@api_operation("PATCH", "/tickets/{ticket_id}", body=TicketPatch, response=TicketOut,
-               errors=(409,), tag="Tickets", summary="Change a ticket")
+@api_operation(
+    "PATCH",
+    "/tickets/{ticket_id}",
+    body=TicketPatch,
+    response=TicketOut,
+    errors=(409,),
+    tag="Tickets",
+    summary="Change a ticket",
+)
 @requires("ticket.view", api=True)
 def update_ticket(ticket_id: int):
     """Apply any combination of changes, all or nothing (services.update_ticket), in this
@@ -129,17 +161,36 @@ def update_ticket(ticket_id: int):
     data: TicketPatch = request_body()
     fields = data.model_fields_set
     if not fields:
-        raise ApiProblem(422, "Send at least one member to change.",
-                         {"body": ["Send at least one of: subject, description, status, "
-                                   "priority, assignee_id."]})
-    services.update_ticket(ticket, user, subject=data.subject, description=data.description,
-                           priority=data.priority, assignee_id=data.assignee_id,
-                           status=data.status, fields=fields)
+        raise ApiProblem(
+            422,
+            "Send at least one member to change.",
+            {
+                "body": [
+                    "Send at least one of: subject, description, status, priority, assignee_id."
+                ]
+            },
+        )
+    services.update_ticket(
+        ticket,
+        user,
+        subject=data.subject,
+        description=data.description,
+        priority=data.priority,
+        assignee_id=data.assignee_id,
+        status=data.status,
+        fields=fields,
+    )
     return _ticket_answer(ticket.id)
 
 
-@api_operation("POST", "/tickets/{ticket_id}/accept", response=TicketOut, errors=(409,),
-               tag="Tickets", summary="Accept a ticket")
+@api_operation(
+    "POST",
+    "/tickets/{ticket_id}/accept",
+    response=TicketOut,
+    errors=(409,),
+    tag="Tickets",
+    summary="Accept a ticket",
+)
 @requires("ticket.accept", api=True)
 def accept_ticket(ticket_id: int):
     """The assigned engineer accepts an open ticket: it becomes ``in_progress``. Another
@@ -152,8 +203,15 @@ def accept_ticket(ticket_id: int):
 
 # ---------------------------------------------------------------- comments
 
-@api_operation("GET", "/tickets/{ticket_id}/comments", query=CommentListQuery,
-               response=CommentPage, tag="Comments", summary="List a ticket's comments")
+
+@api_operation(
+    "GET",
+    "/tickets/{ticket_id}/comments",
+    query=CommentListQuery,
+    response=CommentPage,
+    tag="Comments",
+    summary="List a ticket's comments",
+)
 @requires("ticket.view", api=True)
 def list_comments(ticket_id: int):
     """The thread, oldest first. Customers see public replies only; staff also see
@@ -167,13 +225,20 @@ def list_comments(ticket_id: int):
         ids = [c.id for c in comments]
         start = ids.index(after) + 1 if after in ids else sum(1 for i in ids if i <= after)
         comments = comments[start:]
-    page = comments[:query.limit]
+    page = comments[: query.limit]
     next_cursor = encode_id_cursor(page[-1].id) if len(comments) > query.limit else None
     return page_answer(CommentPage, page, query.limit, next_cursor)
 
 
-@api_operation("POST", "/tickets/{ticket_id}/comments", body=CommentIn, response=CommentOut,
-               status=201, tag="Comments", summary="Comment on a ticket")
+@api_operation(
+    "POST",
+    "/tickets/{ticket_id}/comments",
+    body=CommentIn,
+    response=CommentOut,
+    status=201,
+    tag="Comments",
+    summary="Comment on a ticket",
+)
 @requires("ticket.comment", api=True)
 def add_comment(ticket_id: int):
     """Add a public reply, or (staff only; customers get a 403) an internal note with
@@ -182,7 +247,10 @@ def add_comment(ticket_id: int):
     ticket = get_ticket_or_404(ticket_id, user)
     data: CommentIn = request_body()
     comment = services.add_comment(ticket, user, data.body, public=data.public)
-    stored = db.session.scalar(select(Comment).where(Comment.id == comment.id)
-                               .options(selectinload(Comment.author))
-                               .execution_options(populate_existing=True))
+    stored = db.session.scalar(
+        select(Comment)
+        .where(Comment.id == comment.id)
+        .options(selectinload(Comment.author))
+        .execution_options(populate_existing=True)
+    )
     return answer(CommentOut, stored, 201)

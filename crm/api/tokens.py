@@ -64,7 +64,9 @@ class RefreshToken(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    family_id: Mapped[int] = mapped_column(ForeignKey("refresh_token_families.id", ondelete="CASCADE"))
+    family_id: Mapped[int] = mapped_column(
+        ForeignKey("refresh_token_families.id", ondelete="CASCADE")
+    )
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -103,8 +105,12 @@ def _new_refresh_token(family_id: int) -> tuple[str, RefreshToken, int]:
     ttl = current_app.config["REFRESH_TOKEN_TTL_SECONDS"]
     raw = secrets.token_urlsafe(32)
     now = utcnow()
-    row = RefreshToken(family_id=family_id, token_hash=hash_token(raw), created_at=now,
-                       expires_at=now + timedelta(seconds=ttl))
+    row = RefreshToken(
+        family_id=family_id,
+        token_hash=hash_token(raw),
+        created_at=now,
+        expires_at=now + timedelta(seconds=ttl),
+    )
     db.session.add(row)
     return raw, row, ttl
 
@@ -114,8 +120,13 @@ def _pair(user: User, family_id: int) -> TokenPair:
 
     raw, _row, refresh_ttl = _new_refresh_token(family_id)
     access, access_ttl = issue_access_token(user, family_id)
-    return TokenPair(access_token=access, expires_in=access_ttl, refresh_token=raw,
-                     refresh_expires_in=refresh_ttl, family_id=family_id)
+    return TokenPair(
+        access_token=access,
+        expires_in=access_ttl,
+        refresh_token=raw,
+        refresh_expires_in=refresh_ttl,
+        family_id=family_id,
+    )
 
 
 def issue_token_pair(user: User) -> TokenPair:
@@ -145,12 +156,24 @@ def rotate(raw_refresh_token: str) -> TokenPair:
     """
     now = utcnow()
     token_hash = hash_token(raw_refresh_token)
-    claimed = db.session.execute(
-        update(RefreshToken).where(RefreshToken.token_hash == token_hash,
-                                   RefreshToken.rotated_at.is_(None), RefreshToken.expires_at > now)
-        .values(rotated_at=now).execution_options(synchronize_session=False)).rowcount == 1
-    row = db.session.scalar(select(RefreshToken).where(RefreshToken.token_hash == token_hash)
-                            .execution_options(populate_existing=True))
+    claimed = (
+        db.session.execute(
+            update(RefreshToken)
+            .where(
+                RefreshToken.token_hash == token_hash,
+                RefreshToken.rotated_at.is_(None),
+                RefreshToken.expires_at > now,
+            )
+            .values(rotated_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        == 1
+    )
+    row = db.session.scalar(
+        select(RefreshToken)
+        .where(RefreshToken.token_hash == token_hash)
+        .execution_options(populate_existing=True)
+    )
     if row is None:
         db.session.rollback()
         raise RefreshRefused("Unknown refresh token.")
@@ -175,13 +198,20 @@ def rotate(raw_refresh_token: str) -> TokenPair:
 
 def _reuse_detected(family_id: int) -> None:
     from crm.security.audit import security_event
+
     revoke_family(family_id, "reuse_detected")
     db.session.commit()
     family = db.session.get(TokenFamily, family_id)
-    security_event("refresh_token.reused", user=db.session.get(User, family.user_id) if family else None,
-                   family_id=family_id, action="family_revoked")
-    raise RefreshRefused("This refresh token was already used; every token of this log-in "
-                         "has been revoked. Log in again.")
+    security_event(
+        "refresh_token.reused",
+        user=db.session.get(User, family.user_id) if family else None,
+        family_id=family_id,
+        action="family_revoked",
+    )
+    raise RefreshRefused(
+        "This refresh token was already used; every token of this log-in "
+        "has been revoked. Log in again."
+    )
 
 
 def revoke_family(family_id: int, reason: str) -> bool:
@@ -190,8 +220,11 @@ def revoke_family(family_id: int, reason: str) -> bool:
     :returns: False when it was already revoked (or does not exist).
     """
     result = db.session.execute(
-        update(TokenFamily).where(TokenFamily.id == family_id, TokenFamily.revoked_at.is_(None))
-        .values(revoked_at=utcnow(), revoke_reason=reason).execution_options(synchronize_session=False))
+        update(TokenFamily)
+        .where(TokenFamily.id == family_id, TokenFamily.revoked_at.is_(None))
+        .values(revoked_at=utcnow(), revoke_reason=reason)
+        .execution_options(synchronize_session=False)
+    )
     return (result.rowcount or 0) == 1
 
 
@@ -201,8 +234,11 @@ def revoke_all_for_user(user_id: int, reason: str) -> int:
     :returns: how many families were revoked.
     """
     result = db.session.execute(
-        update(TokenFamily).where(TokenFamily.user_id == user_id, TokenFamily.revoked_at.is_(None))
-        .values(revoked_at=utcnow(), revoke_reason=reason).execution_options(synchronize_session=False))
+        update(TokenFamily)
+        .where(TokenFamily.user_id == user_id, TokenFamily.revoked_at.is_(None))
+        .values(revoked_at=utcnow(), revoke_reason=reason)
+        .execution_options(synchronize_session=False)
+    )
     return result.rowcount or 0
 
 
@@ -216,8 +252,10 @@ def logout(user: User, family_id: int | None, raw_refresh_token: str | None = No
     ids = {family_id} if family_id else set()
     if raw_refresh_token:
         row = db.session.execute(
-            select(RefreshToken.family_id, TokenFamily.user_id).join(TokenFamily)
-            .where(RefreshToken.token_hash == hash_token(raw_refresh_token))).first()
+            select(RefreshToken.family_id, TokenFamily.user_id)
+            .join(TokenFamily)
+            .where(RefreshToken.token_hash == hash_token(raw_refresh_token))
+        ).first()
         if row is not None and row.user_id == user.id:
             ids.add(row.family_id)
     revoked = sum(revoke_family(fid, "logout") for fid in ids)
@@ -239,10 +277,16 @@ def purge_expired(older_than_days: int = 7) -> int:
     :returns: how many refresh tokens were deleted.
     """
     cutoff = utcnow() - timedelta(days=older_than_days)
-    deleted = db.session.execute(delete(RefreshToken).where(RefreshToken.expires_at < cutoff)).rowcount or 0
-    db.session.execute(delete(TokenFamily).where(
-        TokenFamily.created_at < cutoff,
-        ~select(RefreshToken.id).where(RefreshToken.family_id == TokenFamily.id).exists()))
+    deleted = (
+        db.session.execute(delete(RefreshToken).where(RefreshToken.expires_at < cutoff)).rowcount
+        or 0
+    )
+    db.session.execute(
+        delete(TokenFamily).where(
+            TokenFamily.created_at < cutoff,
+            ~select(RefreshToken.id).where(RefreshToken.family_id == TokenFamily.id).exists(),
+        )
+    )
     db.session.commit()
     return deleted
 

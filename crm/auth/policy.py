@@ -96,8 +96,11 @@ def has_permission(user, permission: str) -> bool:
 def needs_verified_email(user, permission: str) -> bool:
     """True when ``user`` holds ``permission`` by role but must verify their email first
     (see :data:`VERIFIED_EMAIL_PERMISSIONS`)."""
-    return (permission in VERIFIED_EMAIL_PERMISSIONS and getattr(user, "role", None) in VERIFIED_EMAIL_ROLES
-            and getattr(user, "email_verified_at", None) is None)
+    return (
+        permission in VERIFIED_EMAIL_PERMISSIONS
+        and getattr(user, "role", None) in VERIFIED_EMAIL_ROLES
+        and getattr(user, "email_verified_at", None) is None
+    )
 
 
 def _declare(view: Callable, permission: str) -> None:
@@ -120,6 +123,7 @@ def requires(permission: str, *, api: bool = False) -> Callable:
         def wrapper(*args, **kwargs):
             if api:
                 from crm.api.auth import authenticate_bearer
+
                 user = authenticate_bearer()
                 if user is None:
                     abort(401)
@@ -128,11 +132,13 @@ def requires(permission: str, *, api: bool = False) -> Callable:
                 user = current_user
                 if not user.is_authenticated:
                     from crm.extensions import login_manager
+
                     return login_manager.unauthorized()
             if not has_permission(user, permission):
                 abort(403)
             if needs_verified_email(user, permission):
                 from crm.auth.verification import unverified_response
+
                 return unverified_response(api)
             return view(*args, **kwargs)
 

@@ -95,27 +95,40 @@ def load_checks(path: str) -> list[Check]:
         raise UsageError(f"{path}: add at least one [[checks]] table")
     checks, problems = [], []
     for index, item in enumerate(items):
-        label = f"checks[{index}]" + (f" ({item.get('name')})" if isinstance(item, dict) and item.get("name") else "")
+        label = f"checks[{index}]" + (
+            f" ({item.get('name')})" if isinstance(item, dict) and item.get("name") else ""
+        )
         if not isinstance(item, dict):
             problems.append(f"{label}: must be a table")
             continue
         item = dict(item)
         monitor_id = item.pop("id", None)
-        if monitor_id is not None and (not isinstance(monitor_id, int) or isinstance(monitor_id, bool)
-                                       or monitor_id < 1):
-            problems.append(f"{label}: id: must be the server's monitor id (a positive whole number)")
+        if monitor_id is not None and (
+            not isinstance(monitor_id, int) or isinstance(monitor_id, bool) or monitor_id < 1
+        ):
+            problems.append(
+                f"{label}: id: must be the server's monitor id (a positive whole number)"
+            )
             continue
         try:
             spec = schemas.validate_monitor(item)
         except ValidationError as exc:
-            problems += [f"{label}: {field}: {message}" for field, message in schemas.error_list(exc)]
+            problems += [
+                f"{label}: {field}: {message}" for field, message in schemas.error_list(exc)
+            ]
             continue
         columns, config = schemas.spec_to_columns(spec)
         protocol = spec.type
         if spec.type == "http":
             protocol = "https" if config["url"].lower().startswith("https:") else "http"
-        target = Target(id=monitor_id, type=spec.type, config=config, timeout=float(columns["timeout_seconds"]),
-                        protocol=protocol, name=spec.name)
+        target = Target(
+            id=monitor_id,
+            type=spec.type,
+            config=config,
+            timeout=float(columns["timeout_seconds"]),
+            protocol=protocol,
+            name=spec.name,
+        )
         checks.append(Check(monitor_id=monitor_id, spec=spec, target=target))
     if problems:
         raise UsageError(f"{path}: invalid checks:\n  " + "\n  ".join(problems))
@@ -129,7 +142,9 @@ def run_checks(checks: Sequence[Check], ca_file: str | None = None, concurrency:
     """
     from crm.monitoring.engine.runner import run_blocking, run_targets
 
-    return run_blocking(run_targets([c.target for c in checks], concurrency=concurrency, ca_file=ca_file))
+    return run_blocking(
+        run_targets([c.target for c in checks], concurrency=concurrency, ca_file=ca_file)
+    )
 
 
 def _detail(outcome) -> str:
@@ -141,13 +156,16 @@ def _detail(outcome) -> str:
     for key in ("days_left", "addresses"):
         if key in (outcome.detail or {}):
             value = outcome.detail[key]
-            parts.append(f"{key.replace('_', ' ')}: {', '.join(map(str, value)) if isinstance(value, list) else value}")
+            shown = ", ".join(map(str, value)) if isinstance(value, list) else value
+            parts.append(f"{key.replace('_', ' ')}: {shown}")
     return " · ".join(parts) or "ok"
 
 
 def format_table(rows: list[list[str]], headers: list[str]) -> str:
     """A plain-text table: columns padded to their widest cell, the last one left free."""
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
+    ]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
@@ -159,18 +177,27 @@ def outcome_rows(checks: Sequence[Check], outcomes: Sequence) -> list[list[str]]
     rows = []
     for check, outcome in zip(checks, outcomes, strict=True):
         ms = f"{outcome.response_time_ms:.0f}" if outcome.response_time_ms is not None else "-"
-        rows.append([check.spec.name, check.spec.type, outcome.status.upper(), ms, _detail(outcome)])
+        rows.append(
+            [check.spec.name, check.spec.type, outcome.status.upper(), ms, _detail(outcome)]
+        )
     return rows
 
 
 # ---------------------------------------------------------------- the server
 
+
 class Server:
     """The CR Tracker API at ``base_url`` with a bearer token (obtained from e-mail and
     password when no token is given, and again when it expires)."""
 
-    def __init__(self, base_url: str, token: str | None = None, email: str | None = None,
-                 password: str | None = None, client: httpx.Client | None = None):
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        email: str | None = None,
+        password: str | None = None,
+        client: httpx.Client | None = None,
+    ):
         if not base_url:
             raise UsageError("give --server (or set CRM_MONITOR_SERVER)")
         if not base_url.startswith(("http://", "https://")):
@@ -183,8 +210,9 @@ class Server:
         self.client = client or httpx.Client(timeout=HTTP_TIMEOUT, trust_env=False)
 
     def _login(self) -> None:
-        resp = self._send("POST", "/auth/token", json={"email": self.email, "password": self.password},
-                          auth=False)
+        resp = self._send(
+            "POST", "/auth/token", json={"email": self.email, "password": self.password}, auth=False
+        )
         self.token = resp.json()["access_token"]
 
     def _send(self, method: str, path: str, *, auth: bool = True, **kwargs) -> httpx.Response:
@@ -255,13 +283,17 @@ def _target_text(monitor: dict) -> str:
 
 # ---------------------------------------------------------------- commands
 
+
 def cmd_check(args, out: TextIO) -> int:
     checks = load_checks(args.config)
     passive = [c.spec.name for c in checks if c.spec.type == "heartbeat"]
     if passive:
         raise UsageError(f"heartbeat monitors are pinged, not checked: {', '.join(passive)}")
     outcomes = run_checks(checks, ca_file=args.ca_file)
-    print(format_table(outcome_rows(checks, outcomes), ["NAME", "TYPE", "STATUS", "MS", "DETAIL"]), file=out)
+    print(
+        format_table(outcome_rows(checks, outcomes), ["NAME", "TYPE", "STATUS", "MS", "DETAIL"]),
+        file=out,
+    )
     down = sum(1 for o in outcomes if o.status != "up")
     print(f"{len(outcomes) - down} up, {down} down", file=out)
     return EXIT_DOWN if down else EXIT_OK
@@ -279,15 +311,24 @@ def push_round(server: Server, checks: Sequence[Check], ca_file: str | None, out
     outcomes = run_checks(checks, ca_file=ca_file)
     refused = 0
     for check, outcome in zip(checks, outcomes, strict=True):
-        body = {"status": outcome.status, "response_time_ms": outcome.response_time_ms,
-                "status_code": outcome.status_code, "error": (outcome.error or None) and outcome.error[:4000],
-                "checked_at": (outcome.checked_at.isoformat() if outcome.checked_at else None)}
+        body = {
+            "status": outcome.status,
+            "response_time_ms": outcome.response_time_ms,
+            "status_code": outcome.status_code,
+            "error": (outcome.error or None) and outcome.error[:4000],
+            "checked_at": (outcome.checked_at.isoformat() if outcome.checked_at else None),
+        }
         try:
             server.request("POST", f"/monitors/{check.monitor_id}/results", json=body)
         except ServerError as exc:
             refused += 1
-            print(f"monitor {check.monitor_id} ({check.spec.name}): result refused: {exc}", file=out)
-    print(format_table(outcome_rows(checks, outcomes), ["NAME", "TYPE", "STATUS", "MS", "DETAIL"]), file=out)
+            print(
+                f"monitor {check.monitor_id} ({check.spec.name}): result refused: {exc}", file=out
+            )
+    print(
+        format_table(outcome_rows(checks, outcomes), ["NAME", "TYPE", "STATUS", "MS", "DETAIL"]),
+        file=out,
+    )
     return refused
 
 
@@ -295,8 +336,10 @@ def cmd_run(args, out: TextIO) -> int:
     checks = load_checks(args.config)
     missing = [c.spec.name for c in checks if c.monitor_id is None]
     if missing:
-        raise UsageError("every check needs the server's monitor id (id = N) to push results: "
-                         + ", ".join(missing))
+        raise UsageError(
+            "every check needs the server's monitor id (id = N) to push results: "
+            + ", ".join(missing)
+        )
     if any(c.spec.type == "heartbeat" for c in checks):
         raise UsageError("heartbeat monitors are pinged by the job itself, not by an agent")
     server = _server(args)
@@ -312,8 +355,11 @@ def cmd_run(args, out: TextIO) -> int:
 
 
 def cmd_list(args, out: TextIO) -> int:
-    filters = {k: v for k, v in (("type", args.type), ("status", args.status), ("tag", args.tag),
-                                 ("q", args.q)) if v}
+    filters = {
+        k: v
+        for k, v in (("type", args.type), ("status", args.status), ("tag", args.tag), ("q", args.q))
+        if v
+    }
     monitors = _server(args).monitors(**filters)
     rows = [[str(m["id"]), m["name"], m["type"], m["status"], _target_text(m)] for m in monitors]
     print(format_table(rows, ["ID", "NAME", "TYPE", "STATUS", "TARGET"]), file=out)
@@ -325,15 +371,25 @@ def _flag_definition(args) -> dict:
     if not (args.name and args.type):
         raise UsageError("give --config, or at least --name and --type")
     body: dict = {"name": args.name, "type": args.type}
-    for key in ("url", "host", "port", "interval", "timeout", "retries", "keyword", "expected_status"):
+    for key in (
+        "url",
+        "host",
+        "port",
+        "interval",
+        "timeout",
+        "retries",
+        "keyword",
+        "expected_status",
+    ):
         value = getattr(args, key)
         if value is not None:
             body[key] = value
     if args.tag:
         body["tags"] = args.tag
     if args.email_contact or args.phone_contact:
-        body["contacts"] = ([{"email": e} for e in args.email_contact or []]
-                            + [{"phone": p} for p in args.phone_contact or []])
+        body["contacts"] = [{"email": e} for e in args.email_contact or []] + [
+            {"phone": p} for p in args.phone_contact or []
+        ]
     return body
 
 
@@ -370,6 +426,7 @@ def cmd_remove(args, out: TextIO) -> int:
 
 # ---------------------------------------------------------------- arguments
 
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -382,25 +439,38 @@ def _positive_int(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``crm-monitor`` (one sub-command per action)."""
-    parser = argparse.ArgumentParser(prog="crm-monitor", description="CR Tracker uptime checks and agent.")
+    parser = argparse.ArgumentParser(
+        prog="crm-monitor", description="CR Tracker uptime checks and agent."
+    )
     parser.add_argument("--version", action="version", version=f"crm-monitor {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def server_options(p):
-        p.add_argument("--server", default=os.environ.get("CRM_MONITOR_SERVER"),
-                       help="base URL of CR Tracker, e.g. https://crm.example.com")
-        p.add_argument("--token", default=os.environ.get("CRM_MONITOR_TOKEN"), help="API access token")
-        p.add_argument("--email", default=os.environ.get("CRM_MONITOR_EMAIL"), help="log in with this account")
+        p.add_argument(
+            "--server",
+            default=os.environ.get("CRM_MONITOR_SERVER"),
+            help="base URL of CR Tracker, e.g. https://crm.example.com",
+        )
+        p.add_argument(
+            "--token", default=os.environ.get("CRM_MONITOR_TOKEN"), help="API access token"
+        )
+        p.add_argument(
+            "--email", default=os.environ.get("CRM_MONITOR_EMAIL"), help="log in with this account"
+        )
         p.add_argument("--password", default=os.environ.get("CRM_MONITOR_PASSWORD"))
 
     check = sub.add_parser("check", help="run the configured checks once, here")
     check.add_argument("--config", required=True, help="TOML file with [[checks]]")
-    check.add_argument("--ca-file", help="extra trusted CA certificates (PEM) for HTTPS/TLS/SMTP checks")
+    check.add_argument(
+        "--ca-file", help="extra trusted CA certificates (PEM) for HTTPS/TLS/SMTP checks"
+    )
     check.set_defaults(func=cmd_check)
 
     run = sub.add_parser("run", help="agent: run the checks every --interval and push the results")
     run.add_argument("--config", required=True)
-    run.add_argument("--interval", type=_positive_int, default=60, help="seconds between rounds (60)")
+    run.add_argument(
+        "--interval", type=_positive_int, default=60, help="seconds between rounds (60)"
+    )
     run.add_argument("--once", action="store_true", help="one round, then exit")
     run.add_argument("--rounds", type=_positive_int, help="stop after this many rounds")
     run.add_argument("--ca-file")
@@ -428,7 +498,9 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--expected-status", dest="expected_status")
     add.add_argument("--tag", action="append", help="repeat for several tags")
     add.add_argument("--email-contact", action="append", help="alert this address (repeatable)")
-    add.add_argument("--phone-contact", action="append", help="alert this number by SMS (repeatable)")
+    add.add_argument(
+        "--phone-contact", action="append", help="alert this number by SMS (repeatable)"
+    )
     add.set_defaults(func=cmd_add)
 
     remove = sub.add_parser("remove", help="delete monitors on the server")

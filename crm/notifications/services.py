@@ -63,10 +63,14 @@ def render_email(template: str, **context) -> tuple[str, str, str]:
     edited = db.session.scalar(select(EmailTemplate).where(EmailTemplate.name == template))
     if edited is not None:
         try:
-            return render_template_strings(edited.subject, edited.body_text, edited.body_html, context)
+            return render_template_strings(
+                edited.subject, edited.body_text, edited.body_html, context
+            )
         except RENDER_ERRORS:
-            log.exception("email template %r: the admin's edit does not render; sending the built-in version",
-                          template)
+            log.exception(
+                "email template %r: the admin's edit does not render; sending the built-in version",
+                template,
+            )
     subject = render_template(f"email/{template}.subject.txt", **context)
     text = render_template(f"email/{template}.txt", **context)
     html = render_template(f"email/{template}.html", **context)
@@ -90,6 +94,7 @@ def _partial_loader() -> BaseLoader:
         if not _PARTIAL.match(name):
             return None
         return files.get_source(_env_for_loading, name)
+
     return FunctionLoader(load)
 
 
@@ -108,13 +113,16 @@ def sandbox(html: bool, strict: bool = False) -> ImmutableSandboxedEnvironment:
     key = (html, strict)
     if key not in _environments:
         _environments[key] = ImmutableSandboxedEnvironment(
-            autoescape=html, loader=_partial_loader(),
-            undefined=StrictUndefined if strict else Undefined)
+            autoescape=html,
+            loader=_partial_loader(),
+            undefined=StrictUndefined if strict else Undefined,
+        )
     return _environments[key]
 
 
-def render_template_strings(subject: str, body_text: str, body_html: str, context: dict, *,
-                            strict: bool = False) -> tuple[str, str, str]:
+def render_template_strings(
+    subject: str, body_text: str, body_html: str, context: dict, *, strict: bool = False
+) -> tuple[str, str, str]:
     """Render admin-edited template text in the sandbox (:func:`sandbox`) with ``context``
     (a dict: a template may declare a variable called ``subject``, as ``direct`` does).
 
@@ -122,16 +130,27 @@ def render_template_strings(subject: str, body_text: str, body_html: str, contex
     :raises jinja2.TemplateError: a syntax error, a sandbox violation, or (``strict``) an
         undefined name or attribute.
     """
-    return (_subject_line(sandbox(False, strict).from_string(subject).render(**context)),
-            sandbox(False, strict).from_string(body_text).render(**context),
-            sandbox(True, strict).from_string(body_html).render(**context))
+    return (
+        _subject_line(sandbox(False, strict).from_string(subject).render(**context)),
+        sandbox(False, strict).from_string(body_text).render(**context),
+        sandbox(True, strict).from_string(body_html).render(**context),
+    )
 
 
 #: what a template an admin typed may raise while rendering against the sample: Jinja's own
 #: errors (syntax, sandbox, undefined) and whatever its expressions do (``x[::0]``, ``1/0``,
 #: ``"a" + 1``, ``"%d" % "x"``, a huge ``range``).
-RENDER_ERRORS = (TemplateError, TypeError, ValueError, LookupError, ArithmeticError,
-                 AttributeError, OverflowError, RecursionError, MemoryError)
+RENDER_ERRORS = (
+    TemplateError,
+    TypeError,
+    ValueError,
+    LookupError,
+    ArithmeticError,
+    AttributeError,
+    OverflowError,
+    RecursionError,
+    MemoryError,
+)
 
 PARTS = ("subject", "body_text", "body_html")
 
@@ -171,12 +190,15 @@ def validate_template(name: str, subject: str, body_text: str, body_html: str) -
         try:
             unknown = meta.find_undeclared_variables(env.parse(source)) - allowed - set(env.globals)
         except TemplateSyntaxError as exc:
-            result.errors[part].append(f"The template does not render: {exc.message} (line {exc.lineno}).")
+            result.errors[part].append(
+                f"The template does not render: {exc.message} (line {exc.lineno})."
+            )
             continue
         if unknown:
             result.errors[part].append(
                 f"The template does not render: unknown variable{'s' if len(unknown) > 1 else ''} "
-                f"{variables.names(unknown)}. This template receives {variables.names(allowed)}.")
+                f"{variables.names(unknown)}. This template receives {variables.names(allowed)}."
+            )
             continue
         try:
             rendered.append(env.from_string(source).render(**sample))
@@ -204,8 +226,11 @@ def is_built_in(name: str, subject: str, body_text: str, body_html: str) -> bool
     """True when an edit of ``name`` is exactly the shipped file version (subject compared
     without surrounding whitespace, bodies with LF line ends)."""
     file_subject, file_text, file_html = template_source(name)
-    return (subject.strip(), body_text.replace("\r\n", "\n"), body_html.replace("\r\n", "\n")) == \
-        (file_subject.strip(), file_text, file_html)
+    return (subject.strip(), body_text.replace("\r\n", "\n"), body_html.replace("\r\n", "\n")) == (
+        file_subject.strip(),
+        file_text,
+        file_html,
+    )
 
 
 def template_source(name: str) -> tuple[str, str, str]:
@@ -215,12 +240,15 @@ def template_source(name: str) -> tuple[str, str, str]:
     :raises jinja2.TemplateNotFound: an unknown name.
     """
     loader = current_app.jinja_env.loader
-    return tuple(loader.get_source(current_app.jinja_env, f"email/{name}.{part}")[0]
-                 for part in ("subject.txt", "txt", "html"))
+    return tuple(
+        loader.get_source(current_app.jinja_env, f"email/{name}.{part}")[0]
+        for part in ("subject.txt", "txt", "html")
+    )
 
 
-def queue_sms(to: Iterable[str], body: str, *, event: str | None = None,
-              created_by_id: int | None = None) -> Notification | None:
+def queue_sms(
+    to: Iterable[str], body: str, *, event: str | None = None, created_by_id: int | None = None
+) -> Notification | None:
     """Add one SMS outbox row per number (channel ``sms``) to the current transaction;
     each is enqueued after commit and sent through :func:`crm.notifications.sms.get_transport`.
 
@@ -230,10 +258,19 @@ def queue_sms(to: Iterable[str], body: str, *, event: str | None = None,
     """
     note = None
     for number in dict.fromkeys(n.strip() for n in to if n and n.strip()):
-        note = Notification(channel="sms", to=[number], subject=body.splitlines()[0][:255] if body else "",
-                            body_text=body, event=event, created_by_id=created_by_id, status=PENDING,
-                            attempts=0, message_id=make_message_id(), created_at=utcnow(),
-                            next_attempt_at=utcnow())
+        note = Notification(
+            channel="sms",
+            to=[number],
+            subject=body.splitlines()[0][:255] if body else "",
+            body_text=body,
+            event=event,
+            created_by_id=created_by_id,
+            status=PENDING,
+            attempts=0,
+            message_id=make_message_id(),
+            created_at=utcnow(),
+            next_attempt_at=utcnow(),
+        )
         db.session.add(note)
         db.session.flush()
         events.publish(db.session, "notification.queued", notification_id=note.id)
@@ -245,10 +282,19 @@ def make_message_id(domain: str = "crtracker.local") -> str:
     return f"<{uuid.uuid4().hex}@{domain}>"
 
 
-def queue_email(to: Iterable[str], subject: str, body_text: str, body_html: str | None = None, *,
-                template: str | None = None, event: str | None = None, ticket_id: int | None = None,
-                created_by_id: int | None = None, attachments: list[dict] | None = None,
-                headers: dict[str, str] | None = None) -> Notification:
+def queue_email(
+    to: Iterable[str],
+    subject: str,
+    body_text: str,
+    body_html: str | None = None,
+    *,
+    template: str | None = None,
+    event: str | None = None,
+    ticket_id: int | None = None,
+    created_by_id: int | None = None,
+    attachments: list[dict] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Notification:
     """Add an outbox row (status pending) to the current transaction; enqueue it after commit.
 
     :param to: recipient addresses (deduplicated, order kept).
@@ -257,28 +303,54 @@ def queue_email(to: Iterable[str], subject: str, body_text: str, body_html: str 
     :returns: the new, flushed :class:`Notification` (it has an id).
     """
     recipients = list(dict.fromkeys(a.strip() for a in to if a and a.strip()))
-    note = Notification(to=recipients, subject=subject[:255], body_text=body_text, body_html=body_html,
-                        template=template, event=event, ticket_id=ticket_id,
-                        attachments=attachments or None, headers=headers or None,
-                        created_by_id=created_by_id, status=PENDING, attempts=0,
-                        message_id=make_message_id(), created_at=utcnow(), next_attempt_at=utcnow())
+    note = Notification(
+        to=recipients,
+        subject=subject[:255],
+        body_text=body_text,
+        body_html=body_html,
+        template=template,
+        event=event,
+        ticket_id=ticket_id,
+        attachments=attachments or None,
+        headers=headers or None,
+        created_by_id=created_by_id,
+        status=PENDING,
+        attempts=0,
+        message_id=make_message_id(),
+        created_at=utcnow(),
+        next_attempt_at=utcnow(),
+    )
     db.session.add(note)
     db.session.flush()
     events.publish(db.session, "notification.queued", notification_id=note.id)
     return note
 
 
-def queue_templated(template: str, to: Iterable[str], *, event: str | None = None,
-                    ticket_id: int | None = None, created_by_id: int | None = None,
-                    **context) -> Notification | None:
+def queue_templated(
+    template: str,
+    to: Iterable[str],
+    *,
+    event: str | None = None,
+    ticket_id: int | None = None,
+    created_by_id: int | None = None,
+    **context,
+) -> Notification | None:
     """Render ``template`` (:func:`render_email`; ``context`` are its declared variables, as
     plain values) and :func:`queue_email` it; None when there is no recipient."""
     recipients = [a for a in to if a]
     if not recipients:
         return None
     subject, text, html = render_email(template, **context)
-    return queue_email(recipients, subject, text, html, template=template, event=event,
-                       ticket_id=ticket_id, created_by_id=created_by_id)
+    return queue_email(
+        recipients,
+        subject,
+        text,
+        html,
+        template=template,
+        event=event,
+        ticket_id=ticket_id,
+        created_by_id=created_by_id,
+    )
 
 
 def send_template_test(name: str, preview: tuple[str, str, str], admin) -> Notification:
@@ -289,8 +361,15 @@ def send_template_test(name: str, preview: tuple[str, str, str], admin) -> Notif
     :param admin: the admin asking (a user with ``id`` and ``email``).
     """
     subject, text, html = preview
-    return queue_email([admin.email], f"[Test] {subject}", text, html, template=name,
-                       event="template.test", created_by_id=admin.id)
+    return queue_email(
+        [admin.email],
+        f"[Test] {subject}",
+        text,
+        html,
+        template=name,
+        event="template.test",
+        created_by_id=admin.id,
+    )
 
 
 def retry(notification: Notification) -> Notification:
@@ -301,8 +380,12 @@ def retry(notification: Notification) -> Notification:
     if notification.status != SENT:
         notification.status = PENDING
         notification.next_attempt_at = utcnow()
-        events.publish(db.session, "notification.queued", notification_id=notification.id,
-                       attempts=notification.attempts)
+        events.publish(
+            db.session,
+            "notification.queued",
+            notification_id=notification.id,
+            attempts=notification.attempts,
+        )
     db.session.commit()
     return notification
 
@@ -311,11 +394,14 @@ def due_ids(stale_before, limit: int = 500) -> list[int]:
     """Ids the sweeper should (re-)enqueue: pending rows older than ``stale_before`` and
     failed rows whose backoff has expired. Oldest first."""
     now = utcnow()
-    pending = select(Notification.id).where(Notification.status == PENDING,
-                                            Notification.created_at <= stale_before)
-    failed = select(Notification.id).where(Notification.status == FAILED,
-                                           Notification.next_attempt_at.is_not(None),
-                                           Notification.next_attempt_at <= now)
+    pending = select(Notification.id).where(
+        Notification.status == PENDING, Notification.created_at <= stale_before
+    )
+    failed = select(Notification.id).where(
+        Notification.status == FAILED,
+        Notification.next_attempt_at.is_not(None),
+        Notification.next_attempt_at <= now,
+    )
     ids = list(db.session.scalars(pending.order_by(Notification.id).limit(limit)))
     ids += list(db.session.scalars(failed.order_by(Notification.id).limit(limit)))
     return ids
@@ -324,4 +410,5 @@ def due_ids(stale_before, limit: int = 500) -> list[int]:
 @events.after_commit("notification.queued")
 def _enqueue_after_commit(ev: events.DomainEvent) -> None:
     from crm.notifications.jobs import enqueue_send
+
     enqueue_send(ev.payload["notification_id"], ev.payload.get("attempts", 0))

@@ -51,37 +51,75 @@ _INCIDENT = Variable("The incident: opened_at, closed_at (\"YYYY-MM-DD HH:MM:SS\
                      "empty while open), cause.",
                      {"opened_at": "2026-12-01 09:12:44", "closed_at": "2026-12-01 09:40:02",
                       "cause": "HTTP 503 Service Unavailable"})
-_DOWNTIME = Variable("How long the monitor was (or has been) down, human readable.", "27 minutes 18 seconds")
+_DOWNTIME = Variable(
+    "How long the monitor was (or has been) down, human readable.", "27 minutes 18 seconds"
+)
 _CAUSE = Variable("Why the checks failed.", "HTTP 503 Service Unavailable")
-_REPORT_INCIDENT = {"opened_at": "2026-11-30 02:10 UTC", "closed_at": "2026-11-30 02:24 UTC",
-                    "duration_seconds": 864, "duration_label": "14 min 24 s",
-                    "cause": "connection refused", "in_maintenance": False}
-_REPORT_MONITOR = {"id": 7, "name": "Shop front", "type": "http", "checks": 1440, "failed_checks": 14,
-                   "no_response": 2, "uptime_percent": 99.0, "avg_ms": 212.0, "p95_ms": 480.0,
-                   "downtime_seconds": 864, "incidents": [_REPORT_INCIDENT], "uptime_label": "99.000 %",
-                   "avg_label": "212 ms", "p95_label": "≤ 480 ms", "downtime_label": "14 min 24 s"}
-_REPORT = {"id": 12, "group_name": "Ops", "period": "daily", "period_title": "Daily",
-           "period_label": "2026-11-30", "start": "2026-11-30 00:00 UTC", "end": "2026-12-01 00:00 UTC",
-           "generated_at": "2026-12-01 00:05 UTC", "monitors": [_REPORT_MONITOR], "monitor_count": 1,
-           "checks": 1440, "incident_count": 1, "no_response": 2, "downtime_label": "14 min 24 s",
-           "uptime_label": "99.000 %"}
+_REPORT_INCIDENT = {
+    "opened_at": "2026-11-30 02:10 UTC",
+    "closed_at": "2026-11-30 02:24 UTC",
+    "duration_seconds": 864,
+    "duration_label": "14 min 24 s",
+    "cause": "connection refused",
+    "in_maintenance": False,
+}
+_REPORT_MONITOR = {
+    "id": 7,
+    "name": "Shop front",
+    "type": "http",
+    "checks": 1440,
+    "failed_checks": 14,
+    "no_response": 2,
+    "uptime_percent": 99.0,
+    "avg_ms": 212.0,
+    "p95_ms": 480.0,
+    "downtime_seconds": 864,
+    "incidents": [_REPORT_INCIDENT],
+    "uptime_label": "99.000 %",
+    "avg_label": "212 ms",
+    "p95_label": "≤ 480 ms",
+    "downtime_label": "14 min 24 s",
+}
+_REPORT = {
+    "id": 12,
+    "group_name": "Ops",
+    "period": "daily",
+    "period_title": "Daily",
+    "period_label": "2026-11-30",
+    "start": "2026-11-30 00:00 UTC",
+    "end": "2026-12-01 00:00 UTC",
+    "generated_at": "2026-12-01 00:05 UTC",
+    "monitors": [_REPORT_MONITOR],
+    "monitor_count": 1,
+    "checks": 1440,
+    "incident_count": 1,
+    "no_response": 2,
+    "downtime_label": "14 min 24 s",
+    "uptime_label": "99.000 %",
+}
 
 
 #: template name → {variable name → declaration}. Keep in step with the template files.
 TEMPLATE_VARIABLES: dict[str, dict[str, Variable]] = {
     "direct": {
         "subject": Variable("The subject the admin typed.", "Planned network work on Saturday"),
-        "body": Variable("The message the admin typed.", "Hello,\nthe office network is down on Saturday 8–10."),
+        "body": Variable(
+            "The message the admin typed.", "Hello,\nthe office network is down on Saturday 8–10."
+        ),
     },
     "email_verified": {"user": _RECIPIENT},
     "verify_email": {
         "user": _RECIPIENT,
-        "link": Variable("The one-time verification link.", "https://crm.example.com/auth/verify/SAMPLE-TOKEN"),
+        "link": Variable(
+            "The one-time verification link.", "https://crm.example.com/auth/verify/SAMPLE-TOKEN"
+        ),
         "valid_for": Variable("How long the link works, human readable.", "24 hours"),
     },
     "password_reset": {
         "user": _RECIPIENT,
-        "link": Variable("The one-time reset link.", "https://crm.example.com/auth/reset/SAMPLE-TOKEN"),
+        "link": Variable(
+            "The one-time reset link.", "https://crm.example.com/auth/reset/SAMPLE-TOKEN"
+        ),
         "ttl_minutes": Variable("Minutes the link works.", 30),
     },
     "password_changed": {
@@ -94,17 +132,23 @@ TEMPLATE_VARIABLES: dict[str, dict[str, Variable]] = {
         "approved": Variable("True when approved, false when rejected.", True),
     },
     "staff_registered": {
-        "applicant": Variable("The staff applicant: name, email, role.",
-                              {"name": "Alan Turing", "email": "alan@example.com", "role": "engineer"}),
+        "applicant": Variable(
+            "The staff applicant: name, email, role.",
+            {"name": "Alan Turing", "email": "alan@example.com", "role": "engineer"},
+        ),
     },
     "ticket_created": {"ticket": _TICKET, "user": Variable("The requester: name, email.", PERSON)},
     "ticket_accepted": {"ticket": _TICKET, "user": Variable("The requester: name, email.", PERSON)},
-    "ticket_assigned": {"ticket": _TICKET,
-                        "user": Variable("The engineer now assigned: name, email.", ENGINEER_SAMPLE)},
+    "ticket_assigned": {
+        "ticket": _TICKET,
+        "user": Variable("The engineer now assigned: name, email.", ENGINEER_SAMPLE),
+    },
     "ticket_moved": {
         "ticket": _TICKET,
-        "user": Variable("The engineer who had the ticket: name, email.",
-                         {"name": "Alan Turing", "email": "alan@example.com"}),
+        "user": Variable(
+            "The engineer who had the ticket: name, email.",
+            {"name": "Alan Turing", "email": "alan@example.com"},
+        ),
         "new_assignee": Variable("The engineer who has it now: name, email.", ENGINEER_SAMPLE),
     },
     "ticket_status": {
@@ -114,49 +158,91 @@ TEMPLATE_VARIABLES: dict[str, dict[str, Variable]] = {
     },
     "ticket_reply": {
         "ticket": _TICKET,
-        "comment": Variable("The reply: body, author {name}.",
-                            {"body": "Could you send a photo of a blank page?", "author": {"name": "Grace Hopper"}}),
-        "ticket_path": Variable("Path of the ticket page for the recipient (append to base_url).",
-                                "/portal/tickets/1042"),
+        "comment": Variable(
+            "The reply: body, author {name}.",
+            {"body": "Could you send a photo of a blank page?", "author": {"name": "Grace Hopper"}},
+        ),
+        "ticket_path": Variable(
+            "Path of the ticket page for the recipient (append to base_url).",
+            "/portal/tickets/1042",
+        ),
     },
     "monitor_down": {
-        "monitor": _MONITOR, "incident": _INCIDENT, "downtime": _DOWNTIME, "cause": _CAUSE,
+        "monitor": _MONITOR,
+        "incident": _INCIDENT,
+        "downtime": _DOWNTIME,
+        "cause": _CAUSE,
         "kind": Variable("down (first alert), reminder or escalation.", "down"),
     },
-    "monitor_up": {"monitor": _MONITOR, "incident": _INCIDENT, "downtime": _DOWNTIME, "cause": _CAUSE,
-                   "kind": Variable("Always up.", "up")},
+    "monitor_up": {
+        "monitor": _MONITOR,
+        "incident": _INCIDENT,
+        "downtime": _DOWNTIME,
+        "cause": _CAUSE,
+        "kind": Variable("Always up.", "up"),
+    },
     "health_report": {
-        "report": Variable("The report: period_title, period_label, group_name, start, end, generated_at, "
-                           "uptime_label, monitor_count, checks, no_response, incident_count, downtime_label, "
-                           "monitors (each: name, type, uptime_label, checks, no_response, avg_label, "
-                           "p95_label, downtime_label, incidents (each: opened_at, closed_at, duration_label, "
-                           "cause, in_maintenance)).", _REPORT),
+        "report": Variable(
+            "The report: period_title, period_label, group_name, start, end, generated_at, "
+            "uptime_label, monitor_count, checks, no_response, incident_count, downtime_label, "
+            "monitors (each: name, type, uptime_label, checks, no_response, avg_label, "
+            "p95_label, downtime_label, incidents (each: opened_at, closed_at, duration_label, "
+            "cause, in_maintenance)).",
+            _REPORT,
+        ),
     },
     "maintenance_broadcast": {
         "user": _RECIPIENT,
-        "broadcast": Variable("The announcement: subject, body.",
-                              {"subject": "Planned maintenance on Saturday",
-                               "body": "The portal is offline on Saturday from 08:00 to 10:00 UTC."}),
-        "window": Variable("The maintenance window (or empty): title, starts, ends, recurrence.",
-                           {"title": "Portal upgrade", "starts": "2026-12-05 08:00 UTC",
-                            "ends": "2026-12-05 10:00 UTC", "recurrence": ""}),
-        "unsubscribe_url": Variable("The recipient's one-click unsubscribe link.",
-                                    "https://crm.example.com/broadcasts/unsubscribe/SAMPLE-TOKEN"),
+        "broadcast": Variable(
+            "The announcement: subject, body.",
+            {
+                "subject": "Planned maintenance on Saturday",
+                "body": "The portal is offline on Saturday from 08:00 to 10:00 UTC.",
+            },
+        ),
+        "window": Variable(
+            "The maintenance window (or empty): title, starts, ends, recurrence.",
+            {
+                "title": "Portal upgrade",
+                "starts": "2026-12-05 08:00 UTC",
+                "ends": "2026-12-05 10:00 UTC",
+                "recurrence": "",
+            },
+        ),
+        "unsubscribe_url": Variable(
+            "The recipient's one-click unsubscribe link.",
+            "https://crm.example.com/broadcasts/unsubscribe/SAMPLE-TOKEN",
+        ),
     },
     "error_issue": {
-        "kind": Variable("new (the first event of a new issue) or regression (an event after the "
-                         "issue was resolved).", "new"),
-        "issue": Variable("The issue: id, title, culprit (top in-app frame), exception_type, "
-                          "event_count, first_seen, last_seen (UTC), project (name).",
-                          {"id": 17, "title": "KeyError: 'customer'",
-                           "culprit": "crm.tickets.services.create",
-                           "exception_type": "KeyError", "event_count": 1,
-                           "first_seen": "2026-12-03 14:02:11", "last_seen": "2026-12-03 14:02:11",
-                           "project": "cr-tracker"}),
-        "occurrence": Variable("The event that caused this mail: message, path, release, "
-                               "received_at.",
-                               {"message": "'customer'", "path": "/tickets/new", "release": "0.1.0",
-                                "received_at": "2026-12-03 14:02:11"}),
+        "kind": Variable(
+            "new (the first event of a new issue) or regression (an event after the "
+            "issue was resolved).",
+            "new",
+        ),
+        "issue": Variable(
+            "The issue: id, title, culprit (top in-app frame), exception_type, "
+            "event_count, first_seen, last_seen (UTC), project (name).",
+            {
+                "id": 17,
+                "title": "KeyError: 'customer'",
+                "culprit": "crm.tickets.services.create",
+                "exception_type": "KeyError",
+                "event_count": 1,
+                "first_seen": "2026-12-03 14:02:11",
+                "last_seen": "2026-12-03 14:02:11",
+                "project": "cr-tracker",
+            },
+        ),
+        "occurrence": Variable(
+            "The event that caused this mail: message, path, release, received_at.",
+            {
+                "message": "'customer'",
+                "path": "/tickets/new",
+                "release": "0.1.0",
+                "received_at": "2026-12-03 14:02:11",
+            },
+        ),
     },
 }
 
@@ -231,6 +317,7 @@ def build_context(template: str, context: Mapping[str, Any]) -> dict:
 
 # ------------------------------------------------------------------ ORM → template values
 
+
 def person(user: Any) -> dict | None:
     """``{name, email}`` of a user (None for None)."""
     return None if user is None else {"name": user.name, "email": user.email}
@@ -240,9 +327,16 @@ def ticket_vars(ticket: Any) -> dict:
     """The ``ticket`` variable of a :class:`~crm.tickets.models.Ticket` (requester and
     assignee as :func:`person`; status as its label)."""
     from crm.tickets.models import STATUS_LABELS
-    return {"id": ticket.id, "subject": ticket.subject, "description": ticket.description,
-            "priority": ticket.priority, "status": STATUS_LABELS.get(ticket.status, ticket.status),
-            "requester": person(ticket.requester), "assignee": person(ticket.assignee)}
+
+    return {
+        "id": ticket.id,
+        "subject": ticket.subject,
+        "description": ticket.description,
+        "priority": ticket.priority,
+        "status": STATUS_LABELS.get(ticket.status, ticket.status),
+        "requester": person(ticket.requester),
+        "assignee": person(ticket.assignee),
+    }
 
 
 def names(values: Iterable[str]) -> str:

@@ -42,7 +42,11 @@ def index():
 def new_ticket():
     """Raise a ticket; it is auto-assigned on creation."""
     form = TicketForm()
-    follow_up_id = form.follow_up_of.data if form.is_submitted() else request.args.get("follow_up_of", type=int)
+    follow_up_id = (
+        form.follow_up_of.data
+        if form.is_submitted()
+        else request.args.get("follow_up_of", type=int)
+    )
     original = services.follow_up_source(current_user, follow_up_id)
     if not form.is_submitted() and original is not None:
         form.follow_up_of.data = original.id
@@ -50,15 +54,26 @@ def new_ticket():
     if form.validate_on_submit():
         try:
             if form.follow_up_of.data:
-                ticket = services.create_follow_up(current_user, form.follow_up_of.data, form.subject.data,
-                                                   form.description.data, form.priority.data,
-                                                   idempotency_key=form.idempotency_key.data or None)
+                ticket = services.create_follow_up(
+                    current_user,
+                    form.follow_up_of.data,
+                    form.subject.data,
+                    form.description.data,
+                    form.priority.data,
+                    idempotency_key=form.idempotency_key.data or None,
+                )
             else:
-                ticket = services.create_ticket(current_user, form.subject.data, form.description.data,
-                                                form.priority.data,
-                                                idempotency_key=form.idempotency_key.data or None)
+                ticket = services.create_ticket(
+                    current_user,
+                    form.subject.data,
+                    form.description.data,
+                    form.priority.data,
+                    idempotency_key=form.idempotency_key.data or None,
+                )
         except ServiceError as exc:
-            show_refusal(exc, form, fields=("subject", "description", "priority"), default="subject")
+            show_refusal(
+                exc, form, fields=("subject", "description", "priority"), default="subject"
+            )
         else:
             flash(f"Ticket #{ticket.id} created. We will keep you posted by email.", "success")
             return redirect(url_for("portal.ticket", ticket_id=ticket.id))
@@ -67,9 +82,13 @@ def new_ticket():
 
 
 def _detail_context(ticket, form=None):
-    return {"ticket": ticket, "comments": services.visible_comments(current_user, ticket),
-            "form": form or CommentForm(), "can_edit": services.can_edit_content(current_user, ticket),
-            "follow_up_of": services.follow_up_parent(ticket)}
+    return {
+        "ticket": ticket,
+        "comments": services.visible_comments(current_user, ticket),
+        "form": form or CommentForm(),
+        "can_edit": services.can_edit_content(current_user, ticket),
+        "follow_up_of": services.follow_up_parent(ticket),
+    }
 
 
 @bp.route("/tickets/<int:ticket_id>")
@@ -81,7 +100,9 @@ def ticket(ticket_id: int):
         return redirect(url_for("tickets.detail", ticket_id=t.id))
     if poll_unchanged(t.updated_at.isoformat()):
         return "", 204
-    return render_page_or_fragment("portal/ticket.html", "portal/_ticket_live.html", **_detail_context(t))
+    return render_page_or_fragment(
+        "portal/ticket.html", "portal/_ticket_live.html", **_detail_context(t)
+    )
 
 
 @bp.route("/tickets/<int:ticket_id>/comments", methods=["GET", "POST"])
@@ -101,11 +122,17 @@ def comment(ticket_id: int):
         except ServiceError as exc:
             show_refusal(exc, form, default="body")
         else:
-            flash("Reply sent. The ticket is open again." if t.status == "open" and reopening
-                  else "Reply sent.", "success")
+            flash(
+                "Reply sent. The ticket is open again."
+                if t.status == "open" and reopening
+                else "Reply sent.",
+                "success",
+            )
             return redirect(url_for("portal.ticket", ticket_id=t.id))
-    return rerender_at(url_for("portal.ticket", ticket_id=t.id),
-                       render_template("portal/ticket.html", **_detail_context(t, form)))
+    return rerender_at(
+        url_for("portal.ticket", ticket_id=t.id),
+        render_template("portal/ticket.html", **_detail_context(t, form)),
+    )
 
 
 @bp.route("/tickets/<int:ticket_id>/edit", methods=["GET", "POST"])

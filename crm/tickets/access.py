@@ -16,8 +16,11 @@ def get_ticket_or_404(ticket_id: int, user) -> Ticket:
     :raises werkzeug.exceptions.NotFound: missing, or not the user's to know about (404, so a
         customer cannot probe other customers' ticket ids).
     """
-    ticket = db.session.scalar(select(Ticket).where(Ticket.id == ticket_id)
-                               .options(selectinload(Ticket.requester), selectinload(Ticket.assignee)))
+    ticket = db.session.scalar(
+        select(Ticket)
+        .where(Ticket.id == ticket_id)
+        .options(selectinload(Ticket.requester), selectinload(Ticket.assignee))
+    )
     if ticket is None or not can_view(user, ticket):
         abort(404)
     return ticket

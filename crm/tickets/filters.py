@@ -29,8 +29,11 @@ def parse_when(value: str, field: str, end_of_day: bool = False) -> datetime:
             when = datetime.fromisoformat(value.replace("Z", "+00:00"))
             when = when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
     except (ValueError, OverflowError):
-        raise ServiceError("Use a date (YYYY-MM-DD) or an ISO 8601 date-time between years 1 and 9999.",
-                           field=field, status=422) from None
+        raise ServiceError(
+            "Use a date (YYYY-MM-DD) or an ISO 8601 date-time between years 1 and 9999.",
+            field=field,
+            status=422,
+        ) from None
     return when
 
 
@@ -46,17 +49,23 @@ def filters_from_args(args: MultiDict) -> TicketFilters:
     status = (args.get("status") or "").strip()
     if status:
         if status not in STATUSES:
-            raise ServiceError(f"Status must be one of: {', '.join(STATUSES)}.", field="status", status=422)
+            raise ServiceError(
+                f"Status must be one of: {', '.join(STATUSES)}.", field="status", status=422
+            )
         f.status = status
     priority = (args.get("priority") or "").strip()
     if priority:
         if priority not in PRIORITIES:
-            raise ServiceError(f"Priority must be one of: {', '.join(PRIORITIES)}.", field="priority", status=422)
+            raise ServiceError(
+                f"Priority must be one of: {', '.join(PRIORITIES)}.", field="priority", status=422
+            )
         f.priority = priority
     assignee = (args.get("assignee") or "").strip()
     if assignee:
         if assignee not in ("me", "none") and not (assignee.isdigit() and len(assignee) <= 12):
-            raise ServiceError("Assignee must be a user id, 'me' or 'none'.", field="assignee", status=422)
+            raise ServiceError(
+                "Assignee must be a user id, 'me' or 'none'.", field="assignee", status=422
+            )
         f.assignee = assignee
     requester = (args.get("requester") or "").strip()
     if requester:
@@ -68,7 +77,9 @@ def filters_from_args(args: MultiDict) -> TicketFilters:
     if (args.get("created_before") or "").strip():
         f.created_before = parse_when(args["created_before"], "created_before", end_of_day=True)
     if f.created_after and f.created_before and f.created_after >= f.created_before:
-        raise ServiceError("The end date is before the start date.", field="created_before", status=422)
+        raise ServiceError(
+            "The end date is before the start date.", field="created_before", status=422
+        )
     q = (args.get("q") or "").strip()
     if len(q) > 200:
         raise ServiceError("At most 200 characters.", field="q", status=422)

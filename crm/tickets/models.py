@@ -11,11 +11,22 @@ from crm.clock import utcnow
 from crm.extensions import db
 from crm.types import UTCDateTime
 
-OPEN, IN_PROGRESS, PENDING, RESOLVED, CLOSED = "open", "in_progress", "pending", "resolved", "closed"
+OPEN, IN_PROGRESS, PENDING, RESOLVED, CLOSED = (
+    "open",
+    "in_progress",
+    "pending",
+    "resolved",
+    "closed",
+)
 STATUSES = (OPEN, IN_PROGRESS, PENDING, RESOLVED, CLOSED)
 ACTIVE_STATUSES = (OPEN, IN_PROGRESS, PENDING)
-STATUS_LABELS = {OPEN: "Open", IN_PROGRESS: "In progress", PENDING: "Pending",
-                 RESOLVED: "Resolved", CLOSED: "Closed"}
+STATUS_LABELS = {
+    OPEN: "Open",
+    IN_PROGRESS: "In progress",
+    PENDING: "Pending",
+    RESOLVED: "Resolved",
+    CLOSED: "Closed",
+}
 PRIORITIES = ("low", "normal", "high", "urgent")
 
 
@@ -53,7 +64,9 @@ class Ticket(db.Model):
     assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: The closed ticket this one follows up (a customer cannot reply to a closed ticket).
-    follow_up_of_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
+    follow_up_of_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tickets.id", ondelete="SET NULL")
+    )
 
     requester: Mapped[User] = relationship(foreign_keys=[requester_id], lazy="raise_on_sql")
     assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id], lazy="raise_on_sql")

@@ -49,13 +49,21 @@ def _resolve_requester(args) -> dict:
     if not typed or (typed.isdigit() and len(typed) <= 12):
         return resolved
     if len(typed) > 254:
-        raise ServiceError("Requester: at most 254 characters (a name or an email).", field="requester", status=422)
+        raise ServiceError(
+            "Requester: at most 254 characters (a name or an email).", field="requester", status=422
+        )
     matches = services.find_requesters(typed, exact=True)
     if not matches:
-        raise ServiceError(f"No customer is called or has the email {typed!r}.", field="requester", status=422)
+        raise ServiceError(
+            f"No customer is called or has the email {typed!r}.", field="requester", status=422
+        )
     if len(matches) > 1:
-        raise ServiceError(f"{len(matches)} customers are called {typed!r}: pick one by email from the "
-                           "suggestions.", field="requester", status=422)
+        raise ServiceError(
+            f"{len(matches)} customers are called {typed!r}: pick one by email from the "
+            "suggestions.",
+            field="requester",
+            status=422,
+        )
     resolved["requester"] = str(matches[0].id)
     return resolved
 
@@ -73,7 +81,9 @@ def index():
         view = default_view
     engineers = _engineers()
     form = FilterForm(request.args)
-    form.assignee.choices = [("", "Anyone"), ("none", "Unassigned")] + [(str(e.id), e.name) for e in engineers]
+    form.assignee.choices = [("", "Anyone"), ("none", "Unassigned")] + [
+        (str(e.id), e.name) for e in engineers
+    ]
     error = None
     tickets, next_cursor, count, jump, marks = [], None, None, None, {}
     sort = request.args.get("sort") or services.DEFAULT_SORT
@@ -89,20 +99,34 @@ def index():
             filters.active = True
         scope = "assigned" if view == "mine" else None
         tickets, next_cursor = services.list_tickets(
-            current_user, filters, cursor=request.args.get("cursor") or None, scope=scope, sort=sort)
-        count = services.count_tickets(current_user, filters, scope=scope, bound=services.COUNT_BOUND)
-        marks = search.highlights(db.session.connection(), filters.q, current_user,
-                                  [t.id for t in tickets])
+            current_user, filters, cursor=request.args.get("cursor") or None, scope=scope, sort=sort
+        )
+        count = services.count_tickets(
+            current_user, filters, scope=scope, bound=services.COUNT_BOUND
+        )
+        marks = search.highlights(
+            db.session.connection(), filters.q, current_user, [t.id for t in tickets]
+        )
     except ServiceError as exc:
         error = exc.message
         if exc.field and hasattr(form, exc.field):
             getattr(form, exc.field).errors = [exc.message]
     status = 422 if error else 200
-    html = render_page_or_fragment("tickets/index.html", "tickets/_ticket_table.html",
-                                   tickets=tickets, next_cursor=next_cursor, form=form, view=view,
-                                   error=error, count=count, count_bound=services.COUNT_BOUND,
-                                   jump=jump, max_q=search.MAX_QUERY_LENGTH, marks=marks,
-                                   sort=sort if sort in services.SORTS else services.DEFAULT_SORT)
+    html = render_page_or_fragment(
+        "tickets/index.html",
+        "tickets/_ticket_table.html",
+        tickets=tickets,
+        next_cursor=next_cursor,
+        form=form,
+        view=view,
+        error=error,
+        count=count,
+        count_bound=services.COUNT_BOUND,
+        jump=jump,
+        max_q=search.MAX_QUERY_LENGTH,
+        marks=marks,
+        sort=sort if sort in services.SORTS else services.DEFAULT_SORT,
+    )
     return html, status
 
 
@@ -123,8 +147,9 @@ def _status_choices(ticket) -> list[tuple[str, str]]:
     next_statuses = allowed_next(ticket.status)
     if not next_statuses:
         return []
-    return ([(ticket.status, f"{STATUS_LABELS[ticket.status]} (current)")]
-            + [(s, STATUS_LABELS[s]) for s in next_statuses])
+    return [(ticket.status, f"{STATUS_LABELS[ticket.status]} (current)")] + [
+        (s, STATUS_LABELS[s]) for s in next_statuses
+    ]
 
 
 def _assignee_choices(ticket) -> list[tuple]:
@@ -138,7 +163,9 @@ def _assignee_choices(ticket) -> list[tuple]:
         choices.insert(0, ("", "Unassigned"))
     elif ticket.assignee_id not in {value for value, _label in choices}:
         current = db.session.get(User, ticket.assignee_id)
-        choices.insert(0, (ticket.assignee_id, f"{current.name if current else '?'} (not approved)"))
+        choices.insert(
+            0, (ticket.assignee_id, f"{current.name if current else '?'} (not approved)")
+        )
     return choices
 
 
@@ -177,7 +204,9 @@ def detail(ticket_id: int):
     t = get_ticket_or_404(ticket_id, current_user)
     if poll_unchanged(t.updated_at.isoformat()):
         return "", 204
-    return render_page_or_fragment("tickets/detail.html", "tickets/_live.html", **_detail_context(t))
+    return render_page_or_fragment(
+        "tickets/detail.html", "tickets/_live.html", **_detail_context(t)
+    )
 
 
 def _back(ticket_id: int):
@@ -190,7 +219,9 @@ def _refuse(ticket, message: str, **forms):
     flash(message, "danger")
     ctx = _detail_context(ticket, **forms)
     template = "tickets/_live.html" if is_htmx_partial() else "tickets/detail.html"
-    return rerender_at(url_for("tickets.detail", ticket_id=ticket.id), render_template(template, **ctx))
+    return rerender_at(
+        url_for("tickets.detail", ticket_id=ticket.id), render_template(template, **ctx)
+    )
 
 
 def _refused(ticket, exc: ServiceError, form=None, **forms):

@@ -71,7 +71,9 @@ def _accept_refusal(user: User, ticket: Ticket) -> ServiceError | None:
 
 
 #: The refusal of a status or priority change (see :func:`can_update`).
-UPDATE_REFUSAL = "Only the assigned engineer, an agent, a manager or an admin can change this ticket."
+UPDATE_REFUSAL = (
+    "Only the assigned engineer, an agent, a manager or an admin can change this ticket."
+)
 
 
 def _require_update(actor: User, ticket: Ticket) -> None:
@@ -107,8 +109,12 @@ def can_edit_content(user: User, ticket: Ticket) -> bool:
 
 def visible_comments(user: User, ticket: Ticket) -> list[Comment]:
     """The thread as ``user`` may see it: customers get public replies only, oldest first."""
-    stmt = (select(Comment).where(Comment.ticket_id == ticket.id)
-            .options(selectinload(Comment.author)).order_by(Comment.created_at, Comment.id))
+    stmt = (
+        select(Comment)
+        .where(Comment.ticket_id == ticket.id)
+        .options(selectinload(Comment.author))
+        .order_by(Comment.created_at, Comment.id)
+    )
     if not user.is_staff:
         stmt = stmt.where(Comment.public.is_(True))
     return list(db.session.scalars(stmt))
@@ -116,18 +122,29 @@ def visible_comments(user: User, ticket: Ticket) -> list[Comment]:
 
 def history(ticket: Ticket) -> list[TicketChange]:
     """All recorded changes of ``ticket``, oldest first, actors loaded."""
-    stmt = (select(TicketChange).where(TicketChange.ticket_id == ticket.id)
-            .options(selectinload(TicketChange.actor))
-            .order_by(TicketChange.created_at, TicketChange.id))
+    stmt = (
+        select(TicketChange)
+        .where(TicketChange.ticket_id == ticket.id)
+        .options(selectinload(TicketChange.actor))
+        .order_by(TicketChange.created_at, TicketChange.id)
+    )
     return list(db.session.scalars(stmt))
 
 
 # ---------------------------------------------------------------- helpers
 
+
 def _record(ticket: Ticket, actor: User | None, field: str, before, after) -> None:
-    db.session.add(TicketChange(ticket_id=ticket.id, actor_id=actor.id if actor else None,
-                                field=field, before=None if before is None else str(before),
-                                after=None if after is None else str(after), created_at=utcnow()))
+    db.session.add(
+        TicketChange(
+            ticket_id=ticket.id,
+            actor_id=actor.id if actor else None,
+            field=field,
+            before=None if before is None else str(before),
+            after=None if after is None else str(after),
+            created_at=utcnow(),
+        )
+    )
 
 
 def _touch(ticket: Ticket) -> None:
@@ -147,14 +164,24 @@ def _clean_text(value: str | None, field: str, max_len: int, required: bool = Tr
 
 def _check_priority(priority: str) -> str:
     if priority not in PRIORITIES:
-        raise ServiceError(f"Priority must be one of: {', '.join(PRIORITIES)}.", field="priority", status=422)
+        raise ServiceError(
+            f"Priority must be one of: {', '.join(PRIORITIES)}.", field="priority", status=422
+        )
     return priority
 
 
 # ---------------------------------------------------------------- creation and assignment
 
-def create_ticket(requester: User, subject: str, description: str, priority: str = "normal", *,
-                  idempotency_key: str | None = None, follow_up_of: int | None = None) -> Ticket:
+
+def create_ticket(
+    requester: User,
+    subject: str,
+    description: str,
+    priority: str = "normal",
+    *,
+    idempotency_key: str | None = None,
+    follow_up_of: int | None = None,
+) -> Ticket:
     """Create a ticket for ``requester`` and assign it, in one transaction.
 
     The ticket, its history entry, its assignment (:func:`pick_engineer`'s choice, under the
@@ -180,7 +207,8 @@ def create_ticket(requester: User, subject: str, description: str, priority: str
     priority = _check_priority(priority or "normal")
     key = idempotency.check_key(idempotency_key)
     request_print = idempotency.fingerprint(
-        {"subject": subject, "description": description, "priority": priority})
+        {"subject": subject, "description": description, "priority": priority}
+    )
     db.session.commit()
     try:
         _take_lock(ASSIGNMENT_LOCK)
@@ -188,9 +216,16 @@ def create_ticket(requester: User, subject: str, description: str, priority: str
         replayed = ticket_id is not None
         if not replayed:
             now = utcnow()
-            ticket = Ticket(subject=subject, description=description, priority=priority,
-                            status=OPEN, requester_id=requester.id, created_at=now, updated_at=now,
-                            follow_up_of_id=follow_up_of)
+            ticket = Ticket(
+                subject=subject,
+                description=description,
+                priority=priority,
+                status=OPEN,
+                requester_id=requester.id,
+                created_at=now,
+                updated_at=now,
+                follow_up_of_id=follow_up_of,
+            )
             db.session.add(ticket)
             db.session.flush()
             _record(ticket, requester, "status", None, OPEN)
@@ -202,9 +237,12 @@ def create_ticket(requester: User, subject: str, description: str, priority: str
     except BaseException:
         db.session.rollback()
         raise
-    ticket = db.session.scalar(select(Ticket).where(Ticket.id == ticket_id)
-                               .options(selectinload(Ticket.assignee), selectinload(Ticket.requester))
-                               .execution_options(populate_existing=True))
+    ticket = db.session.scalar(
+        select(Ticket)
+        .where(Ticket.id == ticket_id)
+        .options(selectinload(Ticket.assignee), selectinload(Ticket.requester))
+        .execution_options(populate_existing=True)
+    )
     ticket.replayed = replayed
     return ticket
 
@@ -229,14 +267,24 @@ def pick_engineer() -> User | None:
     ties go to the one least recently assigned (never-assigned first), then lowest id.
     Returns None when no engineer is approved. Call with the assignment lock held.
     """
-    load = (select(Ticket.assignee_id, func.count(Ticket.id).label("n"))
-            .where(Ticket.status.in_(ACTIVE_STATUSES), Ticket.assignee_id.is_not(None))
-            .group_by(Ticket.assignee_id).subquery())
-    stmt = (select(User).outerjoin(load, load.c.assignee_id == User.id)
-            .where(User.role == ENGINEER, User.status == ACTIVE)
-            .order_by(func.coalesce(load.c.n, 0), User.last_assigned_at.is_not(None),
-                      User.last_assigned_at, User.id)
-            .limit(1))
+    load = (
+        select(Ticket.assignee_id, func.count(Ticket.id).label("n"))
+        .where(Ticket.status.in_(ACTIVE_STATUSES), Ticket.assignee_id.is_not(None))
+        .group_by(Ticket.assignee_id)
+        .subquery()
+    )
+    stmt = (
+        select(User)
+        .outerjoin(load, load.c.assignee_id == User.id)
+        .where(User.role == ENGINEER, User.status == ACTIVE)
+        .order_by(
+            func.coalesce(load.c.n, 0),
+            User.last_assigned_at.is_not(None),
+            User.last_assigned_at,
+            User.id,
+        )
+        .limit(1)
+    )
     return db.session.scalar(stmt)
 
 
@@ -283,9 +331,14 @@ def auto_assign(ticket_id: int) -> User | None:
 def assign_waiting_tickets(limit: int = 500) -> int:
     """Assign active unassigned tickets, oldest first (after an engineer is approved, and
     periodically as a safety net). :returns: how many were assigned."""
-    ids = list(db.session.scalars(
-        select(Ticket.id).where(Ticket.assignee_id.is_(None), Ticket.status.in_(ACTIVE_STATUSES))
-        .order_by(Ticket.created_at, Ticket.id).limit(limit)))
+    ids = list(
+        db.session.scalars(
+            select(Ticket.id)
+            .where(Ticket.assignee_id.is_(None), Ticket.status.in_(ACTIVE_STATUSES))
+            .order_by(Ticket.created_at, Ticket.id)
+            .limit(limit)
+        )
+    )
     assigned = 0
     for ticket_id in ids:
         if auto_assign(ticket_id) is None:
@@ -312,12 +365,19 @@ def _reassign(ticket: Ticket, actor: User, assignee_id: int | None) -> Ticket:
     engineer.last_assigned_at = ticket.assigned_at
     _touch(ticket)
     _record(ticket, actor, "assignee", before, engineer.name)
-    events.publish(db.session, "ticket.assigned", ticket_id=ticket.id, assignee_id=engineer.id,
-                   actor_id=actor.id, previous_assignee_id=previous_id)
+    events.publish(
+        db.session,
+        "ticket.assigned",
+        ticket_id=ticket.id,
+        assignee_id=engineer.id,
+        actor_id=actor.id,
+        previous_assignee_id=previous_id,
+    )
     return ticket
 
 
 # ---------------------------------------------------------------- workflow
+
 
 def accept(ticket: Ticket, actor: User) -> Ticket:
     """The assigned engineer accepts an open ticket: open → in_progress.
@@ -368,8 +428,14 @@ def _set_status(ticket: Ticket, actor: User, new_status: str, announce: bool = T
     _touch(ticket)
     _record(ticket, actor, "status", before, new_status)
     if announce:
-        events.publish(db.session, "ticket.status_changed", ticket_id=ticket.id, before=before,
-                       after=new_status, actor_id=actor.id)
+        events.publish(
+            db.session,
+            "ticket.status_changed",
+            ticket_id=ticket.id,
+            before=before,
+            after=new_status,
+            actor_id=actor.id,
+        )
 
 
 def _change_priority(ticket: Ticket, actor: User, priority: str) -> Ticket:
@@ -393,7 +459,9 @@ def change_priority(ticket: Ticket, actor: User, priority: str) -> Ticket:
     return update_ticket(ticket, actor, priority=priority, fields={"priority"})
 
 
-def _edit_content(ticket: Ticket, actor: User, subject: str | None, description: str | None) -> Ticket:
+def _edit_content(
+    ticket: Ticket, actor: User, subject: str | None, description: str | None
+) -> Ticket:
     """The requester edits subject and/or description while the ticket is open.
 
     :raises NotAllowed: not the requester. :raises ServiceError: no longer open; bad values.
@@ -419,19 +487,31 @@ def _edit_content(ticket: Ticket, actor: User, subject: str | None, description:
     return ticket
 
 
-def edit_content(ticket: Ticket, actor: User, subject: str | None, description: str | None) -> Ticket:
+def edit_content(
+    ticket: Ticket, actor: User, subject: str | None, description: str | None
+) -> Ticket:
     """The requester edits subject and/or description (None leaves one as it is):
     :func:`update_ticket` with those members (commits; nothing is saved on a refusal, not
     even a valid subject beside a refused description); see :func:`_edit_content`."""
-    fields = {name for name, value in (("subject", subject), ("description", description))
-              if value is not None} or {"subject", "description"}  # neither: the rules still apply
+    fields = {
+        name
+        for name, value in (("subject", subject), ("description", description))
+        if value is not None
+    } or {"subject", "description"}  # neither: the rules still apply
     return update_ticket(ticket, actor, subject=subject, description=description, fields=fields)
 
 
-def update_ticket(ticket: Ticket, actor: User, *, subject: str | None = None,
-                  description: str | None = None, priority: str | None = None,
-                  assignee_id: int | None = None, status: str | None = None,
-                  fields: set[str] | frozenset[str] = frozenset()) -> Ticket:
+def update_ticket(
+    ticket: Ticket,
+    actor: User,
+    *,
+    subject: str | None = None,
+    description: str | None = None,
+    priority: str | None = None,
+    assignee_id: int | None = None,
+    status: str | None = None,
+    fields: set[str] | frozenset[str] = frozenset(),
+) -> Ticket:
     """Apply several changes at once, all or nothing (one transaction).
 
     Every permission is checked first (403: text, then status/priority, then assignee), then
@@ -452,8 +532,12 @@ def update_ticket(ticket: Ticket, actor: User, *, subject: str | None = None,
         if "status" in fields:
             _require_transition(ticket, status)
         if fields & {"subject", "description"}:
-            _edit_content(ticket, actor, subject if "subject" in fields else None,
-                          description if "description" in fields else None)
+            _edit_content(
+                ticket,
+                actor,
+                subject if "subject" in fields else None,
+                description if "description" in fields else None,
+            )
         if "priority" in fields:
             _change_priority(ticket, actor, priority)
         if "assignee_id" in fields:
@@ -475,16 +559,25 @@ def _add_comment(ticket: Ticket, actor: User, body: str, public: bool = True) ->
         raise NotAllowed("Only staff can write internal notes.")
     is_requester = actor.id == ticket.requester_id and not actor.is_staff
     if is_requester and ticket.status == CLOSED:
-        raise ServiceError("This ticket is closed, so it takes no more replies: open a follow-up "
-                           "ticket instead.", field="body")
+        raise ServiceError(
+            "This ticket is closed, so it takes no more replies: open a follow-up ticket instead.",
+            field="body",
+        )
     body = _clean_text(body, "body", 10_000)
-    comment = Comment(ticket_id=ticket.id, author_id=actor.id, body=body, public=public,
-                      created_at=utcnow())
+    comment = Comment(
+        ticket_id=ticket.id, author_id=actor.id, body=body, public=public, created_at=utcnow()
+    )
     db.session.add(comment)
     _touch(ticket)
     db.session.flush()
-    events.publish(db.session, "comment.added", ticket_id=ticket.id, comment_id=comment.id,
-                   public=public, actor_id=actor.id)
+    events.publish(
+        db.session,
+        "comment.added",
+        ticket_id=ticket.id,
+        comment_id=comment.id,
+        public=public,
+        actor_id=actor.id,
+    )
     if is_requester and ticket.status == RESOLVED:
         _reopen(ticket, actor)
     return comment
@@ -562,8 +655,11 @@ def follow_up_parent(ticket: Ticket) -> Ticket | None:
 
 def follow_ups(ticket: Ticket) -> list[Ticket]:
     """Tickets raised as follow-ups of ``ticket``, oldest first."""
-    return list(db.session.scalars(select(Ticket).where(Ticket.follow_up_of_id == ticket.id)
-                                   .order_by(Ticket.id)))
+    return list(
+        db.session.scalars(
+            select(Ticket).where(Ticket.follow_up_of_id == ticket.id).order_by(Ticket.id)
+        )
+    )
 
 
 def find_requesters(text: str, exact: bool = False, limit: int = 10) -> list[User]:
@@ -580,28 +676,46 @@ def find_requesters(text: str, exact: bool = False, limit: int = 10) -> list[Use
         cond = or_(func.lower(User.email) == text, func.lower(User.name) == text)
     else:
         pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        cond = or_(func.lower(User.email).like(pattern, escape="\\"),
-                   func.lower(User.name).like(pattern, escape="\\"))
-    stmt = (select(User).where(User.role == CUSTOMER, cond)
-            .order_by(User.name, User.email).limit(limit))
+        cond = or_(
+            func.lower(User.email).like(pattern, escape="\\"),
+            func.lower(User.name).like(pattern, escape="\\"),
+        )
+    stmt = (
+        select(User).where(User.role == CUSTOMER, cond).order_by(User.name, User.email).limit(limit)
+    )
     return list(db.session.scalars(stmt))
 
 
-def create_follow_up(requester: User, original_id: int, subject: str, description: str,
-                     priority: str = "normal", *, idempotency_key: str | None = None) -> Ticket:
+def create_follow_up(
+    requester: User,
+    original_id: int,
+    subject: str,
+    description: str,
+    priority: str = "normal",
+    *,
+    idempotency_key: str | None = None,
+) -> Ticket:
     """Raise a new ticket that follows up the requester's closed ticket ``original_id``.
 
     :raises ServiceError: 422 (field ``follow_up_of``) when that ticket is not the requester's
         or not closed; otherwise as :func:`create_ticket`.
     """
     if follow_up_source(requester, original_id) is None:
-        raise ServiceError("A follow-up links to one of your closed tickets.",
-                           field="follow_up_of", status=422)
-    return create_ticket(requester, subject, description, priority,
-                         idempotency_key=idempotency_key, follow_up_of=original_id)
+        raise ServiceError(
+            "A follow-up links to one of your closed tickets.", field="follow_up_of", status=422
+        )
+    return create_ticket(
+        requester,
+        subject,
+        description,
+        priority,
+        idempotency_key=idempotency_key,
+        follow_up_of=original_id,
+    )
 
 
 # ---------------------------------------------------------------- listing
+
 
 @dataclass
 class TicketFilters:
@@ -624,10 +738,14 @@ class TicketFilters:
 #: Sort orders of the ticket lists: name -> (column, descending). ``-`` means descending;
 #: ``priority`` and ``status`` sort by rank (:data:`SORT_GROUPS`), newest update first within.
 SORTS: dict[str, tuple[str, bool]] = {
-    "-updated": ("updated_at", True), "updated": ("updated_at", False),
-    "-created": ("created_at", True), "created": ("created_at", False),
-    "-priority": ("priority", True), "priority": ("priority", False),
-    "status": ("status", False), "-status": ("status", True),
+    "-updated": ("updated_at", True),
+    "updated": ("updated_at", False),
+    "-created": ("created_at", True),
+    "created": ("created_at", False),
+    "-priority": ("priority", True),
+    "priority": ("priority", False),
+    "status": ("status", False),
+    "-status": ("status", True),
     "relevance": ("relevance", True),
 }
 DEFAULT_SORT = "-updated"
@@ -665,7 +783,11 @@ def _decode_cursor(cursor: str) -> tuple[datetime, int, str | None]:
         when, ticket_id = datetime.fromisoformat(parts[0]), int(parts[1])
     except (ValueError, TypeError, OverflowError, json.JSONDecodeError):
         raise bad from None
-    if when.tzinfo is None or not 0 < ticket_id <= 2**63 - 1 or not (group is None or isinstance(group, str)):
+    if (
+        when.tzinfo is None
+        or not 0 < ticket_id <= 2**63 - 1
+        or not (group is None or isinstance(group, str))
+    ):
         raise bad
     try:
         when = when.astimezone(UTC)
@@ -724,9 +846,14 @@ def _after(time_col, when: datetime, last_id: int, descending: bool):
     return or_(time_col > when, and_(time_col == when, Ticket.id > last_id))
 
 
-def list_tickets(user: User, filters: TicketFilters, cursor: str | None = None,
-                 limit: int = 25, scope: str | None = None,
-                 sort: str = DEFAULT_SORT) -> tuple[list[Ticket], str | None]:
+def list_tickets(
+    user: User,
+    filters: TicketFilters,
+    cursor: str | None = None,
+    limit: int = 25,
+    scope: str | None = None,
+    sort: str = DEFAULT_SORT,
+) -> tuple[list[Ticket], str | None]:
     """One page of tickets ``user`` may see, in ``sort`` order (keyset pagination).
 
     :param scope: ``"own"`` (customers: forced), ``"assigned"`` (an engineer's queue), or
@@ -744,8 +871,9 @@ def list_tickets(user: User, filters: TicketFilters, cursor: str | None = None,
     if sort == "relevance":
         return _list_by_relevance(user, filters, cursor, limit, scope)
     column, descending = SORTS[sort]
-    base = _filtered(user, filters, scope).options(selectinload(Ticket.requester),
-                                                   selectinload(Ticket.assignee))
+    base = _filtered(user, filters, scope).options(
+        selectinload(Ticket.requester), selectinload(Ticket.assignee)
+    )
     position = _decode_cursor(cursor) if cursor else None
     if column not in SORT_GROUPS:
         time_col = getattr(Ticket, column)
@@ -754,7 +882,9 @@ def list_tickets(user: User, filters: TicketFilters, cursor: str | None = None,
             if position[2] is not None:
                 raise ServiceError("Invalid cursor.", field="cursor", status=422)
             stmt = stmt.where(_after(time_col, position[0], position[1], descending))
-        order = (time_col.desc(), Ticket.id.desc()) if descending else (time_col.asc(), Ticket.id.asc())
+        order = (
+            (time_col.desc(), Ticket.id.desc()) if descending else (time_col.asc(), Ticket.id.asc())
+        )
         rows = list(db.session.scalars(stmt.order_by(*order).limit(limit + 1)))
     else:
         groups = list(SORT_GROUPS[column])
@@ -768,13 +898,15 @@ def list_tickets(user: User, filters: TicketFilters, cursor: str | None = None,
         if position:
             if position[2] not in SORT_GROUPS[column]:
                 raise ServiceError("Invalid cursor.", field="cursor", status=422)
-            groups = groups[groups.index(position[2]):] if position[2] in groups else []
+            groups = groups[groups.index(position[2]) :] if position[2] in groups else []
         rows = []
         for group in groups:
             stmt = base.where(getattr(Ticket, column) == group)
             if position and group == position[2]:
                 stmt = stmt.where(_after(Ticket.updated_at, position[0], position[1], True))
-            stmt = stmt.order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(limit + 1 - len(rows))
+            stmt = stmt.order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(
+                limit + 1 - len(rows)
+            )
             rows.extend(db.session.scalars(stmt))
             if len(rows) > limit:
                 break
@@ -782,22 +914,27 @@ def list_tickets(user: User, filters: TicketFilters, cursor: str | None = None,
     return rows[:limit], next_cursor
 
 
-def _list_by_relevance(user: User, filters: TicketFilters, cursor: str | None, limit: int,
-                       scope: str | None) -> tuple[list[Ticket], str | None]:
+def _list_by_relevance(
+    user: User, filters: TicketFilters, cursor: str | None, limit: int, scope: str | None
+) -> tuple[list[Ticket], str | None]:
     """``sort=relevance``: best match first (:meth:`TicketSearch.ranked`), then newest id,
     keyset on (rank, id); a search without words to rank lists in :data:`DEFAULT_SORT`."""
     found = search.compile_for(db.session.connection(), filters.q, user)
     if not found.query.positive:
         return list_tickets(user, filters, cursor, limit, scope, DEFAULT_SORT)
     stmt, rank = found.ranked(_filtered(user, filters, scope))
-    stmt = stmt.add_columns(rank).options(selectinload(Ticket.requester),
-                                          selectinload(Ticket.assignee))
+    stmt = stmt.add_columns(rank).options(
+        selectinload(Ticket.requester), selectinload(Ticket.assignee)
+    )
     if cursor:
         score, last_id = search.decode_rank_cursor(cursor)
         stmt = stmt.where(or_(rank < score, and_(rank == score, Ticket.id < last_id)))
     rows = list(db.session.execute(stmt.order_by(rank.desc(), Ticket.id.desc()).limit(limit + 1)))
-    next_cursor = (search.encode_rank_cursor(rows[limit - 1][1], rows[limit - 1][0].id)
-                   if len(rows) > limit else None)
+    next_cursor = (
+        search.encode_rank_cursor(rows[limit - 1][1], rows[limit - 1][0].id)
+        if len(rows) > limit
+        else None
+    )
     return [row[0] for row in rows[:limit]], next_cursor
 
 
@@ -805,14 +942,19 @@ def _list_by_relevance(user: User, filters: TicketFilters, cursor: str | None, l
 COUNT_BOUND = 1000
 
 
-def count_tickets(user: User, filters: TicketFilters, scope: str | None = None,
-                  bound: int = COUNT_BOUND) -> int:
+def count_tickets(
+    user: User, filters: TicketFilters, scope: str | None = None, bound: int = COUNT_BOUND
+) -> int:
     """How many tickets :func:`list_tickets` would walk, counted up to ``bound + 1``.
 
     ``SELECT count(*) FROM (SELECT id … LIMIT bound + 1)`` stops after ``bound + 1`` matches,
     so a list over a million tickets costs a bounded scan; a result above ``bound`` means
     "more than ``bound``".
     """
-    ids = (_filtered(user, filters, scope, ordered=False).with_only_columns(Ticket.id)
-           .limit(bound + 1).subquery())
+    ids = (
+        _filtered(user, filters, scope, ordered=False)
+        .with_only_columns(Ticket.id)
+        .limit(bound + 1)
+        .subquery()
+    )
     return db.session.scalar(select(func.count()).select_from(ids))

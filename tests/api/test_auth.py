@@ -12,7 +12,12 @@ from tests.conftest import PASSWORD
 
 
 def _register(client, **overrides):
-    body = {"email": "new@example.com", "password": PASSWORD, "name": "New Person", "role": "customer"}
+    body = {
+        "email": "new@example.com",
+        "password": PASSWORD,
+        "name": "New Person",
+        "role": "customer",
+    }
     body.update(overrides)
     return client.post("/api/v1/auth/register", json=body)
 
@@ -21,7 +26,12 @@ def test_customer_registration_is_active_at_once(client):
     resp = _register(client, email="Ann@Example.com")
     assert resp.status_code == 201
     user = db.session.scalar(db.select(User))
-    assert resp.json == {"id": user.id, "email": "ann@example.com", "role": "customer", "status": "active"}
+    assert resp.json == {
+        "id": user.id,
+        "email": "ann@example.com",
+        "role": "customer",
+        "status": "active",
+    }
     assert resp.headers["Location"] == f"/api/v1/users/{user.id}"
 
 
@@ -46,18 +56,21 @@ def test_registering_a_taken_email_is_a_conflict(client, make_user):
     assert body["errors"] == {"email": ["An account with this email already exists."]}
 
 
-@pytest.mark.parametrize("overrides, field", [
-    ({"password": "short"}, "password"),
-    ({"password": "x" * 129}, "password"),
-    ({"email": "not-an-email"}, "email"),
-    ({"email": "a" * 250 + "@example.com"}, "email"),
-    ({"name": ""}, "name"),
-    ({"name": "n" * 121}, "name"),
-    ({"role": "wizard"}, "role"),
-    ({"name": 42}, "name"),
-    ({"password": None}, "password"),
-    ({"nickname": "extra"}, "nickname"),
-])
+@pytest.mark.parametrize(
+    "overrides, field",
+    [
+        ({"password": "short"}, "password"),
+        ({"password": "x" * 129}, "password"),
+        ({"email": "not-an-email"}, "email"),
+        ({"email": "a" * 250 + "@example.com"}, "email"),
+        ({"name": ""}, "name"),
+        ({"name": "n" * 121}, "name"),
+        ({"role": "wizard"}, "role"),
+        ({"name": 42}, "name"),
+        ({"password": None}, "password"),
+        ({"nickname": "extra"}, "nickname"),
+    ],
+)
 def test_registration_validation_names_the_field(client, overrides, field):
     body = assert_problem(_register(client, **overrides), 422)
     assert list(body["errors"]) == [field]
@@ -98,19 +111,27 @@ def test_nul_characters_are_refused_not_stored(client):
 
 def test_token_for_right_credentials(client, make_user, app):
     user = make_user("engineer")
-    resp = client.post("/api/v1/auth/token", json={"email": user.email.upper(), "password": PASSWORD})
+    resp = client.post(
+        "/api/v1/auth/token", json={"email": user.email.upper(), "password": PASSWORD}
+    )
     assert resp.status_code == 200
     assert resp.json["token_type"] == "Bearer"
     assert resp.json["expires_in"] == app.config["JWT_ACCESS_TTL_SECONDS"]
-    me = client.get("/api/v1/tickets?assignee=me",
-                    headers={"Authorization": f"Bearer {resp.json['access_token']}"})
+    me = client.get(
+        "/api/v1/tickets?assignee=me",
+        headers={"Authorization": f"Bearer {resp.json['access_token']}"},
+    )
     assert me.status_code == 200
 
 
-@pytest.mark.parametrize("email, password", [("customer@nowhere.test", PASSWORD), (None, "wrong-password")])
+@pytest.mark.parametrize(
+    "email, password", [("customer@nowhere.test", PASSWORD), (None, "wrong-password")]
+)
 def test_wrong_credentials_are_401(client, make_user, email, password):
     user = make_user("customer")
-    resp = client.post("/api/v1/auth/token", json={"email": email or user.email, "password": password})
+    resp = client.post(
+        "/api/v1/auth/token", json={"email": email or user.email, "password": password}
+    )
     body = assert_problem(resp, 401)
     assert body["detail"] == "Wrong email or password."
     assert "access_token" not in body

@@ -85,8 +85,12 @@ def test_comment_pages_walk_oldest_first(api, thread):
     first = api.get(f"/tickets/{ticket.id}/comments?limit=2", engineer).json
     assert [c["id"] for c in first["items"]] == [thread["reply"], thread["note"]]
     assert first["has_more"] is True
-    second = api.get(f"/tickets/{ticket.id}/comments?limit=2&cursor={first['next_cursor']}", engineer).json
+    second = api.get(
+        f"/tickets/{ticket.id}/comments?limit=2&cursor={first['next_cursor']}", engineer
+    ).json
     assert [c["id"] for c in second["items"]] == extra[:2]
-    third = api.get(f"/tickets/{ticket.id}/comments?limit=2&cursor={second['next_cursor']}", engineer).json
+    third = api.get(
+        f"/tickets/{ticket.id}/comments?limit=2&cursor={second['next_cursor']}", engineer
+    ).json
     assert [c["id"] for c in third["items"]] == extra[2:]
     assert (third["has_more"], third["next_cursor"]) == (False, None)

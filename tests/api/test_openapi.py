@@ -52,13 +52,19 @@ def test_every_api_view_declares_a_known_permission(app):
 
 
 def test_public_operations_need_no_token_and_others_do(document):
-    public = {("post", "/api/v1/auth/register"), ("post", "/api/v1/auth/token"),
-              ("post", "/api/v1/auth/refresh"),
-              ("post", "/api/v1/heartbeat/{token}"), ("get", "/api/v1/heartbeat/{token}"),
-              ("post", "/api/v1/auth/password-reset"), ("post", "/api/v1/auth/password-reset/confirm"),
-              ("post", "/api/v1/auth/password-reset/sms"), ("post", "/api/v1/auth/password-reset/sms/confirm"),
-              ("get", "/api/v1/openapi.json"),
-              ("post", "/api/v1/webhooks/shopify/{connection_id}")}  # signed by the shop
+    public = {
+        ("post", "/api/v1/auth/register"),
+        ("post", "/api/v1/auth/token"),
+        ("post", "/api/v1/auth/refresh"),
+        ("post", "/api/v1/heartbeat/{token}"),
+        ("get", "/api/v1/heartbeat/{token}"),
+        ("post", "/api/v1/auth/password-reset"),
+        ("post", "/api/v1/auth/password-reset/confirm"),
+        ("post", "/api/v1/auth/password-reset/sms"),
+        ("post", "/api/v1/auth/password-reset/sms/confirm"),
+        ("get", "/api/v1/openapi.json"),
+        ("post", "/api/v1/webhooks/shopify/{connection_id}"),
+    }  # signed by the shop
     for path, item in document["paths"].items():
         for method, op in item.items():
             if (method, path) in public:
@@ -80,8 +86,11 @@ def test_errors_are_documented_as_problem_json(document):
         for op in item.values():
             for code, response in op["responses"].items():
                 if int(code) >= 400:
-                    assert response["content"] == {"application/problem+json": {
-                        "schema": {"$ref": "#/components/schemas/Problem"}}}
+                    assert response["content"] == {
+                        "application/problem+json": {
+                            "schema": {"$ref": "#/components/schemas/Problem"}
+                        }
+                    }
 
 
 def test_schemas_come_from_the_request_models(document):
@@ -92,12 +101,28 @@ def test_schemas_come_from_the_request_models(document):
     assert ticket_in["additionalProperties"] is False
     create = document["paths"]["/api/v1/tickets"]["post"]
     assert create["requestBody"]["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/TicketIn"}
+        "$ref": "#/components/schemas/TicketIn"
+    }
     assert "201" in create["responses"]
     params = {p["name"]: p for p in document["paths"]["/api/v1/tickets"]["get"]["parameters"]}
-    assert {"status", "priority", "assignee", "requester", "created_after", "created_before",
-            "q", "active", "limit", "cursor"} <= set(params)
-    assert params["limit"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 100, "default": 25}
+    assert {
+        "status",
+        "priority",
+        "assignee",
+        "requester",
+        "created_after",
+        "created_before",
+        "q",
+        "active",
+        "limit",
+        "cursor",
+    } <= set(params)
+    assert params["limit"]["schema"] == {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 100,
+        "default": 25,
+    }
     item = document["paths"]["/api/v1/tickets/{ticket_id}"]["get"]
     assert item["parameters"][0]["in"] == "path" and item["parameters"][0]["required"] is True
 
@@ -133,8 +158,15 @@ def test_wrong_method_is_405_problem(client):
 def test_api_posts_need_no_csrf_token(app, make_user):
     app.config["WTF_CSRF_ENABLED"] = True
     try:
-        resp = app.test_client().post("/api/v1/auth/register", json={
-            "email": "csrf@example.com", "password": "long-enough-1", "name": "C", "role": "customer"})
+        resp = app.test_client().post(
+            "/api/v1/auth/register",
+            json={
+                "email": "csrf@example.com",
+                "password": "long-enough-1",
+                "name": "C",
+                "role": "customer",
+            },
+        )
     finally:
         app.config["WTF_CSRF_ENABLED"] = False
     assert resp.status_code == 201

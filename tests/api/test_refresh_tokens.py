@@ -60,7 +60,9 @@ def test_log_in_returns_access_and_refresh_token(client, make_user, app):
     # the refresh token is opaque and stored only as its SHA-256
     stored = db.session.scalar(select(RefreshToken).where(RefreshToken.family_id == family.id))
     assert stored.token_hash == hash_token(pair["refresh_token"]) != pair["refresh_token"]
-    assert pair["refresh_token"] not in str(db.session.execute(select(RefreshToken.__table__)).all())
+    assert pair["refresh_token"] not in str(
+        db.session.execute(select(RefreshToken.__table__)).all()
+    )
     assert "." not in pair["refresh_token"] and len(pair["refresh_token"]) >= 43
 
 
@@ -112,10 +114,16 @@ def test_unknown_refresh_token_is_401_problem(client, make_user):
     assert body["detail"] == "Unknown refresh token."
 
 
-@pytest.mark.parametrize("payload, field", [({}, "refresh_token"), ({"refresh_token": ""}, "refresh_token"),
-                                            ({"refresh_token": 5}, "refresh_token"),
-                                            ({"refresh_token": "x" * 201}, "refresh_token"),
-                                            ({"refresh_token": "a", "extra": 1}, "extra")])
+@pytest.mark.parametrize(
+    "payload, field",
+    [
+        ({}, "refresh_token"),
+        ({"refresh_token": ""}, "refresh_token"),
+        ({"refresh_token": 5}, "refresh_token"),
+        ({"refresh_token": "x" * 201}, "refresh_token"),
+        ({"refresh_token": "a", "extra": 1}, "extra"),
+    ],
+)
 def test_refresh_validation_is_422(client, payload, field):
     body = assert_problem(client.post("/api/v1/auth/refresh", json=payload), 422)
     assert field in body["errors"]
@@ -163,17 +171,25 @@ def test_logout_revokes_the_family_and_its_access_token(client, make_user):
     assert works(client, other["access_token"])
 
 
-def test_logout_with_a_refresh_token_ends_that_log_in_too_but_only_if_it_is_yours(client, make_user):
+def test_logout_with_a_refresh_token_ends_that_log_in_too_but_only_if_it_is_yours(
+    client, make_user
+):
     user, stranger = make_user("customer"), make_user("customer")
     a, b = log_in(client, user), log_in(client, user)
     theirs = log_in(client, stranger)
-    resp = client.post("/api/v1/auth/logout", headers=bearer(a["access_token"]),
-                       json={"refresh_token": b["refresh_token"]})
+    resp = client.post(
+        "/api/v1/auth/logout",
+        headers=bearer(a["access_token"]),
+        json={"refresh_token": b["refresh_token"]},
+    )
     assert resp.status_code == 204
     assert not works(client, b["access_token"])
     assert_problem(refresh(client, b["refresh_token"]), 401)
-    resp = client.post("/api/v1/auth/logout", headers=bearer(log_in(client, user)["access_token"]),
-                       json={"refresh_token": theirs["refresh_token"]})
+    resp = client.post(
+        "/api/v1/auth/logout",
+        headers=bearer(log_in(client, user)["access_token"]),
+        json={"refresh_token": theirs["refresh_token"]},
+    )
     assert resp.status_code == 204
     assert works(client, theirs["access_token"])  # a stranger's token is ignored
     assert refresh(client, theirs["refresh_token"]).status_code == 200
@@ -182,7 +198,9 @@ def test_logout_with_a_refresh_token_ends_that_log_in_too_but_only_if_it_is_your
 def test_logout_needs_a_valid_access_token(client, make_user):
     pair = log_in(client, make_user("customer"))
     assert_problem(client.post("/api/v1/auth/logout", json={}), 401)
-    assert_problem(client.post("/api/v1/auth/logout", json={"refresh_token": pair["refresh_token"]}), 401)
+    assert_problem(
+        client.post("/api/v1/auth/logout", json={"refresh_token": pair["refresh_token"]}), 401
+    )
     assert refresh(client, pair["refresh_token"]).status_code == 200
 
 
@@ -194,13 +212,22 @@ def test_me_returns_the_user_and_verification_state(client, make_user):
     assert resp.status_code == 200
     me = resp.json
     assert (me["id"], me["email"], me["name"], me["role"], me["status"]) == (
-        user.id, user.email, "Eve Engineer", "engineer", "active")
+        user.id,
+        user.email,
+        "Eve Engineer",
+        "engineer",
+        "active",
+    )
     assert me["email_verified"] is False and me["email_verified_at"] is None
     assert me["phone"] == "+447700900123" and me["phone_verified"] is False
     assert me["totp_enabled"] is False
     verified = make_user("customer")
-    me = client.get("/api/v1/auth/me", headers=bearer(log_in(client, verified)["access_token"])).json
-    assert me["email_verified"] is True and me["email_verified_at"].startswith(str(verified.email_verified_at.year))
+    me = client.get(
+        "/api/v1/auth/me", headers=bearer(log_in(client, verified)["access_token"])
+    ).json
+    assert me["email_verified"] is True and me["email_verified_at"].startswith(
+        str(verified.email_verified_at.year)
+    )
     assert_problem(client.get("/api/v1/auth/me"), 401)
 
 
@@ -208,13 +235,17 @@ def test_password_change_revokes_every_family(client, make_user):
     user = make_user("customer")
     a, b = log_in(client, user), log_in(client, user)
     user.set_password("a-brand-new-password")
-    events.publish(db.session, "user.credentials_changed", user_id=user.id, reason="password_changed")
+    events.publish(
+        db.session, "user.credentials_changed", user_id=user.id, reason="password_changed"
+    )
     db.session.commit()
     for pair in (a, b):
         assert not works(client, pair["access_token"])
         assert_problem(refresh(client, pair["refresh_token"]), 401)
     assert {f.revoke_reason for f in families(user)} == {"password_changed"}
-    fresh = client.post("/api/v1/auth/token", json={"email": user.email, "password": "a-brand-new-password"})
+    fresh = client.post(
+        "/api/v1/auth/token", json={"email": user.email, "password": "a-brand-new-password"}
+    )
     assert works(client, fresh.json["access_token"])
 
 
@@ -269,7 +300,9 @@ def test_refresh_for_an_account_disabled_behind_our_back_is_refused(client, make
     assert "no longer" in body["detail"]
 
 
-def test_two_concurrent_refreshes_with_one_token_one_wins_and_the_family_is_revoked(app, client, make_user):
+def test_two_concurrent_refreshes_with_one_token_one_wins_and_the_family_is_revoked(
+    app, client, make_user
+):
     """Two requests race with the same refresh token (separate threads, connections and
     transactions): the guarded UPDATE lets exactly one rotate it; the other counts as reuse."""
     import threading
@@ -285,7 +318,11 @@ def test_two_concurrent_refreshes_with_one_token_one_wins_and_the_family_is_revo
         with app.app_context():
             c = app.test_client()
             barrier.wait()
-            results.append(c.post("/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]}).status_code)
+            results.append(
+                c.post(
+                    "/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]}
+                ).status_code
+            )
             db.session.remove()
 
     threads = [threading.Thread(target=race) for _ in range(2)]
@@ -294,5 +331,6 @@ def test_two_concurrent_refreshes_with_one_token_one_wins_and_the_family_is_revo
     for t in threads:
         t.join(timeout=30)
     assert sorted(results) == [200, 401]
-    assert db.session.scalars(select(TokenFamily.revoke_reason)
-                              .where(TokenFamily.user_id == user_id)).all() == ["reuse_detected"]
+    assert db.session.scalars(
+        select(TokenFamily.revoke_reason).where(TokenFamily.user_id == user_id)
+    ).all() == ["reuse_detected"]

@@ -62,7 +62,11 @@ def _stateful_refusal(case, errors: dict) -> bool:
             continue
         if field in ("created_after", "created_before"):
             value = str(query.get(field, ""))
-            if _not_a_calendar_date(value) or "created_after" in query and "created_before" in query:
+            if (
+                _not_a_calendar_date(value)
+                or "created_after" in query
+                and "created_before" in query
+            ):
                 continue
         return False
     return bool(errors)
@@ -92,8 +96,11 @@ def _run(operation, mode, headers: dict[str, str]) -> None:
     @given(case=operation.as_strategy(generation_mode=mode))
     def run(case):
         if positive:
-            case.call_and_validate(headers=headers, additional_checks=[accepted],
-                                   excluded_checks=[positive_data_acceptance, negative_data_rejection])
+            case.call_and_validate(
+                headers=headers,
+                additional_checks=[accepted],
+                excluded_checks=[positive_data_acceptance, negative_data_rejection],
+            )
         else:  # invalid input: only "no 5xx" applies
             response = case.call(headers=headers)
             assert response.status_code < 500, f"{response.status_code}: {response.text[:500]}"

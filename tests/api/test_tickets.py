@@ -23,8 +23,11 @@ def _ids(resp) -> list[int]:
 def test_customer_creates_ticket_assigned_to_an_engineer(api, make_user):
     engineer = make_user("engineer")
     customer = make_user("customer")
-    resp = api.post("/tickets", customer, json={"subject": "Broken mug", "description": "Arrived broken",
-                                                "priority": "high"})
+    resp = api.post(
+        "/tickets",
+        customer,
+        json={"subject": "Broken mug", "description": "Arrived broken", "priority": "high"},
+    )
     assert resp.status_code == 201
     body = resp.json
     assert set(body) == TICKET_KEYS
@@ -51,14 +54,17 @@ def test_staff_cannot_create_tickets(api, make_user, role):
     assert db.session.scalar(db.select(Ticket)) is None
 
 
-@pytest.mark.parametrize("payload, fields", [
-    ({"subject": "s" * 201, "description": "D"}, {"subject"}),
-    ({"subject": "S", "description": "d" * 10_001}, {"description"}),
-    ({"subject": "S", "description": "D", "priority": "whenever"}, {"priority"}),
-    ({"subject": 1, "description": ["D"]}, {"subject", "description"}),
-    ({}, {"subject", "description"}),
-    ({"subject": "  ", "description": "D"}, {"subject"}),
-])
+@pytest.mark.parametrize(
+    "payload, fields",
+    [
+        ({"subject": "s" * 201, "description": "D"}, {"subject"}),
+        ({"subject": "S", "description": "d" * 10_001}, {"description"}),
+        ({"subject": "S", "description": "D", "priority": "whenever"}, {"priority"}),
+        ({"subject": 1, "description": ["D"]}, {"subject", "description"}),
+        ({}, {"subject", "description"}),
+        ({"subject": "  ", "description": "D"}, {"subject"}),
+    ],
+)
 def test_ticket_validation_errors_per_field(api, make_user, payload, fields):
     body = assert_problem(api.post("/tickets", make_user("customer"), json=payload), 422)
     assert set(body["errors"]) == fields
@@ -66,6 +72,7 @@ def test_ticket_validation_errors_per_field(api, make_user, payload, fields):
 
 
 # ---------------------------------------------------------------- scoping
+
 
 @pytest.fixture
 def world(make_user, make_ticket):
@@ -79,7 +86,9 @@ def world(make_user, make_ticket):
 
 
 def test_customer_lists_only_own_tickets(api, world):
-    assert sorted(_ids(api.get("/tickets", world["alice"]))) == sorted([world["t1"].id, world["t2"].id])
+    assert sorted(_ids(api.get("/tickets", world["alice"]))) == sorted(
+        [world["t1"].id, world["t2"].id]
+    )
     assert _ids(api.get("/tickets", world["bob"])) == [world["t3"].id]
 
 
@@ -110,6 +119,7 @@ def test_missing_ticket_is_404_problem(api, make_user):
 
 # ---------------------------------------------------------------- filters and pagination
 
+
 def test_filters_by_status_priority_requester_and_text(api, world, make_user):
     admin = make_user("admin")
     assert _ids(api.get("/tickets?priority=urgent", admin)) == [world["t2"].id]
@@ -119,7 +129,8 @@ def test_filters_by_status_priority_requester_and_text(api, world, make_user):
     assert len(_ids(api.get("/tickets?status=open&active=true", admin))) == 3
     assert _ids(api.get("/tickets?assignee=none", admin)) == []
     assert set(_ids(api.get(f"/tickets?assignee={world['eng2'].id}", admin))) == {
-        t.id for t in (world["t1"], world["t2"], world["t3"]) if t.assignee_id == world["eng2"].id}
+        t.id for t in (world["t1"], world["t2"], world["t3"]) if t.assignee_id == world["eng2"].id
+    }
 
 
 def test_filters_by_creation_date(api, make_user, make_ticket):
@@ -133,14 +144,27 @@ def test_filters_by_creation_date(api, make_user, make_ticket):
     assert _ids(api.get(f"/tickets?created_before={since}", admin)) == [old.id]
 
 
-@pytest.mark.parametrize("query, field", [
-    ("status=lost", "status"), ("priority=meh", "priority"), ("assignee=bob", "assignee"),
-    ("requester=x", "requester"), ("created_after=yesterday", "created_after"),
-    ("created_before=9999-12-31", "created_before"), ("active=maybe", "active"),
-    ("limit=0", "limit"), ("limit=101", "limit"), ("limit=ten", "limit"),
-    ("cursor=garbage", "cursor"), ("q=" + "x" * 201, "q"), ("q=a%00b", "q"),
-])
-def test_bad_list_parameters_are_422_naming_the_parameter(api, make_user, make_ticket, query, field):
+@pytest.mark.parametrize(
+    "query, field",
+    [
+        ("status=lost", "status"),
+        ("priority=meh", "priority"),
+        ("assignee=bob", "assignee"),
+        ("requester=x", "requester"),
+        ("created_after=yesterday", "created_after"),
+        ("created_before=9999-12-31", "created_before"),
+        ("active=maybe", "active"),
+        ("limit=0", "limit"),
+        ("limit=101", "limit"),
+        ("limit=ten", "limit"),
+        ("cursor=garbage", "cursor"),
+        ("q=" + "x" * 201, "q"),
+        ("q=a%00b", "q"),
+    ],
+)
+def test_bad_list_parameters_are_422_naming_the_parameter(
+    api, make_user, make_ticket, query, field
+):
     make_ticket(make_user("customer"))
     body = assert_problem(api.get(f"/tickets?{query}", make_user("admin")), 422)
     assert field in body["errors"]
@@ -151,12 +175,15 @@ def _cursor(raw: str) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-@pytest.mark.parametrize("raw", [
-    '["2024-01-01T00:00:00", 1]',  # naive datetime
-    '["2024-01-01T00:00:00+00:00", 1e400]',  # an id too large for a float
-    '["2024-01-01T00:00:00+00:00", 1000000000000000000000]',  # an id too large for the database
-    '["0001-01-01T00:00:00+05:00", 1]',  # before year 1 in UTC
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '["2024-01-01T00:00:00", 1]',  # naive datetime
+        '["2024-01-01T00:00:00+00:00", 1e400]',  # an id too large for a float
+        '["2024-01-01T00:00:00+00:00", 1000000000000000000000]',  # an id too large for the database
+        '["0001-01-01T00:00:00+05:00", 1]',  # before year 1 in UTC
+    ],
+)
 def test_forged_cursors_are_422_not_500(api, make_user, raw):
     body = assert_problem(api.get(f"/tickets?cursor={_cursor(raw)}", make_user("admin")), 422)
     assert "cursor" in body["errors"]
@@ -192,8 +219,11 @@ def test_default_page_size_is_25(api, make_user):
 
 # ---------------------------------------------------------------- changes
 
+
 def test_requester_edits_text_while_open(api, world):
-    resp = api.patch(f"/tickets/{world['t1'].id}", world["alice"], json={"subject": "Printer smoking"})
+    resp = api.patch(
+        f"/tickets/{world['t1'].id}", world["alice"], json={"subject": "Printer smoking"}
+    )
     assert resp.status_code == 200
     assert resp.json["subject"] == "Printer smoking"
     assert resp.json["description"] == "Smoke everywhere"
@@ -204,23 +234,35 @@ def test_requester_cannot_edit_once_work_started(api, world):
     ticket = world["t1"]
     engineer = world["eng1"] if ticket.assignee_id == world["eng1"].id else world["eng2"]
     assert api.post(f"/tickets/{ticket.id}/accept", engineer).status_code == 200
-    body = assert_problem(api.patch(f"/tickets/{ticket.id}", world["alice"], json={"subject": "X"}), 409)
+    body = assert_problem(
+        api.patch(f"/tickets/{ticket.id}", world["alice"], json={"subject": "X"}), 409
+    )
     assert "no longer be edited" in body["detail"]
 
 
 def test_customer_cannot_change_status(api, world):
-    assert_problem(api.patch(f"/tickets/{world['t1'].id}", world["alice"], json={"status": "closed"}), 403)
+    assert_problem(
+        api.patch(f"/tickets/{world['t1'].id}", world["alice"], json={"status": "closed"}), 403
+    )
     assert db.session.get(Ticket, world["t1"].id).status == "open"
 
 
 def test_assigned_engineer_changes_status_and_priority(api, world):
     ticket = world["t1"]
     engineer = db.session.get(type(world["eng1"]), ticket.assignee_id)
-    resp = api.patch(f"/tickets/{ticket.id}", engineer, json={"status": "resolved", "priority": "low"})
+    resp = api.patch(
+        f"/tickets/{ticket.id}", engineer, json={"status": "resolved", "priority": "low"}
+    )
     assert resp.status_code == 200
     assert (resp.json["status"], resp.json["priority"]) == ("resolved", "low")
-    fields = {c.field for c in db.session.scalars(db.select(TicketChange).where(
-        TicketChange.ticket_id == ticket.id, TicketChange.actor_id == engineer.id))}
+    fields = {
+        c.field
+        for c in db.session.scalars(
+            db.select(TicketChange).where(
+                TicketChange.ticket_id == ticket.id, TicketChange.actor_id == engineer.id
+            )
+        )
+    }
     assert fields == {"status", "priority"}
 
 
@@ -234,8 +276,10 @@ def test_engineer_cannot_change_someone_elses_ticket(api, world):
 def test_workflow_refusal_is_409_and_changes_nothing(api, world, make_user):
     agent = make_user("agent")
     ticket = world["t1"]
-    body = assert_problem(api.patch(f"/tickets/{ticket.id}", agent,
-                                    json={"priority": "high", "status": "pending"}), 409)
+    body = assert_problem(
+        api.patch(f"/tickets/{ticket.id}", agent, json={"priority": "high", "status": "pending"}),
+        409,
+    )
     assert "status" in body["errors"]
     stored = db.session.get(Ticket, ticket.id)
     assert (stored.status, stored.priority) == ("open", "normal")
@@ -260,23 +304,35 @@ def test_only_managers_and_admins_reassign(api, world, make_user, role):
 
 def test_reassigning_to_a_non_engineer_is_422(api, world, make_user):
     admin = make_user("admin")
-    body = assert_problem(api.patch(f"/tickets/{world['t1'].id}", admin,
-                                    json={"assignee_id": world["alice"].id}), 422)
+    body = assert_problem(
+        api.patch(f"/tickets/{world['t1'].id}", admin, json={"assignee_id": world["alice"].id}), 422
+    )
     assert "assignee_id" in body["errors"]
 
 
-@pytest.mark.parametrize("payload, field", [
-    ({}, "body"), ({"status": None}, "status"), ({"status": "done"}, "status"),
-    ({"assignee_id": "3"}, "assignee_id"), ({"assignee_id": 2**40}, "assignee_id"),
-    ({"subject": ""}, "subject"), ({"colour": "red"}, "colour"),
-])
+@pytest.mark.parametrize(
+    "payload, field",
+    [
+        ({}, "body"),
+        ({"status": None}, "status"),
+        ({"status": "done"}, "status"),
+        ({"assignee_id": "3"}, "assignee_id"),
+        ({"assignee_id": 2**40}, "assignee_id"),
+        ({"subject": ""}, "subject"),
+        ({"colour": "red"}, "colour"),
+    ],
+)
 def test_patch_validation_errors(api, world, make_user, payload, field):
-    body = assert_problem(api.patch(f"/tickets/{world['t1'].id}", make_user("admin"), json=payload), 422)
+    body = assert_problem(
+        api.patch(f"/tickets/{world['t1'].id}", make_user("admin"), json=payload), 422
+    )
     assert field in body["errors"]
 
 
 def test_patching_a_hidden_ticket_is_404(api, world):
-    assert_problem(api.patch(f"/tickets/{world['t3'].id}", world["alice"], json={"subject": "Mine now"}), 404)
+    assert_problem(
+        api.patch(f"/tickets/{world['t3'].id}", world["alice"], json={"subject": "Mine now"}), 404
+    )
     assert db.session.get(Ticket, world["t3"].id).subject == "Bob invoice"
 
 

@@ -24,8 +24,13 @@ def test_admin_lists_users_newest_first_with_filters(api, make_user):
     assert resp.status_code == 200
     assert [u["id"] for u in resp.json["items"]] == [cust.id, pending.id, eng.id, admin.id]
     assert set(resp.json["items"][0]) == USER_KEYS
-    assert [u["id"] for u in api.get("/users?role=engineer", admin).json["items"]] == [pending.id, eng.id]
-    assert [u["id"] for u in api.get("/users?role=engineer&status=pending", admin).json["items"]] == [pending.id]
+    assert [u["id"] for u in api.get("/users?role=engineer", admin).json["items"]] == [
+        pending.id,
+        eng.id,
+    ]
+    assert [
+        u["id"] for u in api.get("/users?role=engineer&status=pending", admin).json["items"]
+    ] == [pending.id]
 
 
 def test_user_list_pages_by_cursor(api, make_user):
@@ -42,8 +47,15 @@ def test_user_list_pages_by_cursor(api, make_user):
     assert seen == expected
 
 
-@pytest.mark.parametrize("query, field", [("role=wizard", "role"), ("status=asleep", "status"),
-                                          ("cursor=bm9wZQ", "cursor"), ("limit=-1", "limit")])
+@pytest.mark.parametrize(
+    "query, field",
+    [
+        ("role=wizard", "role"),
+        ("status=asleep", "status"),
+        ("cursor=bm9wZQ", "cursor"),
+        ("limit=-1", "limit"),
+    ],
+)
 def test_user_list_bad_parameters_are_422(api, make_user, query, field):
     body = assert_problem(api.get(f"/users?{query}", make_user("admin")), 422)
     assert field in body["errors"]
@@ -62,7 +74,10 @@ def test_admin_changes_role_and_status(api, make_user):
     assert resp.status_code == 200
     assert (resp.json["role"], resp.json["status"]) == ("agent", "disabled")
     db.session.expire_all()
-    assert (db.session.get(User, user.id).role, db.session.get(User, user.id).status) == ("agent", "disabled")
+    assert (db.session.get(User, user.id).role, db.session.get(User, user.id).status) == (
+        "agent",
+        "disabled",
+    )
 
 
 def test_activating_an_engineer_hands_out_waiting_tickets(api, make_user, make_ticket):
@@ -73,8 +88,16 @@ def test_activating_an_engineer_hands_out_waiting_tickets(api, make_user, make_t
     assert api.get(f"/tickets/{waiting.id}", admin).json["assignee"]["id"] == engineer.id
 
 
-@pytest.mark.parametrize("payload, field", [({"role": "king"}, "role"), ({"status": "gone"}, "status"),
-                                            ({}, "body"), ({"role": None}, "role"), ({"email": "x@y.z"}, "email")])
+@pytest.mark.parametrize(
+    "payload, field",
+    [
+        ({"role": "king"}, "role"),
+        ({"status": "gone"}, "status"),
+        ({}, "body"),
+        ({"role": None}, "role"),
+        ({"email": "x@y.z"}, "email"),
+    ],
+)
 def test_user_patch_validation(api, make_user, payload, field):
     admin, user = make_user("admin"), make_user("customer")
     body = assert_problem(api.patch(f"/users/{user.id}", admin, json=payload), 422)
@@ -94,7 +117,9 @@ def test_registrations_default_to_pending_staff(api, make_user):
     pending = make_user("manager", status="pending")
     rejected = make_user("engineer", status="rejected")
     assert [u["id"] for u in api.get("/registrations", admin).json["items"]] == [pending.id]
-    assert [u["id"] for u in api.get("/registrations?status=rejected", admin).json["items"]] == [rejected.id]
+    assert [u["id"] for u in api.get("/registrations?status=rejected", admin).json["items"]] == [
+        rejected.id
+    ]
 
 
 def test_approved_staff_can_then_get_a_token(api, client, make_user):
@@ -112,7 +137,9 @@ def test_rejected_staff_is_told_at_login(api, client, make_user):
     admin, agent = make_user("admin"), make_user("agent", status="pending")
     resp = api.post(f"/registrations/{agent.id}/reject", admin)
     assert resp.json["status"] == "rejected"
-    body = assert_problem(client.post("/api/v1/auth/token", json={"email": agent.email, "password": PASSWORD}), 403)
+    body = assert_problem(
+        client.post("/api/v1/auth/token", json={"email": agent.email, "password": PASSWORD}), 403
+    )
     assert "rejected" in body["detail"]
 
 
@@ -124,8 +151,10 @@ def test_deciding_a_registration_twice_is_409(api, make_user):
     assert_problem(api.post("/registrations/999999/approve", admin), 404)
 
 
-@pytest.mark.parametrize("role, allowed", [("customer", False), ("engineer", False), ("agent", True),
-                                           ("manager", True), ("admin", True)])
+@pytest.mark.parametrize(
+    "role, allowed",
+    [("customer", False), ("engineer", False), ("agent", True), ("manager", True), ("admin", True)],
+)
 def test_customer_list_follows_policy(api, make_user, role, allowed):
     resp = api.get("/customers", make_user(role))
     if allowed:

@@ -119,7 +119,8 @@ def dns_peer():
 
 @pytest.fixture
 def make_monitor(app):
-    """Factory: ``make_monitor(type, name=None, interval=60, timeout=2, retries=1, **config_and_columns)``.
+    """Factory: ``make_monitor(type, name=None, interval=60, timeout=2, retries=1,
+    **config_and_columns)``.
 
     Keys that are :class:`Monitor` columns (``paused``, ``next_check_at``, ``contact_group``,
     ``remind_every_minutes`` …) set the column; the rest goes to ``config``. Committed.
@@ -127,28 +128,43 @@ def make_monitor(app):
     columns = set(Monitor.__table__.columns.keys()) | {"contact_group", "escalation_group"}
     counter = {"n": 0}
 
-    def make(type_: str, name: str | None = None, interval: int = 60, timeout: float = 2.0,
-             retries: int = 1, **fields) -> Monitor:
+    def make(
+        type_: str,
+        name: str | None = None,
+        interval: int = 60,
+        timeout: float = 2.0,
+        retries: int = 1,
+        **fields,
+    ) -> Monitor:
         counter["n"] += 1
         column_values = {k: fields.pop(k) for k in list(fields) if k in columns}
-        monitor = Monitor(name=name or f"{type_} monitor {counter['n']}", type=type_, config=fields,
-                          interval_seconds=interval, timeout_seconds=timeout, retries=retries,
-                          **column_values)
+        monitor = Monitor(
+            name=name or f"{type_} monitor {counter['n']}",
+            type=type_,
+            config=fields,
+            interval_seconds=interval,
+            timeout_seconds=timeout,
+            retries=retries,
+            **column_values,
+        )
         db.session.add(monitor)
         db.session.commit()
         return monitor
+
     return make
 
 
 @pytest.fixture
 def make_group(app):
     """Factory: ``make_group(name, emails=(), phones=())`` → a committed :class:`ContactGroup`."""
+
     def make(name: str, emails=(), phones=()) -> ContactGroup:
         group = ContactGroup(name=name)
         group.contacts = [Contact(email=e) for e in emails] + [Contact(phone=p) for p in phones]
         db.session.add(group)
         db.session.commit()
         return group
+
     return make
 
 

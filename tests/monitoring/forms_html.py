@@ -52,8 +52,12 @@ class _FormParser(HTMLParser):
             else:
                 self._form["pairs"].append((name, a.get("value", "")))
         elif tag == "select":
-            self._select = {"name": a.get("name"), "multiple": "multiple" in a, "disabled": disabled,
-                            "options": []}
+            self._select = {
+                "name": a.get("name"),
+                "multiple": "multiple" in a,
+                "disabled": disabled,
+                "options": [],
+            }
         elif tag == "option" and self._select is not None:
             self._option = {"value": a.get("value"), "selected": "selected" in a, "text": ""}
             self._select["options"].append(self._option)
@@ -91,7 +95,9 @@ class _FormParser(HTMLParser):
                 elif text.startswith("\n"):
                     text = text[1:]
                 # browsers normalise line breaks to CRLF when submitting
-                self._form["pairs"].append((t["name"], text.replace("\r\n", "\n").replace("\n", "\r\n")))
+                self._form["pairs"].append(
+                    (t["name"], text.replace("\r\n", "\n").replace("\n", "\r\n"))
+                )
 
     def handle_data(self, data):
         if self._template_depth:
@@ -113,5 +119,6 @@ def form_fields(html: str, action: str) -> MultiDict:
     for form in parser.forms:
         if form["action"] == action:
             return MultiDict(form["pairs"])
-    raise AssertionError(f"no <form action={action!r}> on the page; forms: "
-                         f"{[f['action'] for f in parser.forms]}")
+    raise AssertionError(
+        f"no <form action={action!r}> on the page; forms: {[f['action'] for f in parser.forms]}"
+    )

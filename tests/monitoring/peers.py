@@ -34,8 +34,14 @@ class _HTTPHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body_in = self.rfile.read(length) if length else b""
         path = self.path.split("?", 1)[0]
-        self.server.requests.append({"method": self.command, "path": self.path,
-                                     "headers": dict(self.headers), "body": body_in.decode("utf-8", "replace")})
+        self.server.requests.append(
+            {
+                "method": self.command,
+                "path": self.path,
+                "headers": dict(self.headers),
+                "body": body_in.decode("utf-8", "replace"),
+            }
+        )
         route = self.server.routes.get(path) or Route(404, "not found")
         if callable(route):
             route = route(self.command, self.path, dict(self.headers), body_in)
@@ -95,8 +101,9 @@ class HTTPPeer:
         self.server = _HTTPServer(tls)
         self.port = self.server.server_address[1]
         self.scheme = "https" if tls else "http"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def routes(self) -> dict:
@@ -226,12 +233,18 @@ class FTPPeer:
 
         authorizer = DummyAuthorizer()
         authorizer.add_user(self.USER, self.PASSWORD, root, perm="elr")
-        handler = type("Handler", (FTPHandler,), {"authorizer": authorizer, "banner": "CR test FTP ready",
-                                                  "auth_failed_timeout": 0.05})
+        handler = type(
+            "Handler",
+            (FTPHandler,),
+            {"authorizer": authorizer, "banner": "CR test FTP ready", "auth_failed_timeout": 0.05},
+        )
         self.server = ThreadedFTPServer(("127.0.0.1", 0), handler)
         self.port = self.server.address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever,
-                                       kwargs={"timeout": 0.1, "handle_exit": False}, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever,
+            kwargs={"timeout": 0.1, "handle_exit": False},
+            daemon=True,
+        )
 
     def start(self) -> FTPPeer:
         self.thread.start()
@@ -268,9 +281,14 @@ class DNSPeer:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
-        self.server = DNSServer(_Resolver(), port=self.port, address="127.0.0.1",
-                                logger=DNSLogger(log="-request,-reply,-truncated,-error,-recv,-send,-data",
-                                                 prefix=False))
+        self.server = DNSServer(
+            _Resolver(),
+            port=self.port,
+            address="127.0.0.1",
+            logger=DNSLogger(
+                log="-request,-reply,-truncated,-error,-recv,-send,-data", prefix=False
+            ),
+        )
 
     def start(self) -> DNSPeer:
         self.server.start_thread()

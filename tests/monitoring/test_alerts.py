@@ -30,7 +30,9 @@ def test_down_alert_then_recovery_with_downtime_by_email_and_sms(
         http_peer, make_monitor, make_group, run_jobs, smtp_server):
     group = make_group("ops", emails=["oncall@example.com"], phones=["+447700900123"])
     http_peer.routes["/shop"] = Route(503, "down")
-    m = make_monitor("http", name="Shop", url=http_peer.url("/shop"), retries=2, contact_group=group)
+    m = make_monitor(
+        "http", name="Shop", url=http_peer.url("/shop"), retries=2, contact_group=group
+    )
     jobs.run_checks([m.id])
     run_jobs()
     assert db.session.scalar(select(func.count(Notification.id))) == 0  # not confirmed yet
@@ -59,12 +61,20 @@ def test_down_alert_then_recovery_with_downtime_by_email_and_sms(
     assert len(smtp_server.messages) == 2
 
 
-def test_reminders_and_escalation_once_each(http_peer, make_monitor, make_group, run_jobs, smtp_server):
+def test_reminders_and_escalation_once_each(
+    http_peer, make_monitor, make_group, run_jobs, smtp_server
+):
     ops = make_group("ops", emails=["ops@example.com"])
     bosses = make_group("bosses", emails=["boss@example.com"], phones=["+447700900999"])
     http_peer.routes["/api"] = Route(500, "err")
-    m = make_monitor("http", url=http_peer.url("/api"), contact_group=ops, escalation_group=bosses,
-                     remind_every_minutes=10, escalate_after_minutes=15)
+    m = make_monitor(
+        "http",
+        url=http_peer.url("/api"),
+        contact_group=ops,
+        escalation_group=bosses,
+        remind_every_minutes=10,
+        escalate_after_minutes=15,
+    )
     jobs.run_checks([m.id])
     assert jobs.incident_followups() == {"reminders": 0, "escalations": 0}
 
@@ -77,7 +87,9 @@ def test_reminders_and_escalation_once_each(http_peer, make_monitor, make_group,
     clock.set_offset(timedelta(minutes=22))
     assert jobs.incident_followups() == {"reminders": 1, "escalations": 0}
     run_jobs()
-    subjects = smtp_server.wait_for(lambda msgs: len(msgs) >= 4 and sorted(x["Subject"].split("]")[0] for x in msgs))
+    subjects = smtp_server.wait_for(
+        lambda msgs: len(msgs) >= 4 and sorted(x["Subject"].split("]")[0] for x in msgs)
+    )
     assert subjects == ["[DOWN", "[ESCALATED", "[STILL DOWN", "[STILL DOWN"]
     assert smtp_server.by_rcpt("boss@example.com")[0]["Subject"].startswith("[ESCALATED]")
     assert db.session.scalar(select(SmsMessage.to)) == "+447700900999"
@@ -87,7 +99,9 @@ def test_reminders_and_escalation_once_each(http_peer, make_monitor, make_group,
     http_peer.routes["/api"] = Route(200, "ok")
     jobs.run_checks([m.id])
     run_jobs()
-    smtp_server.wait_for(lambda msgs: len([x for x in msgs if x["Subject"].startswith("[UP]")]) == 2)
+    smtp_server.wait_for(
+        lambda msgs: len([x for x in msgs if x["Subject"].startswith("[UP]")]) == 2
+    )
     assert smtp_server.by_rcpt("boss@example.com")[-1]["Subject"].startswith("[UP]")
 
 
@@ -134,8 +148,13 @@ def test_alerts_roll_back_with_the_result_recording(make_monitor, make_group, fa
 def test_escalation_is_published_and_handled(make_monitor, make_group):
     ops = make_group("ops", emails=["ops@example.com"])
     bosses = make_group("bosses", emails=["boss@example.com"])
-    m = make_monitor("http", url="http://127.0.0.1:9/x", contact_group=ops, escalation_group=bosses,
-                     escalate_after_minutes=15)
+    m = make_monitor(
+        "http",
+        url="http://127.0.0.1:9/x",
+        contact_group=ops,
+        escalation_group=bosses,
+        escalate_after_minutes=15,
+    )
     results.record_outcomes([(m.id, CheckOutcome(DOWN, error="connection refused"))])
     seen: list[events.DomainEvent] = []
     events.after_commit("monitor.escalated")(seen.append)
@@ -146,8 +165,11 @@ def test_escalation_is_published_and_handled(make_monitor, make_group):
         events._after["monitor.escalated"].remove(seen.append)
     incident = db.session.scalar(select(Incident))
     assert [(e.name, e.payload) for e in seen] == [
-        ("monitor.escalated", {"monitor_id": m.id, "incident_id": incident.id})]
-    escalation = db.session.scalar(select(Notification).where(Notification.event == "monitor.escalation"))
+        ("monitor.escalated", {"monitor_id": m.id, "incident_id": incident.id})
+    ]
+    escalation = db.session.scalar(
+        select(Notification).where(Notification.event == "monitor.escalation")
+    )
     assert escalation is not None and escalation.to == ["boss@example.com"]
 
 
@@ -160,6 +182,10 @@ def test_alerts_answer_the_events_whoever_publishes_them(make_monitor, make_grou
     incidents.close_incident(incident, clock.utcnow())
     events.publish(db.session, "monitor.up", monitor_id=m.id, incident_id=incident.id)
     db.session.commit()
-    sent = db.session.execute(select(Notification.event, Notification.to).order_by(Notification.id)).all()
-    assert [(e, list(to)) for e, to in sent] == [("monitor.down", ["ops@example.com"]),
-                                                  ("monitor.up", ["ops@example.com"])]
+    sent = db.session.execute(
+        select(Notification.event, Notification.to).order_by(Notification.id)
+    ).all()
+    assert [(e, list(to)) for e, to in sent] == [
+        ("monitor.down", ["ops@example.com"]),
+        ("monitor.up", ["ops@example.com"]),
+    ]

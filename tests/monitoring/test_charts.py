@@ -59,13 +59,33 @@ def history(fixed_now):
     shop, portal = _monitor("Shop"), _monitor(LONG_NAME)
     hour = NOW.replace(minute=0, second=0, microsecond=0)
     for h in range(1, 6):
-        _rollup(shop, HOUR, hour - timedelta(hours=h), 59, 1, 1, {"200": 58, "503": 1}, sum_ms=60 * 80.0,
-                hist=[0, 0, 60] + [0] * 20)
-        _rollup(portal, HOUR, hour - timedelta(hours=h), 60, 0, 0, {"200": 55, "302": 5}, sum_ms=60 * 120.0,
-                hist=[0, 0, 0, 60] + [0] * 19)
+        _rollup(
+            shop,
+            HOUR,
+            hour - timedelta(hours=h),
+            59,
+            1,
+            1,
+            {"200": 58, "503": 1},
+            sum_ms=60 * 80.0,
+            hist=[0, 0, 60] + [0] * 20,
+        )
+        _rollup(
+            portal,
+            HOUR,
+            hour - timedelta(hours=h),
+            60,
+            0,
+            0,
+            {"200": 55, "302": 5},
+            sum_ms=60 * 120.0,
+            hist=[0, 0, 0, 60] + [0] * 19,
+        )
     day = NOW.replace(hour=0, minute=0, second=0, microsecond=0)
     for d in range(1, 10):
-        _rollup(shop, DAY, day - timedelta(days=d), 1400, 40, 10, {"200": 1390, "404": 10, "500": 30})
+        _rollup(
+            shop, DAY, day - timedelta(days=d), 1400, 40, 10, {"200": 1390, "404": 10, "500": 30}
+        )
         _rollup(portal, DAY, day - timedelta(days=d), 1440, 0, 0, {"200": 1440})
     db.session.commit()
     return {"shop": shop, "portal": portal}
@@ -82,13 +102,24 @@ def _colours(node) -> set[str]:
         return set().union(*(_colours(v) for v in node.values())) if node else set()
     if isinstance(node, list):
         return set().union(*(_colours(v) for v in node)) if node else set()
-    return {node.lower()} if isinstance(node, str) and re.fullmatch(r"#[0-9a-fA-F]{6}", node) else set()
+    return (
+        {node.lower()}
+        if isinstance(node, str) and re.fullmatch(r"#[0-9a-fA-F]{6}", node)
+        else set()
+    )
 
 
 # ---------------------------------------------------------------- time axes
 
-@pytest.mark.parametrize("length, tickformat", [
-    (timedelta(hours=24), "%H:%M<br>%d %b"), (timedelta(days=30), "%d %b"), (timedelta(days=365), "%b %Y")])
+
+@pytest.mark.parametrize(
+    "length, tickformat",
+    [
+        (timedelta(hours=24), "%H:%M<br>%d %b"),
+        (timedelta(days=30), "%d %b"),
+        (timedelta(days=365), "%b %Y"),
+    ],
+)
 def test_response_time_chart_has_a_readable_time_axis(history, length, tickformat):
     chart = dashboards.response_time_figure(history["shop"].id, NOW - length, NOW)
     axis = chart.figure["layout"]["xaxis"]
@@ -112,7 +143,10 @@ def test_dashboard_uptime_over_time_is_a_date_axis_with_tick_and_hover_formats(h
 
 # ---------------------------------------------------------------- empty state
 
-def test_monitor_page_without_checks_says_no_data_instead_of_an_empty_chart(client, staff, fixed_now):
+
+def test_monitor_page_without_checks_says_no_data_instead_of_an_empty_chart(
+    client, staff, fixed_now
+):
     monitor = _monitor("Brand new")
     db.session.commit()
     html = client.get(f"/monitors/{monitor.id}").get_data(as_text=True)
@@ -135,10 +169,13 @@ def test_dashboard_with_checks_draws_charts(client, staff, history):
 
 # ---------------------------------------------------------------- legends, names
 
+
 def test_legends_sit_beside_their_chart_outside_the_plot(history):
     data = dashboards.dashboard(dashboards.parse_range("30d", None, None, NOW), "day")
-    charts = dict(data["figures"], response=dashboards.response_time_figure(history["shop"].id,
-                                                                            NOW - timedelta(days=1), NOW))
+    charts = dict(
+        data["figures"],
+        response=dashboards.response_time_figure(history["shop"].id, NOW - timedelta(days=1), NOW),
+    )
     for name, chart in charts.items():
         layout = chart.figure["layout"]
         if layout.get("showlegend") is False:
@@ -146,7 +183,9 @@ def test_legends_sit_beside_their_chart_outside_the_plot(history):
         legend = layout["legend"]
         # right of the plot area (x >= 1 in paper coordinates), anchored by its left edge:
         # it can cover neither the bars nor the tick labels below them
-        assert legend["x"] >= 1 and legend["xanchor"] == "left" and legend["orientation"] == "v", name
+        assert legend["x"] >= 1 and legend["xanchor"] == "left" and legend["orientation"] == "v", (
+            name
+        )
 
 
 def test_long_monitor_names_are_wrapped_in_full_not_truncated(history):
@@ -155,16 +194,21 @@ def test_long_monitor_names_are_wrapped_in_full_not_truncated(history):
     assert unescape(label.replace("<br>", " ")) == LONG_NAME
     data = dashboards.dashboard(dashboards.parse_range("30d", None, None, NOW), "day")
     bars = data["figures"]["uptime_by_monitor"].figure["data"][0]
-    assert [unescape(y.replace("<br>", " ")) for y in bars["y"]] == ["Shop", LONG_NAME]  # worst first
+    assert [unescape(y.replace("<br>", " ")) for y in bars["y"]] == [
+        "Shop",
+        LONG_NAME,
+    ]  # worst first
     assert unescape(bars["customdata"][1]) == LONG_NAME  # the tooltip's full name
     assert bars["y"][1].count("<br>") >= 3  # on several lines, in full
 
 
 def test_long_names_and_urls_wrap_on_the_overview_and_the_monitor_page(client, staff):
     from crm.monitoring import services
+
     url = "https://shop.example.com/" + "very-long-path-segment/" * 12 + "?q=" + "x" * 120
-    monitor = services.create_monitor({"name": LONG_NAME, "type": "http", "url": url, "interval": 60,
-                                       "timeout": 5})
+    monitor = services.create_monitor(
+        {"name": LONG_NAME, "type": "http", "url": url, "interval": 60, "timeout": 5}
+    )
     overview = client.get("/monitors/").get_data(as_text=True)
     row = overview.split('class="monitor-name-cell"', 1)[1].split("</td>", 1)[0]
     assert "text-truncate" not in overview and row.count("text-break") == 2
@@ -174,21 +218,32 @@ def test_long_names_and_urls_wrap_on_the_overview_and_the_monitor_page(client, s
 
 # ---------------------------------------------------------------- one palette
 
+
 def test_every_figure_takes_its_colours_from_the_palette(history):
     data = dashboards.dashboard(dashboards.parse_range("30d", None, None, NOW), "day")
     figures = {name: c.figure for name, c in data["figures"].items()}
-    figures["response"] = dashboards.response_time_figure(history["shop"].id, NOW - timedelta(days=1), NOW).figure
-    allowed = {c.lower() for c in PALETTE.values()} | {c.lower() for c in SERIES_COLOURS} | {"#ffffff"}
+    figures["response"] = dashboards.response_time_figure(
+        history["shop"].id, NOW - timedelta(days=1), NOW
+    ).figure
+    allowed = (
+        {c.lower() for c in PALETTE.values()} | {c.lower() for c in SERIES_COLOURS} | {"#ffffff"}
+    )
     for name, figure in figures.items():
         assert _colours(figure) <= allowed, name
         assert figure["layout"]["colorway"] == list(SERIES_COLOURS)
     codes = figures["by_code"]["data"][0]
     colour = dict(zip(codes["x"], codes["marker"]["color"], strict=True))
-    assert colour == {"200": PALETTE["up"], "404": PALETTE["pending"], "500": PALETTE["down"],
-                      "no response": PALETTE["no_response"]}
+    assert colour == {
+        "200": PALETTE["up"],
+        "404": PALETTE["pending"],
+        "500": PALETTE["down"],
+        "no response": PALETTE["no_response"],
+    }
     assert dashboards.code_colour("302") == PALETTE["redirect"]
     per_bucket = {t["name"]: t["marker"]["color"] for t in figures["by_code_per_bucket"]["data"]}
-    assert per_bucket["200"] == PALETTE["up"] and per_bucket["no response"] == PALETTE["no_response"]
+    assert (
+        per_bucket["200"] == PALETTE["up"] and per_bucket["no response"] == PALETTE["no_response"]
+    )
     assert figures["uptime_over_time"]["data"][0]["line"]["color"] == PALETTE["up"]
     uptime = figures["uptime_by_monitor"]["data"][0]["marker"]["color"]
     assert uptime == [PALETTE["major"], PALETTE["up"]]  # Shop 97.2 %, the portal 100 %
@@ -210,15 +265,23 @@ def test_css_colours_are_the_palette(client):
 
 # ---------------------------------------------------------------- heartbeat bars
 
+
 def _results(monitor: Monitor, statuses: str, end: datetime) -> None:
     """One result per character of ``statuses`` (``u`` up, ``d`` down), a minute apart, the
     last at ``end``."""
     for i, char in enumerate(reversed(statuses)):
         up = char == "u"
-        db.session.add(CheckResult(monitor_id=monitor.id, checked_at=end - timedelta(minutes=i),
-                                   status="up" if up else "down", response_time_ms=100.0 + i if up else None,
-                                   status_code=200 if up else None, error=None if up else "timed out",
-                                   protocol="https"))
+        db.session.add(
+            CheckResult(
+                monitor_id=monitor.id,
+                checked_at=end - timedelta(minutes=i),
+                status="up" if up else "down",
+                response_time_ms=100.0 + i if up else None,
+                status_code=200 if up else None,
+                error=None if up else "timed out",
+                protocol="https",
+            )
+        )
 
 
 def _beats(html: str, monitor_name: str | None = None) -> list[tuple[str, str]]:
@@ -226,8 +289,10 @@ def _beats(html: str, monitor_name: str | None = None) -> list[tuple[str, str]]:
     if monitor_name:
         html = html.split(f">{monitor_name}</a>", 1)[1]
     bar = html.split('data-testid="heartbeat-bar"', 1)[1].split("</div>", 1)[0]
-    return [(cls, unescape(title)) for cls, title in
-            re.findall(r'<span class="beat (beat-[a-z]+)"(?: title="([^"]*)")?', bar)]
+    return [
+        (cls, unescape(title))
+        for cls, title in re.findall(r'<span class="beat (beat-[a-z]+)"(?: title="([^"]*)")?', bar)
+    ]
 
 
 def test_overview_shows_a_heartbeat_bar_of_the_last_checks(client, staff, fixed_now):
@@ -238,10 +303,14 @@ def test_overview_shows_a_heartbeat_bar_of_the_last_checks(client, staff, fixed_
     html = client.get("/monitors/").get_data(as_text=True)
     beats = _beats(html, "Shop")
     assert len(beats) == dashboards.OVERVIEW_BEATS
-    assert [c for c, _ in beats] == ["beat-up"] * 15 + ["beat-down"] * 2 + ["beat-up"] * 12 + ["beat-down"]
+    assert [c for c, _ in beats] == ["beat-up"] * 15 + ["beat-down"] * 2 + ["beat-up"] * 12 + [
+        "beat-down"
+    ]
     assert beats[-1][1] == "2026-03-18 12:30:17 UTC · Down · timed out"  # newest last
     assert beats[-2][1] == "2026-03-18 12:29:17 UTC · Up · 101 ms · code 200"
-    assert 'aria-label="Last 30 checks of Shop: 27 up, 3 down; latest 2026-03-18 12:30:17 UTC' in html
+    assert (
+        'aria-label="Last 30 checks of Shop: 27 up, 3 down; latest 2026-03-18 12:30:17 UTC' in html
+    )
     idle_beats = _beats(html, "Idle")
     assert idle_beats == [("beat-empty", "")] * dashboards.OVERVIEW_BEATS
     assert "Idle has no checks yet" in html
@@ -256,6 +325,7 @@ def test_heartbeat_bars_of_a_page_are_one_query(client, staff, fixed_now):
 
         def record(conn, cursor, statement, *args):
             statements.append(statement)
+
         event.listen(db.engine, "before_cursor_execute", record)
         try:
             assert client.get("/monitors/").status_code == 200
@@ -289,7 +359,9 @@ def test_monitor_page_poll_keeps_the_results_panel_and_updates_its_table(client,
     # the <details> is outside the polled element: a poll cannot replace (close) it
     live = page.split('id="monitor-live"', 1)[1]
     assert live.index('id="recent-results"') > live.index('data-testid="heartbeat-bar"')
-    details = page.split('<details class="mb-4" id="recent-results">', 1)[1].split("</details>", 1)[0]
+    details = page.split('<details class="mb-4" id="recent-results">', 1)[1].split("</details>", 1)[
+        0
+    ]
     assert 'id="recent-results-body"' in details and "hx-swap-oob" not in details
     since = unescape(re.search(r'hx-get="[^"]*since=([^"&]+)"', page).group(1))
 
@@ -297,8 +369,12 @@ def test_monitor_page_poll_keeps_the_results_panel_and_updates_its_table(client,
     monitor.last_checked_at, monitor.status = NOW, "down"
     db.session.commit()
     from urllib.parse import unquote
-    poll = client.get(f"/monitors/{monitor.id}", query_string={"since": unquote(since)},
-                      headers={"HX-Request": "true"})
+
+    poll = client.get(
+        f"/monitors/{monitor.id}",
+        query_string={"since": unquote(since)},
+        headers={"HX-Request": "true"},
+    )
     assert poll.status_code == 200
     fragment = poll.get_data(as_text=True)
     assert "<details" not in fragment and "<html" not in fragment
@@ -313,8 +389,16 @@ def test_plotly_base_styles_are_served_as_a_stylesheet_the_csp_allows(client, st
     html = client.get(f"/monitors/{history['shop'].id}").get_data(as_text=True)
     href = re.search(r'<link rel="stylesheet" href="(/assets/plotly-[^"]+\.css)">', html).group(1)
     css = client.get(href)
-    assert css.status_code == 200 and css.mimetype == "text/css" and css.cache_control.max_age >= 86400
+    assert (
+        css.status_code == 200 and css.mimetype == "text/css" and css.cache_control.max_age >= 86400
+    )
     text = css.get_data(as_text=True)
-    assert ".js-plotly-plot .plotly .main-svg{position:absolute;top:0;left:0;pointer-events:none;}" in text
+    assert (
+        ".js-plotly-plot .plotly .main-svg{position:absolute;top:0;left:0;pointer-events:none;}"
+        in text
+    )
     assert text.count("{") == text.count("}") > 50
-    assert "'self'" in client.get("/monitors/").headers["Content-Security-Policy"].split("style-src", 1)[1]
+    assert (
+        "'self'"
+        in client.get("/monitors/").headers["Content-Security-Policy"].split("style-src", 1)[1]
+    )

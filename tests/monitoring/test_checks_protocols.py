@@ -41,8 +41,12 @@ def test_smtp_silent_server_times_out(silent_peer, make_monitor):
 
 def test_ftp_banner_and_login(ftp_peer, make_monitor):
     anonymous = make_monitor("ftp", host="127.0.0.1", port=ftp_peer.port)
-    login = make_monitor("ftp", host="127.0.0.1", port=ftp_peer.port, username="user", password="secret")
-    wrong = make_monitor("ftp", host="127.0.0.1", port=ftp_peer.port, username="user", password="nope")
+    login = make_monitor(
+        "ftp", host="127.0.0.1", port=ftp_peer.port, username="user", password="secret"
+    )
+    wrong = make_monitor(
+        "ftp", host="127.0.0.1", port=ftp_peer.port, username="user", password="nope"
+    )
     a, b, c = run_batch([anonymous, login, wrong])
     assert a.status == "up" and "CR test FTP ready" in a.detail["banner"]
     assert b.status == "up" and b.detail["logged_in"] is True and b.status_code == 230
@@ -56,10 +60,15 @@ def test_ftp_closed_port_is_down(make_monitor):
 
 def test_dns_resolves_against_chosen_resolver(dns_peer, make_monitor):
     resolver = f"127.0.0.1:{dns_peer.port}"
-    ok = make_monitor("dns", host="app.example.test", resolver=resolver, expected_address="10.0.0.7")
-    any_answer = make_monitor("dns", host="multi.example.test", resolver="127.0.0.1",
-                              resolver_port=dns_peer.port)
-    wrong = make_monitor("dns", host="app.example.test", resolver=resolver, expected_address="10.9.9.9")
+    ok = make_monitor(
+        "dns", host="app.example.test", resolver=resolver, expected_address="10.0.0.7"
+    )
+    any_answer = make_monitor(
+        "dns", host="multi.example.test", resolver="127.0.0.1", resolver_port=dns_peer.port
+    )
+    wrong = make_monitor(
+        "dns", host="app.example.test", resolver=resolver, expected_address="10.9.9.9"
+    )
     missing = make_monitor("dns", host="nope.example.test", resolver=resolver)
     a, b, c, d = run_batch([ok, any_answer, wrong, missing])
     assert a.status == "up" and a.detail["addresses"] == ["10.0.0.7"]
@@ -69,7 +78,9 @@ def test_dns_resolves_against_chosen_resolver(dns_peer, make_monitor):
 
 
 def test_dns_unreachable_resolver_times_out(make_monitor):
-    m = make_monitor("dns", host="app.example.test", resolver=f"127.0.0.1:{free_port()}", timeout=0.5)
+    m = make_monitor(
+        "dns", host="app.example.test", resolver=f"127.0.0.1:{free_port()}", timeout=0.5
+    )
     started = time.monotonic()
     outcome = run_now(m)
     assert outcome.status == "down" and time.monotonic() - started < 1.5

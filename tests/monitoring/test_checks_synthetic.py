@@ -29,23 +29,38 @@ def _orders(method, path, headers, body):
 
 def _steps(url, expected_status="open"):
     return [
-        {"name": "log in", "method": "POST", "url": url("/login"), "body": {"user": "demo"},
-         "headers": {"Content-Type": "application/json"},
-         "assertions": [{"type": "status", "expected": "200"},
-                        {"type": "header", "name": "X-Request-Id"},
-                        {"type": "json_path", "path": "data.token", "expected": "t0k3n"},
-                        {"type": "json_path", "path": "$.data.token"}],
-         "extract": {"token": "data.token", "rid": "header:X-Request-Id"}},
-        {"name": "list orders", "method": "GET", "url": url("/orders?rid={{rid}}"),
-         "headers": {"Authorization": "Bearer {{token}}"},
-         "assertions": [{"type": "body_contains", "text": "items"},
-                        {"type": "json_path", "path": "items[0].status", "expected": expected_status},
-                        {"type": "response_time", "max_ms": 2000}]},
+        {
+            "name": "log in",
+            "method": "POST",
+            "url": url("/login"),
+            "body": {"user": "demo"},
+            "headers": {"Content-Type": "application/json"},
+            "assertions": [
+                {"type": "status", "expected": "200"},
+                {"type": "header", "name": "X-Request-Id"},
+                {"type": "json_path", "path": "data.token", "expected": "t0k3n"},
+                {"type": "json_path", "path": "$.data.token"},
+            ],
+            "extract": {"token": "data.token", "rid": "header:X-Request-Id"},
+        },
+        {
+            "name": "list orders",
+            "method": "GET",
+            "url": url("/orders?rid={{rid}}"),
+            "headers": {"Authorization": "Bearer {{token}}"},
+            "assertions": [
+                {"type": "body_contains", "text": "items"},
+                {"type": "json_path", "path": "items[0].status", "expected": expected_status},
+                {"type": "response_time", "max_ms": 2000},
+            ],
+        },
     ]
 
 
 def test_substitute_in_nested_values():
-    assert substitute({"a": ["x {{v}}", "{{ missing }}"]}, {"v": 1}) == {"a": ["x 1", "{{ missing }}"]}
+    assert substitute({"a": ["x {{v}}", "{{ missing }}"]}, {"v": 1}) == {
+        "a": ["x 1", "{{ missing }}"]
+    }
 
 
 def test_scenario_passes_with_extracted_variables(http_peer, make_monitor):
@@ -72,14 +87,17 @@ def test_failing_assertion_names_step_and_assertion(http_peer, make_monitor):
     assert failed[0]["detail"] == "got 'open'"
 
 
-def test_engine_opens_an_incident_whose_cause_names_the_failing_step_and_assertion(http_peer, make_monitor):
+def test_engine_opens_an_incident_whose_cause_names_the_failing_step_and_assertion(
+    http_peer, make_monitor
+):
     http_peer.routes["/login"] = _login
     http_peer.routes["/orders"] = _orders
     m = make_monitor("synthetic", retries=1, steps=_steps(http_peer.url, expected_status="shipped"))
 
     assert jobs.run_checks([m.id]) == 1
 
-    cause = "step 'list orders': assertion JSON items[0].status equals 'shipped' failed"  # no response value
+    # no response value in the cause
+    cause = "step 'list orders': assertion JSON items[0].status equals 'shipped' failed"
     [incident] = db.session.scalars(select(Incident).where(Incident.monitor_id == m.id)).all()
     assert incident.cause == cause and incident.closed_at is None and not incident.in_maintenance
     db.session.refresh(m)
@@ -98,13 +116,21 @@ def test_failing_first_step_stops_the_scenario(http_peer, make_monitor):
     steps[0]["body"] = {"user": "intruder"}
     m = make_monitor("synthetic", steps=steps)
     outcome = run_now(m)
-    assert outcome.status == "down" and "step 'log in'" in outcome.error and "status in 200" in outcome.error
+    assert (
+        outcome.status == "down"
+        and "step 'log in'" in outcome.error
+        and "status in 200" in outcome.error
+    )
     assert len(outcome.steps) == 1 and outcome.status_code == 401
 
 
 def test_unreachable_step_is_reported(make_monitor):
     from tests.conftest import free_port
-    m = make_monitor("synthetic", timeout=0.5,
-                     steps=[{"name": "ping", "url": f"http://127.0.0.1:{free_port()}/"}])
+
+    m = make_monitor(
+        "synthetic",
+        timeout=0.5,
+        steps=[{"name": "ping", "url": f"http://127.0.0.1:{free_port()}/"}],
+    )
     outcome = run_now(m)
     assert outcome.status == "down" and "step 'ping': request failed" in outcome.error

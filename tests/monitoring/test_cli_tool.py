@@ -138,28 +138,52 @@ def test_check_runs_as_a_script_without_app_or_database(tmp_path, http_peer, tcp
     http_peer.routes["/health"] = Route(200, "healthy")
     http_peer.routes["/api"] = Route(200, {"status": "degraded"})
     config = write(tmp_path, _config_for(http_peer, tcp_peer))
-    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)}  # no database or Redis settings
-    result = subprocess.run([CLI, "check", "--config", config], capture_output=True, text=True,
-                            timeout=120, env=env, cwd=tmp_path)
+    # no database or Redis settings
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)}
+    result = subprocess.run(
+        [CLI, "check", "--config", config],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
+    )
     assert result.returncode == 1, result.stderr
     assert "api" in result.stdout and "DOWN" in result.stdout and "2 up, 1 down" in result.stdout
 
 
 # ---------------------------------------------------------------- the server (live HTTP)
 
+
 def test_list_add_remove_against_a_live_server(live_url, make_user, token_for, capsys):
     engineer = make_user("engineer")
     token = token_for(engineer)
-    services.create_monitor({"name": "Existing", "type": "tcp", "host": "db.example.com", "port": 5432,
-                             "tags": ["db"]})
+    services.create_monitor(
+        {"name": "Existing", "type": "tcp", "host": "db.example.com", "port": 5432, "tags": ["db"]}
+    )
     server = ["--server", live_url, "--token", token]
-    code, output = run_cli("add", *server, "--name", "Shop", "--type", "http",
-                           "--url", "https://shop.example.com/", "--interval", "60", "--tag", "web",
-                           "--email-contact", "ops@example.com")
+    code, output = run_cli(
+        "add",
+        *server,
+        "--name",
+        "Shop",
+        "--type",
+        "http",
+        "--url",
+        "https://shop.example.com/",
+        "--interval",
+        "60",
+        "--tag",
+        "web",
+        "--email-contact",
+        "ops@example.com",
+    )
     assert code == 0, capsys.readouterr().err
     shop = db.session.scalar(db.select(Monitor).where(Monitor.name == "Shop"))
     assert output.strip() == f"created monitor {shop.id}: Shop"
-    assert shop.interval_seconds == 60 and shop.tags == ["web"] and shop.created_by_id == engineer.id
+    assert (
+        shop.interval_seconds == 60 and shop.tags == ["web"] and shop.created_by_id == engineer.id
+    )
     assert [c.email for c in services.monitor_contacts(shop)] == ["ops@example.com"]
 
     code, output = run_cli("add", *server, "--name", "nightly", "--type", "heartbeat")
@@ -167,7 +191,11 @@ def test_list_add_remove_against_a_live_server(live_url, make_user, token_for, c
 
     code, output = run_cli("list", *server)
     assert code == 0
-    assert "Existing" in output and "db.example.com:5432" in output and "https://shop.example.com/" in output
+    assert (
+        "Existing" in output
+        and "db.example.com:5432" in output
+        and "https://shop.example.com/" in output
+    )
     assert output.splitlines()[-1] == "3 monitors"
     code, output = run_cli("list", *server, "--tag", "web")
     assert output.splitlines()[-1] == "1 monitor" and "Shop" in output
@@ -183,8 +211,21 @@ def test_list_add_remove_against_a_live_server(live_url, make_user, token_for, c
 
 def test_add_refused_by_the_server_shows_the_field(live_url, make_user, token_for, capsys):
     token = token_for(make_user("engineer"))
-    code, _ = run_cli("add", "--server", live_url, "--token", token, "--name", "x", "--type", "http",
-                      "--url", "https://x.example", "--interval", "5")
+    code, _ = run_cli(
+        "add",
+        "--server",
+        live_url,
+        "--token",
+        token,
+        "--name",
+        "x",
+        "--type",
+        "http",
+        "--url",
+        "https://x.example",
+        "--interval",
+        "5",
+    )
     assert code == 1
     err = capsys.readouterr().err
     assert "422" in err and "interval: must be at least 20 seconds" in err
@@ -192,7 +233,9 @@ def test_add_refused_by_the_server_shows_the_field(live_url, make_user, token_fo
 
 def test_add_from_a_config_file_creates_all(tmp_path, live_url, make_user, token_for):
     token = token_for(make_user("manager"))
-    config = write(tmp_path, '''
+    config = write(
+        tmp_path,
+        """
 [[checks]]
 name = "a"
 type = "tcp"
@@ -204,7 +247,8 @@ name = "b"
 type = "dns"
 host = "example.com"
 expected_address = "192.0.2.1"
-''')
+""",
+    )
     code, output = run_cli("add", "--server", live_url, "--token", token, "--config", config)
     assert code == 0, output
     assert db.session.query(Monitor).count() == 2 and output.count("created monitor") == 2
@@ -216,24 +260,47 @@ def test_server_commands_need_credentials_and_refuse_bad_ones(live_url, make_use
     assert run_cli("list", "--server", live_url, "--token", "forged")[0] == 1
     assert "401" in capsys.readouterr().err
     agent = make_user("agent")
-    code, output = run_cli("list", "--server", live_url, "--email", agent.email, "--password", PASSWORD)
+    code, output = run_cli(
+        "list", "--server", live_url, "--email", agent.email, "--password", PASSWORD
+    )
     assert code == 0 and output.splitlines()[-1] == "0 monitors"
-    code, _ = run_cli("add", "--server", live_url, "--email", agent.email, "--password", PASSWORD,
-                      "--name", "x", "--type", "tcp", "--host", "db.example.com", "--port", "1")
+    code, _ = run_cli(
+        "add",
+        "--server",
+        live_url,
+        "--email",
+        agent.email,
+        "--password",
+        PASSWORD,
+        "--name",
+        "x",
+        "--type",
+        "tcp",
+        "--host",
+        "db.example.com",
+        "--port",
+        "1",
+    )
     assert code == 1 and "403" in capsys.readouterr().err
 
 
 def test_run_pushes_results_to_the_server(tmp_path, live_url, make_user, http_peer, tcp_peer):
     engineer = make_user("engineer")
-    up_mon = services.create_monitor({"name": "inside", "type": "http", "url": "https://intranet.example/"})
-    down_mon = services.create_monitor({"name": "closed", "type": "tcp", "host": "intranet.example", "port": 1})
+    up_mon = services.create_monitor(
+        {"name": "inside", "type": "http", "url": "https://intranet.example/"}
+    )
+    down_mon = services.create_monitor(
+        {"name": "closed", "type": "tcp", "host": "intranet.example", "port": 1}
+    )
     http_peer.routes["/health"] = Route(200, "healthy")
-    config = write(tmp_path, f'''
+    config = write(
+        tmp_path,
+        f'''
 [[checks]]
 id = {up_mon.id}
 name = "inside"
 type = "http"
-url = "{http_peer.url('/health')}"
+url = "{http_peer.url("/health")}"
 timeout = 3
 
 [[checks]]
@@ -243,9 +310,23 @@ type = "tcp"
 host = "127.0.0.1"
 port = 9
 timeout = 3
-''')
-    code, output = run_cli("run", "--config", config, "--server", live_url, "--email", engineer.email,
-                           "--password", PASSWORD, "--rounds", "2", "--interval", "1")
+''',
+    )
+    code, output = run_cli(
+        "run",
+        "--config",
+        config,
+        "--server",
+        live_url,
+        "--email",
+        engineer.email,
+        "--password",
+        PASSWORD,
+        "--rounds",
+        "2",
+        "--interval",
+        "1",
+    )
     assert code == 0, output
     db.session.expire_all()
     ups = db.session.query(CheckResult).filter_by(monitor_id=up_mon.id).all()
@@ -258,5 +339,10 @@ timeout = 3
 
 def test_run_needs_server_ids(tmp_path, capsys):
     config = write(tmp_path, '[[checks]]\nname = "x"\ntype = "tcp"\nhost = "127.0.0.1"\nport = 9\n')
-    assert run_cli("run", "--config", config, "--server", "http://127.0.0.1:9", "--token", "t", "--once")[0] == 2
+    assert (
+        run_cli(
+            "run", "--config", config, "--server", "http://127.0.0.1:9", "--token", "t", "--once"
+        )[0]
+        == 2
+    )
     assert "monitor id" in capsys.readouterr().err

@@ -101,17 +101,46 @@ def test_overview_shows_uptime_from_rollups_and_a_sparkline(client, engineer):
     now = utcnow().replace(minute=0, second=0, microsecond=0)
     hist = [0] * 23
     hist[6] = 4  # 4 responses in the 75 ms bucket
-    db.session.add_all([
-        Rollup(monitor_id=monitor.id, period=HOUR, bucket_start=now - timedelta(hours=2), count_up=3,
-               count_down=1, errors=0, sum_ms=240.0, histogram=hist, status_codes={"200": 3, "500": 1},
-               protocol="http"),
-        Rollup(monitor_id=monitor.id, period=HOUR, bucket_start=now - timedelta(hours=1), count_up=4,
-               count_down=0, errors=0, sum_ms=400.0, histogram=hist, status_codes={"200": 4},
-               protocol="http"),
-        Rollup(monitor_id=monitor.id, period="day", bucket_start=now.replace(hour=0) - timedelta(days=3),
-               count_up=9, count_down=1, errors=1, sum_ms=0.0, histogram=[], status_codes={},
-               protocol="http"),
-    ])
+    db.session.add_all(
+        [
+            Rollup(
+                monitor_id=monitor.id,
+                period=HOUR,
+                bucket_start=now - timedelta(hours=2),
+                count_up=3,
+                count_down=1,
+                errors=0,
+                sum_ms=240.0,
+                histogram=hist,
+                status_codes={"200": 3, "500": 1},
+                protocol="http",
+            ),
+            Rollup(
+                monitor_id=monitor.id,
+                period=HOUR,
+                bucket_start=now - timedelta(hours=1),
+                count_up=4,
+                count_down=0,
+                errors=0,
+                sum_ms=400.0,
+                histogram=hist,
+                status_codes={"200": 4},
+                protocol="http",
+            ),
+            Rollup(
+                monitor_id=monitor.id,
+                period="day",
+                bucket_start=now.replace(hour=0) - timedelta(days=3),
+                count_up=9,
+                count_down=1,
+                errors=1,
+                sum_ms=0.0,
+                histogram=[],
+                status_codes={},
+                protocol="http",
+            ),
+        ]
+    )
     db.session.commit()
     resp = client.get("/monitors/")
     text = visible_text(resp)
@@ -126,9 +155,12 @@ def test_overview_poll_answers_204_until_something_changes(client, engineer):
     since = page.split("since=", 1)[1].split('"', 1)[0]
     from html import unescape
     from urllib.parse import unquote
+
     since = unquote(unescape(since))
     headers = {"HX-Request": "true"}
-    assert client.get("/monitors/", query_string={"since": since}, headers=headers).status_code == 204
+    assert (
+        client.get("/monitors/", query_string={"since": since}, headers=headers).status_code == 204
+    )
     monitor.last_checked_at = utcnow()
     db.session.commit()
     changed = client.get("/monitors/", query_string={"since": since}, headers=headers)
@@ -138,24 +170,31 @@ def test_overview_poll_answers_204_until_something_changes(client, engineer):
 # ---------------------------------------------------------------- create / edit
 
 CASES = {
-    "http": {"url": "https://shop.example.com/health", "keyword": "ok",
-             "headers": "Accept: application/json\nX-Probe: 1"},
+    "http": {
+        "url": "https://shop.example.com/health",
+        "keyword": "ok",
+        "headers": "Accept: application/json\nX-Probe: 1",
+    },
     "tcp": {"host": "db.example.com", "port": "5432"},
     "smtp": {"host": "mail.example.com", "port": "587", "starttls": "y"},
     "ftp": {"host": "ftp.example.com", "port": "21", "username": "probe", "password": "s3cret"},
     "dns": {"host": "example.com", "expected_address": "93.184.216.34", "resolver": "1.1.1.1"},
     "tls": {"host": "example.com", "port": "443", "days_before": "21"},
     "heartbeat": {"grace_seconds": "120"},
-    "synthetic": {"steps-0-name": "log in", "steps-0-method": "POST",
-                  "steps-0-url": "https://shop.example.com/api/login",
-                  "steps-0-headers": "Content-Type: application/json",
-                  "steps-0-body": '{"user": "probe"}',
-                  "steps-0-assertions": "status == 200\nbody contains token",
-                  "steps-0-extract": "token = json data.token",
-                  "steps-1-name": "cart", "steps-1-method": "GET",
-                  "steps-1-url": "https://shop.example.com/api/cart",
-                  "steps-1-headers": "Authorization: Bearer {{token}}",
-                  "steps-1-assertions": "json $.items exists\ntime < 800"},
+    "synthetic": {
+        "steps-0-name": "log in",
+        "steps-0-method": "POST",
+        "steps-0-url": "https://shop.example.com/api/login",
+        "steps-0-headers": "Content-Type: application/json",
+        "steps-0-body": '{"user": "probe"}',
+        "steps-0-assertions": "status == 200\nbody contains token",
+        "steps-0-extract": "token = json data.token",
+        "steps-1-name": "cart",
+        "steps-1-method": "GET",
+        "steps-1-url": "https://shop.example.com/api/cart",
+        "steps-1-headers": "Authorization: Bearer {{token}}",
+        "steps-1-assertions": "json $.items exists\ntime < 800",
+    },
 }
 
 
@@ -163,8 +202,10 @@ CASES = {
 def test_create_each_type_through_the_form(client, engineer, kind):
     form = client.get(f"/monitors/new?type={kind}")
     assert form.status_code == 200
-    resp = client.post("/monitors/new", data={**BASE, "name": f"My {kind}", "type": kind,
-                                              "tags": "prod, edge", **CASES[kind]})
+    resp = client.post(
+        "/monitors/new",
+        data={**BASE, "name": f"My {kind}", "type": kind, "tags": "prod, edge", **CASES[kind]},
+    )
     assert resp.status_code == 302, visible_text(resp)[:600]
     monitor = db.session.scalar(select(Monitor).where(Monitor.name == f"My {kind}"))
     assert monitor.type == kind and monitor.tags == ["prod", "edge"]
@@ -192,19 +233,39 @@ def test_create_each_type_through_the_form(client, engineer, kind):
     assert page.status_code == 200 and f"My {kind}" in visible_text(page)
 
 
-@pytest.mark.parametrize("data, field_id, message", [
-    ({"type": "http", "url": "ftp://nope"}, "url", "http"),
-    ({"type": "http", "url": ""}, "url", ""),
-    ({"type": "tcp", "host": "bad host!", "port": "80"}, "host", "host name"),
-    ({"type": "tcp", "host": "db.example.com", "port": "70000"}, "port", ""),
-    ({"type": "http", "url": "https://x.example", "interval": "5"}, "interval", "at least"),
-    ({"type": "http", "url": "https://x.example", "headers": "no colon here"}, "headers", "Name: value"),
-    ({"type": "synthetic", "steps-0-url": "https://x.example", "steps-0-assertions": "frobnicate"},
-     "steps-0-assertions", "not an assertion"),
-    ({"type": "synthetic", "steps-0-url": "https://x.example/{{token}}"}, "steps-0-url", "token"),
-    ({"type": "http", "url": "https://x.example", "name": ""}, "name", "required"),
-])
-def test_invalid_form_rerenders_with_422_and_the_field_message(client, engineer, data, field_id, message):
+@pytest.mark.parametrize(
+    "data, field_id, message",
+    [
+        ({"type": "http", "url": "ftp://nope"}, "url", "http"),
+        ({"type": "http", "url": ""}, "url", ""),
+        ({"type": "tcp", "host": "bad host!", "port": "80"}, "host", "host name"),
+        ({"type": "tcp", "host": "db.example.com", "port": "70000"}, "port", ""),
+        ({"type": "http", "url": "https://x.example", "interval": "5"}, "interval", "at least"),
+        (
+            {"type": "http", "url": "https://x.example", "headers": "no colon here"},
+            "headers",
+            "Name: value",
+        ),
+        (
+            {
+                "type": "synthetic",
+                "steps-0-url": "https://x.example",
+                "steps-0-assertions": "frobnicate",
+            },
+            "steps-0-assertions",
+            "not an assertion",
+        ),
+        (
+            {"type": "synthetic", "steps-0-url": "https://x.example/{{token}}"},
+            "steps-0-url",
+            "token",
+        ),
+        ({"type": "http", "url": "https://x.example", "name": ""}, "name", "required"),
+    ],
+)
+def test_invalid_form_rerenders_with_422_and_the_field_message(
+    client, engineer, data, field_id, message
+):
     payload = {**BASE, "name": "Broken", **data}
     resp = client.post("/monitors/new", data=payload)
     assert resp.status_code == 422, resp.status_code
@@ -225,32 +286,63 @@ def test_edit_changes_settings_and_keeps_the_ftp_password(client, engineer):
     assert form.status_code == 200
     html = form.get_data(as_text=True)
     assert 'value="ftp.example.com"' in html and "pw" not in html.split('id="password"', 1)[1][:80]
-    resp = client.post(f"/monitors/{monitor.id}/edit", data={
-        **BASE, "name": "Files (EU)", "type": "ftp", "host": "ftp.eu.example.com", "port": "2121",
-        "username": "u", "password": "", "interval": "120"})
+    resp = client.post(
+        f"/monitors/{monitor.id}/edit",
+        data={
+            **BASE,
+            "name": "Files (EU)",
+            "type": "ftp",
+            "host": "ftp.eu.example.com",
+            "port": "2121",
+            "username": "u",
+            "password": "",
+            "interval": "120",
+        },
+    )
     assert resp.status_code == 302, visible_text(resp)[:500]
     db.session.refresh(monitor)
     assert monitor.name == "Files (EU)" and monitor.interval_seconds == 120
     assert monitor.config["host"] == "ftp.eu.example.com" and monitor.config["port"] == 2121
     assert monitor.config["password"] == "pw"
-    bad = client.post(f"/monitors/{monitor.id}/edit", data={**BASE, "name": "Files", "type": "ftp",
-                                                             "host": "ftp.example.com", "port": "0"})
+    bad = client.post(
+        f"/monitors/{monitor.id}/edit",
+        data={**BASE, "name": "Files", "type": "ftp", "host": "ftp.example.com", "port": "0"},
+    )
     assert bad.status_code == 422
 
 
 def test_edit_form_round_trips_a_synthetic_monitor(client, engineer):
-    monitor = _create("Checkout", "synthetic", steps=[
-        {"name": "home", "url": "https://shop.example.com/", "assertions": [
-            {"type": "status", "expected": "200"}, {"type": "header", "name": "Content-Type", "contains": "html"},
-            {"type": "json_path", "path": "$.a", "expected": "ok"}],
-         "extract": {"sid": "$.session"}}])
+    monitor = _create(
+        "Checkout",
+        "synthetic",
+        steps=[
+            {
+                "name": "home",
+                "url": "https://shop.example.com/",
+                "assertions": [
+                    {"type": "status", "expected": "200"},
+                    {"type": "header", "name": "Content-Type", "contains": "html"},
+                    {"type": "json_path", "path": "$.a", "expected": "ok"},
+                ],
+                "extract": {"sid": "$.session"},
+            }
+        ],
+    )
     html = client.get(f"/monitors/{monitor.id}/edit").get_data(as_text=True)
     assert "status == 200" in html and "header Content-Type contains html" in html
     assert "sid = json $.session" in html
-    resp = client.post(f"/monitors/{monitor.id}/edit", data={
-        **BASE, "name": "Checkout", "type": "synthetic", "steps-0-name": "home",
-        "steps-0-url": "https://shop.example.com/", "steps-0-assertions": "status == 200\njson $.a == \"ok\"",
-        "steps-0-extract": "sid = json $.session"})
+    resp = client.post(
+        f"/monitors/{monitor.id}/edit",
+        data={
+            **BASE,
+            "name": "Checkout",
+            "type": "synthetic",
+            "steps-0-name": "home",
+            "steps-0-url": "https://shop.example.com/",
+            "steps-0-assertions": 'status == 200\njson $.a == "ok"',
+            "steps-0-extract": "sid = json $.session",
+        },
+    )
     assert resp.status_code == 302
     db.session.refresh(monitor)
     assertions = monitor.config["steps"][0]["assertions"]
@@ -280,7 +372,9 @@ def test_pause_resume_and_delete(client, engineer):
 def test_run_now_checks_a_real_http_server(client, engineer, http_peer):
     http_peer.routes["/health"] = Route(200, {"status": "ok"})
     http_peer.routes["/broken"] = Route(503, "maintenance")
-    good = _create("Healthy", url=http_peer.url("/health"), json_path="$.status", json_expected="ok")
+    good = _create(
+        "Healthy", url=http_peer.url("/health"), json_path="$.status", json_expected="ok"
+    )
     bad = _create("Broken", url=http_peer.url("/broken"))
     resp = client.post(f"/monitors/{good.id}/run", headers={"HX-Request": "true"})
     assert resp.status_code == 200
@@ -296,13 +390,27 @@ def test_run_now_checks_a_real_http_server(client, engineer, http_peer):
 def test_run_now_shows_each_synthetic_step_and_assertion(client, engineer, http_peer):
     http_peer.routes["/login"] = Route(200, {"data": {"token": "t-123"}})
     http_peer.routes["/cart"] = lambda method, path, headers, body: Route(
-        200 if headers.get("Authorization") == "Bearer t-123" else 401, {"items": []})
-    monitor = _create("Checkout", "synthetic", steps=[
-        {"name": "log in", "method": "POST", "url": http_peer.url("/login"),
-         "assertions": parse_assertions('status == 200\njson data.token == "t-123"'),
-         "extract": parse_extractions("token = json data.token")},
-        {"name": "cart", "url": http_peer.url("/cart"), "headers": {"Authorization": "Bearer {{token}}"},
-         "assertions": parse_assertions("status == 200\nbody contains missing-word")}])
+        200 if headers.get("Authorization") == "Bearer t-123" else 401, {"items": []}
+    )
+    monitor = _create(
+        "Checkout",
+        "synthetic",
+        steps=[
+            {
+                "name": "log in",
+                "method": "POST",
+                "url": http_peer.url("/login"),
+                "assertions": parse_assertions('status == 200\njson data.token == "t-123"'),
+                "extract": parse_extractions("token = json data.token"),
+            },
+            {
+                "name": "cart",
+                "url": http_peer.url("/cart"),
+                "headers": {"Authorization": "Bearer {{token}}"},
+                "assertions": parse_assertions("status == 200\nbody contains missing-word"),
+            },
+        ],
+    )
     resp = client.post(f"/monitors/{monitor.id}/run", headers={"HX-Request": "true"})
     text = visible_text(resp)
     assert "Check failed" in text
@@ -312,35 +420,68 @@ def test_run_now_shows_each_synthetic_step_and_assertion(client, engineer, http_
 
 def test_contacts_are_added_and_removed_on_the_monitor_page(client, engineer):
     monitor = _create("Shop")
-    resp = client.post(f"/monitors/{monitor.id}/contacts", data={"kind": "email", "value": "ops@example.com"})
+    resp = client.post(
+        f"/monitors/{monitor.id}/contacts", data={"kind": "email", "value": "ops@example.com"}
+    )
     assert resp.status_code == 302
-    bad = client.post(f"/monitors/{monitor.id}/contacts", data={"kind": "email", "value": "not-an-email"})
+    bad = client.post(
+        f"/monitors/{monitor.id}/contacts", data={"kind": "email", "value": "not-an-email"}
+    )
     assert bad.status_code == 422 and "valid email" in visible_text(bad)
-    phone = client.post(f"/monitors/{monitor.id}/contacts", data={"kind": "phone", "value": "+44 20 7946 0958"})
+    phone = client.post(
+        f"/monitors/{monitor.id}/contacts", data={"kind": "phone", "value": "+44 20 7946 0958"}
+    )
     assert phone.status_code == 302
     page = visible_text(client.get(f"/monitors/{monitor.id}"))
     assert "ops@example.com" in page and "+442079460958" in page
     contact = services.monitor_contacts(monitor)[0]
     assert client.post(f"/monitors/{monitor.id}/contacts/{contact.id}/delete").status_code == 302
     db.session.expire_all()
-    assert [c.phone for c in services.monitor_contacts(db.session.get(Monitor, monitor.id))] == ["+442079460958"]
+    assert [c.phone for c in services.monitor_contacts(db.session.get(Monitor, monitor.id))] == [
+        "+442079460958"
+    ]
     assert client.post(f"/monitors/{monitor.id}/contacts/999999/delete").status_code == 404
 
 
 def test_monitor_page_shows_chart_incidents_and_results(client, engineer):
     from crm.monitoring.models import CheckResult, Incident
+
     monitor = _create("Shop")
     now = utcnow()
-    db.session.add_all([
-        Incident(monitor_id=monitor.id, opened_at=now - timedelta(hours=3), closed_at=now - timedelta(hours=2),
-                 duration_seconds=3600, cause="HTTP 503"),
-        Incident(monitor_id=monitor.id, opened_at=now - timedelta(minutes=5), cause="timed out"),
-        CheckResult(monitor_id=monitor.id, checked_at=now, status="down", response_time_ms=None,
-                    error="timed out after 5 s", protocol="http"),
-        Rollup(monitor_id=monitor.id, period=HOUR, bucket_start=now.replace(minute=0, second=0, microsecond=0)
-               - timedelta(hours=1), count_up=1, count_down=0, errors=0, sum_ms=120.0,
-               histogram=[0] * 6 + [1] + [0] * 16, status_codes={"200": 1}, protocol="http"),
-    ])
+    db.session.add_all(
+        [
+            Incident(
+                monitor_id=monitor.id,
+                opened_at=now - timedelta(hours=3),
+                closed_at=now - timedelta(hours=2),
+                duration_seconds=3600,
+                cause="HTTP 503",
+            ),
+            Incident(
+                monitor_id=monitor.id, opened_at=now - timedelta(minutes=5), cause="timed out"
+            ),
+            CheckResult(
+                monitor_id=monitor.id,
+                checked_at=now,
+                status="down",
+                response_time_ms=None,
+                error="timed out after 5 s",
+                protocol="http",
+            ),
+            Rollup(
+                monitor_id=monitor.id,
+                period=HOUR,
+                bucket_start=now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1),
+                count_up=1,
+                count_down=0,
+                errors=0,
+                sum_ms=120.0,
+                histogram=[0] * 6 + [1] + [0] * 16,
+                status_codes={"200": 1},
+                protocol="http",
+            ),
+        ]
+    )
     db.session.commit()
     resp = client.get(f"/monitors/{monitor.id}?range=7d")
     assert resp.status_code == 200
@@ -358,8 +499,12 @@ def test_monitor_page_shows_chart_incidents_and_results(client, engineer):
 
 # ---------------------------------------------------------------- parsers
 
+
 def test_synthetic_editor_parsers():
-    assert parse_headers("Accept: text/html\n\nX-A:  b: c ") == {"Accept": "text/html", "X-A": "b: c"}
+    assert parse_headers("Accept: text/html\n\nX-A:  b: c ") == {
+        "Accept": "text/html",
+        "X-A": "b: c",
+    }
     with pytest.raises(FormInputError) as err:
         parse_headers("ok: 1\nbroken", "steps-2-headers")
     assert err.value.field == "steps-2-headers" and "Line 2" in err.value.message
@@ -384,6 +529,9 @@ def test_synthetic_editor_parsers():
     assert parse_assertions(format_assertions(parsed)) == parsed
     with pytest.raises(FormInputError, match="Line 1"):
         parse_assertions("status is great")
-    assert parse_extractions("token = json data.token\nid=$.id") == {"token": "data.token", "id": "$.id"}
+    assert parse_extractions("token = json data.token\nid=$.id") == {
+        "token": "data.token",
+        "id": "$.id",
+    }
     with pytest.raises(FormInputError):
         parse_extractions("= json x")

@@ -96,9 +96,18 @@ def test_edit_form_saves_unchanged_for_every_type(client, staff, make_group, kin
 
 
 def test_edit_form_saves_a_paused_monitor_with_its_own_contacts_unchanged(client, staff):
-    monitor = services.create_monitor({"name": "Paused one", "type": "tcp", "host": "db.example.com",
-                                       "port": 5432, "interval": 60, "timeout": 2, "paused": True,
-                                       "contacts": [{"email": "me@example.com"}]})
+    monitor = services.create_monitor(
+        {
+            "name": "Paused one",
+            "type": "tcp",
+            "host": "db.example.com",
+            "port": 5432,
+            "interval": 60,
+            "timeout": 2,
+            "paused": True,
+            "contacts": [{"email": "me@example.com"}],
+        }
+    )
     before = monitor_to_spec_dict(monitor)
     resp = _round_trip(client, f"/monitors/{monitor.id}/edit")
     assert resp.status_code == 302, visible_text(resp)[:800]
@@ -108,11 +117,29 @@ def test_edit_form_saves_a_paused_monitor_with_its_own_contacts_unchanged(client
     assert [c.email for c in services.monitor_contacts(monitor)] == ["me@example.com"]
 
 
-def test_edit_form_shows_a_fractional_timeout_as_typed_and_whole_seconds_without_decimals(client, staff):
-    whole = services.create_monitor({"name": "Whole", "type": "tcp", "host": "db.example.com",
-                                     "port": 1, "interval": 60, "timeout": 5})
-    half = services.create_monitor({"name": "Half", "type": "tcp", "host": "db.example.com",
-                                    "port": 1, "interval": 60, "timeout": 2.5})
+def test_edit_form_shows_a_fractional_timeout_as_typed_and_whole_seconds_without_decimals(
+    client, staff
+):
+    whole = services.create_monitor(
+        {
+            "name": "Whole",
+            "type": "tcp",
+            "host": "db.example.com",
+            "port": 1,
+            "interval": 60,
+            "timeout": 5,
+        }
+    )
+    half = services.create_monitor(
+        {
+            "name": "Half",
+            "type": "tcp",
+            "host": "db.example.com",
+            "port": 1,
+            "interval": 60,
+            "timeout": 2.5,
+        }
+    )
     for monitor, shown in ((whole, "5"), (half, "2.5")):
         page = client.get(f"/monitors/{monitor.id}/edit").get_data(as_text=True)
         assert form_fields(page, f"/monitors/{monitor.id}/edit")["timeout"] == shown
@@ -120,24 +147,46 @@ def test_edit_form_shows_a_fractional_timeout_as_typed_and_whole_seconds_without
 
 def test_contact_group_rename_form_saves_unchanged(client, staff, make_group):
     group = make_group("Night shift & weekend", emails=["night@example.com"])
-    resp = _round_trip(client, f"/monitors/contact-groups/{group.id}",
-                       f"/monitors/contact-groups/{group.id}/rename")
+    resp = _round_trip(
+        client,
+        f"/monitors/contact-groups/{group.id}",
+        f"/monitors/contact-groups/{group.id}/rename",
+    )
     assert resp.status_code == 302, visible_text(resp)[:800]
     db.session.expire_all()
     assert db.session.get(type(group), group.id).name == "Night shift & weekend"
 
 
 def test_maintenance_form_saves_unchanged(client, staff, make_monitor):
-    a, b = make_monitor("tcp", name="Alpha", host="a.example.com", port=1), make_monitor("tcp", name="Beta")
+    a, b = (
+        make_monitor("tcp", name="Alpha", host="a.example.com", port=1),
+        make_monitor("tcp", name="Beta"),
+    )
     start = utcnow().replace(second=0, microsecond=0) + timedelta(days=1)
-    window = MaintenanceWindow(title="Upgrade <db>", description="Two lines\nof text",
-                               starts_at=start, ends_at=start + timedelta(hours=2), recurrence="weekly",
-                               recurrence_until=start + timedelta(days=60), all_monitors=False,
-                               announced=False, monitors=[a, b], created_by_id=staff.id)
+    window = MaintenanceWindow(
+        title="Upgrade <db>",
+        description="Two lines\nof text",
+        starts_at=start,
+        ends_at=start + timedelta(hours=2),
+        recurrence="weekly",
+        recurrence_until=start + timedelta(days=60),
+        all_monitors=False,
+        announced=False,
+        monitors=[a, b],
+        created_by_id=staff.id,
+    )
     db.session.add(window)
     db.session.commit()
-    fields = ("title", "description", "starts_at", "ends_at", "recurrence", "recurrence_until",
-              "all_monitors", "announced")
+    fields = (
+        "title",
+        "description",
+        "starts_at",
+        "ends_at",
+        "recurrence",
+        "recurrence_until",
+        "all_monitors",
+        "announced",
+    )
     before = {f: getattr(window, f) for f in fields}
     resp = _round_trip(client, f"/maintenance/{window.id}", "")
     assert resp.status_code == 302, visible_text(resp)[:800]
@@ -153,8 +202,13 @@ def test_status_page_form_saves_unchanged(client, staff, make_monitor):
 
     a, b = make_monitor("tcp", name="Alpha"), make_monitor("tcp", name="Beta")
     make_monitor("tcp", name="Gamma")
-    page = save_status_page(None, slug="shop", title="Shop status", description="All <our> systems",
-                            monitor_ids=[a.id, b.id])
+    page = save_status_page(
+        None,
+        slug="shop",
+        title="Shop status",
+        description="All <our> systems",
+        monitor_ids=[a.id, b.id],
+    )
     resp = _round_trip(client, f"/monitors/status-pages/{page.id}/edit", "")
     assert resp.status_code == 302, visible_text(resp)[:800]
     db.session.expire_all()
@@ -175,10 +229,12 @@ def test_report_subscriptions_form_saves_unchanged(client, staff, make_group):
 
 def test_unchanged_monitor_list_is_kept_by_select_multiple(client, staff):
     # a control: the helper submits every selected option of a multiple select
-    html = ('<form action="/x"><select name="m" multiple><option value="1" selected>a</option>'
-            '<option value="2">b</option><option value="3" selected>c</option></select>'
-            '<textarea name="t">\nline</textarea><template><input name="ghost" value="1"></template>'
-            '<input type="checkbox" name="c" value="y"><input name="d" value="1" disabled></form>')
+    html = (
+        '<form action="/x"><select name="m" multiple><option value="1" selected>a</option>'
+        '<option value="2">b</option><option value="3" selected>c</option></select>'
+        '<textarea name="t">\nline</textarea><template><input name="ghost" value="1"></template>'
+        '<input type="checkbox" name="c" value="y"><input name="d" value="1" disabled></form>'
+    )
     assert form_fields(html, "/x").to_dict(flat=False) == {"m": ["1", "3"], "t": ["line"]}
     assert db.session.scalar(select(Monitor.id)) is None
 
@@ -192,21 +248,44 @@ def _post_only_cases(group, monitor, in_use) -> list[tuple[str, dict, str, int]]
     """(POST-only address, refused form data, the page's own address, status)."""
     future = (utcnow() + timedelta(days=3)).date().isoformat()
     return [
-        ("/reports/generate", {"group": str(group.id), "period": "daily", "day": future}, "/reports/", 422),
+        (
+            "/reports/generate",
+            {"group": str(group.id), "period": "daily", "day": future},
+            "/reports/",
+            422,
+        ),
         ("/reports/generate", {"group": str(group.id), "period": "hourly"}, "/reports/", 422),
         ("/monitors/contact-groups/new", {"name": ""}, "/monitors/contact-groups", 422),
-        (f"/monitors/contact-groups/{group.id}/rename", {"group-name": ""},
-         f"/monitors/contact-groups/{group.id}", 422),
-        (f"/monitors/contact-groups/{group.id}/contacts", {"kind": "email", "value": "not an address"},
-         f"/monitors/contact-groups/{group.id}", 422),
-        (f"/monitors/contact-groups/{in_use.id}/delete", {}, f"/monitors/contact-groups/{in_use.id}", 409),
-        (f"/monitors/{monitor.id}/contacts", {"kind": "email", "value": "nope@"},
-         f"/monitors/{monitor.id}", 422),
+        (
+            f"/monitors/contact-groups/{group.id}/rename",
+            {"group-name": ""},
+            f"/monitors/contact-groups/{group.id}",
+            422,
+        ),
+        (
+            f"/monitors/contact-groups/{group.id}/contacts",
+            {"kind": "email", "value": "not an address"},
+            f"/monitors/contact-groups/{group.id}",
+            422,
+        ),
+        (
+            f"/monitors/contact-groups/{in_use.id}/delete",
+            {},
+            f"/monitors/contact-groups/{in_use.id}",
+            409,
+        ),
+        (
+            f"/monitors/{monitor.id}/contacts",
+            {"kind": "email", "value": "nope@"},
+            f"/monitors/{monitor.id}",
+            422,
+        ),
     ]
 
 
 def test_refused_forms_of_post_only_addresses_put_the_page_address_in_the_address_bar(
-        client, staff, make_group, make_monitor):
+    client, staff, make_group, make_monitor
+):
     group = make_group("Ops", emails=["ops@example.com"])
     in_use = make_group("Used", emails=["used@example.com"])
     monitor = make_monitor("tcp", name="Db", host="db.example.com", port=5432, contact_group=in_use)
@@ -222,14 +301,19 @@ def test_refused_forms_of_post_only_addresses_put_the_page_address_in_the_addres
 
 
 def test_reports_page_after_a_refused_request_pages_through_the_list_at_its_own_address(
-        client, staff, make_group):
+    client, staff, make_group
+):
     from crm.monitoring import reports
 
     group = make_group("Ops", emails=["ops@example.com"])
     for day in range(30):  # more than a page
-        reports.request_report(group, "daily", by=staff,
-                               period_start=utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
-                               - timedelta(days=day + 2))
+        reports.request_report(
+            group,
+            "daily",
+            by=staff,
+            period_start=utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+            - timedelta(days=day + 2),
+        )
     resp = client.post("/reports/generate", data={"group": str(group.id), "period": "hourly"})
     assert resp.status_code == 422
     html = resp.get_data(as_text=True)

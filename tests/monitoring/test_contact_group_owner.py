@@ -11,7 +11,13 @@ from crm.monitoring import services
 from crm.monitoring.models import ContactGroup, Monitor
 from tests.test_config_cli import _cli_env, _run, fresh_database  # noqa: F401  (fixture)
 
-HTTP = {"name": "Shop", "type": "http", "url": "https://shop.example.com/", "interval": 60, "timeout": 2}
+HTTP = {
+    "name": "Shop",
+    "type": "http",
+    "url": "https://shop.example.com/",
+    "interval": 60,
+    "timeout": 2,
+}
 REVISION = "0006_mseams_contact_group_owner"
 
 
@@ -64,27 +70,52 @@ def test_migration_sets_the_owner_from_the_name_prefix(tmp_path, fresh_database)
     engine = sa.create_engine(fresh_database)
     now = "2026-12-01 10:00:00+00:00"
     monitor_sql = sa.text(
-        "INSERT INTO monitors (id, name, type, config, interval_seconds, timeout_seconds, retries, tags, "
+        "INSERT INTO monitors (id, name, type, config, interval_seconds, timeout_seconds, "
+        "retries, tags, "
         "paused, created_at, updated_at, status, consecutive_failures, contact_group_id) VALUES "
-        "(:id, :name, 'http', '{}', 60, 2, 1, '[]', :f, :now, :now, 'pending', 0, :group)")
-    group_sql = sa.text("INSERT INTO contact_groups (id, name, report_periods, created_at) "
-                        "VALUES (:id, :name, '[]', :now)")
+        "(:id, :name, 'http', '{}', 60, 2, 1, '[]', :f, :now, :now, 'pending', 0, :group)"
+    )
+    group_sql = sa.text(
+        "INSERT INTO contact_groups (id, name, report_periods, created_at) "
+        "VALUES (:id, :name, '[]', :now)"
+    )
     try:
         with engine.begin() as conn:
-            for gid, name in [(1, "Monitor #1: Shop"), (2, "Monitor #2: Api"), (3, "Monitor #2: Api (2)"),
-                              (4, "Monitor #9: Gone"), (5, "Ops"), (6, "Monitor #3: Old"),
-                              (7, "Monitor #3: Old (2)")]:
+            for gid, name in [
+                (1, "Monitor #1: Shop"),
+                (2, "Monitor #2: Api"),
+                (3, "Monitor #2: Api (2)"),
+                (4, "Monitor #9: Gone"),
+                (5, "Ops"),
+                (6, "Monitor #3: Old"),
+                (7, "Monitor #3: Old (2)"),
+            ]:
                 conn.execute(group_sql, {"id": gid, "name": name, "now": now})
             for mid, name, group in [(1, "Shop", 1), (2, "Api", 5), (3, "Old", 7)]:
-                conn.execute(monitor_sql, {"id": mid, "name": name, "now": now, "group": group, "f": False})
-            conn.execute(sa.text("INSERT INTO contacts (group_id, email, created_at) VALUES "
-                                 "(7, 'a@example.com', :now), (5, 'b@example.com', :now)"), {"now": now})
-        links = "SELECT (SELECT count(*) FROM contacts), id, contact_group_id FROM monitors ORDER BY id"
+                conn.execute(
+                    monitor_sql, {"id": mid, "name": name, "now": now, "group": group, "f": False}
+                )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO contacts (group_id, email, created_at) VALUES "
+                    "(7, 'a@example.com', :now), (5, 'b@example.com', :now)"
+                ),
+                {"now": now},
+            )
+        links = (
+            "SELECT (SELECT count(*) FROM contacts), id, contact_group_id FROM monitors ORDER BY id"
+        )
         _run(["db", "upgrade", REVISION], env)
         with engine.connect() as conn:
-            owners = dict(conn.execute(sa.text("SELECT id, owner_monitor_id FROM contact_groups")).all())
+            owners = dict(
+                conn.execute(sa.text("SELECT id, owner_monitor_id FROM contact_groups")).all()
+            )
             # nothing else moved: contacts and the monitors' groups are as they were
-            assert [tuple(r) for r in conn.execute(sa.text(links))] == [(2, 1, 1), (2, 2, 5), (2, 3, 7)]
+            assert [tuple(r) for r in conn.execute(sa.text(links))] == [
+                (2, 1, 1),
+                (2, 2, 5),
+                (2, 3, 7),
+            ]
         # the alerted group wins, else the oldest; no monitor, no owner
         assert owners == {1: 1, 2: 2, 3: None, 4: None, 5: None, 6: None, 7: 3}
         with engine.begin() as conn:  # the foreign key cascades

@@ -28,16 +28,31 @@ def fixed_now():
 
 
 def _monitor(name: str, type_: str = "http", url: str = "https://x.example/") -> Monitor:
-    m = Monitor(name=name, type=type_, config={"url": url} if type_ == "http" else {"host": "h", "port": 1})
+    m = Monitor(
+        name=name, type=type_, config={"url": url} if type_ == "http" else {"host": "h", "port": 1}
+    )
     db.session.add(m)
     db.session.flush()
     return m
 
 
-def _rollup(monitor, period, start, up, down, errors=0, codes=None, protocol="https", hist=None, sum_ms=0.0):
-    db.session.add(Rollup(monitor_id=monitor.id, period=period, bucket_start=start, count_up=up,
-                          count_down=down, errors=errors, sum_ms=sum_ms, histogram=hist or [],
-                          status_codes=codes or {}, protocol=protocol))
+def _rollup(
+    monitor, period, start, up, down, errors=0, codes=None, protocol="https", hist=None, sum_ms=0.0
+):
+    db.session.add(
+        Rollup(
+            monitor_id=monitor.id,
+            period=period,
+            bucket_start=start,
+            count_up=up,
+            count_down=down,
+            errors=errors,
+            sum_ms=sum_ms,
+            histogram=hist or [],
+            status_codes=codes or {},
+            protocol=protocol,
+        )
+    )
 
 
 @pytest.fixture
@@ -54,11 +69,37 @@ def data(fixed_now):
     # Mail: 10 failures on the 17th, all unanswered
     _rollup(mail, DAY, day - timedelta(days=1), 90, 10, 10, {}, protocol="tcp")
     # hourly rollups of today (for ranges of 7 days or less) and an old one outside the range
-    _rollup(shop, HOUR, day + timedelta(hours=10), 59, 1, 1, {"200": 59}, hist=[0, 60] + [0] * 21, sum_ms=480.0)
-    _rollup(shop, HOUR, day + timedelta(hours=11), 60, 0, 0, {"200": 60}, hist=[0, 0, 60] + [0] * 20, sum_ms=900.0)
+    _rollup(
+        shop,
+        HOUR,
+        day + timedelta(hours=10),
+        59,
+        1,
+        1,
+        {"200": 59},
+        hist=[0, 60] + [0] * 21,
+        sum_ms=480.0,
+    )
+    _rollup(
+        shop,
+        HOUR,
+        day + timedelta(hours=11),
+        60,
+        0,
+        0,
+        {"200": 60},
+        hist=[0, 0, 60] + [0] * 20,
+        sum_ms=900.0,
+    )
     _rollup(mail, HOUR, day - timedelta(days=9), 0, 60, 60, {}, protocol="tcp")
-    db.session.add(Incident(monitor_id=mail.id, opened_at=day - timedelta(days=1, hours=-2),
-                            closed_at=day - timedelta(days=1, hours=-3), duration_seconds=3600))
+    db.session.add(
+        Incident(
+            monitor_id=mail.id,
+            opened_at=day - timedelta(days=1, hours=-2),
+            closed_at=day - timedelta(days=1, hours=-3),
+            duration_seconds=3600,
+        )
+    )
     db.session.commit()
     return {"shop": shop, "mail": mail}
 
@@ -66,16 +107,36 @@ def data(fixed_now):
 def test_failures_grouped_per_day_week_and_month_by_monitor(data, fixed_now):
     rng = dashboards.parse_range("30d", None, None, fixed_now)
     assert rng.period == DAY
-    per_day = {(b, name): (failed, errors) for b, _id, name, failed, errors in
-               dashboards.failures_by_monitor(rng, "day")}
-    assert per_day == {("2026-03-01", "Shop"): (4, 4), ("2026-03-16", "Shop"): (3, 1),
-                       ("2026-03-17", "Shop"): (2, 0), ("2026-03-17", "Mail"): (10, 10)}
-    per_week = {(b, name): failed for b, _id, name, failed, _e in dashboards.failures_by_monitor(rng, "week")}
+    per_day = {
+        (b, name): (failed, errors)
+        for b, _id, name, failed, errors in dashboards.failures_by_monitor(rng, "day")
+    }
+    assert per_day == {
+        ("2026-03-01", "Shop"): (4, 4),
+        ("2026-03-16", "Shop"): (3, 1),
+        ("2026-03-17", "Shop"): (2, 0),
+        ("2026-03-17", "Mail"): (10, 10),
+    }
+    per_week = {
+        (b, name): failed
+        for b, _id, name, failed, _e in dashboards.failures_by_monitor(rng, "week")
+    }
     # Sun 1 March belongs to the week starting Mon 23 Feb; 16th and 17th to the week of Mon 16th
-    assert per_week == {("2026-02-23", "Shop"): 4, ("2026-03-16", "Shop"): 5, ("2026-03-16", "Mail"): 10}
+    assert per_week == {
+        ("2026-02-23", "Shop"): 4,
+        ("2026-03-16", "Shop"): 5,
+        ("2026-03-16", "Mail"): 10,
+    }
     year = dashboards.parse_range("365d", None, None, fixed_now)
-    per_month = {(b, name): failed for b, _id, name, failed, _e in dashboards.failures_by_monitor(year, "month")}
-    assert per_month == {("2026-02-01", "Shop"): 5, ("2026-03-01", "Shop"): 9, ("2026-03-01", "Mail"): 10}
+    per_month = {
+        (b, name): failed
+        for b, _id, name, failed, _e in dashboards.failures_by_monitor(year, "month")
+    }
+    assert per_month == {
+        ("2026-02-01", "Shop"): 5,
+        ("2026-03-01", "Shop"): 9,
+        ("2026-03-01", "Mail"): 10,
+    }
 
 
 def test_failures_by_protocol_and_responses_by_code(data, fixed_now):
@@ -93,7 +154,9 @@ def test_short_ranges_read_hourly_rollups(data, fixed_now):
     assert set(table) == {"Shop"}  # Mail's hourly rollup is 9 days old
     assert table["Shop"].checks == 120 and table["Shop"].failed == 1
     assert table["Shop"].uptime == pytest.approx(100 * 119 / 120)
-    fig = dashboards.response_time_figure(data["shop"].id, fixed_now - timedelta(hours=24), fixed_now)
+    fig = dashboards.response_time_figure(
+        data["shop"].id, fixed_now - timedelta(hours=24), fixed_now
+    )
     avg, p95 = fig.figure["data"]
     assert list(avg["y"]) == [8.0, 15.0]  # 480 ms / 60, 900 ms / 60
     assert list(p95["y"]) == [10.0, 20.0]  # upper bounds of the histogram buckets
@@ -118,26 +181,45 @@ def test_checks_per_day_week_and_month_by_response_code(data, fixed_now):
     rng = dashboards.parse_range("30d", None, None, fixed_now)
     per_day = dashboards.responses_by_code_per_bucket(rng, "day")
     assert per_day == [  # bucket order, codes sorted, "no response" last in its bucket
-        ("2026-03-01", "200", 96), ("2026-03-01", "no response", 4),
-        ("2026-03-16", "200", 97 + 8), ("2026-03-16", "503", 2 + 1), ("2026-03-16", "no response", 1 + 1),
-        ("2026-03-17", "200", 98), ("2026-03-17", "500", 2), ("2026-03-17", "no response", 10),
+        ("2026-03-01", "200", 96),
+        ("2026-03-01", "no response", 4),
+        ("2026-03-16", "200", 97 + 8),
+        ("2026-03-16", "503", 2 + 1),
+        ("2026-03-16", "no response", 1 + 1),
+        ("2026-03-17", "200", 98),
+        ("2026-03-17", "500", 2),
+        ("2026-03-17", "no response", 10),
     ]  # 10 February is outside the 30 days
     per_week = {(b, c): n for b, c, n in dashboards.responses_by_code_per_bucket(rng, "week")}
-    assert per_week == {("2026-02-23", "200"): 96, ("2026-02-23", "no response"): 4,
-                        ("2026-03-16", "200"): 97 + 8 + 98, ("2026-03-16", "500"): 2,
-                        ("2026-03-16", "503"): 3, ("2026-03-16", "no response"): 2 + 10}
+    assert per_week == {
+        ("2026-02-23", "200"): 96,
+        ("2026-02-23", "no response"): 4,
+        ("2026-03-16", "200"): 97 + 8 + 98,
+        ("2026-03-16", "500"): 2,
+        ("2026-03-16", "503"): 3,
+        ("2026-03-16", "no response"): 2 + 10,
+    }
     year = dashboards.parse_range("365d", None, None, fixed_now)
     per_month = {(b, c): n for b, c, n in dashboards.responses_by_code_per_bucket(year, "month")}
-    assert per_month == {("2026-02-01", "200"): 95, ("2026-02-01", "502"): 5,
-                         ("2026-03-01", "200"): 96 + 105 + 98, ("2026-03-01", "500"): 2,
-                         ("2026-03-01", "503"): 3, ("2026-03-01", "no response"): 4 + 2 + 10}
+    assert per_month == {
+        ("2026-02-01", "200"): 95,
+        ("2026-02-01", "502"): 5,
+        ("2026-03-01", "200"): 96 + 105 + 98,
+        ("2026-03-01", "500"): 2,
+        ("2026-03-01", "503"): 3,
+        ("2026-03-01", "no response"): 4 + 2 + 10,
+    }
     # 24 hours read today's hourly rollups, grouped into their day
     today = dashboards.parse_range("24h", None, None, fixed_now)
     assert dashboards.responses_by_code_per_bucket(today, "day") == [
-        ("2026-03-18", "200", 59 + 60), ("2026-03-18", "no response", 1)]
+        ("2026-03-18", "200", 59 + 60),
+        ("2026-03-18", "no response", 1),
+    ]
 
 
-def test_dashboard_page_charts_and_tabulates_response_codes_per_month(client, make_user, login, data):
+def test_dashboard_page_charts_and_tabulates_response_codes_per_month(
+    client, make_user, login, data
+):
     login(make_user("agent"))
     resp = client.get("/monitors/dashboard", query_string={"range": "365d", "unit": "month"})
     assert resp.status_code == 200
@@ -147,11 +229,13 @@ def test_dashboard_page_charts_and_tabulates_response_codes_per_month(client, ma
     assert fig["layout"]["barmode"] == "stack"
     assert [t["type"] for t in fig["data"]] == ["bar"] * 5
     traces = {t["name"]: dict(zip(t["x"], t["y"], strict=True)) for t in fig["data"]}
-    assert traces == {"200": {"2026-02-01": 95, "2026-03-01": 96 + 97 + 98},
-                      "500": {"2026-02-01": 0, "2026-03-01": 2},
-                      "502": {"2026-02-01": 5, "2026-03-01": 0},
-                      "503": {"2026-02-01": 0, "2026-03-01": 2},
-                      "no response": {"2026-02-01": 0, "2026-03-01": 15}}
+    assert traces == {
+        "200": {"2026-02-01": 95, "2026-03-01": 96 + 97 + 98},
+        "500": {"2026-02-01": 0, "2026-03-01": 2},
+        "502": {"2026-02-01": 5, "2026-03-01": 0},
+        "503": {"2026-02-01": 0, "2026-03-01": 2},
+        "no response": {"2026-02-01": 0, "2026-03-01": 15},
+    }
     assert _table(html, "table-by-code-bucket") == [
         ["Month starting", "200", "500", "502", "503", "no response"],
         ["2026-02-01", "95", "0", "5", "0", "0"],
@@ -159,17 +243,29 @@ def test_dashboard_page_charts_and_tabulates_response_codes_per_month(client, ma
     ]
 
 
-def test_incidents_opened_in_maintenance_are_not_counted_as_in_the_api(client, make_user, login, token_for,
-                                                                    data, fixed_now):
+def test_incidents_opened_in_maintenance_are_not_counted_as_in_the_api(
+    client, make_user, login, token_for, data, fixed_now
+):
     shop, mail = data["shop"], data["mail"]
     for monitor in (shop, mail):  # the API clips the period to the monitor's life
         monitor.created_at = fixed_now - timedelta(days=60)
-    db.session.add_all([
-        Incident(monitor_id=shop.id, opened_at=datetime(2026, 3, 16, 8, tzinfo=UTC),
-                 closed_at=datetime(2026, 3, 16, 10, tzinfo=UTC), duration_seconds=7200, in_maintenance=True),
-        Incident(monitor_id=shop.id, opened_at=datetime(2026, 3, 17, 9, tzinfo=UTC),
-                 closed_at=datetime(2026, 3, 17, 9, 30, tzinfo=UTC), duration_seconds=1800),
-    ])
+    db.session.add_all(
+        [
+            Incident(
+                monitor_id=shop.id,
+                opened_at=datetime(2026, 3, 16, 8, tzinfo=UTC),
+                closed_at=datetime(2026, 3, 16, 10, tzinfo=UTC),
+                duration_seconds=7200,
+                in_maintenance=True,
+            ),
+            Incident(
+                monitor_id=shop.id,
+                opened_at=datetime(2026, 3, 17, 9, tzinfo=UTC),
+                closed_at=datetime(2026, 3, 17, 9, 30, tzinfo=UTC),
+                duration_seconds=1800,
+            ),
+        ]
+    )
     db.session.commit()
     rng = dashboards.parse_range("30d", None, None, fixed_now)
     rows = {r.name: r for r in dashboards.uptime_table(rng)}
@@ -180,8 +276,10 @@ def test_incidents_opened_in_maintenance_are_not_counted_as_in_the_api(client, m
     api = Api(client, token_for)
     for monitor in (shop, mail):
         body = api.get(f"/monitors/{monitor.id}/uptime?period=month", viewer).json
-        assert (body["incidents"], body["downtime_seconds"]) == (rows[monitor.name].incidents,
-                                                                 rows[monitor.name].downtime_seconds)
+        assert (body["incidents"], body["downtime_seconds"]) == (
+            rows[monitor.name].incidents,
+            rows[monitor.name].downtime_seconds,
+        )
     login(viewer)
     page = client.get("/monitors/dashboard", query_string={"range": "30d"})
     table = {r[0]: r for r in _table(page.get_data(as_text=True), "table-uptime")}
@@ -199,7 +297,9 @@ def test_parse_range_refuses_bad_input(fixed_now):
     assert rng.period == DAY and (rng.end - rng.start).days == 365
 
 
-def test_dashboard_page_renders_figures_without_touching_check_results(client, make_user, login, data, app):
+def test_dashboard_page_renders_figures_without_touching_check_results(
+    client, make_user, login, data, app
+):
     login(make_user("agent"))
     statements: list[str] = []
 
@@ -223,17 +323,27 @@ def test_dashboard_page_renders_figures_without_touching_check_results(client, m
     assert 'data-testid="total-no-response">15<' in html
     by_monitor = _figure(html, "chart-by-monitor")
     traces = {t["name"]: dict(zip(t["x"], t["y"], strict=True)) for t in by_monitor["data"]}
-    assert traces == {"Mail": {"2026-02-23": 0, "2026-03-16": 10}, "Shop": {"2026-02-23": 4, "2026-03-16": 5}}
+    assert traces == {
+        "Mail": {"2026-02-23": 0, "2026-03-16": 10},
+        "Shop": {"2026-02-23": 4, "2026-03-16": 5},
+    }
     codes = _figure(html, "chart-by-code")["data"][0]
     assert dict(zip(codes["x"], codes["y"], strict=True))["no response"] == 15
 
 
 def test_dashboard_bad_dates_answer_422_with_a_message(client, make_user, login, fixed_now):
     login(make_user("engineer"))
-    resp = client.get("/monitors/dashboard", query_string={"range": "custom", "start": "2026-13-01"})
+    resp = client.get(
+        "/monitors/dashboard", query_string={"range": "custom", "start": "2026-13-01"}
+    )
     assert resp.status_code == 422
     assert "Dates must look like 2026-01-31." in visible_text(resp)
-    assert client.get("/monitors/dashboard", query_string={"range": "365d", "unit": "bogus"}).status_code == 200
+    assert (
+        client.get(
+            "/monitors/dashboard", query_string={"range": "365d", "unit": "bogus"}
+        ).status_code
+        == 200
+    )
 
 
 def test_customers_cannot_see_the_dashboard(client, make_user, login):
@@ -244,6 +354,7 @@ def test_customers_cannot_see_the_dashboard(client, make_user, login):
 def _figure(html: str, element_id: str) -> dict:
     """The Plotly figure JSON in the data-figure attribute of the element ``element_id``."""
     from html import unescape
+
     tag = html.split(f'id="{element_id}"', 1)[1].split(">", 1)[0]
     raw = tag.split('data-figure="', 1)[1].split('"', 1)[0]
     return json.loads(unescape(raw))
@@ -252,7 +363,12 @@ def _figure(html: str, element_id: str) -> dict:
 def _table(html: str, element_id: str) -> list[list[str]]:
     """The cells' text of the table ``element_id``, one list per row (header row first)."""
     from html import unescape
+
     body = html.split(f'id="{element_id}"', 1)[1].split("</table>", 1)[0]
-    return [[" ".join(unescape(re.sub(r"<[^>]+>", " ", cell)).split())
-             for cell in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, flags=re.S)]
-            for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, flags=re.S)]
+    return [
+        [
+            " ".join(unescape(re.sub(r"<[^>]+>", " ", cell)).split())
+            for cell in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, flags=re.S)
+        ]
+        for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, flags=re.S)
+    ]

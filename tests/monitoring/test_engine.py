@@ -85,8 +85,12 @@ def test_tick_claims_due_monitors_advances_and_enqueues(http_peer, make_monitor,
     due = [make_monitor("http", url=http_peer.url("/t"), interval=60,
                         next_check_at=now - timedelta(seconds=2)) for _ in range(3)]
     later = make_monitor("http", url=http_peer.url("/t"), next_check_at=now + timedelta(minutes=5))
-    paused = make_monitor("http", url=http_peer.url("/t"), paused=True, next_check_at=now - timedelta(seconds=1))
-    hb = make_monitor("heartbeat", next_check_at=now - timedelta(seconds=1), heartbeat_token="tok-tick")
+    paused = make_monitor(
+        "http", url=http_peer.url("/t"), paused=True, next_check_at=now - timedelta(seconds=1)
+    )
+    hb = make_monitor(
+        "heartbeat", next_check_at=now - timedelta(seconds=1), heartbeat_token="tok-tick"
+    )
     result = scheduler.tick(chunk_size=2)
     assert result == {"claimed": 3, "jobs": 2}
     assert scheduler.tick() == {"claimed": 0, "jobs": 0}  # already claimed
@@ -96,13 +100,20 @@ def test_tick_claims_due_monitors_advances_and_enqueues(http_peer, make_monitor,
     from rq import SimpleWorker
 
     from crm.queue import MONITORING, get_queue, redis_conn
+
     assert get_queue(MONITORING).count == 2  # check sessions have their own queue
     SimpleWorker([get_queue(MONITORING)], connection=redis_conn()).work(burst=True)
-    counts = dict(db.session.execute(select(CheckResult.monitor_id, func.count()).group_by(CheckResult.monitor_id)).all())
+    counts = dict(
+        db.session.execute(
+            select(CheckResult.monitor_id, func.count()).group_by(CheckResult.monitor_id)
+        ).all()
+    )
     assert counts == {m.id: 1 for m in due}
     assert later.id not in counts and paused.id not in counts and hb.id not in counts
     stats = scheduler.lag_stats()
-    assert stats["samples"] == 3 and 1.5 <= stats["p50"] < 30  # one sample per check and stats["p99"] >= stats["p50"]
+    assert (
+        stats["samples"] == 3 and 1.5 <= stats["p50"] < 30
+    )  # one sample per check and stats["p99"] >= stats["p50"]
 
 
 def test_next_due_keeps_phase_or_restarts_when_far_behind():
@@ -114,8 +125,10 @@ def test_next_due_keeps_phase_or_restarts_when_far_behind():
 @pytest.mark.only_backend("postgresql")
 def test_concurrent_ticks_claim_each_monitor_once(app, make_monitor):
     now = clock.utcnow()
-    ids = {make_monitor("tcp", host="127.0.0.1", port=1, next_check_at=now - timedelta(seconds=1)).id
-           for _ in range(200)}
+    ids = {
+        make_monitor("tcp", host="127.0.0.1", port=1, next_check_at=now - timedelta(seconds=1)).id
+        for _ in range(200)
+    }
     db.session.remove()
     claims: list[list] = []
     barrier = threading.Barrier(4)
@@ -147,31 +160,44 @@ def test_prune_results_keeps_rollups(app, http_peer, make_monitor):
     assert db.session.scalar(select(func.count(CheckResult.id))) == 3
     assert jobs.prune_results() == 2
     assert db.session.scalar(select(func.count(CheckResult.id))) == 1
-    day_counts = sorted(r.count_up for r in db.session.scalars(select(Rollup).where(Rollup.period == "day")))
+    day_counts = sorted(
+        r.count_up for r in db.session.scalars(select(Rollup).where(Rollup.period == "day"))
+    )
     assert day_counts == [1, 2]
 
 
 def test_periodic_jobs_are_registered():
     from crm.schedule import PERIODIC_JOBS
+
     paths = {path for _, _, path in PERIODIC_JOBS}
-    assert {"crm.monitoring.engine.jobs.tick", "crm.monitoring.engine.jobs.prune_results",
-            "crm.monitoring.engine.jobs.check_heartbeats", "crm.monitoring.engine.jobs.incident_followups"} <= paths
+    assert {
+        "crm.monitoring.engine.jobs.tick",
+        "crm.monitoring.engine.jobs.prune_results",
+        "crm.monitoring.engine.jobs.check_heartbeats",
+        "crm.monitoring.engine.jobs.incident_followups",
+    } <= paths
 
 
-def test_a_hanging_target_does_not_hold_back_monitors_due_while_it_runs(app, http_peer, make_monitor):
+def test_a_hanging_target_does_not_hold_back_monitors_due_while_it_runs(
+    app, http_peer, make_monitor
+):
     """One job checks a target that hangs for 3 s; a monitor that comes due 1 s into the job is
     claimed and checked by the same job while the slow check is still in flight, not after."""
     app.config["MONITOR_SESSION_SECONDS"] = 20
     http_peer.routes["/hang"] = Route(200, "late", delay=3.0)
     http_peer.routes["/fast"] = Route(200, "ok")
     now = clock.utcnow()
-    slow = make_monitor("http", url=http_peer.url("/hang"), timeout=5.0,
-                        next_check_at=now + timedelta(hours=1))
-    fast = make_monitor("http", url=http_peer.url("/fast"), timeout=2.0,
-                        next_check_at=now + timedelta(seconds=1))
+    slow = make_monitor(
+        "http", url=http_peer.url("/hang"), timeout=5.0, next_check_at=now + timedelta(hours=1)
+    )
+    fast = make_monitor(
+        "http", url=http_peer.url("/fast"), timeout=2.0, next_check_at=now + timedelta(seconds=1)
+    )
     assert jobs.run_checks([slow.id], now.isoformat()) == 2
-    slow_result, fast_result = (db.session.scalar(select(CheckResult).where(CheckResult.monitor_id == m.id))
-                                for m in (slow, fast))
+    slow_result, fast_result = (
+        db.session.scalar(select(CheckResult).where(CheckResult.monitor_id == m.id))
+        for m in (slow, fast)
+    )
     assert slow_result.status == "up" and slow_result.response_time_ms >= 2900
     assert fast_result.status == "up"
     # the fast monitor was checked within about a second of its due time, while /hang still hung
@@ -189,8 +215,9 @@ def test_while_draining_a_session_claims_only_checks_that_fit(app, http_peer, ma
     http_peer.routes["/hang"] = Route(200, "late", delay=2.0)
     http_peer.routes["/fast"] = Route(200, "ok")
     now = clock.utcnow()
-    slow = make_monitor("http", url=http_peer.url("/hang"), timeout=4.0,
-                        next_check_at=now + timedelta(hours=1))
+    slow = make_monitor(
+        "http", url=http_peer.url("/hang"), timeout=4.0, next_check_at=now + timedelta(hours=1)
+    )
     fits = make_monitor("http", url=http_peer.url("/fast"), timeout=1.0, next_check_at=now)
     too_long = make_monitor("http", url=http_peer.url("/fast"), timeout=30.0, next_check_at=now)
     assert jobs.run_checks([slow.id]) == 2
@@ -204,8 +231,12 @@ def test_tick_leaves_due_monitors_to_a_running_session_unless_they_are_overdue(a
     """While a session claims (its mark is fresh) a tick takes only monitors overdue by more
     than the grace, so it does not split the work into tiny jobs queued behind the session."""
     now = clock.utcnow()
-    just_due = make_monitor("tcp", host="127.0.0.1", port=9, next_check_at=now - timedelta(seconds=0.5))
-    overdue = make_monitor("tcp", host="127.0.0.1", port=9, next_check_at=now - timedelta(seconds=10))
+    just_due = make_monitor(
+        "tcp", host="127.0.0.1", port=9, next_check_at=now - timedelta(seconds=0.5)
+    )
+    overdue = make_monitor(
+        "tcp", host="127.0.0.1", port=9, next_check_at=now - timedelta(seconds=10)
+    )
     scheduler.mark_session()
     try:
         assert scheduler.tick(now)["claimed"] == 1
@@ -223,6 +254,7 @@ def test_a_session_hands_the_worker_back_when_other_jobs_wait(app):
     """Waiting ticks keep a session claiming; any other job waiting in the monitoring queue
     (pruning, say) makes it stop claiming and drain. Mail waits in another queue."""
     from crm.queue import MONITORING, enqueue, get_queue
+
     get_queue(MONITORING).empty()
     enqueue("crm.monitoring.engine.jobs.tick", queue=MONITORING)
     enqueue("crm.notifications.jobs.sweep_notifications")  # default queue: another worker's
@@ -239,11 +271,14 @@ def test_a_session_takes_over_check_chunks_waiting_in_the_queue(app, make_monito
     """A chunk a tick enqueued just before a session started is taken off the queue and run
     by the session (once: the job is removed atomically), instead of waiting behind it."""
     from crm.queue import MONITORING, enqueue, get_queue
+
     queue = get_queue(MONITORING)
     queue.empty()
     now = clock.utcnow()
     waiting = make_monitor("tcp", host="127.0.0.1", port=9, next_check_at=now + timedelta(hours=1))
-    enqueue(scheduler.RUN_JOB, [waiting.id], (now - timedelta(seconds=3)).isoformat(), queue=MONITORING)
+    enqueue(
+        scheduler.RUN_JOB, [waiting.id], (now - timedelta(seconds=3)).isoformat(), queue=MONITORING
+    )
     assert jobs._other_work_waiting() is False  # a chunk is not a reason to hand the worker back
     targets = jobs._claim_more(float("inf"))
     assert [t.id for t in targets] == [waiting.id]
@@ -259,6 +294,7 @@ def test_a_session_drops_waiting_ticks_but_keeps_rq_scheduler_jobs(app):
     from rq.job import Job
 
     from crm.queue import MONITORING, enqueue, get_queue
+
     queue = get_queue(MONITORING)
     queue.empty()
     plain = enqueue("crm.monitoring.engine.jobs.tick", queue=MONITORING)

@@ -27,9 +27,18 @@ def test_sigterm_ends_a_check_session_after_its_in_flight_checks(app, http_peer,
                                                                   start_worker):  # noqa: F811
     http_peer.routes["/slow"] = Route(200, "late", delay=1.5)
     now = clock.utcnow()
-    # monitors coming due every half second for a minute keep checks in flight and the session claiming
-    monitors = [make_monitor("http", url=http_peer.url("/slow"), timeout=5.0, interval=120,
-                             next_check_at=now + timedelta(seconds=0.5 * i)) for i in range(120)]
+    # monitors coming due every half second for a minute keep checks in flight and the
+    # session claiming
+    monitors = [
+        make_monitor(
+            "http",
+            url=http_peer.url("/slow"),
+            timeout=5.0,
+            interval=120,
+            next_check_at=now + timedelta(seconds=0.5 * i),
+        )
+        for i in range(120)
+    ]
     enqueue(scheduler.RUN_JOB, [monitors[0].id], now.isoformat(), job_timeout=600)
     worker = start_worker()
     deadline = time.monotonic() + 30
@@ -39,6 +48,8 @@ def test_sigterm_ends_a_check_session_after_its_in_flight_checks(app, http_peer,
     stopped_at = time.monotonic()
     os.kill(worker.pid, signal.SIGTERM)  # the worker only (its horse finishes the job)
     assert worker.wait(timeout=30) == 0, worker_log(worker)
-    assert time.monotonic() - stopped_at < 10  # the in-flight checks (1.5 s), not the session budget
+    assert (
+        time.monotonic() - stopped_at < 10
+    )  # the in-flight checks (1.5 s), not the session budget
     checked = _results()
     assert 3 <= checked < 40  # it stopped claiming: most monitors were left for the next session

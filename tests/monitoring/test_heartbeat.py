@@ -19,10 +19,18 @@ def test_never_pinged_is_not_late(make_monitor):
     assert jobs.check_heartbeats() == 0
 
 
-def test_late_heartbeat_goes_down_and_ping_recovers(make_monitor, make_group, run_jobs, smtp_server):
+def test_late_heartbeat_goes_down_and_ping_recovers(
+    make_monitor, make_group, run_jobs, smtp_server
+):
     group = make_group("ops", emails=["ops@example.com"])
-    m = make_monitor("heartbeat", name="Nightly backup", interval=60, grace_seconds=30,
-                     heartbeat_token="tok-1", contact_group=group)
+    m = make_monitor(
+        "heartbeat",
+        name="Nightly backup",
+        interval=60,
+        grace_seconds=30,
+        heartbeat_token="tok-1",
+        contact_group=group,
+    )
     assert record_ping("tok-1").id == m.id
     assert record_ping("unknown") is None
     db.session.refresh(m)
@@ -44,12 +52,20 @@ def test_late_heartbeat_goes_down_and_ping_recovers(make_monitor, make_group, ru
     record_ping("tok-1")
     db.session.refresh(m)
     db.session.refresh(incident)
-    assert m.status == "up" and incident.closed_at is not None and 100 <= incident.duration_seconds <= 110
-    flips = [(f.old_status, f.new_status) for f in db.session.scalars(select(Flip).order_by(Flip.id))]
+    assert (
+        m.status == "up"
+        and incident.closed_at is not None
+        and 100 <= incident.duration_seconds <= 110
+    )
+    flips = [
+        (f.old_status, f.new_status) for f in db.session.scalars(select(Flip).order_by(Flip.id))
+    ]
     assert flips == [("pending", "up"), ("up", "down"), ("down", "up")]
     assert db.session.scalar(select(func.count(CheckResult.id))) == 3
     run_jobs()
-    smtp_server.wait_for(lambda msgs: any(x["Subject"].startswith("[UP] Nightly backup") for x in msgs))
+    smtp_server.wait_for(
+        lambda msgs: any(x["Subject"].startswith("[UP] Nightly backup") for x in msgs)
+    )
     assert db.session.scalar(select(func.count(Notification.id))) == 2
 
 

@@ -42,7 +42,9 @@ def test_recurrence_expansion(app):
     assert active == {daily.id, monthly.id}
 
 
-def test_maintenance_suppresses_alerts_but_records_checks(http_peer, make_monitor, make_group, run_jobs):
+def test_maintenance_suppresses_alerts_but_records_checks(
+    http_peer, make_monitor, make_group, run_jobs
+):
     group = make_group("ops", emails=["ops@example.com"], phones=["+447700900123"])
     http_peer.routes["/m"] = Route(503, "upgrading")
     inside = make_monitor("http", url=http_peer.url("/m"), contact_group=group)
@@ -77,6 +79,8 @@ def test_maintenance_suppresses_alerts_but_records_checks(http_peer, make_monito
 def test_all_monitors_window_covers_everything(app, make_monitor):
     m = make_monitor("tcp", host="127.0.0.1", port=1)
     now = clock.utcnow()
-    _window(starts_at=now - timedelta(minutes=1), ends_at=now + timedelta(minutes=1), all_monitors=True)
+    _window(
+        starts_at=now - timedelta(minutes=1), ends_at=now + timedelta(minutes=1), all_monitors=True
+    )
     assert maintenance.in_maintenance(m, now)
     assert not maintenance.in_maintenance(m, now + timedelta(minutes=2))

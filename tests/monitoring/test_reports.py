@@ -45,12 +45,32 @@ def prepared(app):
     histogram = [0] * 23
     histogram[6] = 1000  # ≤ 100 ms
     histogram[9] = 426  # ≤ 300 ms
-    db.session.add(Rollup(monitor_id=monitor.id, period=DAY, bucket_start=yesterday, count_up=1430,
-                          count_down=10, errors=4, sum_ms=1426 * 120.0, min_ms=20, max_ms=290,
-                          histogram=histogram, status_codes={"200": 1430, "500": 6}, protocol="http"))
+    db.session.add(
+        Rollup(
+            monitor_id=monitor.id,
+            period=DAY,
+            bucket_start=yesterday,
+            count_up=1430,
+            count_down=10,
+            errors=4,
+            sum_ms=1426 * 120.0,
+            min_ms=20,
+            max_ms=290,
+            histogram=histogram,
+            status_codes={"200": 1430, "500": 6},
+            protocol="http",
+        )
+    )
     opened = yesterday + timedelta(hours=10)
-    db.session.add(Incident(monitor_id=monitor.id, opened_at=opened, closed_at=opened + timedelta(seconds=864),
-                            duration_seconds=864, cause="HTTP 500"))
+    db.session.add(
+        Incident(
+            monitor_id=monitor.id,
+            opened_at=opened,
+            closed_at=opened + timedelta(seconds=864),
+            duration_seconds=864,
+            cause="HTTP 500",
+        )
+    )
     db.session.commit()
     return group, monitor
 
@@ -58,11 +78,14 @@ def prepared(app):
 def _pdf_text(pdf: bytes, tmp_path) -> str:
     path = tmp_path / "report.pdf"
     path.write_bytes(pdf)
-    return subprocess.run(["pdftotext", "-layout", str(path), "-"], check=True, capture_output=True,
-                          text=True).stdout
+    return subprocess.run(
+        ["pdftotext", "-layout", str(path), "-"], check=True, capture_output=True, text=True
+    ).stdout
 
 
-def test_report_pdf_has_the_figures_and_is_emailed_with_the_pdf_attached(prepared, run_jobs, smtp_server, tmp_path):
+def test_report_pdf_has_the_figures_and_is_emailed_with_the_pdf_attached(
+    prepared, run_jobs, smtp_server, tmp_path
+):
     group, monitor = prepared
     report = reports.request_report(group, "daily")
     assert report.status == "queued" and report.progress == 0
@@ -81,7 +104,9 @@ def test_report_pdf_has_the_figures_and_is_emailed_with_the_pdf_attached(prepare
     assert "≤ 300 ms" in text  # p95 from the histogram
     assert "HTTP 500" in text
 
-    msg = smtp_server.wait_for(lambda msgs: next((m for m in msgs if RECIPIENT in m["_rcpt"]), None))
+    msg = smtp_server.wait_for(
+        lambda msgs: next((m for m in msgs if RECIPIENT in m["_rcpt"]), None)
+    )
     assert "99.000 %" in msg["Subject"]
     attachments = list(msg.iter_attachments())
     assert len(attachments) == 1
@@ -93,20 +118,30 @@ def test_report_pdf_has_the_figures_and_is_emailed_with_the_pdf_attached(prepare
 
 
 def test_admin_edit_of_the_health_report_template_shows_in_the_email_and_the_pdf(
-        prepared, make_user, login, client, run_jobs, smtp_server, tmp_path):
+    prepared, make_user, login, client, run_jobs, smtp_server, tmp_path
+):
     group, _ = prepared
     login(make_user("admin"))
-    resp = client.post("/admin/email-templates/health_report", data={
-        "subject": "Edited health report for {{ report.group_name }}: {{ report.uptime_label }}",
-        "body_text": "Edited text part.\n{% for m in report.monitors %}Service {{ m.name }} "
-                     "stayed up {{ m.uptime_label }}\n{% endfor %}",
-        "body_html": "<h1>Edited report for {{ report.group_name }}</h1>"
-                     "{% for m in report.monitors %}<p>Service {{ m.name }} stayed up {{ m.uptime_label }}</p>"
-                     "{% for i in m.incidents %}<p>Outage lasting {{ i.duration_label }}</p>{% endfor %}"
-                     "{% endfor %}",
-        "save": "Save template"})
+    resp = client.post(
+        "/admin/email-templates/health_report",
+        data={
+            "subject": "Edited health report for {{ report.group_name }}: "
+            "{{ report.uptime_label }}",
+            "body_text": "Edited text part.\n{% for m in report.monitors %}Service {{ m.name }} "
+            "stayed up {{ m.uptime_label }}\n{% endfor %}",
+            "body_html": "<h1>Edited report for {{ report.group_name }}</h1>"
+            "{% for m in report.monitors %}<p>Service {{ m.name }} stayed up "
+            "{{ m.uptime_label }}</p>"
+            "{% for i in m.incidents %}<p>Outage lasting {{ i.duration_label }}</p>{% endfor %}"
+            "{% endfor %}",
+            "save": "Save template",
+        },
+    )
     assert resp.status_code == 302
-    assert db.session.scalar(select(EmailTemplate).where(EmailTemplate.name == "health_report")) is not None
+    assert (
+        db.session.scalar(select(EmailTemplate).where(EmailTemplate.name == "health_report"))
+        is not None
+    )
 
     report = reports.request_report(group, "daily")
     run_jobs()  # generate_report, then the outbox send job it queued
@@ -120,8 +155,11 @@ def test_admin_edit_of_the_health_report_template_shows_in_the_email_and_the_pdf
     assert "Outage lasting 14 min 24 s" in text
     assert "Checks that did not respond" not in text  # the built-in layout is not used
 
-    msg = smtp_server.wait_for(lambda msgs: next(
-        (m for m in msgs if RECIPIENT in m["_rcpt"] and m["Subject"].startswith("Edited")), None))
+    msg = smtp_server.wait_for(
+        lambda msgs: next(
+            (m for m in msgs if RECIPIENT in m["_rcpt"] and m["Subject"].startswith("Edited")), None
+        )
+    )
     assert msg["Subject"] == "Edited health report for Ops: 99.000 %"
     plain = msg.get_body(preferencelist=("plain",)).get_content()
     assert "Edited text part." in plain and "Service Shop front stayed up 99.000 %" in plain
@@ -143,9 +181,18 @@ def test_request_report_is_idempotent_per_group_period_and_start(prepared):
 
 def test_periods_are_utc_days_iso_weeks_and_calendar_months():
     day = datetime(2027, 2, 3).date()
-    assert reports.period_bounds("daily", day) == (datetime(2027, 2, 3, tzinfo=UTC), datetime(2027, 2, 4, tzinfo=UTC))
-    assert reports.period_bounds("weekly", day) == (datetime(2027, 2, 1, tzinfo=UTC), datetime(2027, 2, 8, tzinfo=UTC))
-    assert reports.period_bounds("monthly", day) == (datetime(2027, 2, 1, tzinfo=UTC), datetime(2027, 3, 1, tzinfo=UTC))
+    assert reports.period_bounds("daily", day) == (
+        datetime(2027, 2, 3, tzinfo=UTC),
+        datetime(2027, 2, 4, tzinfo=UTC),
+    )
+    assert reports.period_bounds("weekly", day) == (
+        datetime(2027, 2, 1, tzinfo=UTC),
+        datetime(2027, 2, 8, tzinfo=UTC),
+    )
+    assert reports.period_bounds("monthly", day) == (
+        datetime(2027, 2, 1, tzinfo=UTC),
+        datetime(2027, 3, 1, tzinfo=UTC),
+    )
     dec = datetime(2026, 12, 31).date()
     assert reports.period_bounds("monthly", dec)[1] == datetime(2027, 1, 1, tzinfo=UTC)
 
@@ -156,13 +203,16 @@ def test_scheduler_requests_the_due_periods_once(app):
     nothing = ContactGroup(name="Nothing", report_periods=[])
     db.session.add_all([daily, everything, nothing])
     db.session.commit()
-    # Monday 1 February 2027, 00:20 UTC: yesterday's daily, last week's and January's reports are due
+    # Monday 1 February 2027, 00:20 UTC: yesterday's daily, last week's and January's
+    # reports are due
     clock.set_offset(datetime(2027, 2, 1, 0, 20, tzinfo=UTC) - datetime.now(UTC))
 
     assert reports.due_reports() == 4
     assert reports.due_reports() == 0  # idempotent: nothing new on the next run
 
-    got = {(r.group.name, r.period, r.period_start) for r in db.session.scalars(select(HealthReport))}
+    got = {
+        (r.group.name, r.period, r.period_start) for r in db.session.scalars(select(HealthReport))
+    }
     assert got == {
         ("Daily only", "daily", datetime(2027, 1, 31, tzinfo=UTC)),
         ("Everything", "daily", datetime(2027, 1, 31, tzinfo=UTC)),
@@ -171,6 +221,7 @@ def test_scheduler_requests_the_due_periods_once(app):
     }
     # a report whose enqueue was lost (Redis down) is enqueued again once stale
     from crm.queue import get_queue
+
     get_queue().empty()
     clock.set_offset(datetime(2027, 2, 1, 0, 45, tzinfo=UTC) - datetime.now(UTC))
     assert reports.due_reports() == 0
@@ -180,7 +231,9 @@ def test_scheduler_requests_the_due_periods_once(app):
     assert reports.due_reports() == 2
 
 
-def test_console_generate_now_shows_progress_until_done_then_downloads(prepared, make_user, login, client, run_jobs):
+def test_console_generate_now_shows_progress_until_done_then_downloads(
+    prepared, make_user, login, client, run_jobs
+):
     group, _ = prepared
     login(make_user("manager"))
     resp = client.post("/reports/generate", data={"group": group.id, "period": "daily"})
@@ -189,11 +242,13 @@ def test_console_generate_now_shows_progress_until_done_then_downloads(prepared,
 
     fragment = client.get(f"/reports/{report_id}", headers={"HX-Request": "true"})
     body = fragment.get_data(as_text=True)
-    assert 'hx-trigger="every 1s"' in body and '<progress' in body and 'value="0"' in body
+    assert 'hx-trigger="every 1s"' in body and "<progress" in body and 'value="0"' in body
 
     run_jobs()
-    body = client.get(f"/reports/{report_id}", headers={"HX-Request": "true"}).get_data(as_text=True)
-    assert 'hx-trigger' not in body and 'value="100"' in body and "Download PDF" in body
+    body = client.get(f"/reports/{report_id}", headers={"HX-Request": "true"}).get_data(
+        as_text=True
+    )
+    assert "hx-trigger" not in body and 'value="100"' in body and "Download PDF" in body
 
     pdf = client.get(f"/reports/{report_id}.pdf")
     assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
@@ -213,10 +268,14 @@ def test_console_generate_refuses_bad_input(prepared, make_user, login, client):
     resp = client.post("/reports/generate", data={"group": group.id, "period": "hourly"})
     assert resp.status_code == 422 and "Not a valid choice" in resp.get_data(as_text=True)
     future = (clock.utcnow() + timedelta(days=3)).date().isoformat()
-    resp = client.post("/reports/generate", data={"group": group.id, "period": "daily", "day": future})
+    resp = client.post(
+        "/reports/generate", data={"group": group.id, "period": "daily", "day": future}
+    )
     assert resp.status_code == 422 and "not in the future" in resp.get_data(as_text=True)
     today = clock.utcnow().date().isoformat()
-    resp = client.post("/reports/generate", data={"group": group.id, "period": "weekly", "day": today})
+    resp = client.post(
+        "/reports/generate", data={"group": group.id, "period": "weekly", "day": today}
+    )
     assert resp.status_code == 422 and "has not ended yet" in resp.get_data(as_text=True)
     assert db.session.scalar(select(func.count(HealthReport.id))) == 0
 
@@ -224,9 +283,15 @@ def test_console_generate_refuses_bad_input(prepared, make_user, login, client):
 def test_report_subscriptions_are_edited_by_managers_only(prepared, make_user, login, client):
     group, _ = prepared
     login(make_user("manager"))
-    resp = client.post("/reports/subscriptions", data={f"periods-{group.id}-weekly": "on", f"periods-{group.id}-monthly": "on"})
+    resp = client.post(
+        "/reports/subscriptions",
+        data={f"periods-{group.id}-weekly": "on", f"periods-{group.id}-monthly": "on"},
+    )
     assert resp.status_code == 302
-    assert db.session.get(ContactGroup, group.id, populate_existing=True).report_periods == ["weekly", "monthly"]
+    assert db.session.get(ContactGroup, group.id, populate_existing=True).report_periods == [
+        "weekly",
+        "monthly",
+    ]
     resp = client.post("/reports/subscriptions", data={f"periods-{group.id}-hourly": "on"})
     assert resp.status_code == 422 and "unknown period" in resp.get_data(as_text=True)
 

@@ -22,10 +22,14 @@ def _outcome(at, status="up", ms=50.0, code=200, error=None):
 
 
 def test_histogram_buckets_and_percentiles():
-    assert histogram_index(5) == 0 and histogram_index(5.1) == 1 and histogram_index(10**6) == len(HISTOGRAM_BOUNDS_MS)
+    assert (
+        histogram_index(5) == 0
+        and histogram_index(5.1) == 1
+        and histogram_index(10**6) == len(HISTOGRAM_BOUNDS_MS)
+    )
     hist = [0] * (len(HISTOGRAM_BOUNDS_MS) + 1)
-    hist[histogram_index(40)] = 98      # ≤ 50 ms
-    hist[histogram_index(900)] = 2      # ≤ 1000 ms
+    hist[histogram_index(40)] = 98  # ≤ 50 ms
+    hist[histogram_index(900)] = 2  # ≤ 1000 ms
     assert percentile(hist, 50) == 50.0
     assert percentile(hist, 98) == 50.0
     assert percentile(hist, 99) == 1000.0
@@ -38,7 +42,7 @@ def test_rollups_agree_with_raw_results(make_monitor):
     for minute in range(0, 120, 7):  # spans two hours, one day
         at = DAY0 + timedelta(hours=5, minutes=minute)
         if minute % 3 == 0:
-            items.append(_outcome(at, "down", None, None, "timed out"))     # no answer
+            items.append(_outcome(at, "down", None, None, "timed out"))  # no answer
         elif minute % 5 == 0:
             items.append(_outcome(at, "down", 120.0 + minute, 500, "status 500"))
         else:
@@ -49,10 +53,16 @@ def test_rollups_agree_with_raw_results(make_monitor):
 
     raw = list(db.session.scalars(select(CheckResult).where(CheckResult.monitor_id == m.id)))
     assert len(raw) == len(items)
-    for period, key in (("hour", lambda r: r.checked_at.replace(minute=0, second=0, microsecond=0)),
-                        ("day", lambda r: r.checked_at.replace(hour=0, minute=0, second=0, microsecond=0))):
-        rollups = {r.bucket_start: r for r in db.session.scalars(
-            select(Rollup).where(Rollup.monitor_id == m.id, Rollup.period == period))}
+    for period, key in (
+        ("hour", lambda r: r.checked_at.replace(minute=0, second=0, microsecond=0)),
+        ("day", lambda r: r.checked_at.replace(hour=0, minute=0, second=0, microsecond=0)),
+    ):
+        rollups = {
+            r.bucket_start: r
+            for r in db.session.scalars(
+                select(Rollup).where(Rollup.monitor_id == m.id, Rollup.period == period)
+            )
+        }
         groups: dict = {}
         for r in raw:
             groups.setdefault(key(r), []).append(r)
@@ -66,8 +76,9 @@ def test_rollups_agree_with_raw_results(make_monitor):
             assert roll.min_ms == min(timed) and roll.max_ms == max(timed)
             assert abs(roll.sum_ms - sum(timed)) < 1e-6
             assert sum(roll.histogram) == len(timed)
-            assert roll.status_codes == {str(k): v for k, v in
-                                         Counter(r.status_code for r in rows if r.status_code).items()}
+            assert roll.status_codes == {
+                str(k): v for k, v in Counter(r.status_code for r in rows if r.status_code).items()
+            }
             assert roll.protocol == "http"
 
 
@@ -78,8 +89,15 @@ def test_uptime_over_a_day_with_one_incident(make_monitor):
     for minute in range(0, 24 * 60, 30):
         at = DAY0 + timedelta(minutes=minute)
         failing = 120 <= minute < 180  # 02:00 and 02:30 fail; 03:00 recovers
-        outcomes.append(_outcome(at, "down" if failing else "up", None if failing else 40.0,
-                                 None if failing else 200, "timed out" if failing else None))
+        outcomes.append(
+            _outcome(
+                at,
+                "down" if failing else "up",
+                None if failing else 40.0,
+                None if failing else 200,
+                "timed out" if failing else None,
+            )
+        )
     results.record_outcomes([(m.id, o) for o in outcomes])
 
     day = uptime(m.id, DAY0, DAY0 + timedelta(days=1))
@@ -93,6 +111,8 @@ def test_uptime_over_a_day_with_one_incident(make_monitor):
     assert part["incidents"] == 1 and part["downtime_seconds"] == 1800
     assert part["checks"] == 6  # 00:00 … 02:00 buckets (hour granularity)
     # before the monitor existed: no period at all
-    assert uptime(m.id, DAY0 - timedelta(days=20), DAY0 - timedelta(days=15))["uptime_percent"] is None
+    assert (
+        uptime(m.id, DAY0 - timedelta(days=20), DAY0 - timedelta(days=15))["uptime_percent"] is None
+    )
     week = uptime(m.id, DAY0 - timedelta(days=3), DAY0 + timedelta(days=4))
     assert week["checks"] == 48 and week["incidents"] == 1 and week["downtime_seconds"] == 3600

@@ -18,31 +18,79 @@ NOW = datetime(2026, 5, 20, 9, 0, tzinfo=UTC)
 @pytest.fixture
 def page(app):
     clock.set_offset(NOW - datetime.now(UTC))
-    shop = Monitor(name="Web shop", type="http", config={"url": "https://shop.example/"}, status="up")
-    mail = Monitor(name="Mail", type="smtp", config={"host": "mail.example", "port": 25}, status="down")
-    hidden = Monitor(name="Internal billing", type="tcp", config={"host": "b", "port": 1}, status="down")
+    shop = Monitor(
+        name="Web shop", type="http", config={"url": "https://shop.example/"}, status="up"
+    )
+    mail = Monitor(
+        name="Mail", type="smtp", config={"host": "mail.example", "port": 25}, status="down"
+    )
+    hidden = Monitor(
+        name="Internal billing", type="tcp", config={"host": "b", "port": 1}, status="down"
+    )
     db.session.add_all([shop, mail, hidden])
     db.session.flush()
     today = datetime(2026, 5, 20, tzinfo=UTC)
-    db.session.add_all([
-        Rollup(monitor_id=shop.id, period=DAY, bucket_start=today - timedelta(days=1), count_up=100, count_down=0),
-        Rollup(monitor_id=shop.id, period=DAY, bucket_start=today - timedelta(days=2), count_up=90, count_down=10),
-        Rollup(monitor_id=shop.id, period=DAY, bucket_start=today - timedelta(days=120), count_up=0, count_down=50),
-    ])
+    db.session.add_all(
+        [
+            Rollup(
+                monitor_id=shop.id,
+                period=DAY,
+                bucket_start=today - timedelta(days=1),
+                count_up=100,
+                count_down=0,
+            ),
+            Rollup(
+                monitor_id=shop.id,
+                period=DAY,
+                bucket_start=today - timedelta(days=2),
+                count_up=90,
+                count_down=10,
+            ),
+            Rollup(
+                monitor_id=shop.id,
+                period=DAY,
+                bucket_start=today - timedelta(days=120),
+                count_up=0,
+                count_down=50,
+            ),
+        ]
+    )
     status_page = StatusPage(slug="acme", title="ACME status", description="Our public services")
     status_page.monitors = [shop, mail]
     db.session.add(status_page)
-    db.session.add_all([
-        MaintenanceWindow(title="Database upgrade", description="Short read-only period",
-                          starts_at=NOW - timedelta(minutes=30), ends_at=NOW + timedelta(minutes=30),
-                          announced=True, monitors=[shop]),
-        MaintenanceWindow(title="Mail server move", starts_at=NOW + timedelta(days=3),
-                          ends_at=NOW + timedelta(days=3, hours=2), announced=True, monitors=[mail]),
-        MaintenanceWindow(title="Secret internal work", starts_at=NOW - timedelta(minutes=5),
-                          ends_at=NOW + timedelta(hours=1), announced=False, all_monitors=True),
-        MaintenanceWindow(title="Billing window", starts_at=NOW + timedelta(days=1),
-                          ends_at=NOW + timedelta(days=1, hours=1), announced=True, monitors=[hidden]),
-    ])
+    db.session.add_all(
+        [
+            MaintenanceWindow(
+                title="Database upgrade",
+                description="Short read-only period",
+                starts_at=NOW - timedelta(minutes=30),
+                ends_at=NOW + timedelta(minutes=30),
+                announced=True,
+                monitors=[shop],
+            ),
+            MaintenanceWindow(
+                title="Mail server move",
+                starts_at=NOW + timedelta(days=3),
+                ends_at=NOW + timedelta(days=3, hours=2),
+                announced=True,
+                monitors=[mail],
+            ),
+            MaintenanceWindow(
+                title="Secret internal work",
+                starts_at=NOW - timedelta(minutes=5),
+                ends_at=NOW + timedelta(hours=1),
+                announced=False,
+                all_monitors=True,
+            ),
+            MaintenanceWindow(
+                title="Billing window",
+                starts_at=NOW + timedelta(days=1),
+                ends_at=NOW + timedelta(days=1, hours=1),
+                announced=True,
+                monitors=[hidden],
+            ),
+        ]
+    )
     db.session.commit()
     return status_page
 
@@ -59,7 +107,10 @@ def test_status_page_is_public_with_90_bars_per_monitor(client, page):
     assert 'title="2026-05-18: 90.00 % uptime (100 checks)"' in html
     assert 'title="2026-05-17: no data"' in html
     assert "2026-01-20" not in html  # 120 days ago: outside the strip
-    assert 'class="bar ok" title="2026-05-19' in html and 'class="bar outage" title="2026-05-18' in html
+    assert (
+        'class="bar ok" title="2026-05-19' in html
+        and 'class="bar outage" title="2026-05-18' in html
+    )
     assert "95.00 % uptime" in text  # 190 of 200 checks over 90 days
     assert 'aria-label="Daily uptime of Web shop over the last 90 days: 95.00 %"' in html
     assert "Some systems are down" in text and "Outage" in text
@@ -85,21 +136,29 @@ def test_staff_create_edit_and_delete_status_pages(client, make_user, login, pag
     shop = db.session.scalar(select(Monitor).where(Monitor.name == "Web shop"))
     assert client.get("/monitors/status-pages").status_code == 200
     assert client.get("/monitors/status-pages/new").status_code == 200
-    taken = client.post("/monitors/status-pages/new", data={"title": "Other", "slug": "acme",
-                                                             "monitors": [shop.id]})
+    taken = client.post(
+        "/monitors/status-pages/new", data={"title": "Other", "slug": "acme", "monitors": [shop.id]}
+    )
     assert taken.status_code == 422 and "already used" in visible_text(taken)
     bad = client.post("/monitors/status-pages/new", data={"title": "Other", "slug": "Not A Slug!"})
     assert bad.status_code == 422 and "lower-case" in visible_text(bad)
-    resp = client.post("/monitors/status-pages/new", data={"title": "Shop only", "slug": "shop",
-                                                            "monitors": [shop.id]})
+    resp = client.post(
+        "/monitors/status-pages/new",
+        data={"title": "Shop only", "slug": "shop", "monitors": [shop.id]},
+    )
     assert resp.status_code == 302
     created = db.session.scalar(select(StatusPage).where(StatusPage.slug == "shop"))
     assert [m.name for m in created.monitors] == ["Web shop"]
-    edit = client.post(f"/monitors/status-pages/{created.id}/edit",
-                       data={"title": "Shop and mail", "slug": "shop", "monitors": [m.id for m in page.monitors]})
+    edit = client.post(
+        f"/monitors/status-pages/{created.id}/edit",
+        data={"title": "Shop and mail", "slug": "shop", "monitors": [m.id for m in page.monitors]},
+    )
     assert edit.status_code == 302, visible_text(edit)[:400]
     db.session.expire_all()
-    assert sorted(m.name for m in db.session.get(StatusPage, created.id).monitors) == ["Mail", "Web shop"]
+    assert sorted(m.name for m in db.session.get(StatusPage, created.id).monitors) == [
+        "Mail",
+        "Web shop",
+    ]
     assert "Shop and mail" in visible_text(client.get("/status/shop"))
     assert client.post(f"/monitors/status-pages/{created.id}/delete").status_code == 302
     assert client.get("/status/shop").status_code == 404
@@ -108,4 +167,7 @@ def test_staff_create_edit_and_delete_status_pages(client, make_user, login, pag
 def test_agents_cannot_edit_status_pages(client, make_user, login, page):
     login(make_user("agent"))
     assert client.get("/monitors/status-pages").status_code == 403
-    assert client.post("/monitors/status-pages/new", data={"title": "x", "slug": "xx"}).status_code == 403
+    assert (
+        client.post("/monitors/status-pages/new", data={"title": "x", "slug": "xx"}).status_code
+        == 403
+    )

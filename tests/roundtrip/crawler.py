@@ -147,7 +147,8 @@ class _PageParser(HTMLParser):
         elif tag == "option" and self.select is not None:
             self.option = [attrs.get("value"), "selected" in attrs, ""]
         elif tag == "textarea":
-            self.textarea = Control("textarea", "textarea", attrs.get("name", ""), "", disabled=disabled)
+            self.textarea = Control("textarea", "textarea", attrs.get("name", ""), "",
+                                    disabled=disabled)
             self.form.controls.append(self.textarea)
 
     def handle_startendtag(self, tag, attrs):

@@ -33,7 +33,10 @@ line two</textarea>
 def test_a_form_is_read_back_as_a_browser_submits_it():
     page = parse_page(PAGE, "/things/7/edit")
     assert page.csrf_header == "tok"
-    assert ("/tickets/?page=2", False) in page.links and ("/tickets/requesters?q=a", True) in page.links
+    assert ("/tickets/?page=2", False) in page.links and (
+        "/tickets/requesters?q=a",
+        True,
+    ) in page.links
     assert local_path("https://elsewhere.example.com/") is None
     assert local_path("/tickets/?page=2") == "/tickets/?page=2"
     [form] = page.forms
@@ -41,10 +44,14 @@ def test_a_form_is_read_back_as_a_browser_submits_it():
     assert [(b.name, b.value) for b in form.buttons] == [("save", "1"), ("delete", "1")]
     assert form.htmx_targets == [("POST", "/things/7/preview")]
     assert form.entries(form.buttons[0]) == [
-        ("csrf_token", "abc"), ("name", "Café & bar"), ("paused", "y"), ("kind", "b"),
+        ("csrf_token", "abc"),
+        ("name", "Café & bar"),
+        ("paused", "y"),
+        ("kind", "b"),
         ("first", "1"),  # nothing selected in a single select: the first option
         ("picked", "Two words"),  # an option without a value sends its text
-        ("many", "a"), ("many", "c"),
+        ("many", "a"),
+        ("many", "c"),
         ("notes", "line one\r\nline two"),  # the newline after <textarea> dropped, CRLF sent
         ("empty", ""),
         ("save", "1"),  # only the pressed button

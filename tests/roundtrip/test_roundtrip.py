@@ -20,13 +20,15 @@ hand-made data. Here the data comes from the rendered HTML, as a browser sends i
 * Checks: no 5xx anywhere; no link on a page leads to a 404 or a 403 for the actor who
   sees it; an unchanged edit form (:data:`EDIT_FORMS`) is accepted (a
   redirect, or a page without field errors) and changes nothing in the database (a secret
-  the form does not show, a setting it forgets to render, would be lost); a form is never refused for its CSRF token;
-  every GET console route was visited by some actor or is in :data:`SKIPPED` with a reason.
+  the form does not show, a setting it forgets to render, would be lost); a form is never
+  refused for its CSRF token; every GET console route was visited by some actor or is in
+  :data:`SKIPPED` with a reason.
 
 Known defects still open elsewhere are listed in :data:`KNOWN_BROKEN` (``"METHOD rule"`` →
 reason): while only those fail, the test is an expected failure (xfail); any other failure
 fails it. Set ``CRM_ROUNDTRIP_REPORT=<path>`` to get a Markdown list of what failed.
 """
+
 from __future__ import annotations
 
 import os
@@ -74,24 +76,31 @@ MAX_PAGES_PER_ACTOR = 400
 #: GET console routes no crawl reaches, and why they are left to other tests.
 SKIPPED: dict[str, str] = {
     "/auth/reset/<token>": "a one-time link sent by email (tests/accounts/test_reset_email.py)",
-    "/auth/sso/callback": "the identity provider's redirect back, needs its signed code (tests/sso/)",
+    "/auth/sso/callback": "the identity provider's redirect back, needs its signed code "
+    "(tests/sso/)",
     "/auth/sso/login": "shown only when single sign-on is configured; redirects to the identity "
-                       "provider (tests/sso/)",
-    "/auth/2fa/verify": "only during a log-in of an account with two-factor sign-in (tests/accounts/test_totp.py)",
-    "/auth/reset/sms/code": "only after an SMS reset request found a phone (tests/accounts/test_reset_sms.py)",
+    "provider (tests/sso/)",
+    "/auth/2fa/verify": "only during a log-in of an account with two-factor sign-in "
+    "(tests/accounts/test_totp.py)",
+    "/auth/reset/sms/code": "only after an SMS reset request found a phone "
+    "(tests/accounts/test_reset_sms.py)",
     "/healthz": "the load balancer's probe, linked from no page (tests/test_smoke.py)",
-    "/security/devconsole.json": "fetched by a script, not a link (tests/browser/test_devconsole.py)",
+    "/security/devconsole.json": "fetched by a script, not a link "
+    "(tests/browser/test_devconsole.py)",
 }
 
 #: POST console endpoints that no rendered form of this test's data reaches, and why.
 FORMS_SKIPPED: dict[str, str] = {
-    "auth.phone_confirm": "shown after a phone number was entered and an SMS code sent (tests/accounts/test_phone.py)",
+    "auth.phone_confirm": "shown after a phone number was entered and an SMS code sent "
+    "(tests/accounts/test_phone.py)",
     "auth.phone_resend": "shown with the phone confirmation form (tests/accounts/test_phone.py)",
-    "auth.reset_sms_code": "shown after an SMS reset request found a phone (tests/accounts/test_reset_sms.py)",
+    "auth.reset_sms_code": "shown after an SMS reset request found a phone "
+    "(tests/accounts/test_reset_sms.py)",
     "auth.reset_sms_resend": "shown with the SMS code form (tests/accounts/test_reset_sms.py)",
     "auth.reset_with_link": "behind a one-time emailed link (tests/accounts/test_reset_email.py)",
     "auth.totp_disable": "shown once two-factor sign-in is on (tests/accounts/test_totp.py)",
-    "auth.totp_verify": "the second step of a log-in with two-factor sign-in (tests/accounts/test_totp.py)",
+    "auth.totp_verify": "the second step of a log-in with two-factor sign-in "
+    "(tests/accounts/test_totp.py)",
 }
 
 #: Forms whose submission destroys or ends something: submitted last (after every actor's
@@ -115,13 +124,26 @@ DESTRUCTIVE: dict[str, str] = {
 }
 
 #: Among the destructive ones, these go last (they may end the actor's own session).
-LAST = {"sessions.revoke": 1, "sessions.revoke_others": 1, "sessions.admin_revoke": 1, "auth.logout": 2}
+LAST = {
+    "sessions.revoke": 1,
+    "sessions.revoke_others": 1,
+    "sessions.admin_revoke": 1,
+    "auth.logout": 2,
+}
 
 #: Forms that edit an existing object: submitted unchanged they must be accepted.
 EDIT_FORMS: set[str] = {
-    "admin.user", "notifications.email_template", "security.admin", "auth.totp_policy",
-    "auth.profile", "maintenance.edit", "monitoring.edit", "monitoring.status_page_edit",
-    "portal.edit", "reports.subscriptions", "monitoring.contact_group_rename",
+    "admin.user",
+    "notifications.email_template",
+    "security.admin",
+    "auth.totp_policy",
+    "auth.profile",
+    "maintenance.edit",
+    "monitoring.edit",
+    "monitoring.status_page_edit",
+    "portal.edit",
+    "reports.subscriptions",
+    "monitoring.contact_group_rename",
 }
 
 #: Failures still open in other areas ("METHOD rule" -> reason); remove an entry when fixed.
@@ -135,7 +157,8 @@ CSRF_REFUSAL = re.compile(r"CSRF", re.I)
 class Failure:
     """One thing that went wrong: what was sent, by whom, and the answer."""
 
-    kind: str  # "5xx", "edit refused", "edit changed data", "csrf refused", "dead link", "forbidden link"
+    # "5xx", "edit refused", "edit changed data", "csrf refused", "dead link", "forbidden link"
+    kind: str
     actor: str
     method: str
     url: str
@@ -189,8 +212,9 @@ class RoundTrip:
 
     # ------------------------------------------------------------ requests
 
-    def request(self, actor: Actor, method: str, path: str, *, data=None, htmx: bool = False,
-                form: str = ""):
+    def request(
+        self, actor: Actor, method: str, path: str, *, data=None, htmx: bool = False, form: str = ""
+    ):
         """Send one request as ``actor``; record the visit and any 5xx."""
         fresh_request_state()
         self.last_exception.clear()
@@ -226,8 +250,14 @@ class RoundTrip:
 
     def on_exception(self, sender, exception, **extra):
         lines = traceback.format_exception(exception)
-        where = next((ln.strip().splitlines()[0] for ln in reversed(lines)
-                      if ln.strip().startswith('File "/') and "/crm/" in ln), "")
+        where = next(
+            (
+                ln.strip().splitlines()[0]
+                for ln in reversed(lines)
+                if ln.strip().startswith('File "/') and "/crm/" in ln
+            ),
+            "",
+        )
         self.last_exception[:] = [f"{type(exception).__name__}: {exception} ({where})"[:400]]
 
     # ------------------------------------------------------------ log-in
@@ -235,14 +265,18 @@ class RoundTrip:
     def log_in(self, actor: Actor, email: str) -> None:
         """Log in through the real form: GET it, fill email and password, POST what it has."""
         resp = self.request(actor, "GET", "/auth/login")
-        assert resp is not None and resp.status_code == 200, f"log-in page: {resp and resp.status_code}"
+        assert resp is not None and resp.status_code == 200, (
+            f"log-in page: {resp and resp.status_code}"
+        )
         page = parse_page(_text(resp), "/auth/login")
         [form] = [f for f in page.forms if f.has_control("password")]
         entries = MultiDict(form.entries(form.buttons[0] if form.buttons else None))
         assert "csrf_token" in entries, "the log-in form carries no CSRF token"
         entries["email"], entries["password"] = email, PASSWORD
         resp = self.request(actor, form.method, local_path(form.action), data=entries)
-        assert resp is not None and resp.status_code == 302, f"log-in as {actor.name}: {resp and resp.status_code}"
+        assert resp is not None and resp.status_code == 302, (
+            f"log-in as {actor.name}: {resp and resp.status_code}"
+        )
         self.crawl(actor, [resp.headers["Location"], "/"])
 
     # ------------------------------------------------------------ crawling
@@ -258,13 +292,20 @@ class RoundTrip:
             endpoint, rule = self.match("GET", path)
             if endpoint is None or endpoint == "static" or rule.startswith("/api/"):
                 continue
-            if actor.visited[rule] >= _cap(rule, actor) or len(actor.seen_urls) >= MAX_PAGES_PER_ACTOR:
+            if (
+                actor.visited[rule] >= _cap(rule, actor)
+                or len(actor.seen_urls) >= MAX_PAGES_PER_ACTOR
+            ):
                 continue
             actor.seen_urls.add((path, htmx))
             resp = self.request(actor, "GET", path, htmx=htmx)
             if resp is None:
                 continue
-            if resp.status_code in (403, 404) and source is not None and not _verify_first(actor, resp):
+            if (
+                resp.status_code in (403, 404)
+                and source is not None
+                and not _verify_first(actor, resp)
+            ):
                 # a page offered this link: it must lead somewhere this actor may go
                 kind = "dead link" if resp.status_code == 404 else "forbidden link"
                 self._fail(kind, actor, "GET", path, resp.status_code, f"linked from {source}")
@@ -283,8 +324,9 @@ class RoundTrip:
 
     # ------------------------------------------------------------ forms
 
-    def each_option(self, actor: Actor, form: Form, path: str, entries: MultiDict, htmx: bool,
-                    label: str) -> None:
+    def each_option(
+        self, actor: Actor, form: Form, path: str, entries: MultiDict, htmx: bool, label: str
+    ) -> None:
         """A filter (GET) form sent again with each other option of each of its selects, one
         select at a time (a period, a status, a sort order that 500s is found here)."""
         for control in form.controls:
@@ -297,8 +339,14 @@ class RoundTrip:
                 self.options_tried.add((path, control.name, value))  # by one actor is enough
                 varied = entries.copy()
                 varied.setlist(control.name, [value])
-                self.request(actor, "GET", path, data=varied, htmx=htmx,
-                             form=f"{label} with {control.name}={value}")
+                self.request(
+                    actor,
+                    "GET",
+                    path,
+                    data=varied,
+                    htmx=htmx,
+                    form=f"{label} with {control.name}={value}",
+                )
 
     def current_form(self, actor: Actor, page: str, sig: tuple):
         """(form, target) with signature ``sig`` on ``page`` reloaded now, or None."""
@@ -333,33 +381,67 @@ class RoundTrip:
                 continue
             if send_method == "GET":
                 path = path.split("?", 1)[0]
-            label = f"{form.method} form on {page} -> {path}" + (f" [{button.name}={button.value}]" if button and button.name else "")
+            label = f"{form.method} form on {page} -> {path}" + (
+                f" [{button.name}={button.value}]" if button and button.name else ""
+            )
             before = _snapshot() if endpoint in EDIT_FORMS else None
             resp = self.request(actor, send_method, path, data=entries, htmx=htmx, form=label)
             self.submitted[endpoint] += 1
             if before is not None and resp is not None and resp.status_code < 500:
                 changed = _diff(before, _snapshot())
                 if changed:
-                    self._fail("edit changed data", actor, send_method, path, resp.status_code,
-                               "; ".join(changed)[:400], label)
+                    self._fail(
+                        "edit changed data",
+                        actor,
+                        send_method,
+                        path,
+                        resp.status_code,
+                        "; ".join(changed)[:400],
+                        label,
+                    )
             if resp is None:
                 continue
             body = _text(resp) if resp.mimetype == "text/html" else ""
-            self.log.append(f"{actor.name} {send_method} {path} {resp.status_code}"
-                            + (f" -> {resp.headers['Location']}" if resp.headers.get("Location") else "")
-                            + (f": {_field_errors(body)[:160]}" if resp.status_code >= 400 else ""))
+            self.log.append(
+                f"{actor.name} {send_method} {path} {resp.status_code}"
+                + (f" -> {resp.headers['Location']}" if resp.headers.get("Location") else "")
+                + (f": {_field_errors(body)[:160]}" if resp.status_code >= 400 else "")
+            )
             if resp.status_code in (400, 403) and CSRF_REFUSAL.search(body):
-                self._fail("csrf refused", actor, send_method, path, resp.status_code,
-                           _visible(body)[:200], label)
-            elif endpoint in EDIT_FORMS and (400 <= resp.status_code < 500
-                                             or (resp.status_code == 200 and FIELD_ERROR.search(body))):
-                self._fail("edit refused", actor, send_method, path, resp.status_code,
-                           _field_errors(body), label)
+                self._fail(
+                    "csrf refused",
+                    actor,
+                    send_method,
+                    path,
+                    resp.status_code,
+                    _visible(body)[:200],
+                    label,
+                )
+            elif endpoint in EDIT_FORMS and (
+                400 <= resp.status_code < 500
+                or (resp.status_code == 200 and FIELD_ERROR.search(body))
+            ):
+                self._fail(
+                    "edit refused",
+                    actor,
+                    send_method,
+                    path,
+                    resp.status_code,
+                    _field_errors(body),
+                    label,
+                )
             if send_method == "GET":
                 self.each_option(actor, form, path, entries, htmx, label)
-            follow = [resp.headers["Location"]] if resp.status_code in (302, 303) and resp.headers.get("Location") else []
-            if (send_method != "GET" and self.match("GET", path)[0] is not None
-                    and (path, False) not in actor.seen_urls):
+            follow = (
+                [resp.headers["Location"]]
+                if resp.status_code in (302, 303) and resp.headers.get("Location")
+                else []
+            )
+            if (
+                send_method != "GET"
+                and self.match("GET", path)[0] is not None
+                and (path, False) not in actor.seen_urls
+            ):
                 # the action's address reloaded, bookmarked or pasted: a GET on it
                 actor.seen_urls.add((path, False))
                 reload = self.request(actor, "GET", path)
@@ -400,9 +482,23 @@ def _endpoint_of(method: str, url: str) -> str | None:
 
 #: Tables an edit may legitimately write to (logs, sessions, outbox, measurements), and
 #: columns that record when or by whom rather than what.
-SNAPSHOT_SKIP_TABLES = {"check_results", "rollups", "flips", "incidents", "user_sessions", "notifications",
-                        "sms_messages", "caught_mail", "app_locks", "ticket_changes", "idempotency_keys",
-                        "otp_codes", "account_tokens", "refresh_tokens", "refresh_token_families"}
+SNAPSHOT_SKIP_TABLES = {
+    "check_results",
+    "rollups",
+    "flips",
+    "incidents",
+    "user_sessions",
+    "notifications",
+    "sms_messages",
+    "caught_mail",
+    "app_locks",
+    "ticket_changes",
+    "idempotency_keys",
+    "otp_codes",
+    "account_tokens",
+    "refresh_tokens",
+    "refresh_token_families",
+}
 SNAPSHOT_SKIP_COLUMNS = {"updated_by_id"}
 #: Tables where saving an unchanged form may store the defaults it showed as a row.
 SNAPSHOT_ADD_OK = {"site_settings"}
@@ -416,7 +512,11 @@ def _snapshot() -> dict:
     for table in db.metadata.sorted_tables:
         if table.name in SNAPSHOT_SKIP_TABLES:
             continue
-        cols = [c for c in table.columns if not c.name.endswith("_at") and c.name not in SNAPSHOT_SKIP_COLUMNS]
+        cols = [
+            c
+            for c in table.columns
+            if not c.name.endswith("_at") and c.name not in SNAPSHOT_SKIP_COLUMNS
+        ]
         pk = [c.name for c in table.primary_key.columns]
         rows = db.session.execute(db.select(*cols)).mappings().all()
         out[table.name] = {tuple(r[k] for k in pk): dict(r) for r in rows}
@@ -442,8 +542,10 @@ def _diff(before: dict, after: dict) -> list[str]:
                 if isinstance(value, dict) and isinstance(new, dict):  # JSON: the keys that differ
                     for k in sorted(value.keys() | new.keys()):
                         if value.get(k) != new.get(k):
-                            changes.append(f"{table}{list(key)}.{col}[{k!r}]: {_short(value.get(k))} -> "
-                                           f"{_short(new.get(k))}")
+                            changes.append(
+                                f"{table}{list(key)}.{col}[{k!r}]: {_short(value.get(k))} -> "
+                                f"{_short(new.get(k))}"
+                            )
                 else:
                     changes.append(f"{table}{list(key)}.{col}: {_short(value)} -> {_short(new)}")
     return changes
@@ -477,8 +579,11 @@ def _visible(body: str) -> str:
 
 
 def _field_errors(body: str) -> str:
-    found = re.findall(r'class="(?:invalid-feedback|alert alert-(?:danger|warning))[^"]*"[^>]*>(.*?)</div>',
-                       body, flags=re.S)
+    found = re.findall(
+        r'class="(?:invalid-feedback|alert alert-(?:danger|warning))[^"]*"[^>]*>(.*?)</div>',
+        body,
+        flags=re.S,
+    )
     return "; ".join(_visible(f) for f in found)[:300] or _visible(body)[:200]
 
 
@@ -487,24 +592,71 @@ def _field_errors(body: str) -> str:
 #: Monitors of the types the demo data does not have (it has http, tcp and heartbeat), with
 #: the optional settings set, so every variant of the monitor form is rendered and sent back.
 MONITORS = [
-    {"name": "Mail relay", "type": "smtp", "host": "mail.example.com", "port": 587, "starttls": True},
-    {"name": "File drop", "type": "ftp", "host": "ftp.example.com", "username": "probe", "password": "s3cret"},
-    {"name": "Apex record", "type": "dns", "host": "example.com", "expected_address": "93.184.216.34",
-     "resolver": "1.1.1.1"},
+    {
+        "name": "Mail relay",
+        "type": "smtp",
+        "host": "mail.example.com",
+        "port": 587,
+        "starttls": True,
+    },
+    {
+        "name": "File drop",
+        "type": "ftp",
+        "host": "ftp.example.com",
+        "username": "probe",
+        "password": "s3cret",
+    },
+    {
+        "name": "Apex record",
+        "type": "dns",
+        "host": "example.com",
+        "expected_address": "93.184.216.34",
+        "resolver": "1.1.1.1",
+    },
     {"name": "Certificate", "type": "tls", "host": "example.com", "port": 443, "days_before": 21},
-    {"name": "Checkout flow", "type": "synthetic", "steps": [
-        {"name": "log in", "method": "POST", "url": "https://shop.example.com/api/login",
-         "headers": {"Content-Type": "application/json"}, "body": '{"user": "probe"}',
-         "assertions": [{"type": "status", "expected": "200"}, {"type": "body_contains", "text": "token"}],
-         "extract": {"token": "$.data.token"}},
-        {"name": "cart", "url": "https://shop.example.com/api/cart",
-         "headers": {"Authorization": "Bearer {{token}}"},
-         "assertions": [{"type": "json_path", "path": "$.items"}, {"type": "response_time", "max_ms": 800}]}]},
-    {"name": "Shop API", "type": "http", "url": "https://shop.example.com/health", "method": "POST",
-     "headers": {"Accept": "application/json"}, "body": "{}", "keyword": "ok",
-     "expected_status": "200-299,301", "max_response_ms": 900, "escalate_after_minutes": 30,
-     "remind_every_minutes": 60, "tags": ["shop", "api"]},
+    {
+        "name": "Checkout flow",
+        "type": "synthetic",
+        "steps": [
+            {
+                "name": "log in",
+                "method": "POST",
+                "url": "https://shop.example.com/api/login",
+                "headers": {"Content-Type": "application/json"},
+                "body": '{"user": "probe"}',
+                "assertions": [
+                    {"type": "status", "expected": "200"},
+                    {"type": "body_contains", "text": "token"},
+                ],
+                "extract": {"token": "$.data.token"},
+            },
+            {
+                "name": "cart",
+                "url": "https://shop.example.com/api/cart",
+                "headers": {"Authorization": "Bearer {{token}}"},
+                "assertions": [
+                    {"type": "json_path", "path": "$.items"},
+                    {"type": "response_time", "max_ms": 800},
+                ],
+            },
+        ],
+    },
+    {
+        "name": "Shop API",
+        "type": "http",
+        "url": "https://shop.example.com/health",
+        "method": "POST",
+        "headers": {"Accept": "application/json"},
+        "body": "{}",
+        "keyword": "ok",
+        "expected_status": "200-299,301",
+        "max_response_ms": 900,
+        "escalate_after_minutes": 30,
+        "remind_every_minutes": 60,
+        "tags": ["shop", "api"],
+    },
 ]
+
 
 def _load_data(make_user):
     """Demo tickets and users, the matrix world, and monitoring history with an incident."""
@@ -515,21 +667,42 @@ def _load_data(make_user):
 
     world = build_world(make_user)
     seed_demo(force=True)
-    for arg in ("report_id", "window_id", "broadcast_id", "monitor_id", "contact_id", "group_id",
-                "page_id", "project_id", "issue_id", "shop_customer_id", "order_id",
-                "note_id"):
+    for arg in (
+        "report_id",
+        "window_id",
+        "broadcast_id",
+        "monitor_id",
+        "contact_id",
+        "group_id",
+        "page_id",
+        "project_id",
+        "issue_id",
+        "shop_customer_id",
+        "order_id",
+        "note_id",
+    ):
         ARG_VALUES[arg](world)
     from crm.monitoring import services
+
     for spec in MONITORS:  # one of each type the demo lacks, through the service (validated)
         services.create_monitor(spec)
-    services.create_monitor({"name": "My shop", "type": "http", "interval": 300,
-                             "url": "https://shop.example.org/"}, owner=world.user("customer"))
+    services.create_monitor(
+        {"name": "My shop", "type": "http", "interval": 300, "url": "https://shop.example.org/"},
+        owner=world.user("customer"),
+    )
     monitor = world.extra["monitor"]
     now = utcnow()
-    outcomes = [CheckOutcome(status="up" if i % 7 else "down", response_time_ms=40.0 + i,
-                             status_code=200 if i % 7 else 503, error=None if i % 7 else "HTTP 503",
-                             protocol="http", checked_at=now - timedelta(minutes=5 * (30 - i)))
-                for i in range(1, 30)]
+    outcomes = [
+        CheckOutcome(
+            status="up" if i % 7 else "down",
+            response_time_ms=40.0 + i,
+            status_code=200 if i % 7 else 503,
+            error=None if i % 7 else "HTTP 503",
+            protocol="http",
+            checked_at=now - timedelta(minutes=5 * (30 - i)),
+        )
+        for i in range(1, 30)
+    ]
     results.record_outcomes([(monitor.id, o) for o in outcomes])
     db.session.commit()
     return world
@@ -544,6 +717,7 @@ def _emails(world, make_user) -> dict[str, str]:
 
 # ------------------------------------------------------------------ the test
 
+
 @pytest.mark.usefixtures("fast_passwords")
 def test_every_console_page_and_form_round_trips(app, make_user, monkeypatch):
     monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", True)
@@ -556,9 +730,17 @@ def test_every_console_page_and_form_round_trips(app, make_user, monkeypatch):
         for role, email in _emails(world, make_user).items():
             trip.log_in(actors[role], email)
         from crm.broadcasts.services import unsubscribe_token
-        trip.crawl(actors[ANONYMOUS], ["/", "/auth/login", "/docs",
-                                       f"/status/{world.extra['status_page'].slug}",
-                                       f"/broadcasts/unsubscribe/{unsubscribe_token(world.user('customer').email)}"])
+
+        trip.crawl(
+            actors[ANONYMOUS],
+            [
+                "/",
+                "/auth/login",
+                "/docs",
+                f"/status/{world.extra['status_page'].slug}",
+                f"/broadcasts/unsubscribe/{unsubscribe_token(world.user('customer').email)}",
+            ],
+        )
         for name in SUBMIT_ORDER:
             trip.submit_forms(actors[name], destructive=False)
         for name in SUBMIT_ORDER:
@@ -578,43 +760,67 @@ def test_every_console_page_and_form_round_trips(app, make_user, monkeypatch):
     unexpected = [f for f in trip.failures if f.key not in KNOWN_BROKEN]
     problems = []
     if unvisited:
-        problems.append("GET console routes no actor visited (link them, or add them to SKIPPED "
-                        "with a reason):\n  " + "\n  ".join(unvisited))
+        problems.append(
+            "GET console routes no actor visited (link them, or add them to SKIPPED "
+            "with a reason):\n  " + "\n  ".join(unvisited)
+        )
     if unsubmitted:
-        problems.append("console write endpoints no rendered form reached (add to FORMS_SKIPPED "
-                        "with a reason if no page offers them):\n  " + "\n  ".join(unsubmitted))
+        problems.append(
+            "console write endpoints no rendered form reached (add to FORMS_SKIPPED "
+            "with a reason if no page offers them):\n  " + "\n  ".join(unsubmitted)
+        )
     if stale_edit:
-        problems.append("EDIT_FORMS never submitted (renamed or gone?):\n  " + "\n  ".join(stale_edit))
+        problems.append(
+            "EDIT_FORMS never submitted (renamed or gone?):\n  " + "\n  ".join(stale_edit)
+        )
     if stale_skips:
-        problems.append("SKIPPED routes that were visited after all (remove them):\n  " + "\n  ".join(stale_skips))
+        problems.append(
+            "SKIPPED routes that were visited after all (remove them):\n  "
+            + "\n  ".join(stale_skips)
+        )
     if unexpected:
         problems.append("failures:\n  " + "\n  ".join(_line(f) for f in unexpected))
     assert not problems, "\n".join(problems)
     if trip.failures:
-        pytest.xfail("only KNOWN_BROKEN failures: " + "; ".join(sorted({f.key for f in trip.failures})))
+        pytest.xfail(
+            "only KNOWN_BROKEN failures: " + "; ".join(sorted({f.key for f in trip.failures}))
+        )
 
 
 def _console_get_rules(app) -> set[str]:
     """Every GET rule of the console (not the API, not static files)."""
-    return {r.rule for r in app.url_map.iter_rules()
-            if "GET" in (r.methods or ()) and r.endpoint != "static" and not r.rule.startswith("/api/")}
+    return {
+        r.rule
+        for r in app.url_map.iter_rules()
+        if "GET" in (r.methods or ()) and r.endpoint != "static" and not r.rule.startswith("/api/")
+    }
 
 
 def _console_write_endpoints(app) -> set[str]:
     """Endpoints of every POST console rule (not the API)."""
-    return {r.endpoint for r in app.url_map.iter_rules()
-            if "POST" in (r.methods or ()) and not r.rule.startswith("/api/")}
+    return {
+        r.endpoint
+        for r in app.url_map.iter_rules()
+        if "POST" in (r.methods or ()) and not r.rule.startswith("/api/")
+    }
 
 
 def _line(f: Failure) -> str:
-    return f"[{f.kind}] {f.actor} {f.method} {f.url} -> {f.status}: {f.detail}" + (f" ({f.form})" if f.form else "")
+    return f"[{f.kind}] {f.actor} {f.method} {f.url} -> {f.status}: {f.detail}" + (
+        f" ({f.form})" if f.form else ""
+    )
 
 
 def _report(trip: RoundTrip, actors: dict, unvisited: list[str]) -> str:
-    lines = [f"# Round-trip report ({trip.app.config['SQLALCHEMY_DATABASE_URI'].split(':', 1)[0]})", ""]
+    lines = [
+        f"# Round-trip report ({trip.app.config['SQLALCHEMY_DATABASE_URI'].split(':', 1)[0]})",
+        "",
+    ]
     for name, actor in actors.items():
-        lines.append(f"- {name}: {actor.requests} requests, {len(actor.visited)} routes, "
-                     f"{len(actor.forms)} distinct forms")
+        lines.append(
+            f"- {name}: {actor.requests} requests, {len(actor.visited)} routes, "
+            f"{len(actor.forms)} distinct forms"
+        )
     lines.append(f"- routes visited: {len(trip.visited_rules)}; unvisited: {unvisited}")
     lines.append(f"- form submissions by endpoint: {dict(trip.submitted)}")
     lines.append("")
@@ -632,14 +838,27 @@ def _report(trip: RoundTrip, actors: dict, unvisited: list[str]) -> str:
 
 #: URL prefix -> area of the console (for grouping the report), most specific first
 AREAS = [
-    ("/admin/email-templates", "email templates and notifications"), ("/admin/outbox", "email templates and notifications"),
-    ("/admin/mailbox", "email templates and notifications"), ("/admin/sms", "email templates and notifications"),
-    ("/admin/security", "security and accounts"), ("/auth", "security and accounts"), ("/sessions", "security and accounts"),
-    ("/security", "security and accounts"), ("/admin", "administration"), ("/broadcasts", "broadcasts"),
-    ("/monitors", "monitoring"), ("/reports", "monitoring reports"), ("/maintenance", "maintenance windows"),
-    ("/status", "status pages"), ("/assets", "monitoring"), ("/tickets", "tickets"), ("/portal", "customer portal"),
+    ("/admin/email-templates", "email templates and notifications"),
+    ("/admin/outbox", "email templates and notifications"),
+    ("/admin/mailbox", "email templates and notifications"),
+    ("/admin/sms", "email templates and notifications"),
+    ("/admin/security", "security and accounts"),
+    ("/auth", "security and accounts"),
+    ("/sessions", "security and accounts"),
+    ("/security", "security and accounts"),
+    ("/admin", "administration"),
+    ("/broadcasts", "broadcasts"),
+    ("/monitors", "monitoring"),
+    ("/reports", "monitoring reports"),
+    ("/maintenance", "maintenance windows"),
+    ("/status", "status pages"),
+    ("/assets", "monitoring"),
+    ("/tickets", "tickets"),
+    ("/portal", "customer portal"),
 ]
 
 
 def _area(rule: str) -> str:
-    return next((area for prefix, area in AREAS if rule.startswith(prefix)), "navigation and other pages")
+    return next(
+        (area for prefix, area in AREAS if rule.startswith(prefix)), "navigation and other pages"
+    )

@@ -37,8 +37,9 @@ def _post_as_rendered(client, ticket_id: int, action: str):
 
 
 @pytest.mark.parametrize("role", sorted(ACTIONS))
-def test_every_action_form_sent_back_unchanged_is_a_friendly_no_op(client, login, make_user, engineer,
-                                                                    customer, make_ticket, role):
+def test_every_action_form_sent_back_unchanged_is_a_friendly_no_op(
+    client, login, make_user, engineer, customer, make_ticket, role
+):
     make_user("engineer", name="Otto Other")  # a second engineer the assign form could pick
     t = make_ticket(customer, priority="high")
     assert t.assignee_id == engineer.id
@@ -46,23 +47,31 @@ def test_every_action_form_sent_back_unchanged_is_a_friendly_no_op(client, login
     for action in ACTIONS[role]:
         before = _state(t.id)
         resp = _post_as_rendered(client, t.id, action)
-        assert resp.status_code in (302, 303), (action, resp.status_code, resp.get_data(as_text=True)[:300])
+        assert resp.status_code in (302, 303), (
+            action,
+            resp.status_code,
+            resp.get_data(as_text=True)[:300],
+        )
         assert resp.headers["Location"].endswith(f"/tickets/{t.id}")
         page = client.get(resp.headers["Location"]).get_data(as_text=True)
         assert 'class="alert alert-info' in page and "Nothing changed." in page, action
         assert _state(t.id) == before, action
 
 
-def test_the_status_form_preselects_the_current_status(client, login, make_user, engineer, customer,
-                                                       make_ticket):
+def test_the_status_form_preselects_the_current_status(
+    client, login, make_user, engineer, customer, make_ticket
+):
     t = make_ticket(customer)
     login(make_user("agent"))
-    fields = form_fields(client.get(f"/tickets/{t.id}").get_data(as_text=True), f"/tickets/{t.id}/status")
+    fields = form_fields(
+        client.get(f"/tickets/{t.id}").get_data(as_text=True), f"/tickets/{t.id}/status"
+    )
     assert fields["status"] == "open"
 
 
 def test_an_unassigned_tickets_assign_form_does_not_assign_anyone_when_sent_unchanged(
-        client, login, make_user, customer, make_ticket):
+    client, login, make_user, customer, make_ticket
+):
     t = make_ticket(customer)  # nobody is approved yet: unassigned
     assert t.assignee_id is None
     make_user("engineer", name="Erin Fixwell")

@@ -52,9 +52,17 @@ def _expected(sort: str) -> list[int]:
     column, descending = SORTS[sort]
     if column in ("priority", "status"):
         order = (PRIORITIES if column == "priority" else STATUSES)
-        rank = (lambda t: -order.index(getattr(t, column))) if descending else (lambda t: order.index(getattr(t, column)))
-        return [t.id for t in sorted(rows, key=lambda t: (rank(t), -t.updated_at.timestamp(), -t.id))]
-    return [t.id for t in sorted(rows, key=lambda t: (getattr(t, column), t.id), reverse=descending)]
+        rank = (
+            (lambda t: -order.index(getattr(t, column)))
+            if descending
+            else (lambda t: order.index(getattr(t, column)))
+        )
+        return [
+            t.id for t in sorted(rows, key=lambda t: (rank(t), -t.updated_at.timestamp(), -t.id))
+        ]
+    return [
+        t.id for t in sorted(rows, key=lambda t: (getattr(t, column), t.id), reverse=descending)
+    ]
 
 
 @pytest.mark.parametrize("sort", list(SORTS))
@@ -62,7 +70,9 @@ def test_every_sort_pages_through_all_tickets_by_keyset(many, make_user, sort):
     admin = make_user("admin")
     seen, cursor = [], None
     for _ in range(10):
-        page, cursor = services.list_tickets(admin, TicketFilters(), cursor=cursor, limit=4, sort=sort)
+        page, cursor = services.list_tickets(
+            admin, TicketFilters(), cursor=cursor, limit=4, sort=sort
+        )
         seen += [t.id for t in page]
         if cursor is None:
             break
@@ -113,6 +123,7 @@ def test_console_shows_the_count(client, login, make_user, many, monkeypatch):
 
 # ---------------------------------------------------------------- requester by name or email
 
+
 def test_requester_filter_takes_a_name_or_an_email(client, login, make_user, many):
     login(make_user("agent"))
     ann = db.session.query(User).filter_by(email="ann@example.com").one()
@@ -150,26 +161,44 @@ def test_start_after_end_is_a_form_error(client, login, make_user, token_for):
     resp = client.get("/tickets/?view=all&created_after=2026-03-02&created_before=2026-03-01")
     assert resp.status_code == 422 and "The end date is before the start date." in text_of(resp)
     assert 'id="created_before-errors"' in text_of(resp)
-    assert client.get("/tickets/?view=all&created_after=2026-03-01&created_before=2026-03-01").status_code == 200
-    problem = assert_problem(Api(client, token_for).get(
-        "/tickets?created_after=2026-03-02&created_before=2026-03-01", agent), 422)
+    assert (
+        client.get(
+            "/tickets/?view=all&created_after=2026-03-01&created_before=2026-03-01"
+        ).status_code
+        == 200
+    )
+    problem = assert_problem(
+        Api(client, token_for).get(
+            "/tickets?created_after=2026-03-02&created_before=2026-03-01", agent
+        ),
+        422,
+    )
     assert "created_before" in problem["errors"]
 
 
 # ---------------------------------------------------------------- "#38" opens ticket 38
+
 
 @pytest.mark.parametrize("q", ["#{id}", "{id}", " #{id} "])
 def test_searching_a_ticket_number_opens_it_whatever_the_filters(client, login, make_user, many, q):
     login(make_user("agent"))
     target = many[5]
     query = q.format(id=target)
-    resp = client.get("/tickets/", query_string={"view": "active", "status": "closed", "priority": "low", "q": query})
+    resp = client.get(
+        "/tickets/",
+        query_string={"view": "active", "status": "closed", "priority": "low", "q": query},
+    )
     assert resp.status_code == 302 and resp.headers["Location"] == f"/tickets/{target}"
-    boosted = client.get("/tickets/", query_string={"view": "mine", "q": query}, headers=HTMX_BOOSTED)
+    boosted = client.get(
+        "/tickets/", query_string={"view": "mine", "q": query}, headers=HTMX_BOOSTED
+    )
     assert boosted.status_code == 302
     # While typing (the live fragment), the list offers the ticket instead of jumping to it.
     live = client.get("/tickets/", query_string={"view": "all", "q": query}, headers=HTMX_PARTIAL)
-    assert live.status_code == 200 and f'href="/tickets/{target}">Open ticket #{target}</a>' in text_of(live)
+    assert (
+        live.status_code == 200
+        and f'href="/tickets/{target}">Open ticket #{target}</a>' in text_of(live)
+    )
 
 
 def test_searching_an_unknown_number_is_an_ordinary_search(client, login, make_user, many):

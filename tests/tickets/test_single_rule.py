@@ -84,13 +84,20 @@ def test_a_forbidden_member_is_403_even_when_another_would_be_409(api, make_user
 
 
 def test_the_workflow_is_409_even_when_a_value_would_be_422(api, make_user):
-    """A manager reassigns to a customer (422) and asks for a status not next (open → pending: 409)."""
+    """A manager reassigns to a customer (422) and asks for a status not next (open →
+    pending: 409)."""
     make_user("engineer")
     customer = make_user("customer")
     ticket = services.create_ticket(customer, "Subject", "Text")
     before = _stored(ticket.id)
-    body = assert_problem(api.patch(f"/tickets/{ticket.id}", make_user("manager"),
-                                    json={"assignee_id": customer.id, "status": "pending"}), 409)
+    body = assert_problem(
+        api.patch(
+            f"/tickets/{ticket.id}",
+            make_user("manager"),
+            json={"assignee_id": customer.id, "status": "pending"},
+        ),
+        409,
+    )
     assert "status" in body["errors"]
     assert _stored(ticket.id) == before
 
@@ -106,11 +113,16 @@ def test_an_engineer_not_assigned_is_403_on_priority_with_the_services_message(a
 
 # ---------------------------------------------------------------- can_accept
 
+
 @pytest.mark.parametrize("role", ["assignee", "other engineer", "agent", "manager", "admin"])
 def test_the_accept_button_shows_exactly_when_the_service_accepts(client, login, make_user, role):
     assignee = make_user("engineer")
     ticket = services.create_ticket(make_user("customer"), "Subject", "Text")
-    user = assignee if role == "assignee" else make_user("engineer" if role == "other engineer" else role)
+    user = (
+        assignee
+        if role == "assignee"
+        else make_user("engineer" if role == "other engineer" else role)
+    )
     login(user)
     page = client.get(f"/tickets/{ticket.id}").get_data(as_text=True)
     shown = f'action="/tickets/{ticket.id}/accept"' in page
@@ -126,6 +138,7 @@ def test_the_accept_button_shows_exactly_when_the_service_accepts(client, login,
 
 # ---------------------------------------------------------------- one refusal helper
 
+
 def test_show_refusal_raises_a_403_again_and_puts_other_refusals_on_the_named_field(app):
     from crm.errors import NotAllowed
     from crm.tickets.forms import EditTicketForm, show_refusal
@@ -134,10 +147,21 @@ def test_show_refusal_raises_a_403_again_and_puts_other_refusals_on_the_named_fi
         form = EditTicketForm(formdata=None)
         with pytest.raises(NotAllowed):
             show_refusal(NotAllowed("no"), form, fields=("subject",), default="subject")
-        assert show_refusal(ServiceError("Too long.", field="description", status=422), form,
-                            fields=("subject", "description"), default="subject") == "Too long."
+        assert (
+            show_refusal(
+                ServiceError("Too long.", field="description", status=422),
+                form,
+                fields=("subject", "description"),
+                default="subject",
+            )
+            == "Too long."
+        )
         assert list(form.description.errors) == ["Too long."] and not form.subject.errors
         # a field the page does not show (or none) lands on the default
-        show_refusal(ServiceError("Not open.", field="follow_up_of"), form, fields=("subject",),
-                     default="subject")
+        show_refusal(
+            ServiceError("Not open.", field="follow_up_of"),
+            form,
+            fields=("subject",),
+            default="subject",
+        )
         assert list(form.subject.errors) == ["Not open."]

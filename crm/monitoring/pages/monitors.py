@@ -59,8 +59,13 @@ CHART_RANGES = ("24h", "7d", "30d", "90d")
 def _overview_version() -> str:
     """Changes whenever a monitor is added, removed, edited or checked (the poll's ``since``)."""
     count, checked, updated = db.session.execute(
-        select(func.count(Monitor.id), func.max(Monitor.last_checked_at), func.max(Monitor.updated_at))).one()
-    return f"{count}-{checked.isoformat() if checked else ''}-{updated.isoformat() if updated else ''}"
+        select(
+            func.count(Monitor.id), func.max(Monitor.last_checked_at), func.max(Monitor.updated_at)
+        )
+    ).one()
+    return (
+        f"{count}-{checked.isoformat() if checked else ''}-{updated.isoformat() if updated else ''}"
+    )
 
 
 @bp.route("/")
@@ -74,21 +79,33 @@ def index():
         return "", 204
     form = FilterForm(request.args)
     form.tag.choices = [("", "Any tag")] + [(t, t) for t in services.all_tags()]
-    filters = services.MonitorFilters(text=(form.q.data or "").strip()[:120],
-                                      status=form.status.data, type=form.type.data,
-                                      tag=form.tag.data)
+    filters = services.MonitorFilters(
+        text=(form.q.data or "").strip()[:120],
+        status=form.status.data,
+        type=form.type.data,
+        tag=form.tag.data,
+    )
     monitors, next_before = id_keyset_page(services.list_monitors(filters), Monitor, size=25)
     stats = dashboards.overview_stats([m.id for m in monitors], utcnow())
     beats = dashboards.recent_beats([m.id for m in monitors], dashboards.OVERVIEW_BEATS)
     any_monitor = version.split("-", 1)[0] != "0"
     return render_page_or_fragment(
-        "monitoring/index.html", "monitoring/_monitor_table.html", monitors=monitors, stats=stats,
-        beats=beats, beat_slots=dashboards.OVERVIEW_BEATS,
-        next_before=next_before, form=form, version=version, any_monitor=any_monitor,
-        type_labels=TYPE_LABELS)
+        "monitoring/index.html",
+        "monitoring/_monitor_table.html",
+        monitors=monitors,
+        stats=stats,
+        beats=beats,
+        beat_slots=dashboards.OVERVIEW_BEATS,
+        next_before=next_before,
+        form=form,
+        version=version,
+        any_monitor=any_monitor,
+        type_labels=TYPE_LABELS,
+    )
 
 
 # ---------------------------------------------------------------- the monitor page
+
 
 def _detail_context(monitor: Monitor, *, contact_form=None, outcome=None) -> dict:
     chart_range = request.args.get("range", "24h")
@@ -97,32 +114,55 @@ def _detail_context(monitor: Monitor, *, contact_form=None, outcome=None) -> dic
     now = utcnow()
     start = now - dashboards.PRESETS[chart_range][1]
     figure = dashboards.response_time_figure(monitor.id, start, now)
-    incidents = list(db.session.scalars(select(Incident).where(Incident.monitor_id == monitor.id)
-                                        .order_by(Incident.opened_at.desc()).limit(20)))
-    results = list(db.session.scalars(select(CheckResult).where(CheckResult.monitor_id == monitor.id)
-                                      .order_by(CheckResult.checked_at.desc()).limit(dashboards.DETAIL_BEATS)))
+    incidents = list(
+        db.session.scalars(
+            select(Incident)
+            .where(Incident.monitor_id == monitor.id)
+            .order_by(Incident.opened_at.desc())
+            .limit(20)
+        )
+    )
+    results = list(
+        db.session.scalars(
+            select(CheckResult)
+            .where(CheckResult.monitor_id == monitor.id)
+            .order_by(CheckResult.checked_at.desc())
+            .limit(dashboards.DETAIL_BEATS)
+        )
+    )
     uptime = dashboards.overview_stats([monitor.id], now)[monitor.id]
     return {
-        "monitor": monitor, "spec": monitor_to_spec_dict(monitor),
+        "monitor": monitor,
+        "spec": monitor_to_spec_dict(monitor),
         "ping_url": services.ping_url(monitor) if monitor.type == HEARTBEAT else None,
-        "figure": figure, "chart_range": chart_range, "chart_ranges": CHART_RANGES,
-        "incidents": incidents, "results": results, "beats": dashboards.beats_from_results(results),
-        "beat_slots": dashboards.DETAIL_BEATS, "uptime": uptime, "now": now,
+        "figure": figure,
+        "chart_range": chart_range,
+        "chart_ranges": CHART_RANGES,
+        "incidents": incidents,
+        "results": results,
+        "beats": dashboards.beats_from_results(results),
+        "beat_slots": dashboards.DETAIL_BEATS,
+        "uptime": uptime,
+        "now": now,
         # a poll's answer also carries the results table, swapped out of band into the
         # <details> the page keeps (so a panel the user opened stays open)
         "poll": is_htmx_partial(),
         "contacts": services.monitor_contacts(monitor),
         "own_group": services.is_own_group(monitor, monitor.contact_group),
         "contact_form": contact_form or ContactForm(formdata=None),
-        "action_form": ActionForm(formdata=None), "outcome": outcome,
-        "type_labels": TYPE_LABELS, "version": _monitor_version(monitor),
+        "action_form": ActionForm(formdata=None),
+        "outcome": outcome,
+        "type_labels": TYPE_LABELS,
+        "version": _monitor_version(monitor),
         "can_manage": has_permission(current_user, "monitor.manage"),
     }
 
 
 def _monitor_version(monitor: Monitor) -> str:
     checked = monitor.last_checked_at.isoformat() if monitor.last_checked_at else ""
-    return f"{checked}|{monitor.updated_at.isoformat() if monitor.updated_at else ''}|{monitor.status}"
+    return (
+        f"{checked}|{monitor.updated_at.isoformat() if monitor.updated_at else ''}|{monitor.status}"
+    )
 
 
 @bp.route("/<int:monitor_id>")
@@ -133,8 +173,9 @@ def detail(monitor_id: int):
     monitor = get_monitor_or_404(monitor_id, current_user)
     if poll_unchanged(_monitor_version(monitor)):
         return "", 204
-    return render_page_or_fragment("monitoring/detail.html", "monitoring/_live.html",
-                                   **_detail_context(monitor))
+    return render_page_or_fragment(
+        "monitoring/detail.html", "monitoring/_live.html", **_detail_context(monitor)
+    )
 
 
 @bp.route("/<int:monitor_id>/run", methods=["POST"])
@@ -150,8 +191,11 @@ def run_now(monitor_id: int):
     outcome = runner.run_now(monitor)
     if is_htmx_partial():
         return render_template("monitoring/_run_outcome.html", outcome=outcome, monitor=monitor)
-    return rerender_at(url_for("monitoring.detail", monitor_id=monitor.id),
-                       render_template("monitoring/detail.html", **_detail_context(monitor, outcome=outcome)), 200)
+    return rerender_at(
+        url_for("monitoring.detail", monitor_id=monitor.id),
+        render_template("monitoring/detail.html", **_detail_context(monitor, outcome=outcome)),
+        200,
+    )
 
 
 @bp.route("/<int:monitor_id>/pause", methods=["POST"])
@@ -222,14 +266,17 @@ def add_contact(monitor_id: int):
     """Add an email address or phone number that receives this monitor's alerts."""
     monitor = get_monitor_or_404(monitor_id, current_user)
     form = ContactForm()
-    value = _add_contact_from_form(form, lambda **recipient: services.add_contact(monitor, **recipient),
-                                   reraise_404=True)
+    value = _add_contact_from_form(
+        form, lambda **recipient: services.add_contact(monitor, **recipient), reraise_404=True
+    )
     if value is not None:
         flash(f"{value} will receive this monitor's alerts.", "success")
         return redirect(url_for("monitoring.detail", monitor_id=monitor.id) + "#contacts")
     monitor = get_monitor_or_404(monitor_id, current_user)
-    return rerender_at(url_for("monitoring.detail", monitor_id=monitor.id),
-                       render_template("monitoring/detail.html", **_detail_context(monitor, contact_form=form)))
+    return rerender_at(
+        url_for("monitoring.detail", monitor_id=monitor.id),
+        render_template("monitoring/detail.html", **_detail_context(monitor, contact_form=form)),
+    )
 
 
 @bp.route("/<int:monitor_id>/contacts/<int:contact_id>/delete", methods=["POST"])
@@ -249,6 +296,7 @@ def remove_contact(monitor_id: int, contact_id: int):
 
 # ---------------------------------------------------------------- create and edit
 
+
 def _apply_service_error(form: MonitorForm, exc: ServiceError) -> list[str]:
     """Attach a service error's messages to the fields they name; returns the messages no
     field matched (shown above the form)."""
@@ -266,9 +314,15 @@ def _apply_service_error(form: MonitorForm, exc: ServiceError) -> list[str]:
 
 
 def _form_page(form: MonitorForm, monitor: Monitor | None, errors: list[str], status: int = 200):
-    return render_template("monitoring/form.html", form=form, monitor=monitor, errors=errors,
-                           type_fields=TYPE_FIELDS, type_labels=TYPE_LABELS,
-                           step_template=StepForm(formdata=None, prefix="steps-__index__")), status
+    return render_template(
+        "monitoring/form.html",
+        form=form,
+        monitor=monitor,
+        errors=errors,
+        type_fields=TYPE_FIELDS,
+        type_labels=TYPE_LABELS,
+        step_template=StepForm(formdata=None, prefix="steps-__index__"),
+    ), status
 
 
 def _submit(form: MonitorForm, monitor: Monitor | None):
@@ -303,7 +357,11 @@ def _with_group_choices(form: MonitorForm, monitor: Monitor | None) -> MonitorFo
     groups = services.shareable_groups(monitor)
     form.contact_group_id.choices = group_choices(groups)
     form.escalation_group_id.choices = group_choices(groups, escalation=True)
-    if monitor is not None and request.method == "GET" and services.is_own_group(monitor, monitor.contact_group):
+    if (
+        monitor is not None
+        and request.method == "GET"
+        and services.is_own_group(monitor, monitor.contact_group)
+    ):
         form.contact_group_id.data = None
     return form
 
@@ -335,24 +393,36 @@ def edit(monitor_id: int):
 # ---------------------------------------------------------------- contact groups
 
 
-
 def _groups_page(form: ContactGroupForm, status: int = 200):
     groups = services.list_contact_groups()
     usage = services.group_usage(groups)
-    return render_template("monitoring/contact_groups.html", groups=groups, usage=usage, form=form,
-                           can_manage=has_permission(current_user, "monitor.manage")), status
+    return render_template(
+        "monitoring/contact_groups.html",
+        groups=groups,
+        usage=usage,
+        form=form,
+        can_manage=has_permission(current_user, "monitor.manage"),
+    ), status
 
 
-def _group_page(group: ContactGroup, *, rename_form=None, contact_form=None, error=None, status: int = 200):
+def _group_page(
+    group: ContactGroup, *, rename_form=None, contact_form=None, error=None, status: int = 200
+):
     alerting, escalating = services.group_monitors(group)
     if rename_form is None:
         rename_form = ContactGroupForm(formdata=None, prefix="group")
         rename_form.name.data = group.name
     return render_template(
-        "monitoring/contact_group.html", group=group, alerting=alerting, escalating=escalating,
-        rename_form=rename_form, contact_form=contact_form or ContactForm(formdata=None),
-        action_form=ActionForm(formdata=None), error=error,
-        can_manage=has_permission(current_user, "monitor.manage")), status
+        "monitoring/contact_group.html",
+        group=group,
+        alerting=alerting,
+        escalating=escalating,
+        rename_form=rename_form,
+        contact_form=contact_form or ContactForm(formdata=None),
+        action_form=ActionForm(formdata=None),
+        error=error,
+        can_manage=has_permission(current_user, "monitor.manage"),
+    ), status
 
 
 @bp.route("/contact-groups")
@@ -375,7 +445,10 @@ def contact_group_create():
             db.session.rollback()
             form.name.errors = [exc.message]
         else:
-            flash(f"Contact group {group.name} created: add its email addresses and phone numbers.", "success")
+            flash(
+                f"Contact group {group.name} created: add its email addresses and phone numbers.",
+                "success",
+            )
             return redirect(url_for("monitoring.contact_group", group_id=group.id))
     return rerender_at(url_for("monitoring.contact_groups"), *_groups_page(form, 422))
 
@@ -403,8 +476,10 @@ def contact_group_rename(group_id: int):
         else:
             flash(f"Contact group renamed to {group.name}.", "success")
             return redirect(url_for("monitoring.contact_group", group_id=group.id))
-    return rerender_at(url_for("monitoring.contact_group", group_id=group_id),
-                       *_group_page(get_group_or_404(group_id, current_user), rename_form=form, status=422))
+    return rerender_at(
+        url_for("monitoring.contact_group", group_id=group_id),
+        *_group_page(get_group_or_404(group_id, current_user), rename_form=form, status=422),
+    )
 
 
 @bp.route("/contact-groups/<int:group_id>/contacts", methods=["POST"])
@@ -413,12 +488,16 @@ def contact_group_add_contact(group_id: int):
     """Add an email address or phone number (normalised to E.164) to the group."""
     group = get_group_or_404(group_id, current_user)
     form = ContactForm()
-    value = _add_contact_from_form(form, lambda **recipient: services.add_group_contact(group, **recipient))
+    value = _add_contact_from_form(
+        form, lambda **recipient: services.add_group_contact(group, **recipient)
+    )
     if value is not None:
         flash(f"{value} added to {group.name}.", "success")
         return redirect(url_for("monitoring.contact_group", group_id=group.id) + "#contacts")
-    return rerender_at(url_for("monitoring.contact_group", group_id=group_id),
-                       *_group_page(get_group_or_404(group_id, current_user), contact_form=form, status=422))
+    return rerender_at(
+        url_for("monitoring.contact_group", group_id=group_id),
+        *_group_page(get_group_or_404(group_id, current_user), contact_form=form, status=422),
+    )
 
 
 @bp.route("/contact-groups/<int:group_id>/contacts/<int:contact_id>/delete", methods=["POST"])
@@ -448,13 +527,18 @@ def contact_group_delete(group_id: int):
         services.delete_contact_group(group)
     except ServiceError as exc:
         db.session.rollback()
-        return rerender_at(url_for("monitoring.contact_group", group_id=group_id),
-                           *_group_page(get_group_or_404(group_id, current_user), error=exc.message, status=exc.status))
+        return rerender_at(
+            url_for("monitoring.contact_group", group_id=group_id),
+            *_group_page(
+                get_group_or_404(group_id, current_user), error=exc.message, status=exc.status
+            ),
+        )
     flash(f"Contact group {name} deleted.", "success")
     return redirect(url_for("monitoring.contact_groups"))
 
 
 # ---------------------------------------------------------------- the dashboard
+
 
 @bp.route("/dashboard")
 @requires("monitor.view")
@@ -464,27 +548,43 @@ def dashboard():
     rollups (hourly up to 7 days, daily beyond) and incidents only."""
     form = DashboardForm(request.args)
     now = utcnow()
-    custom = form.range.data == "custom" or (form.start.data or form.end.data) and form.range.data not in dashboards.PRESETS
+    custom = (
+        form.range.data == "custom"
+        or (form.start.data or form.end.data)
+        and form.range.data not in dashboards.PRESETS
+    )
     error = None
     try:
-        rng = dashboards.parse_range(None if custom else form.range.data,
-                                     form.start.data if custom else None,
-                                     form.end.data if custom else None, now)
+        rng = dashboards.parse_range(
+            None if custom else form.range.data,
+            form.start.data if custom else None,
+            form.end.data if custom else None,
+            now,
+        )
     except ValueError as exc:
         error = str(exc)
         form.start.errors = [error]
         rng = dashboards.parse_range("30d", None, None, now)
     data = dashboards.dashboard(rng, form.unit.data or "day")
-    return render_template("monitoring/dashboard.html", form=form, rng=rng, data=data, error=error,
-                           day_period=rng.period == DAY), (422 if error else 200)
+    return render_template(
+        "monitoring/dashboard.html",
+        form=form,
+        rng=rng,
+        data=data,
+        error=error,
+        day_period=rng.period == DAY,
+    ), (422 if error else 200)
 
 
 # ---------------------------------------------------------------- status pages (staff)
 
+
 def _status_page_form(page: StatusPage | None) -> StatusPageForm:
     form = StatusPageForm(obj=page if request.method == "GET" else None)
-    form.monitors.choices = [(m.id, m.name) for m in db.session.execute(
-        select(Monitor.id, Monitor.name).order_by(Monitor.name))]
+    form.monitors.choices = [
+        (m.id, m.name)
+        for m in db.session.execute(select(Monitor.id, Monitor.name).order_by(Monitor.name))
+    ]
     if request.method == "GET" and page is not None:
         form.monitors.data = [m.id for m in page.monitors]
     return form
@@ -494,9 +594,14 @@ def _status_page_form(page: StatusPage | None) -> StatusPageForm:
 @requires("monitor.manage")
 def status_page_list():
     """Public status pages and the monitors each shows."""
-    pages = list(db.session.scalars(select(StatusPage).options(selectinload(StatusPage.monitors))
-                                    .order_by(StatusPage.title)))
-    return render_template("monitoring/status_pages.html", pages=pages, action_form=ActionForm(formdata=None))
+    pages = list(
+        db.session.scalars(
+            select(StatusPage).options(selectinload(StatusPage.monitors)).order_by(StatusPage.title)
+        )
+    )
+    return render_template(
+        "monitoring/status_pages.html", pages=pages, action_form=ActionForm(formdata=None)
+    )
 
 
 @bp.route("/status-pages/new", methods=["GET", "POST"])
@@ -522,8 +627,12 @@ def _status_page_submit(page: StatusPage | None):
         if form.validate_on_submit():
             try:
                 page = status_pages.save_status_page(
-                    page, slug=form.slug.data, title=form.title.data,
-                    description=form.description.data or "", monitor_ids=form.monitors.data or [])
+                    page,
+                    slug=form.slug.data,
+                    title=form.title.data,
+                    description=form.description.data or "",
+                    monitor_ids=form.monitors.data or [],
+                )
             except ServiceError as exc:
                 db.session.rollback()
                 getattr(form, exc.field or "slug").errors = [exc.message]
@@ -558,8 +667,11 @@ def duration_filter(seconds: int | float | None) -> str:
     delta = timedelta(seconds=seconds)
     days, rest = delta.days, delta.seconds
     hours, minutes = rest // 3600, rest % 3600 // 60
-    parts = ([f"{days} d"] if days else []) + ([f"{hours} h"] if hours else []) + \
-        ([f"{minutes} min"] if minutes and not days else [])
+    parts = (
+        ([f"{days} d"] if days else [])
+        + ([f"{hours} h"] if hours else [])
+        + ([f"{minutes} min"] if minutes and not days else [])
+    )
     return " ".join(parts) or "0 min"
 
 
@@ -582,7 +694,7 @@ def monitor_target(monitor: Monitor) -> str:
         return "push (heartbeat)"
     if config.get("steps"):
         steps = config["steps"]
-        return f"{len(steps)} step{'s' if len(steps) != 1 else ''}: {mask_url(steps[0].get('url', ''))}"
+        plural = "s" if len(steps) != 1 else ""
+        return f"{len(steps)} step{plural}: {mask_url(steps[0].get('url', ''))}"
     host = config.get("host", "")
     return f"{host}:{config['port']}" if config.get("port") else host
-

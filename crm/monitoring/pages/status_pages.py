@@ -39,12 +39,16 @@ def save_status_page(page: StatusPage | None, *, slug: str, title: str, descript
     """
     slug = (slug or "").strip().lower()
     if not SLUG.match(slug):
-        raise ServiceError("Use 2-64 lower-case letters, digits and hyphens.", field="slug", status=422)
+        raise ServiceError(
+            "Use 2-64 lower-case letters, digits and hyphens.", field="slug", status=422
+        )
     if not (title or "").strip():
         raise ServiceError("Give the page a title.", field="title", status=422)
     taken = db.session.scalar(select(StatusPage.id).where(StatusPage.slug == slug))
     if taken is not None and (page is None or taken != page.id):
-        raise ServiceError(f"/status/{slug} is already used by another page.", field="slug", status=422)
+        raise ServiceError(
+            f"/status/{slug} is already used by another page.", field="slug", status=422
+        )
     monitors = list(db.session.scalars(select(Monitor).where(Monitor.id.in_(monitor_ids or []))))
     if len(monitors) != len(set(monitor_ids or [])):
         raise ServiceError("Choose monitors from the list.", field="monitors", status=422)
@@ -72,9 +76,11 @@ def announced_maintenance(monitor_ids: set[int], now) -> tuple[list, list]:
     from crm.monitoring.maintenance import next_occurrence, occurrence_at
 
     windows = db.session.scalars(
-        select(MaintenanceWindow).where(MaintenanceWindow.announced.is_(True),
-                                        MaintenanceWindow.starts_at <= now + UPCOMING)
-        .options(selectinload(MaintenanceWindow.monitors)).order_by(MaintenanceWindow.starts_at))
+        select(MaintenanceWindow)
+        .where(MaintenanceWindow.announced.is_(True), MaintenanceWindow.starts_at <= now + UPCOMING)
+        .options(selectinload(MaintenanceWindow.monitors))
+        .order_by(MaintenanceWindow.starts_at)
+    )
     current, upcoming = [], []
     for window in windows:
         if not window.all_monitors and not ({m.id for m in window.monitors} & monitor_ids):
@@ -94,8 +100,11 @@ def announced_maintenance(monitor_ids: set[int], now) -> tuple[list, list]:
 @public
 def show(slug: str):
     """The public status page: current state, 90 days of daily uptime, maintenance."""
-    page = db.session.scalar(select(StatusPage).where(StatusPage.slug == slug[:64])
-                             .options(selectinload(StatusPage.monitors)))
+    page = db.session.scalar(
+        select(StatusPage)
+        .where(StatusPage.slug == slug[:64])
+        .options(selectinload(StatusPage.monitors))
+    )
     if page is None:
         abort(404)
     now = utcnow()
@@ -104,18 +113,32 @@ def show(slug: str):
     bars = dashboards.daily_bars(ids, now.date(), 90)
     current, upcoming = announced_maintenance(set(ids), now)
     in_maintenance = {m.id for w, _s, _e in current for m in w.monitors} | (
-        set(ids) if any(w.all_monitors for w, _s, _e in current) else set())
+        set(ids) if any(w.all_monitors for w, _s, _e in current) else set()
+    )
     states = {m.id: _public_state(m, m.id in in_maintenance) for m in monitors}
     overall = _overall(states.values())
-    return render_template("monitoring/status/page.html", page=page, monitors=monitors, bars=bars,
-                           uptime={mid: dashboards.period_uptime(b) for mid, b in bars.items()},
-                           states=states, overall=overall, current=current, upcoming=upcoming, now=now)
+    return render_template(
+        "monitoring/status/page.html",
+        page=page,
+        monitors=monitors,
+        bars=bars,
+        uptime={mid: dashboards.period_uptime(b) for mid, b in bars.items()},
+        states=states,
+        overall=overall,
+        current=current,
+        upcoming=upcoming,
+        now=now,
+    )
 
 
 #: Public wording of a monitor's state: (css class, label).
-STATES = {"up": ("ok", "Operational"), "down": ("outage", "Outage"),
-          "maintenance": ("maintenance", "Under maintenance"), "paused": ("nodata", "Not monitored"),
-          "pending": ("nodata", "Checking")}
+STATES = {
+    "up": ("ok", "Operational"),
+    "down": ("outage", "Outage"),
+    "maintenance": ("maintenance", "Under maintenance"),
+    "paused": ("nodata", "Not monitored"),
+    "pending": ("nodata", "Checking"),
+}
 
 
 def _public_state(monitor: Monitor, in_maintenance: bool) -> tuple[str, str]:
