@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import Select, and_, delete, insert, or_, select
+from sqlalchemy import Select, and_, insert, or_, select
 
 from crm import events
 from crm.clock import utcnow
@@ -35,6 +35,7 @@ from crm.monitoring import maintenance
 from crm.monitoring.engine import incidents, rollups
 from crm.monitoring.engine.checks import CheckOutcome
 from crm.monitoring.models import DOWN, MAINTENANCE, PAUSED, PENDING, UP, CheckResult, Flip, Monitor
+from crm.retention import delete_older_than
 
 log = logging.getLogger(__name__)
 
@@ -228,16 +229,6 @@ def prune_results(now: datetime | None = None, chunk: int = PRUNE_CHUNK) -> int:
 
     :returns: rows deleted.
     """
-    cutoff = (now or utcnow()) - timedelta(days=current_app.config["MONITOR_RESULT_RETENTION_DAYS"])
-    total = 0
-    while True:
-        ids = list(db.session.scalars(select(CheckResult.id).where(CheckResult.checked_at < cutoff)
-                                      .order_by(CheckResult.id).limit(chunk)))
-        if not ids:
-            break
-        db.session.execute(delete(CheckResult).where(CheckResult.id.in_(ids)))
-        db.session.commit()
-        total += len(ids)
-        if len(ids) < chunk:
-            break
-    return total
+    days = current_app.config["MONITOR_RESULT_RETENTION_DAYS"]
+    cutoff = (now or utcnow()) - timedelta(days=days)
+    return delete_older_than(CheckResult, CheckResult.checked_at, cutoff, chunk)

@@ -5,11 +5,10 @@ import logging
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import delete, select
 
 from crm.clock import utcnow
-from crm.extensions import db
 from crm.observability.errors.models import ErrorEvent
+from crm.retention import delete_older_than
 from crm.workers_app import with_app_context
 
 log = logging.getLogger(__name__)
@@ -26,15 +25,7 @@ def prune_events() -> int:
     :returns: how many events were deleted.
     """
     cutoff = utcnow() - timedelta(days=current_app.config["ERROR_EVENT_RETENTION_DAYS"])
-    total = 0
-    while True:
-        ids = list(db.session.scalars(select(ErrorEvent.id).where(ErrorEvent.received_at < cutoff)
-                                      .order_by(ErrorEvent.id).limit(PRUNE_BATCH)))
-        if not ids:
-            break
-        db.session.execute(delete(ErrorEvent).where(ErrorEvent.id.in_(ids)))
-        db.session.commit()
-        total += len(ids)
+    total = delete_older_than(ErrorEvent, ErrorEvent.received_at, cutoff, PRUNE_BATCH)
     if total:
         log.info("pruned %d error events older than %s", total, cutoff.isoformat())
     return total
