@@ -376,11 +376,17 @@ def _clean(app, smtp_server):
     yield
     db.session.remove()
     with db.engine.begin() as conn:
+        # DELETE, children first, on both databases: a test leaves a few rows, and on
+        # PostgreSQL one TRUNCATE of every table cost ~0.4 s a test (a new file per table)
+        # against ~0.05 s for the DELETEs; the id sequences are then restarted at 1, as
+        # TRUNCATE … RESTART IDENTITY did (SQLite reuses ids of an emptied table by itself)
+        for table in _tables():
+            conn.execute(text(f"DELETE FROM {table}"))
         if conn.dialect.name == "postgresql":
-            conn.execute(text(f"TRUNCATE {', '.join(_tables())} RESTART IDENTITY CASCADE"))
-        else:
-            for table in _tables():
-                conn.execute(text(f"DELETE FROM {table}"))
+            conn.execute(text(
+                "SELECT setval(c.oid::regclass, 1, false) FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE c.relkind = 'S' AND n.nspname = current_schema()"))
     Redis.from_url(app.config["REDIS_URL"]).flushdb()
     smtp_server.clear()
     clock.set_offset(timedelta(0))
