@@ -38,12 +38,11 @@ import uuid
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import free_port, log  # noqa: E402
+from bench.common import free_port, fresh_database, log  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "bench", "results")
 SQLITE_PATH = os.path.join(RESULTS, "mail-bench.sqlite3")
-PG_ADMIN = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 PG_DB = "crm_bench_mail"
 QUEUE = "bench-mail"
 TARGET_PER_WORKER = 100.0
@@ -80,18 +79,7 @@ def serve_smtp(port: int, ready, received, ids_path: str) -> None:
 
 def database_url(kind: str) -> str:
     """Recreate the bench database of ``kind`` and return its SQLAlchemy URL."""
-    if kind == "sqlite":
-        os.makedirs(RESULTS, exist_ok=True)
-        for suffix in ("", "-wal", "-shm"):
-            if os.path.exists(SQLITE_PATH + suffix):
-                os.remove(SQLITE_PATH + suffix)
-        return f"sqlite:///{SQLITE_PATH}"
-    import psycopg
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{PG_DB}"')
-    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
-    return f"{base}/{PG_DB}"
+    return fresh_database(kind, SQLITE_PATH, PG_DB)
 
 
 def worker_env(db_url: str, redis_url: str, smtp_port: int, batch: int | None) -> dict:
