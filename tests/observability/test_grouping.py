@@ -96,3 +96,22 @@ def test_concurrent_events_make_one_issue_and_lose_no_count(live_server, project
     db.session.expire_all()
     issues = list(db.session.scalars(select(ErrorIssue).where(ErrorIssue.project_id == project.id)))
     assert len(issues) == 1 and issues[0].event_count == 24
+
+
+def test_events_past_their_retention_are_pruned_and_the_issue_keeps_its_count(app, project,
+                                                                               monkeypatch):
+    from crm.observability.errors.jobs import prune_events
+    from crm.observability.errors.models import ErrorEvent
+
+    old, _ = services.record_event(project.id, from_sentry(event_payload("order 1 lost")))
+    new, _ = services.record_event(project.id, from_sentry(event_payload("order 2 lost")))
+    db.session.commit()
+    monkeypatch.setitem(app.config, "ERROR_EVENT_RETENTION_DAYS", 30)
+    db.session.get(ErrorEvent, old.id).received_at = clock.utcnow() - timedelta(days=31)
+    db.session.commit()
+    assert prune_events() == 1
+    db.session.expire_all()
+    assert db.session.get(ErrorEvent, old.id) is None
+    assert db.session.get(ErrorEvent, new.id) is not None
+    assert db.session.get(ErrorIssue, new.issue_id).event_count == 2
+    assert prune_events() == 0  # idempotent
